@@ -91,3 +91,26 @@ impl Gate {
         Ok(())
     }
 }
+
+pub fn load(
+    cli: RuleSet,
+    mode: Option<Mode>,
+    workspace: Workspace,
+    _home: Option<std::path::PathBuf>,
+    _nib_config_dir: Option<std::path::PathBuf>,
+) -> Result<Gate, String> {
+    Gate::new(cli, mode.unwrap_or(Mode::Default), workspace)
+}
+
+pub fn save_project_rule(_root: &std::path::Path, _rule: &str) -> Result<(), String> {
+    Ok(())
+}
+
+impl Gate {
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    pub fn warnings(&self) -> &[String] {
+        &[]
+    }
+}

@@ -1,9 +1,32 @@
 //! nib: a minimal, local-first terminal coding agent. Wiring only: parse → run → exit code.
 
+mod agent;
+mod app;
 mod approval;
+mod cli;
+mod config;
+mod context;
+mod journal;
 mod model;
+mod price;
+mod secrets;
 mod tools;
+mod ui;
 
 fn main() {
-    println!("nib {}", env!("CARGO_PKG_VERSION"));
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let code = match cli::parse(&argv) {
+        Err(e) => {
+            eprintln!("nib: {e}");
+            2
+        }
+        Ok(args) => match app::run(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("nib: {e}");
+                e.exit_code()
+            }
+        },
+    };
+    std::process::exit(code);
 }

@@ -203,7 +203,11 @@ pub enum ModelError {
     /// Could not connect (server down, DNS, TLS).
     Connect { url: String, detail: String },
     /// The server answered with an error status that is not retried, or retries ran out.
-    Status { code: u16, url: String, body: String },
+    Status {
+        code: u16,
+        url: String,
+        body: String,
+    },
     /// The stream was malformed, cut before its end marker, or carried an error event.
     Stream(String),
     /// No data for `idle_timeout`.

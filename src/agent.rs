@@ -1,0 +1,422 @@
+//! The loop: ask the model → gate each tool call → run it → journal → feed results back,
+//! until the model answers without tool calls or a limit is reached.
+//!
+//! The agent prints nothing: it reports through the `Ui` trait, which also answers
+//! approval questions (the REPL asks a person; headless mode denies).
+
+use crate::approval::{Gate, Verdict};
+use crate::journal::{Journal, Record};
+use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall, ToolSpec, Usage};
+use crate::price;
+use crate::tools::{self, Action, Outcome, Workspace};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Output tokens the model may use per reply (Anthropic requires a number).
+const MAX_OUTPUT_TOKENS: u32 = 8192;
+
+/// A person's (or the headless policy's) answer to "may this run?".
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    Once,
+    /// Allow this rule for the rest of the session.
+    Session(String),
+    /// Allow this rule in this project from now on (saved to settings).
+    Project(String),
+    /// Refuse, with a message for the model.
+    Deny(String),
+}
+
+/// What the UI is asked to decide.
+pub struct Approval<'a> {
+    pub call: &'a ToolCall,
+    pub action: &'a Action,
+    pub reason: &'a str,
+    /// The rule an "always" answer would add, if one is safe.
+    pub suggestion: Option<String>,
+}
+
+/// What happened, for the UI to show.
+pub enum Event<'a> {
+    /// A piece of the assistant's text as it streams.
+    Text(&'a str),
+    Retry {
+        attempt: u32,
+        wait: Duration,
+        reason: &'a str,
+    },
+    /// An assistant reply is complete.
+    Reply(&'a Reply),
+    ToolStart(&'a ToolCall, &'a Action),
+    ToolDone(&'a ToolCall, &'a Outcome),
+    /// All results of one turn, as the message that goes back to the model.
+    Results(&'a Message),
+    Warning(String),
+}
+
+pub trait Ui {
+    fn event(&mut self, event: Event<'_>);
+    fn approve(&mut self, request: &Approval<'_>) -> Answer;
+}
+
+/// A call that was refused, as `permission_denials` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Denial {
+    pub tool_name: String,
+    pub tool_use_id: String,
+    pub tool_input: Value,
+}
+
+/// How a task ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stop {
+    Done,
+    MaxTurns,
+    Budget { spent: f64, limit: f64 },
+    Error(String),
+    Interrupted,
+}
+
+impl Stop {
+    /// The result subtype of Claude Code's result JSON.
+    pub fn subtype(&self) -> &'static str {
+        match self {
+            Stop::Done => "success",
+            Stop::MaxTurns => "error_max_turns",
+            Stop::Budget { .. } => "error_max_budget_usd",
+            Stop::Error(_) | Stop::Interrupted => "error_during_execution",
+        }
+    }
+}
+
+/// The outcome of one task (one user prompt).
+#[derive(Clone, Debug)]
+pub struct TaskResult {
+    pub stop: Stop,
+    /// The final assistant text (the last reply's text).
+    pub text: String,
+    pub turns: u32,
+    pub denials: Vec<Denial>,
+    pub api_time: Duration,
+}
+
+/// Everything the loop needs, passed in explicitly.
+pub struct Agent {
+    pub client: Client,
+    pub gate: Gate,
+    pub specs: Vec<ToolSpec>,
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub journal: Option<Journal>,
+    pub workspace: Workspace,
+    /// Environment for commands, secrets removed.
+    pub env: Vec<(String, String)>,
+    /// Values that must never reach the journal (configured keys).
+    pub secrets: Vec<String>,
+    pub max_turns: u32,
+    pub max_budget_usd: Option<f64>,
+    /// Tokens and dollars over the whole session.
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Agent {
+    /// Runs one task to its end.
+    pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
+        self.cancel.store(false, Ordering::SeqCst);
+        self.messages.push(Message::user_text(prompt));
+        self.record(
+            ui,
+            Record::User {
+                text: prompt.to_string(),
+            },
+        );
+        let mut result = TaskResult {
+            stop: Stop::MaxTurns,
+            text: String::new(),
+            turns: 0,
+            denials: Vec::new(),
+            api_time: Duration::ZERO,
+        };
+        result.stop = self.turns(ui, &mut result);
+        let end = Record::End {
+            subtype: result.stop.subtype().to_string(),
+            turns: result.turns,
+            usage: self.usage,
+            cost_usd: self.cost_usd,
+        };
+        self.record(ui, end);
+        self.sync(ui);
+        result
+    }
+
+    fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
+        while result.turns < self.max_turns {
+            if let Some(limit) = self.max_budget_usd {
+                let next = price::estimate_request(&self.client.endpoint.model, &self.messages);
+                if self.cost_usd + next > limit {
+                    return Stop::Budget {
+                        spent: self.cost_usd,
+                        limit,
+                    };
+                }
+            }
+            let started = Instant::now();
+            let reply = self.ask(ui);
+            result.api_time += started.elapsed();
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(stop) => return stop,
+            };
+            result.turns += 1;
+            result.text = reply.text.clone();
+            if reply.calls.is_empty() {
+                self.sync(ui);
+                return Stop::Done;
+            }
+            let interrupted = self.run_calls(&reply.calls, ui, &mut result.denials);
+            self.sync(ui);
+            if interrupted {
+                return Stop::Interrupted;
+            }
+        }
+        Stop::MaxTurns
+    }
+
+    /// One model request; the reply is added to the conversation and the journal.
+    fn ask(&mut self, ui: &mut dyn Ui) -> Result<Reply, Stop> {
+        let request = Request {
+            model: &self.client.endpoint.model,
+            system: &self.system,
+            messages: &self.messages,
+            tools: &self.specs,
+            max_tokens: MAX_OUTPUT_TOKENS,
+        };
+        let mut partial = String::new();
+        let sent = self.client.send(&request, &mut |event| match event {
+            model::Event::Text(t) => {
+                partial.push_str(t);
+                ui.event(Event::Text(t));
+            }
+            model::Event::Retry {
+                attempt,
+                wait,
+                reason,
+            } => {
+                partial.clear();
+                ui.event(Event::Retry {
+                    attempt,
+                    wait,
+                    reason: &reason,
+                });
+            }
+        });
+        let reply = match sent {
+            Ok(reply) => reply,
+            Err(model::ModelError::Interrupted) => {
+                self.keep_partial(partial, ui);
+                return Err(Stop::Interrupted);
+            }
+            Err(e) => return Err(Stop::Error(e.to_string())),
+        };
+        let usage = reply
+            .usage
+            .unwrap_or_else(|| price::estimate_usage(&self.messages, &self.system, &reply));
+        self.usage.add(&usage);
+        self.cost_usd += price::cost(&self.client.endpoint.model, &usage);
+        self.record(
+            ui,
+            Record::Assistant {
+                text: reply.text.clone(),
+                calls: reply.calls.clone(),
+                stop: reply.stop.clone(),
+                usage: Some(usage),
+                model: self.client.endpoint.model.clone(),
+                interrupted: false,
+            },
+        );
+        let mut content = Vec::new();
+        if !reply.text.is_empty() || reply.calls.is_empty() {
+            content.push(Block::Text {
+                text: reply.text.clone(),
+            });
+        }
+        content.extend(reply.calls.iter().cloned().map(Block::ToolCall));
+        self.messages.push(Message {
+            role: Role::Assistant,
+            content,
+        });
+        ui.event(Event::Reply(&reply));
+        Ok(reply)
+    }
+
+    /// An interrupted reply keeps what had streamed, marked as interrupted.
+    fn keep_partial(&mut self, partial: String, ui: &mut dyn Ui) {
+        if partial.is_empty() {
+            return;
+        }
+        self.record(
+            ui,
+            Record::Assistant {
+                text: partial.clone(),
+                calls: Vec::new(),
+                stop: model::StopReason::Other("interrupted".into()),
+                usage: None,
+                model: self.client.endpoint.model.clone(),
+                interrupted: true,
+            },
+        );
+        self.messages.push(Message {
+            role: Role::Assistant,
+            content: vec![Block::Text {
+                text: format!("{partial}\n[interrupted by the user]"),
+            }],
+        });
+    }
+
+    /// Runs one reply's tool calls in order. Returns true when the user interrupted.
+    fn run_calls(
+        &mut self,
+        calls: &[ToolCall],
+        ui: &mut dyn Ui,
+        denials: &mut Vec<Denial>,
+    ) -> bool {
+        let mut results = Vec::new();
+        let mut interrupted = false;
+        for call in calls {
+            let outcome = if interrupted {
+                Outcome::error("interrupted: the user stopped nib before this call ran")
+            } else {
+                self.run_call(call, ui, denials)
+            };
+            interrupted |= self.cancel.load(Ordering::SeqCst);
+            self.record(
+                ui,
+                Record::ToolResult {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    content: outcome.content.clone(),
+                    is_error: outcome.is_error,
+                    change: outcome.change.clone(),
+                },
+            );
+            results.push(Block::ToolResult {
+                id: call.id.clone(),
+                content: outcome.content,
+                is_error: outcome.is_error,
+            });
+        }
+        let message = Message {
+            role: Role::User,
+            content: results,
+        };
+        ui.event(Event::Results(&message));
+        self.messages.push(message);
+        interrupted
+    }
+
+    /// Gate → run one call. Every failure is a result for the model.
+    fn run_call(&mut self, call: &ToolCall, ui: &mut dyn Ui, denials: &mut Vec<Denial>) -> Outcome {
+        let action = match tools::parse(call) {
+            Ok(action) => action,
+            Err(message) => return Outcome::error(message),
+        };
+        let denied = |denials: &mut Vec<Denial>, why: String| {
+            denials.push(Denial {
+                tool_name: call.name.clone(),
+                tool_use_id: call.id.clone(),
+                tool_input: call.input.clone(),
+            });
+            Outcome::error(why)
+        };
+        let (allowed, by, rule) = match self.gate.check(&action) {
+            Verdict::Allow => (true, "rules", None),
+            Verdict::Deny(why) => {
+                self.decision(ui, call, false, "rules", None);
+                return denied(denials, format!("denied: {why}"));
+            }
+            Verdict::Ask(reason) => {
+                let suggestion = self.gate.suggest_rule(&action);
+                let request = Approval {
+                    call,
+                    action: &action,
+                    reason: &reason,
+                    suggestion,
+                };
+                match ui.approve(&request) {
+                    Answer::Once => (true, "user", None),
+                    Answer::Session(rule) => {
+                        let _ = self.gate.allow(&rule);
+                        (true, "user", Some(rule))
+                    }
+                    Answer::Project(rule) => {
+                        let _ = self.gate.allow(&rule);
+                        if let Err(e) =
+                            crate::approval::save_project_rule(&self.workspace.root, &rule)
+                        {
+                            ui.event(Event::Warning(e));
+                        }
+                        (true, "user", Some(rule))
+                    }
+                    Answer::Deny(message) => {
+                        self.decision(ui, call, false, "user", None);
+                        return denied(denials, message);
+                    }
+                }
+            }
+        };
+        self.decision(ui, call, allowed, by, rule);
+        ui.event(Event::ToolStart(call, &action));
+        let ctx = tools::Context {
+            workspace: &self.workspace,
+            cancel: &self.cancel,
+            env: &self.env,
+        };
+        let outcome = tools::execute(&action, &ctx);
+        ui.event(Event::ToolDone(call, &outcome));
+        outcome
+    }
+
+    fn decision(
+        &mut self,
+        ui: &mut dyn Ui,
+        call: &ToolCall,
+        allowed: bool,
+        by: &str,
+        rule: Option<String>,
+    ) {
+        self.record(
+            ui,
+            Record::Decision {
+                id: call.id.clone(),
+                tool: call.name.clone(),
+                allowed,
+                by: by.to_string(),
+                rule,
+            },
+        );
+    }
+
+    /// Appends to the journal; a journal that fails is reported once and dropped.
+    fn record(&mut self, ui: &mut dyn Ui, record: Record) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let record = crate::journal::redact_record(record, &self.secrets);
+        if let Err(e) = journal.append(record) {
+            ui.event(Event::Warning(format!(
+                "{e}; this session is no longer being saved"
+            )));
+            self.journal = None;
+        }
+    }
+
+    fn sync(&mut self, ui: &mut dyn Ui) {
+        if let Some(Err(e)) = self.journal.as_mut().map(Journal::sync) {
+            ui.event(Event::Warning(e.to_string()));
+        }
+    }
+}

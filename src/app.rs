@@ -1,0 +1,340 @@
+//! One function per way in: a headless task, the REPL, `nib sessions`, `nib undo`.
+//! Builds the pieces (endpoint, gate, session, system prompt) from `Args` and hands
+//! them to the agent.
+
+use crate::agent::Agent;
+use crate::approval::{self, Mode, RuleSet};
+use crate::cli::{Args, Command, DEFAULT_MAX_TURNS, HELP, Resume};
+use crate::config::{self, Settings};
+use crate::context;
+use crate::journal::{self, Journal, JournalError, Meta};
+use crate::model::{self, Client, Limits, Message};
+use crate::tools::{self, Tool, Workspace};
+use crate::ui::headless::Headless;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a silent, open stdin may delay a headless run before nib goes on without it.
+const STDIN_WAIT: Duration = Duration::from_secs(3);
+/// Piped input beyond this is cut (a prompt, not a data channel).
+const STDIN_MAX: u64 = 8 * 1024 * 1024;
+
+/// A failure before or around a task: one line for stderr, and an exit code.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad usage: exit 2.
+    Usage(String),
+    /// Anything else that stops nib before the task runs: exit 1.
+    Setup(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Setup(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Setup(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<JournalError> for Error {
+    fn from(e: JournalError) -> Error {
+        Error::Setup(e.to_string())
+    }
+}
+
+/// The directories nib uses; from `dirs`, overridable for tests through XDG variables.
+pub struct Dirs {
+    pub home: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+}
+
+impl Dirs {
+    pub fn from_env() -> Dirs {
+        Dirs {
+            home: dirs::home_dir(),
+            config: dirs::config_dir(),
+            data: dirs::data_dir(),
+        }
+    }
+
+    fn sessions(&self) -> Result<PathBuf, Error> {
+        self.data
+            .as_deref()
+            .map(journal::sessions_root)
+            .ok_or_else(|| Error::Setup("no data directory (set HOME or XDG_DATA_HOME)".into()))
+    }
+}
+
+pub fn run(args: Args) -> Result<i32, Error> {
+    match args.command {
+        Command::Help => {
+            print!("{HELP}");
+            Ok(0)
+        }
+        Command::Version => {
+            println!("nib {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Command::Sessions { .. } | Command::Undo { .. } => Err(Error::Setup(
+            "this subcommand is not available in this build".into(),
+        )),
+        Command::Run => run_task(args, &Dirs::from_env()),
+    }
+}
+
+fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
+    let cwd = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .map_err(|e| Error::Setup(format!("cannot use the current directory: {e}")))?;
+    let workspace = Workspace { root: cwd.clone() };
+    let settings = Settings::load(dirs.config.as_deref()).map_err(Error::Setup)?;
+    let system = system_prompt(&args, &settings, &cwd)?;
+    if args.print_system_prompt {
+        for part in &system {
+            println!("── {} ({} bytes)", part.label, part.text.len());
+            println!("{}\n", part.text);
+        }
+        println!("── total {} bytes", context::render(&system).len());
+        return Ok(0);
+    }
+    let headless = args.print || !std::io::stdin().is_terminal();
+    if !headless {
+        return Err(Error::Setup(
+            "the interactive REPL is not in this build; use nib -p \"task\"".into(),
+        ));
+    }
+    let prompt = headless_prompt(args.prompt.clone())?;
+
+    let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let resolved = config::resolve_endpoint(&args, &env_lookup, &settings, &config::probe_local)
+        .map_err(|e| Error::Setup(e.0))?;
+    let mut endpoint = resolved.endpoint;
+    if endpoint.model.is_empty() {
+        endpoint.model = model::list_models(&endpoint.base_url, Duration::from_secs(5))
+            .ok()
+            .and_then(|m| m.into_iter().next())
+            .ok_or_else(|| {
+                Error::Setup(format!(
+                    "no model given and {} lists none: pass --model NAME",
+                    endpoint.base_url
+                ))
+            })?;
+    }
+
+    let mode = args
+        .permission_mode
+        .or_else(|| settings.str("defaultMode").and_then(|m| Mode::parse(&m)));
+    let rules = RuleSet {
+        allow: args.allowed_tools.clone(),
+        ask: Vec::new(),
+        deny: args.disallowed_tools.clone(),
+    };
+    let gate = approval::load(
+        rules,
+        mode,
+        workspace.clone(),
+        dirs.home.clone(),
+        dirs.config.clone(),
+    )
+    .map_err(Error::Setup)?;
+    for w in gate.warnings() {
+        eprintln!("nib: warning: {w}");
+    }
+
+    let enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
+    let cancel = Arc::new(AtomicBool::new(false));
+    crate::ui::forward_interrupts(cancel.clone());
+    let (journal, messages) = open_session(&args, dirs, &cwd, &endpoint)?;
+    let session_id = journal
+        .as_ref()
+        .map(|j| j.id.clone())
+        .or_else(|| args.session_id.clone())
+        .unwrap_or_else(journal::new_id);
+    let mut secrets: Vec<String> = endpoint.api_key.iter().cloned().collect();
+    secrets.retain(|s| !s.is_empty());
+
+    let mut ui = Headless {
+        format: args.output_format,
+        progress: args.verbose || std::io::stderr().is_terminal(),
+        session_id: session_id.clone(),
+        model: endpoint.model.clone(),
+    };
+    let tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
+    ui.start(&cwd.to_string_lossy(), &tool_names, gate.mode().name());
+
+    let mut agent = Agent {
+        client: Client::new(endpoint, Limits::default(), cancel.clone()),
+        gate,
+        specs: tools::specs(&enabled),
+        system: context::render(&system),
+        messages,
+        journal,
+        workspace,
+        env: crate::secrets::child_env(&settings.env_passthrough()),
+        secrets,
+        max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
+        max_budget_usd: args.max_budget_usd,
+        usage: Default::default(),
+        cost_usd: 0.0,
+        cancel,
+    };
+    let started = Instant::now();
+    let result = agent.run(&prompt, &mut ui);
+    if let Some(path) = &args.output_last_message {
+        std::fs::write(path, format!("{}\n", result.text.trim_end()))
+            .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(ui.finish(&result, &agent.usage, agent.cost_usd, started.elapsed()))
+}
+
+fn system_prompt(
+    args: &Args,
+    settings: &Settings,
+    cwd: &Path,
+) -> Result<Vec<context::Part>, Error> {
+    let read = |p: &Option<PathBuf>| -> Result<Option<String>, Error> {
+        p.as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))
+            })
+            .transpose()
+    };
+    let replace = args
+        .system_prompt
+        .clone()
+        .or(read(&args.system_prompt_file)?);
+    let append = match (
+        &args.append_system_prompt,
+        read(&args.append_system_prompt_file)?,
+    ) {
+        (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+        (a, b) => a.clone().or(b),
+    };
+    Ok(context::parts(&context::Options {
+        root: cwd,
+        replace,
+        append,
+        terse: args.terse || settings.bool("terse"),
+    }))
+}
+
+/// The prompt argument, then piped stdin (Claude Code's order). A silent open stdin is
+/// given up on after `STDIN_WAIT`.
+fn headless_prompt(arg: Option<String>) -> Result<String, Error> {
+    let piped = if std::io::stdin().is_terminal() {
+        None
+    } else {
+        read_stdin()
+    };
+    let prompt = match (arg, piped) {
+        (Some(a), Some(p)) if !p.trim().is_empty() => format!("{a}\n{p}"),
+        (Some(a), _) => a,
+        (None, Some(p)) if !p.trim().is_empty() => p,
+        _ => String::new(),
+    };
+    if prompt.trim().is_empty() {
+        return Err(Error::Setup(
+            "Error: Input must be provided either through stdin or as a prompt argument when using --print"
+                .into(),
+        ));
+    }
+    Ok(prompt)
+}
+
+fn read_stdin() -> Option<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::stdin()
+            .lock()
+            .take(STDIN_MAX)
+            .read_to_end(&mut buf);
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    match rx.recv_timeout(STDIN_WAIT) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            eprintln!(
+                "nib: warning: no input on stdin after {} s; going on without it",
+                STDIN_WAIT.as_secs()
+            );
+            None
+        }
+    }
+}
+
+/// A new session, or the one `-c` / `-r ID` names (forked with `--fork-session`).
+fn open_session(
+    args: &Args,
+    dirs: &Dirs,
+    cwd: &Path,
+    endpoint: &model::Endpoint,
+) -> Result<(Option<Journal>, Vec<Message>), Error> {
+    let root = dirs.sessions()?;
+    let previous = match &args.resume {
+        None => None,
+        Some(Resume::Latest) => Some(journal::latest_for(&root, cwd).ok_or_else(|| {
+            Error::Setup(
+                "no previous session in this directory: start one with nib -p \"task\"".into(),
+            )
+        })?),
+        Some(Resume::Id(id)) => Some(journal::find_by_prefix(&root, id)?),
+        Some(Resume::Pick) => {
+            return Err(Error::Usage(
+                "-r needs a session ID when nib runs headless; list them with nib sessions".into(),
+            ));
+        }
+    };
+    let mut messages = Vec::new();
+    let mut forked_from = None;
+    let mut carried = Vec::new();
+    if let Some(path) = &previous {
+        let loaded = journal::load(path)?;
+        for s in &loaded.skipped {
+            eprintln!("nib: warning: skipped an unreadable journal line: {s}");
+        }
+        messages = journal::conversation(&loaded.entries);
+        if !args.fork_session {
+            if args.no_session_persistence {
+                return Ok((None, messages));
+            }
+            let journal = Journal::reopen(path, &loaded.meta.id)?;
+            return Ok((Some(journal), messages));
+        }
+        forked_from = Some(loaded.meta.id.clone());
+        carried = loaded.entries;
+    }
+    if args.no_session_persistence {
+        return Ok((None, messages));
+    }
+    let meta = Meta {
+        id: args.session_id.clone().unwrap_or_else(journal::new_id),
+        cwd: cwd.to_path_buf(),
+        model: endpoint.model.clone(),
+        provider: endpoint.provider.name().to_string(),
+        nib: env!("CARGO_PKG_VERSION").to_string(),
+        started: journal::rfc3339(journal::now_ms()),
+        format: journal::FORMAT,
+        forked_from,
+    };
+    let mut journal = Journal::create(&root, meta)?;
+    for entry in carried {
+        journal.append(entry.record)?;
+    }
+    Ok((Some(journal), messages))
+}

@@ -1,0 +1,542 @@
+//! The command line: argv → `Args` (pure, no I/O) and the help text.
+//!
+//! Flags follow Claude Code's (REFERENCE §1) so scripts written for it work with nib.
+//! What the flags *mean* in this environment (env vars, settings files, probing for a
+//! local server) is `config.rs`'s job.
+
+use crate::approval::Mode;
+use crate::model::Provider;
+use crate::tools::Tool;
+use std::path::PathBuf;
+
+/// Default cap on model calls per task.
+pub const DEFAULT_MAX_TURNS: u32 = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    StreamJson,
+}
+
+/// What the user asked nib to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Run a task: headless with `-p`, else the REPL.
+    Run,
+    Help,
+    Version,
+    /// `nib sessions [--all] [--json]`
+    Sessions {
+        all: bool,
+        json: bool,
+    },
+    /// `nib undo [N]`
+    Undo {
+        count: usize,
+    },
+}
+
+/// How to pick the session to continue.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resume {
+    /// `-c`: the latest session of this directory.
+    Latest,
+    /// `-r ID` (a unique prefix is enough).
+    Id(String),
+    /// `-r` with no id: a picker.
+    Pick,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Args {
+    pub command: Command,
+    pub print: bool,
+    pub prompt: Option<String>,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub provider: Option<Provider>,
+    pub max_turns: Option<u32>,
+    pub max_budget_usd: Option<f64>,
+    pub output_format: OutputFormat,
+    pub permission_mode: Option<Mode>,
+    pub allowed_tools: Vec<String>,
+    pub disallowed_tools: Vec<String>,
+    /// `--tools bash,read`: the only tools the model is offered.
+    pub tools: Option<Vec<Tool>>,
+    pub system_prompt: Option<String>,
+    pub system_prompt_file: Option<PathBuf>,
+    pub append_system_prompt: Option<String>,
+    pub append_system_prompt_file: Option<PathBuf>,
+    pub output_last_message: Option<PathBuf>,
+    pub resume: Option<Resume>,
+    pub fork_session: bool,
+    pub session_id: Option<String>,
+    pub no_session_persistence: bool,
+    pub terse: bool,
+    pub verbose: bool,
+    pub print_system_prompt: bool,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            command: Command::Run,
+            print: false,
+            prompt: None,
+            model: None,
+            base_url: None,
+            provider: None,
+            max_turns: None,
+            max_budget_usd: None,
+            output_format: OutputFormat::Text,
+            permission_mode: None,
+            allowed_tools: Vec::new(),
+            disallowed_tools: Vec::new(),
+            tools: None,
+            system_prompt: None,
+            system_prompt_file: None,
+            append_system_prompt: None,
+            append_system_prompt_file: None,
+            output_last_message: None,
+            resume: None,
+            fork_session: false,
+            session_id: None,
+            no_session_persistence: false,
+            terse: false,
+            verbose: false,
+            print_system_prompt: false,
+        }
+    }
+}
+
+pub const HELP: &str = "\
+nib: a minimal, local-first terminal coding agent
+
+Usage: nib [options] [prompt]           interactive session (REPL)
+       nib -p [options] [prompt]        headless: run one task, print the answer, exit
+       nib sessions [--all] [--json]    list saved sessions of this directory (or all)
+       nib undo [N]                     revert the last N file changes of the latest session
+
+The prompt is the argument; with -p, piped stdin is appended to it.
+
+Model:
+      --model NAME              model name (env NIB_MODEL)
+      --base-url URL            server base URL, e.g. http://127.0.0.1:8080/v1 (env NIB_BASE_URL)
+      --provider openai|anthropic
+                                wire protocol (env NIB_PROVIDER; inferred when absent)
+  With nothing set, nib uses the first local server that answers on 127.0.0.1
+  (llama.cpp 8080/8081, Ollama 11434, LM Studio 1234, vLLM 8000).
+  Keys: NIB_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY.
+
+Task:
+  -p, --print                   headless: no questions asked, answer on stdout
+      --output-format FORMAT    text (default), json, or stream-json
+  -o, --output-last-message FILE
+                                also write the final answer to FILE
+      --max-turns N             stop after N model calls (default 200)
+      --max-budget-usd X        stop before spending more than X dollars
+      --system-prompt TEXT      replace the system prompt (also --system-prompt-file)
+      --append-system-prompt TEXT
+                                add to the system prompt (also --append-system-prompt-file)
+      --tools LIST              offer only these tools (bash,read,write,edit,grep,glob)
+      --terse                   ask the model for brief answers
+      --print-system-prompt     show the system prompt with the size of each part, then exit
+      --verbose                 more progress on stderr
+
+Permissions:
+      --permission-mode MODE    default, acceptEdits, plan, dontAsk, bypassPermissions
+      --allowedTools RULES      allow without asking, e.g. \"Bash(git diff *),Read\"
+      --disallowedTools RULES   always refuse, e.g. \"Bash(curl *)\"
+      --dangerously-skip-permissions, --yes
+                                run every tool call without asking (deny rules still apply)
+
+Sessions:
+  -c, --continue                continue the latest session of this directory
+  -r, --resume [ID]             continue session ID (a unique prefix is enough)
+      --fork-session            with -c/-r: continue under a new session id
+      --session-id ID           use this id for a new session
+      --no-session-persistence  do not write a session journal
+
+  -h, --help                    this help
+  -V, --version                 print the version
+
+Exit status: 0 success, 1 the task failed, 2 bad usage, 130 interrupted.
+";
+
+/// A usage error: one line for stderr, exit 2.
+#[derive(Debug, PartialEq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (see nib --help)", self.0)
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
+    let mut args = Args::default();
+    let mut positional: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < argv.len() {
+        let raw = &argv[i];
+        i += 1;
+        if raw == "--" {
+            positional.extend(argv[i..].iter().cloned());
+            break;
+        }
+        if !raw.starts_with('-') || raw == "-" {
+            positional.push(raw.clone());
+            continue;
+        }
+        // `--flag=value` carries its value inline.
+        let (flag, inline) = match raw.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (raw.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, UsageError> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            match argv.get(i) {
+                Some(v) => {
+                    i += 1;
+                    Ok(v.clone())
+                }
+                None => Err(UsageError(format!("{name} needs a value"))),
+            }
+        };
+        match flag {
+            "-h" | "--help" => args.command = Command::Help,
+            "-V" | "--version" => args.command = Command::Version,
+            "-p" | "--print" => args.print = true,
+            "--model" | "-m" => args.model = Some(value(flag)?),
+            "--base-url" => args.base_url = Some(value(flag)?),
+            "--provider" => {
+                let v = value(flag)?;
+                args.provider = Some(parse_provider(&v).ok_or_else(|| {
+                    UsageError(format!("--provider must be openai or anthropic, not {v:?}"))
+                })?);
+            }
+            "--max-turns" => args.max_turns = Some(parse_count(flag, &value(flag)?)?),
+            "--max-budget-usd" => {
+                let v = value(flag)?;
+                match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => args.max_budget_usd = Some(x),
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--max-budget-usd takes a number of dollars, not {v:?}"
+                        )));
+                    }
+                }
+            }
+            "--output-format" => {
+                let v = value(flag)?;
+                args.output_format = match v.as_str() {
+                    "text" => OutputFormat::Text,
+                    "json" => OutputFormat::Json,
+                    "stream-json" => OutputFormat::StreamJson,
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--output-format must be text, json or stream-json, not {v:?}"
+                        )));
+                    }
+                };
+            }
+            "--permission-mode" => {
+                let v = value(flag)?;
+                args.permission_mode = Some(Mode::parse(&v).ok_or_else(|| {
+                    UsageError(format!(
+                        "--permission-mode must be default, acceptEdits, plan, dontAsk or bypassPermissions, not {v:?}"
+                    ))
+                })?);
+            }
+            "--dangerously-skip-permissions" | "--yes" | "-y" => {
+                args.permission_mode = Some(Mode::Bypass)
+            }
+            "--allowedTools" | "--allowed-tools" | "--disallowedTools" | "--disallowed-tools" => {
+                let mut rules = Vec::new();
+                let first = value(flag)?;
+                rules.push(first);
+                // Space-separated lists: following words that look like rules.
+                while inline.is_none() && argv.get(i).is_some_and(|w| looks_like_rules(w)) {
+                    rules.push(argv[i].clone());
+                    i += 1;
+                }
+                let list = if flag.starts_with("--allowed") {
+                    &mut args.allowed_tools
+                } else {
+                    &mut args.disallowed_tools
+                };
+                list.extend(rules.iter().flat_map(|r| split_rules(r)));
+            }
+            "--tools" => {
+                let v = value(flag)?;
+                let mut tools = Vec::new();
+                for name in v.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    let tool = Tool::from_name(name).ok_or_else(|| {
+                        UsageError(format!(
+                            "--tools: unknown tool {name:?} (bash, read, write, edit, grep, glob)"
+                        ))
+                    })?;
+                    if !tools.contains(&tool) {
+                        tools.push(tool);
+                    }
+                }
+                args.tools = Some(tools);
+            }
+            "--system-prompt" => args.system_prompt = Some(value(flag)?),
+            "--system-prompt-file" => args.system_prompt_file = Some(value(flag)?.into()),
+            "--append-system-prompt" => args.append_system_prompt = Some(value(flag)?),
+            "--append-system-prompt-file" => {
+                args.append_system_prompt_file = Some(value(flag)?.into())
+            }
+            "-o" | "--output-last-message" => args.output_last_message = Some(value(flag)?.into()),
+            "-c" | "--continue" => args.resume = Some(Resume::Latest),
+            "-r" | "--resume" => {
+                // The id is optional: take the next word only if it looks like one.
+                let id = match inline {
+                    Some(v) => Some(v),
+                    None => match argv.get(i) {
+                        Some(w) if looks_like_session_id(w) => {
+                            i += 1;
+                            Some(w.clone())
+                        }
+                        _ => None,
+                    },
+                };
+                args.resume = Some(id.map_or(Resume::Pick, Resume::Id));
+            }
+            "--fork-session" => args.fork_session = true,
+            "--session-id" => args.session_id = Some(value(flag)?),
+            "--no-session-persistence" => args.no_session_persistence = true,
+            "--terse" => args.terse = true,
+            "--verbose" => args.verbose = true,
+            "--print-system-prompt" => args.print_system_prompt = true,
+            "--all" | "--json"
+                if matches!(positional.first().map(String::as_str), Some("sessions")) =>
+            {
+                positional.push(raw.clone())
+            }
+            _ => return Err(UsageError(format!("unknown option {flag}"))),
+        }
+    }
+    apply_positional(&mut args, positional)?;
+    Ok(args)
+}
+
+/// Subcommands (`sessions`, `undo`) or the prompt.
+fn apply_positional(args: &mut Args, positional: Vec<String>) -> Result<(), UsageError> {
+    let first = positional.first().map(String::as_str);
+    match first {
+        Some("sessions") if !args.print => {
+            let rest = &positional[1..];
+            if let Some(bad) = rest.iter().find(|w| *w != "--all" && *w != "--json") {
+                return Err(UsageError(format!("nib sessions: unexpected {bad:?}")));
+            }
+            args.command = Command::Sessions {
+                all: rest.iter().any(|w| w == "--all"),
+                json: rest.iter().any(|w| w == "--json"),
+            };
+        }
+        Some("undo") if !args.print && positional.len() <= 2 => {
+            let count = match positional.get(1) {
+                Some(n) => parse_count("undo", n)? as usize,
+                None => 1,
+            };
+            args.command = Command::Undo { count };
+        }
+        _ if !positional.is_empty() => args.prompt = Some(positional.join(" ")),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn parse_provider(s: &str) -> Option<Provider> {
+    match s.to_ascii_lowercase().as_str() {
+        "openai" | "openai-compatible" | "chat" => Some(Provider::OpenAi),
+        "anthropic" | "claude" => Some(Provider::Anthropic),
+        _ => None,
+    }
+}
+
+pub fn provider_from_str(s: &str) -> Option<Provider> {
+    parse_provider(s)
+}
+
+fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {
+    match v.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(UsageError(format!(
+            "{flag} takes a whole number above 0, not {v:?}"
+        ))),
+    }
+}
+
+/// `Bash(git diff *),Read` → [`Bash(git diff *)`, `Read`]: commas inside parentheses stay.
+pub fn split_rules(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if (c == ',' || c == ' ') && depth <= 0 {
+            if !cur.trim().is_empty() {
+                out.push(cur.trim().to_string());
+            }
+            cur.clear();
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+/// A word that continues a space-separated rule list: every item is `Name` or
+/// `Name(...)` with a capitalised tool name, so a prompt never looks like one.
+fn looks_like_rules(word: &str) -> bool {
+    let items = split_rules(word);
+    !items.is_empty()
+        && items.iter().all(|item| {
+            let name = item.split('(').next().unwrap_or("");
+            let paren_ok = !item.contains('(') || item.ends_with(')');
+            name.starts_with(|c: char| c.is_ascii_uppercase() || name.starts_with("mcp__"))
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && paren_ok
+        })
+}
+
+/// Session ids are hex and dashes (a prefix is fine); a prompt is not.
+fn looks_like_session_id(word: &str) -> bool {
+    !word.is_empty() && word.len() <= 64 && word.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(words: &[&str]) -> Args {
+        let v: Vec<String> = words.iter().map(|s| s.to_string()).collect();
+        parse(&v).unwrap_or_else(|e| panic!("{words:?}: {e}"))
+    }
+
+    fn parse_err(words: &[&str]) -> String {
+        let v: Vec<String> = words.iter().map(|s| s.to_string()).collect();
+        parse(&v).expect_err("expected a usage error").0
+    }
+
+    #[test]
+    fn prompt_and_print() {
+        let a = parse_ok(&["-p", "list", "files"]);
+        assert!(a.print);
+        assert_eq!(a.prompt.as_deref(), Some("list files"));
+        let a = parse_ok(&["hello", "--print"]);
+        assert!(a.print);
+        assert_eq!(a.prompt.as_deref(), Some("hello"));
+    }
+
+    #[test]
+    fn values_inline_and_separate() {
+        let a = parse_ok(&[
+            "--model=m1",
+            "--base-url",
+            "http://x/v1",
+            "--max-turns",
+            "3",
+        ]);
+        assert_eq!(a.model.as_deref(), Some("m1"));
+        assert_eq!(a.base_url.as_deref(), Some("http://x/v1"));
+        assert_eq!(a.max_turns, Some(3));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        assert!(parse_err(&["--max-turns", "0"]).contains("--max-turns"));
+        assert!(parse_err(&["--max-turns", "x"]).contains("--max-turns"));
+        assert!(parse_err(&["--output-format", "xml"]).contains("--output-format"));
+        assert!(parse_err(&["--provider", "gemini"]).contains("--provider"));
+        assert!(parse_err(&["--bogus"]).contains("unknown option --bogus"));
+        assert!(parse_err(&["--model"]).contains("needs a value"));
+        assert!(parse_err(&["--tools", "bash,web"]).contains("unknown tool"));
+        assert!(parse_err(&["--max-budget-usd", "-1"]).contains("budget"));
+    }
+
+    #[test]
+    fn allowed_tools_lists() {
+        let a = parse_ok(&[
+            "-p",
+            "do it",
+            "--allowedTools",
+            "Bash(git diff *),Read",
+            "Edit",
+        ]);
+        assert_eq!(a.allowed_tools, ["Bash(git diff *)", "Read", "Edit"]);
+        assert_eq!(a.prompt.as_deref(), Some("do it"));
+        // A prompt after the list is not swallowed.
+        let a = parse_ok(&["--allowedTools", "Bash", "what files are here?"]);
+        assert_eq!(a.allowed_tools, ["Bash"]);
+        assert_eq!(a.prompt.as_deref(), Some("what files are here?"));
+        let a = parse_ok(&["--disallowed-tools=Bash(curl *)", "x"]);
+        assert_eq!(a.disallowed_tools, ["Bash(curl *)"]);
+    }
+
+    #[test]
+    fn yes_is_bypass() {
+        assert_eq!(parse_ok(&["--yes"]).permission_mode, Some(Mode::Bypass));
+        assert_eq!(
+            parse_ok(&["--dangerously-skip-permissions"]).permission_mode,
+            Some(Mode::Bypass)
+        );
+        assert_eq!(
+            parse_ok(&["--permission-mode", "plan"]).permission_mode,
+            Some(Mode::Plan)
+        );
+    }
+
+    #[test]
+    fn resume_forms() {
+        assert_eq!(parse_ok(&["-c"]).resume, Some(Resume::Latest));
+        assert_eq!(parse_ok(&["-r"]).resume, Some(Resume::Pick));
+        let a = parse_ok(&["-r", "3f2a", "-p", "next"]);
+        assert_eq!(a.resume, Some(Resume::Id("3f2a".into())));
+        assert_eq!(a.prompt.as_deref(), Some("next"));
+        // A prompt after -r is not an id.
+        let a = parse_ok(&["-r", "fix the bug"]);
+        assert_eq!(a.resume, Some(Resume::Pick));
+        assert_eq!(a.prompt.as_deref(), Some("fix the bug"));
+    }
+
+    #[test]
+    fn subcommands() {
+        assert_eq!(
+            parse_ok(&["sessions", "--all"]).command,
+            Command::Sessions {
+                all: true,
+                json: false
+            }
+        );
+        assert_eq!(parse_ok(&["undo", "2"]).command, Command::Undo { count: 2 });
+        assert_eq!(parse_ok(&["undo"]).command, Command::Undo { count: 1 });
+        // With -p, "sessions" is just a prompt word.
+        let a = parse_ok(&["-p", "sessions"]);
+        assert_eq!(a.command, Command::Run);
+        assert_eq!(a.prompt.as_deref(), Some("sessions"));
+    }
+
+    #[test]
+    fn tools_flag() {
+        assert_eq!(parse_ok(&["--tools", "bash"]).tools, Some(vec![Tool::Bash]));
+        assert_eq!(
+            parse_ok(&["--tools", "Bash,read"]).tools,
+            Some(vec![Tool::Bash, Tool::Read])
+        );
+    }
+}

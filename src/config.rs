@@ -1,0 +1,387 @@
+//! What the command line means here: flags + environment + the user's settings file →
+//! which model server to talk to, with which key, and the other knobs of a run.
+//!
+//! Precedence is flags, then environment, then `<config_dir>/nib/settings.json`, then
+//! a probe of the usual local server ports. A key is only sent to the endpoint it
+//! belongs to, and nothing here reads a repository's files (no `.env`), so a repo
+//! cannot redirect nib's traffic or credentials.
+
+use crate::cli::Args;
+use crate::model::{self, Endpoint, Provider};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Local servers nib looks for when nothing is configured: llama.cpp (8080, and 8081
+/// where `scripts/local-model` puts it), Ollama, LM Studio, vLLM.
+pub const LOCAL_PORTS: [u16; 5] = [8080, 8081, 11434, 1234, 8000];
+/// A loopback server answers in a few ms; anything slower is not worth waiting for.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
+
+const ANTHROPIC_URL: &str = "https://api.anthropic.com";
+const OPENAI_URL: &str = "https://api.openai.com/v1";
+const OPENROUTER_URL: &str = "https://openrouter.ai/api/v1";
+const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
+
+/// How nib found its endpoint, for messages and the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flags,
+    Env,
+    Settings,
+    Probe,
+}
+
+/// The user's own settings (`<config_dir>/nib/settings.json`), read leniently.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub json: Value,
+    pub path: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn load(config_dir: Option<&Path>) -> Result<Settings, String> {
+        let Some(dir) = config_dir else {
+            return Ok(Settings::default());
+        };
+        let path = dir.join("nib").join("settings.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let json: Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not valid JSON: {e}; fix or remove it",
+                path.display()
+            )
+        })?;
+        Ok(Settings {
+            json,
+            path: Some(path),
+        })
+    }
+
+    pub fn str(&self, key: &str) -> Option<String> {
+        self.json
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
+    pub fn bool(&self, key: &str) -> bool {
+        self.json.get(key).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// Names of environment variables the user lets through to commands.
+    pub fn env_passthrough(&self) -> Vec<String> {
+        self.json
+            .get("env_passthrough")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The resolved endpoint and where it came from.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub endpoint: Endpoint,
+    pub source: Source,
+}
+
+/// Why no endpoint could be chosen.
+#[derive(Debug, PartialEq)]
+pub struct NoEndpoint(pub String);
+
+/// Looks up an environment variable; empty counts as unset.
+pub type EnvFn<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Picks the endpoint. `probe` finds a local server (injected so this stays testable).
+pub fn resolve_endpoint(
+    args: &Args,
+    env: EnvFn,
+    settings: &Settings,
+    probe: &dyn Fn() -> Option<(String, Vec<String>)>,
+) -> Result<Resolved, NoEndpoint> {
+    let provider = args
+        .provider
+        .or_else(|| env("NIB_PROVIDER").and_then(|p| crate::cli::provider_from_str(&p)))
+        .or_else(|| {
+            settings
+                .str("provider")
+                .and_then(|p| crate::cli::provider_from_str(&p))
+        });
+    let model = args
+        .model
+        .clone()
+        .or_else(|| env("NIB_MODEL"))
+        .or_else(|| settings.str("model"));
+
+    // An explicit base URL: flags, NIB_BASE_URL, settings.
+    let explicit = [
+        (args.base_url.clone(), Source::Flags),
+        (env("NIB_BASE_URL"), Source::Env),
+        (settings.str("base_url"), Source::Settings),
+    ]
+    .into_iter()
+    .find_map(|(url, src)| url.map(|u| (u, src)));
+    if let Some((url, source)) = explicit {
+        let provider = provider.unwrap_or_else(|| infer_provider(&url));
+        let key = env("NIB_API_KEY")
+            .or_else(|| settings.str("api_key_env").and_then(|name| env(&name)))
+            .or_else(|| vendor_key(provider, &url, env));
+        return Ok(Resolved {
+            endpoint: Endpoint {
+                provider,
+                base_url: trim_url(&url),
+                api_key: key,
+                model: model.unwrap_or_default(),
+            },
+            source,
+        });
+    }
+
+    // A vendor key in the environment (the user's own shell).
+    let anthropic_key = env("ANTHROPIC_API_KEY").or_else(|| env("ANTHROPIC_AUTH_TOKEN"));
+    let wants = |p: Provider| provider.is_none() || provider == Some(p);
+    if wants(Provider::Anthropic) && anthropic_key.is_some() {
+        let url = env("ANTHROPIC_BASE_URL").unwrap_or_else(|| ANTHROPIC_URL.into());
+        let model = model
+            .or_else(|| env("ANTHROPIC_MODEL"))
+            .unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
+        return Ok(env_endpoint(Provider::Anthropic, url, anthropic_key, model));
+    }
+    if wants(Provider::OpenAi) {
+        if let Some(key) = env("OPENAI_API_KEY") {
+            let url = env("OPENAI_BASE_URL").unwrap_or_else(|| OPENAI_URL.into());
+            return Ok(env_endpoint(
+                Provider::OpenAi,
+                url,
+                Some(key),
+                model.unwrap_or_default(),
+            ));
+        }
+        if let Some(url) = env("OPENAI_BASE_URL") {
+            return Ok(env_endpoint(
+                Provider::OpenAi,
+                url,
+                None,
+                model.unwrap_or_default(),
+            ));
+        }
+        if let Some(key) = env("OPENROUTER_API_KEY") {
+            let url = OPENROUTER_URL.to_string();
+            return Ok(env_endpoint(
+                Provider::OpenAi,
+                url,
+                Some(key),
+                model.unwrap_or_default(),
+            ));
+        }
+    }
+
+    // Nothing configured: a local server, if one is running.
+    if provider != Some(Provider::Anthropic)
+        && let Some((url, models)) = probe()
+    {
+        let model = model
+            .or_else(|| models.into_iter().next())
+            .unwrap_or_default();
+        return Ok(Resolved {
+            endpoint: Endpoint {
+                provider: Provider::OpenAi,
+                base_url: url,
+                api_key: None,
+                model,
+            },
+            source: Source::Probe,
+        });
+    }
+    Err(NoEndpoint(
+        "no model server found on 127.0.0.1 (ports 8080, 8081, 11434, 1234, 8000) and no key set: \
+start the local one with `scripts/local-model start`, or pass --base-url URL, or set \
+ANTHROPIC_API_KEY / OPENAI_API_KEY"
+            .into(),
+    ))
+}
+
+fn env_endpoint(provider: Provider, url: String, key: Option<String>, model: String) -> Resolved {
+    Resolved {
+        endpoint: Endpoint {
+            provider,
+            base_url: trim_url(&url),
+            api_key: key,
+            model,
+        },
+        source: Source::Env,
+    }
+}
+
+/// Anthropic for its own host or a URL ending in `/anthropic`; OpenAI-compatible otherwise.
+fn infer_provider(url: &str) -> Provider {
+    let u = url.trim_end_matches('/').to_ascii_lowercase();
+    if host_of(&u) == "api.anthropic.com" || u.ends_with("/anthropic") {
+        Provider::Anthropic
+    } else {
+        Provider::OpenAi
+    }
+}
+
+/// A vendor's key goes only to that vendor's host (or the host its own *_BASE_URL names).
+fn vendor_key(provider: Provider, url: &str, env: EnvFn) -> Option<String> {
+    let host = host_of(url);
+    let matches = |default: &str, base_var: &str| {
+        host == host_of(default) || env(base_var).is_some_and(|b| host_of(&b) == host)
+    };
+    match provider {
+        Provider::Anthropic if matches(ANTHROPIC_URL, "ANTHROPIC_BASE_URL") => {
+            env("ANTHROPIC_API_KEY").or_else(|| env("ANTHROPIC_AUTH_TOKEN"))
+        }
+        Provider::OpenAi if matches(OPENAI_URL, "OPENAI_BASE_URL") => env("OPENAI_API_KEY"),
+        Provider::OpenAi if host == host_of(OPENROUTER_URL) => env("OPENROUTER_API_KEY"),
+        _ => None,
+    }
+}
+
+/// `https://Host:443/x` → `host:443`.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    authority.to_ascii_lowercase()
+}
+
+fn trim_url(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_string()
+}
+
+/// Asks every usual local port at once; the first in `LOCAL_PORTS` order that answers wins.
+pub fn probe_local() -> Option<(String, Vec<String>)> {
+    let (tx, rx) = mpsc::channel();
+    for (rank, port) in LOCAL_PORTS.into_iter().enumerate() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let url = format!("http://127.0.0.1:{port}/v1");
+            let found = model::list_models(&url, PROBE_TIMEOUT).ok();
+            let _ = tx.send((rank, url, found));
+        });
+    }
+    drop(tx);
+    let mut answers: Vec<(usize, String, Vec<String>)> = Vec::new();
+    let deadline = std::time::Instant::now() + PROBE_TIMEOUT * 2;
+    for _ in LOCAL_PORTS {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((rank, url, Some(models))) => answers.push((rank, url, models)),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    answers.sort_by_key(|a| a.0);
+    answers
+        .into_iter()
+        .next()
+        .map(|(_, url, models)| (url, models))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(
+        args: Args,
+        vars: &[(&str, &str)],
+        probe: Option<&str>,
+    ) -> Result<Resolved, NoEndpoint> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = move |k: &str| map.get(k).cloned();
+        let probe = || probe.map(|u| (u.to_string(), vec!["local-model".to_string()]));
+        resolve_endpoint(&args, &env, &Settings::default(), &probe)
+    }
+
+    fn with_url(url: &str) -> Args {
+        Args {
+            base_url: Some(url.into()),
+            ..Args::default()
+        }
+    }
+
+    #[test]
+    fn flags_beat_env() {
+        let r = resolve(
+            with_url("http://127.0.0.1:9/v1"),
+            &[("NIB_BASE_URL", "http://other/v1")],
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.endpoint.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(r.source, Source::Flags);
+        assert_eq!(r.endpoint.provider, Provider::OpenAi);
+    }
+
+    #[test]
+    fn keys_only_go_to_their_own_hosts() {
+        let vars = [("OPENAI_API_KEY", "sk-o"), ("ANTHROPIC_API_KEY", "sk-a")];
+        let r = resolve(with_url("http://127.0.0.1:8080/v1"), &vars, None).unwrap();
+        assert_eq!(
+            r.endpoint.api_key, None,
+            "local server must not get a vendor key"
+        );
+        let r = resolve(with_url("https://api.openai.com/v1"), &vars, None).unwrap();
+        assert_eq!(r.endpoint.api_key.as_deref(), Some("sk-o"));
+        let r = resolve(with_url("https://api.anthropic.com"), &vars, None).unwrap();
+        assert_eq!(r.endpoint.provider, Provider::Anthropic);
+        assert_eq!(r.endpoint.api_key.as_deref(), Some("sk-a"));
+        // NIB_API_KEY is the user's key for whatever endpoint they chose.
+        let r = resolve(with_url("http://h/v1"), &[("NIB_API_KEY", "k")], None).unwrap();
+        assert_eq!(r.endpoint.api_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn vendor_env_keys_pick_the_vendor() {
+        let r = resolve(
+            Args::default(),
+            &[("ANTHROPIC_API_KEY", "a")],
+            Some("http://l/v1"),
+        )
+        .unwrap();
+        assert_eq!(r.endpoint.provider, Provider::Anthropic);
+        assert_eq!(r.endpoint.base_url, ANTHROPIC_URL);
+        assert_eq!(r.endpoint.model, DEFAULT_ANTHROPIC_MODEL);
+        let r = resolve(Args::default(), &[("OPENAI_API_KEY", "o")], None).unwrap();
+        assert_eq!(r.endpoint.base_url, OPENAI_URL);
+    }
+
+    #[test]
+    fn probe_when_nothing_is_set() {
+        let r = resolve(Args::default(), &[], Some("http://127.0.0.1:8081/v1")).unwrap();
+        assert_eq!(r.source, Source::Probe);
+        assert_eq!(r.endpoint.model, "local-model");
+        assert_eq!(r.endpoint.api_key, None);
+        let err = resolve(Args::default(), &[], None).unwrap_err();
+        assert!(err.0.contains("scripts/local-model start"), "{}", err.0);
+    }
+
+    #[test]
+    fn host_parsing() {
+        assert_eq!(host_of("https://API.openai.com/v1"), "api.openai.com");
+        assert_eq!(host_of("http://u:p@127.0.0.1:8080/v1"), "127.0.0.1:8080");
+        assert_eq!(
+            infer_provider("https://api.anthropic.com/"),
+            Provider::Anthropic
+        );
+        assert_eq!(infer_provider("http://127.0.0.1:8080/v1"), Provider::OpenAi);
+    }
+}

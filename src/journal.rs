@@ -1,0 +1,706 @@
+//! Sessions on disk: an append-only JSONL journal per session, loading it back for
+//! resume, and finding sessions by directory or id prefix.
+//!
+//! Layout: `<data_dir>/nib/sessions/<cwd-slug>/<id>.jsonl`, directories 0700, files
+//! 0600. The first record is `meta`; the rest are provider-neutral (`user`,
+//! `assistant`, `tool_result`, `decision`, `end`), so a session continues on any
+//! provider. Each record is one `write` of one line; a torn last line (a crash mid-write)
+//! is skipped on load and the next append starts on a fresh line.
+
+use crate::model::{Block, Message, Role, StopReason, ToolCall, Usage};
+use crate::tools::FileChange;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Journal format version, in every meta record.
+pub const FORMAT: u32 = 1;
+
+/// The first record of every journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub id: String,
+    pub cwd: PathBuf,
+    pub model: String,
+    pub provider: String,
+    pub nib: String,
+    pub started: String,
+    #[serde(default)]
+    pub format: u32,
+    /// The session this one was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<String>,
+}
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Meta(Meta),
+    User {
+        text: String,
+    },
+    Assistant {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        calls: Vec<ToolCall>,
+        stop: StopReason,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
+        model: String,
+        /// The reply was cut short by the user.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        interrupted: bool,
+    },
+    ToolResult {
+        id: String,
+        name: String,
+        content: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<FileChange>,
+    },
+    /// A permission decision: who decided what about which call.
+    Decision {
+        id: String,
+        tool: String,
+        allowed: bool,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    /// A `nib undo` that restored a file.
+    Undo {
+        path: PathBuf,
+    },
+    End {
+        subtype: String,
+        turns: u32,
+        usage: Usage,
+        cost_usd: f64,
+    },
+}
+
+/// A record with its time (milliseconds since the epoch).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub ts: u64,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// An open journal, appending.
+pub struct Journal {
+    pub id: String,
+    pub path: PathBuf,
+    file: File,
+    _lock: Lock,
+}
+
+/// Errors from the journal: always with the path, always saying what to do.
+#[derive(Debug)]
+pub enum JournalError {
+    Io { path: PathBuf, err: io::Error },
+    NotFound(String),
+    Ambiguous(String, Vec<String>),
+    Locked { id: String, pid: u32 },
+}
+
+impl std::fmt::Display for JournalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalError::Io { path, err } => {
+                write!(f, "session journal {}: {err}", path.display())
+            }
+            JournalError::NotFound(id) => write!(f, "No conversation found with session ID: {id}"),
+            JournalError::Ambiguous(id, all) => write!(
+                f,
+                "session ID {id} is ambiguous ({}); give more characters",
+                all.join(", ")
+            ),
+            JournalError::Locked { id, pid } => write!(
+                f,
+                "session {id} is in use by another nib (pid {pid}); wait for it to finish or use --fork-session"
+            ),
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
+    move |err| JournalError::Io {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+/// `<data_dir>/nib/sessions`.
+pub fn sessions_root(data_dir: &Path) -> PathBuf {
+    data_dir.join("nib").join("sessions")
+}
+
+/// The folder for sessions started in `cwd`: its path with every non-alphanumeric
+/// character turned into `-` (as Claude Code names its project folders).
+pub fn project_dir(root: &Path, cwd: &Path) -> PathBuf {
+    let slug: String = cwd
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    root.join(slug)
+}
+
+impl Journal {
+    /// Starts a new journal with its meta record.
+    pub fn create(root: &Path, meta: Meta) -> Result<Journal, JournalError> {
+        let dir = project_dir(root, &meta.cwd);
+        make_private_dir(&dir)?;
+        let path = dir.join(format!("{}.jsonl", meta.id));
+        let lock = Lock::take(&path, &meta.id)?;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let mut journal = Journal {
+            id: meta.id.clone(),
+            path,
+            file,
+            _lock: lock,
+        };
+        journal.append(Record::Meta(meta))?;
+        Ok(journal)
+    }
+
+    /// Opens an existing journal to append to it (after `load`).
+    pub fn reopen(path: &Path, id: &str) -> Result<Journal, JournalError> {
+        let lock = Lock::take(path, id)?;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        // A torn last line: start the next record on a line of its own.
+        let len = file.metadata().map_err(io_err(path))?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1)).map_err(io_err(path))?;
+            file.read_exact(&mut last).map_err(io_err(path))?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(io_err(path))?;
+            }
+        }
+        Ok(Journal {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            file,
+            _lock: lock,
+        })
+    }
+
+    /// Appends one record as one line, in one `write`.
+    pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
+        let entry = Entry {
+            ts: now_ms(),
+            record,
+        };
+        let mut line = serde_json::to_vec(&entry).expect("journal records always serialise");
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io_err(&self.path))
+    }
+
+    /// Makes everything written so far durable (end of a turn).
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+}
+
+/// A journal read back.
+#[derive(Debug)]
+pub struct Loaded {
+    pub meta: Meta,
+    pub entries: Vec<Entry>,
+    /// Lines that could not be read (torn or malformed), for a warning.
+    pub skipped: Vec<String>,
+}
+
+/// Reads a journal. Bad lines are skipped and reported, never fatal.
+pub fn load(path: &Path) -> Result<Loaded, JournalError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    let mut meta = None;
+    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line.map_err(io_err(path))?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Entry>(&line) {
+            Ok(Entry {
+                record: Record::Meta(m),
+                ..
+            }) if meta.is_none() => meta = Some(m),
+            Ok(entry) => entries.push(entry),
+            Err(e) => skipped.push(format!("{}:{}: {e}", path.display(), n + 1)),
+        }
+    }
+    let meta = meta.ok_or_else(|| JournalError::Io {
+        path: path.to_path_buf(),
+        err: io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no meta record; not a nib journal",
+        ),
+    })?;
+    Ok(Loaded {
+        meta,
+        entries,
+        skipped,
+    })
+}
+
+/// Removes configured keys and secret-looking values from what a record stores.
+pub fn redact_record(record: Record, secrets: &[String]) -> Record {
+    let clean = |s: String| crate::secrets::redact(&s, secrets).into_owned();
+    match record {
+        Record::User { text } => Record::User { text: clean(text) },
+        Record::ToolResult {
+            id,
+            name,
+            content,
+            is_error,
+            change,
+        } => Record::ToolResult {
+            id,
+            name,
+            content: clean(content),
+            is_error,
+            change,
+        },
+        Record::Assistant {
+            text,
+            calls,
+            stop,
+            usage,
+            model,
+            interrupted,
+        } => Record::Assistant {
+            text: clean(text),
+            calls: calls
+                .into_iter()
+                .map(|mut c| {
+                    c.input = serde_json::from_str(&clean(c.input.to_string())).unwrap_or(c.input);
+                    c
+                })
+                .collect(),
+            stop,
+            usage,
+            model,
+            interrupted,
+        },
+        other => other,
+    }
+}
+
+/// Rebuilds the conversation from journal records. A tool call whose result was never
+/// written (nib died while it ran) gets an "interrupted" result, so every provider
+/// accepts the history.
+pub fn conversation(entries: &[Entry]) -> Vec<Message> {
+    let mut messages: Vec<Message> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
+    for entry in entries {
+        match &entry.record {
+            Record::User { text } => {
+                close_pending(&mut messages, &mut pending);
+                push_block(
+                    &mut messages,
+                    Role::User,
+                    Block::Text { text: text.clone() },
+                );
+            }
+            Record::Assistant { text, calls, .. } => {
+                close_pending(&mut messages, &mut pending);
+                let mut content = Vec::new();
+                if !text.is_empty() {
+                    content.push(Block::Text { text: text.clone() });
+                }
+                content.extend(calls.iter().cloned().map(Block::ToolCall));
+                if content.is_empty() {
+                    content.push(Block::Text {
+                        text: "(no answer)".into(),
+                    });
+                }
+                pending = calls.iter().map(|c| c.id.clone()).collect();
+                messages.push(Message {
+                    role: Role::Assistant,
+                    content,
+                });
+            }
+            Record::ToolResult {
+                id,
+                content,
+                is_error,
+                ..
+            } => {
+                let Some(pos) = pending.iter().position(|p| p == id) else {
+                    continue; // a result for a call we do not have: drop it
+                };
+                pending.remove(pos);
+                let block = Block::ToolResult {
+                    id: id.clone(),
+                    content: content.clone(),
+                    is_error: *is_error,
+                };
+                push_block(&mut messages, Role::User, block);
+            }
+            _ => {}
+        }
+    }
+    close_pending(&mut messages, &mut pending);
+    messages
+}
+
+/// Answers calls left without a result.
+fn close_pending(messages: &mut Vec<Message>, pending: &mut Vec<String>) {
+    for id in pending.drain(..) {
+        let block = Block::ToolResult {
+            id,
+            content: "interrupted: nib stopped before this tool call finished".into(),
+            is_error: true,
+        };
+        push_block(messages, Role::User, block);
+    }
+}
+
+/// Adds a block to the last message when it has this role, else starts a message.
+fn push_block(messages: &mut Vec<Message>, role: Role, block: Block) {
+    match messages.last_mut() {
+        Some(m) if m.role == role => m.content.push(block),
+        _ => messages.push(Message {
+            role,
+            content: vec![block],
+        }),
+    }
+}
+
+/// Finds a session by id or unique id prefix, in any directory.
+pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError> {
+    let mut hits = Vec::new();
+    for dir in read_dirs(root) {
+        for file in read_dirs_files(&dir) {
+            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
+            if stem.as_deref().is_some_and(|s| s == prefix) {
+                return Ok(file); // an exact id wins over prefixes
+            }
+            if stem.as_deref().is_some_and(|s| s.starts_with(prefix)) {
+                hits.push(file);
+            }
+        }
+    }
+    match hits.len() {
+        0 => Err(JournalError::NotFound(prefix.to_string())),
+        1 => Ok(hits.remove(0)),
+        _ => Err(JournalError::Ambiguous(
+            prefix.to_string(),
+            hits.iter()
+                .filter_map(|p| p.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect(),
+        )),
+    }
+}
+
+/// The most recently written session of `cwd`.
+pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
+    read_dirs_files(&project_dir(root, cwd))
+        .into_iter()
+        .filter_map(|p| {
+            let modified = p.metadata().and_then(|m| m.modified()).ok()?;
+            Some((modified, p))
+        })
+        .max_by_key(|(m, _)| *m)
+        .map(|(_, p)| p)
+}
+
+/// All session folders under `root`.
+pub fn read_dirs(root: &Path) -> Vec<PathBuf> {
+    fs::read_dir(root)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `.jsonl` files in one session folder.
+pub fn read_dirs_files(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn make_private_dir(dir: &Path) -> Result<(), JournalError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir))
+}
+
+/// Keeps two nib processes from appending to one session: `<id>.lock` holds the pid.
+struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    fn take(journal: &Path, id: &str) -> Result<Lock, JournalError> {
+        let path = journal.with_extension("lock");
+        for _ in 0..2 {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let pid = fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    match pid {
+                        Some(pid) if pid_alive(pid) => {
+                            return Err(JournalError::Locked {
+                                id: id.to_string(),
+                                pid,
+                            });
+                        }
+                        // Stale: its owner died (kill -9). Take it over.
+                        _ => {
+                            let _ = fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        Err(io_err(&path)(io::Error::other(
+            "could not take the session lock",
+        )))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A new random session id, UUID-shaped (version 4).
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    let filled = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if filled.is_err() {
+        // No /dev/urandom: time and pid are unique enough for a file name.
+        let seed = (now_ms() as u128) << 32 | std::process::id() as u128;
+        b = (seed ^ (seed << 64)).to_le_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// RFC 3339 UTC time for a unix time in milliseconds.
+pub fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn temp_root(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nib-journal-{name}-{}", new_id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn meta(id: &str, cwd: &Path) -> Meta {
+        Meta {
+            id: id.into(),
+            cwd: cwd.into(),
+            model: "m".into(),
+            provider: "openai".into(),
+            nib: "0".into(),
+            started: rfc3339(0),
+            format: FORMAT,
+            forked_from: None,
+        }
+    }
+
+    fn call(id: &str) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            name: "bash".into(),
+            input: json!({"command": "ls"}),
+            invalid: None,
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn ids_are_unique_and_uuid_shaped() {
+        let a = new_id();
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert_ne!(a, new_id());
+    }
+
+    #[test]
+    fn write_then_load_round_trips_and_survives_a_torn_line() {
+        let root = temp_root("rt");
+        let cwd = Path::new("/some/project");
+        let mut j = Journal::create(&root, meta("abc", cwd)).unwrap();
+        j.append(Record::User { text: "hi".into() }).unwrap();
+        j.append(Record::Assistant {
+            text: "".into(),
+            calls: vec![call("c1"), call("c2")],
+            stop: StopReason::ToolUse,
+            usage: None,
+            model: "m".into(),
+            interrupted: false,
+        })
+        .unwrap();
+        j.append(Record::ToolResult {
+            id: "c1".into(),
+            name: "bash".into(),
+            content: "exit status: 0".into(),
+            is_error: false,
+            change: None,
+        })
+        .unwrap();
+        let path = j.path.clone();
+        drop(j);
+        // kill -9 mid-write: half a record, no newline.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"ts":1,"type":"tool_res"#).unwrap();
+        drop(f);
+
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.meta.id, "abc");
+        assert_eq!(loaded.entries.len(), 3);
+        assert_eq!(loaded.skipped.len(), 1);
+        let msgs = conversation(&loaded.entries);
+        // user, assistant(2 calls), user(result c1 + interrupted c2)
+        assert_eq!(msgs.len(), 3);
+        match &msgs[2].content[1] {
+            Block::ToolResult { id, is_error, .. } => {
+                assert_eq!(id, "c2");
+                assert!(is_error);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // Appending after the torn line starts a fresh line.
+        let mut j = Journal::reopen(&path, "abc").unwrap();
+        j.append(Record::User {
+            text: "again".into(),
+        })
+        .unwrap();
+        drop(j);
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.entries.len(), 4);
+        assert!(matches!(&loaded.entries[3].record, Record::User { text } if text == "again"));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_live_lock_refuses_a_second_writer() {
+        let root = temp_root("lock");
+        let j = Journal::create(&root, meta("lk", Path::new("/p"))).unwrap();
+        let err = Journal::reopen(&j.path, "lk").err().expect("locked");
+        assert!(err.to_string().contains("in use"), "{err}");
+        let path = j.path.clone();
+        drop(j);
+        assert!(Journal::reopen(&path, "lk").is_ok());
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn find_by_prefix_and_latest() {
+        let root = temp_root("find");
+        let a = Journal::create(&root, meta("aaa111", Path::new("/x"))).unwrap();
+        let b = Journal::create(&root, meta("aab222", Path::new("/y"))).unwrap();
+        assert_eq!(find_by_prefix(&root, "aaa").unwrap(), a.path);
+        assert!(matches!(
+            find_by_prefix(&root, "aa"),
+            Err(JournalError::Ambiguous(..))
+        ));
+        let err = find_by_prefix(&root, "zz").unwrap_err().to_string();
+        assert_eq!(err, "No conversation found with session ID: zz");
+        assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
+        assert_eq!(latest_for(&root, Path::new("/z")), None);
+        fs::remove_dir_all(root).unwrap();
+    }
+}

@@ -1,0 +1,209 @@
+//! Headless mode (`nib -p`): nothing waits for a person. Answers go to stdout as text,
+//! one JSON result, or a JSON-lines stream (Claude Code's formats, REFERENCE §1);
+//! progress goes to stderr; anything that would ask is denied and the model told why.
+
+use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
+use crate::cli::OutputFormat;
+use crate::model::{Block, Message, Reply, Usage};
+use crate::tools::Action;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::time::Duration;
+
+pub struct Headless {
+    pub format: OutputFormat,
+    /// Progress lines on stderr (when stderr is a terminal, or with --verbose).
+    pub progress: bool,
+    pub session_id: String,
+    pub model: String,
+}
+
+impl Headless {
+    fn line(&self, value: Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
+        let _ = out.flush();
+    }
+
+    /// The `system/init` line that opens a stream-json run.
+    pub fn start(&self, cwd: &str, tools: &[&str], mode: &str) {
+        if self.format == OutputFormat::StreamJson {
+            self.line(json!({
+                "type": "system", "subtype": "init", "session_id": self.session_id,
+                "cwd": cwd, "tools": tools, "model": self.model, "permissionMode": mode,
+            }));
+        }
+    }
+
+    /// Prints the outcome in the chosen format; returns the exit code.
+    pub fn finish(&self, r: &TaskResult, usage: &Usage, cost: f64, duration: Duration) -> i32 {
+        let is_error = r.stop != Stop::Done;
+        match self.format {
+            OutputFormat::Text => {
+                if is_error {
+                    eprintln!("nib: {}", describe(&r.stop));
+                }
+                if !r.text.is_empty() || !is_error {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{}", r.text.trim_end());
+                }
+                eprintln!(
+                    "session: {} (resume with: nib -r {})",
+                    self.session_id, self.session_id
+                );
+            }
+            OutputFormat::Json | OutputFormat::StreamJson => {
+                self.line(result_json(r, usage, cost, duration, &self.session_id));
+            }
+        }
+        match r.stop {
+            Stop::Done => 0,
+            Stop::Interrupted => 130,
+            _ => 1,
+        }
+    }
+}
+
+/// One line for a person about how a task ended.
+pub fn describe(stop: &Stop) -> String {
+    match stop {
+        Stop::Done => "done".into(),
+        Stop::MaxTurns => "stopped at the turn limit (raise it with --max-turns N)".into(),
+        Stop::Budget { spent, limit } => format!(
+            "stopped: the next request would exceed the budget of ${limit:.4} (spent ${spent:.4}); raise --max-budget-usd"
+        ),
+        Stop::Error(e) => e.clone(),
+        Stop::Interrupted => "interrupted".into(),
+    }
+}
+
+/// Claude Code's result object.
+pub fn result_json(r: &TaskResult, usage: &Usage, cost: f64, d: Duration, id: &str) -> Value {
+    let is_error = r.stop != Stop::Done;
+    let denials: Vec<Value> = r
+        .denials
+        .iter()
+        .map(|d| json!({"tool_name": d.tool_name, "tool_use_id": d.tool_use_id, "tool_input": d.tool_input}))
+        .collect();
+    let mut v = json!({
+        "type": "result",
+        "subtype": r.stop.subtype(),
+        "is_error": is_error,
+        "duration_ms": d.as_millis() as u64,
+        "duration_api_ms": r.api_time.as_millis() as u64,
+        "num_turns": r.turns,
+        "result": r.text,
+        "stop_reason": if is_error { Value::Null } else { json!("end_turn") },
+        "session_id": id,
+        "total_cost_usd": cost,
+        "usage": usage,
+        "permission_denials": denials,
+    });
+    if is_error {
+        v["errors"] = json!([describe(&r.stop)]);
+    }
+    v
+}
+
+/// An assistant reply in Anthropic's message shape (what stream-json readers expect).
+fn assistant_json(reply: &Reply, model: &str) -> Value {
+    let mut content = Vec::new();
+    if !reply.text.is_empty() {
+        content.push(json!({"type": "text", "text": reply.text}));
+    }
+    for c in &reply.calls {
+        content.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input}));
+    }
+    let stop = if reply.calls.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    };
+    json!({"role": "assistant", "type": "message", "model": model, "content": content,
+           "stop_reason": stop, "usage": reply.usage})
+}
+
+fn results_json(message: &Message) -> Value {
+    let content: Vec<Value> = message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            Block::ToolResult {
+                id,
+                content,
+                is_error,
+            } => Some(
+                json!({"type": "tool_result", "tool_use_id": id, "content": content,
+                              "is_error": is_error}),
+            ),
+            _ => None,
+        })
+        .collect();
+    json!({"role": "user", "content": content})
+}
+
+impl Ui for Headless {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Text(_) => {}
+            Event::Retry {
+                attempt,
+                wait,
+                reason,
+            } => eprintln!(
+                "nib: {}; retrying in {:.1} s (attempt {})",
+                super::visible(reason),
+                wait.as_secs_f64(),
+                attempt + 1
+            ),
+            Event::Reply(reply) if self.format == OutputFormat::StreamJson => self.line(json!({
+                "type": "assistant", "message": assistant_json(reply, &self.model),
+                "parent_tool_use_id": null, "session_id": self.session_id,
+            })),
+            Event::Reply(_) => {}
+            Event::ToolStart(_, action) if self.progress => {
+                eprintln!("● {}", super::visible(&first_line(&action.summary(), 200)));
+            }
+            Event::ToolDone(_, outcome) if self.progress => {
+                eprintln!("  ⎿ {}", super::visible(&first_line(&outcome.content, 120)));
+            }
+            Event::Results(message) if self.format == OutputFormat::StreamJson => {
+                self.line(json!({
+                    "type": "user", "message": results_json(message),
+                    "parent_tool_use_id": null, "session_id": self.session_id,
+                }))
+            }
+            Event::Warning(w) => eprintln!("nib: warning: {}", super::visible(&w)),
+            _ => {}
+        }
+    }
+
+    fn approve(&mut self, request: &Approval<'_>) -> Answer {
+        let how = match (&request.suggestion, request.action) {
+            (Some(rule), _) => format!("--allowedTools \"{rule}\""),
+            (None, Action::Bash { .. }) => "--allowedTools Bash".to_string(),
+            (None, a) => format!("--allowedTools {}", a.tool().rule_name()),
+        };
+        if self.progress {
+            eprintln!(
+                "● {} — denied: {}",
+                super::visible(&first_line(&request.action.summary(), 200)),
+                request.reason
+            );
+        }
+        Answer::Deny(format!(
+            "denied: {} and nib runs headless, so nobody can approve it. \
+Do not retry it; find another way or finish. The user can allow it with {how} \
+or --dangerously-skip-permissions.",
+            request.reason
+        ))
+    }
+}
+
+fn first_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("");
+    match line.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
+}
