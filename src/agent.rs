@@ -120,6 +120,8 @@ pub struct Agent {
     /// Tokens and dollars over the whole session.
     pub usage: Usage,
     pub cost_usd: f64,
+    /// Model replies over the whole session.
+    pub turns_total: u32,
     pub cancel: Arc<AtomicBool>,
 }
 
@@ -147,6 +149,7 @@ impl Agent {
             turns: result.turns,
             usage: self.usage,
             cost_usd: self.cost_usd,
+            session_turns: self.turns_total,
         };
         self.record(ui, end);
         self.sync(ui);
@@ -172,6 +175,7 @@ impl Agent {
                 Err(stop) => return stop,
             };
             result.turns += 1;
+            self.turns_total += 1;
             result.text = reply.text.clone();
             if reply.calls.is_empty() {
                 self.sync(ui);

@@ -8,7 +8,8 @@ use crate::cli::{Args, Command, DEFAULT_MAX_TURNS, HELP, Resume};
 use crate::config::{self, Settings};
 use crate::context;
 use crate::journal::{self, Journal, JournalError, Meta};
-use crate::model::{self, Client, Limits, Message};
+use crate::model::{self, Client, Limits, Message, Usage};
+use crate::sessions;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
 use std::io::{IsTerminal, Read};
@@ -89,17 +90,79 @@ pub fn run(args: Args) -> Result<i32, Error> {
             println!("nib {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
-        Command::Sessions { .. } | Command::Undo { .. } => Err(Error::Setup(
-            "this subcommand is not available in this build".into(),
-        )),
+        Command::Sessions { all, json } => list_sessions(&Dirs::from_env(), all, json),
+        Command::Undo { count } => undo(&Dirs::from_env(), count),
         Command::Run => run_task(args, &Dirs::from_env()),
     }
 }
 
-fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
-    let cwd = std::env::current_dir()
+fn current_dir() -> Result<PathBuf, Error> {
+    std::env::current_dir()
         .and_then(|d| d.canonicalize())
-        .map_err(|e| Error::Setup(format!("cannot use the current directory: {e}")))?;
+        .map_err(|e| Error::Setup(format!("cannot use the current directory: {e}")))
+}
+
+fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<i32, Error> {
+    let cwd = current_dir()?;
+    let list = sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()));
+    if json {
+        let v = serde_json::to_string_pretty(&list).unwrap_or_default();
+        println!("{v}");
+        return Ok(0);
+    }
+    if list.is_empty() {
+        eprintln!(
+            "no sessions{}",
+            if all {
+                ""
+            } else {
+                " in this directory (try --all)"
+            }
+        );
+        return Ok(0);
+    }
+    for s in &list {
+        let prompt: String = s
+            .first_prompt
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
+        println!(
+            "{}  {:>4}  {:>3} turns  {:<20}  {}",
+            &s.id[..s.id.len().min(8)],
+            sessions::age(s.age_secs),
+            s.turns,
+            s.model.chars().take(20).collect::<String>(),
+            crate::ui::visible(&prompt)
+        );
+    }
+    Ok(0)
+}
+
+fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
+    let cwd = current_dir()?;
+    let path = journal::latest_for(&dirs.sessions()?, &cwd)
+        .ok_or_else(|| Error::Setup("no session in this directory to undo".into()))?;
+    let done = sessions::undo(&path, count).map_err(Error::Setup)?;
+    for d in &done {
+        match d {
+            sessions::Undone::Restored(p) => println!("restored {}", p.display()),
+            sessions::Undone::Deleted(p) => {
+                println!("removed {} (nib had created it)", p.display())
+            }
+        }
+    }
+    if done.len() < count {
+        eprintln!("nib: undid {} of {count} changes", done.len());
+    }
+    Ok(0)
+}
+
+fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
+    let cwd = current_dir()?;
     let workspace = Workspace { root: cwd.clone() };
     let settings = Settings::load(dirs.config.as_deref()).map_err(Error::Setup)?;
     let system = system_prompt(&args, &settings, &cwd)?;
@@ -158,7 +221,7 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
     let cancel = Arc::new(AtomicBool::new(false));
     crate::ui::forward_interrupts(cancel.clone());
-    let (journal, messages) = open_session(&args, dirs, &cwd, &endpoint)?;
+    let (journal, resumed) = open_session(&args, dirs, &cwd, &endpoint)?;
     let session_id = journal
         .as_ref()
         .map(|j| j.id.clone())
@@ -181,15 +244,16 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         gate,
         specs: tools::specs(&enabled),
         system: context::render(&system),
-        messages,
+        messages: resumed.messages,
         journal,
         workspace,
         env: crate::secrets::child_env(&settings.env_passthrough()),
         secrets,
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
         max_budget_usd: args.max_budget_usd,
-        usage: Default::default(),
-        cost_usd: 0.0,
+        usage: resumed.usage,
+        cost_usd: resumed.cost_usd,
+        turns_total: resumed.turns,
         cancel,
     };
     let started = Instant::now();
@@ -278,13 +342,44 @@ fn read_stdin() -> Option<String> {
     }
 }
 
+/// What a resumed session brings along.
+#[derive(Default)]
+struct Resumed {
+    messages: Vec<Message>,
+    usage: Usage,
+    cost_usd: f64,
+    turns: u32,
+}
+
+impl Resumed {
+    fn from_entries(entries: &[journal::Entry]) -> Resumed {
+        let mut r = Resumed {
+            messages: journal::conversation(entries),
+            ..Resumed::default()
+        };
+        for e in entries.iter().rev() {
+            if let journal::Record::End {
+                usage,
+                cost_usd,
+                session_turns,
+                ..
+            } = &e.record
+            {
+                (r.usage, r.cost_usd, r.turns) = (*usage, *cost_usd, *session_turns);
+                break;
+            }
+        }
+        r
+    }
+}
+
 /// A new session, or the one `-c` / `-r ID` names (forked with `--fork-session`).
 fn open_session(
     args: &Args,
     dirs: &Dirs,
     cwd: &Path,
     endpoint: &model::Endpoint,
-) -> Result<(Option<Journal>, Vec<Message>), Error> {
+) -> Result<(Option<Journal>, Resumed), Error> {
     let root = dirs.sessions()?;
     let previous = match &args.resume {
         None => None,
@@ -300,7 +395,7 @@ fn open_session(
             ));
         }
     };
-    let mut messages = Vec::new();
+    let mut resumed = Resumed::default();
     let mut forked_from = None;
     let mut carried = Vec::new();
     if let Some(path) = &previous {
@@ -308,19 +403,19 @@ fn open_session(
         for s in &loaded.skipped {
             eprintln!("nib: warning: skipped an unreadable journal line: {s}");
         }
-        messages = journal::conversation(&loaded.entries);
+        resumed = Resumed::from_entries(&loaded.entries);
         if !args.fork_session {
             if args.no_session_persistence {
-                return Ok((None, messages));
+                return Ok((None, resumed));
             }
             let journal = Journal::reopen(path, &loaded.meta.id)?;
-            return Ok((Some(journal), messages));
+            return Ok((Some(journal), resumed));
         }
         forked_from = Some(loaded.meta.id.clone());
         carried = loaded.entries;
     }
     if args.no_session_persistence {
-        return Ok((None, messages));
+        return Ok((None, resumed));
     }
     let meta = Meta {
         id: args.session_id.clone().unwrap_or_else(journal::new_id),
@@ -336,5 +431,5 @@ fn open_session(
     for entry in carried {
         journal.append(entry.record)?;
     }
-    Ok((Some(journal), messages))
+    Ok((Some(journal), resumed))
 }

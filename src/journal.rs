@@ -73,15 +73,20 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
     },
-    /// A `nib undo` that restored a file.
+    /// A `nib undo` that reverted the file change of tool call `id`.
     Undo {
+        id: String,
         path: PathBuf,
     },
+    /// The end of one task. `usage`, `cost_usd` and `session_turns` are totals for the
+    /// whole session so far, so a listing reads only the journal's tail.
     End {
         subtype: String,
         turns: u32,
         usage: Usage,
         cost_usd: f64,
+        #[serde(default)]
+        session_turns: u32,
     },
 }
 

@@ -10,6 +10,7 @@ mod journal;
 mod model;
 mod price;
 mod secrets;
+mod sessions;
 mod tools;
 mod ui;
 

@@ -1,0 +1,193 @@
+//! Sessions as a user sees them: the listing (`nib sessions`, the resume picker) and
+//! undoing file changes (`nib undo`). Reads journals through `journal.rs`.
+
+use crate::journal::{self, Entry, Journal, Record};
+use crate::model::Usage;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// How much of a journal's start a listing reads: the meta record and first prompt.
+const HEAD_BYTES: u64 = 16 * 1024;
+/// How much of its end: the last `end` record with the session totals.
+const TAIL_BYTES: u64 = 8 * 1024;
+
+/// One line of `nib sessions`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub id: String,
+    pub cwd: PathBuf,
+    pub model: String,
+    pub provider: String,
+    pub started: String,
+    /// Seconds since the journal was last written.
+    pub age_secs: u64,
+    pub first_prompt: String,
+    pub turns: u32,
+    pub cost_usd: f64,
+    pub usage: Usage,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// Summaries of the sessions of `cwd` (or all), newest first.
+pub fn list(root: &Path, cwd: Option<&Path>) -> Vec<Summary> {
+    let dirs = match cwd {
+        Some(cwd) => vec![journal::project_dir(root, cwd)],
+        None => journal::read_dirs(root),
+    };
+    let mut out: Vec<Summary> = dirs
+        .iter()
+        .flat_map(|d| journal::read_dirs_files(d))
+        .filter_map(|p| summarize(&p))
+        .collect();
+    out.sort_by_key(|s| s.age_secs);
+    out
+}
+
+/// Reads only a journal's head and tail.
+fn summarize(path: &Path) -> Option<Summary> {
+    let mut file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let age_secs = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .map_or(0, |d| d.as_secs());
+    let mut head = BufReader::new((&mut file).take(HEAD_BYTES));
+    let mut first = String::new();
+    head.read_line(&mut first).ok()?;
+    let Ok(Entry {
+        record: Record::Meta(m),
+        ..
+    }) = serde_json::from_str::<Entry>(&first)
+    else {
+        return None;
+    };
+    let first_prompt = head
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| match serde_json::from_str::<Entry>(&l) {
+            Ok(Entry {
+                record: Record::User { text },
+                ..
+            }) => Some(text),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let (turns, cost_usd, usage) = last_totals(&mut file, meta.len()).unwrap_or_default();
+    Some(Summary {
+        id: m.id,
+        cwd: m.cwd,
+        model: m.model,
+        provider: m.provider,
+        started: m.started,
+        age_secs,
+        first_prompt,
+        turns,
+        cost_usd,
+        usage,
+        path: path.to_path_buf(),
+    })
+}
+
+/// The totals of the last `end` record, from the journal's tail.
+fn last_totals(file: &mut File, len: u64) -> Option<(u32, f64, Usage)> {
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut tail = Vec::new();
+    file.take(TAIL_BYTES).read_to_end(&mut tail).ok()?;
+    tail.split(|b| *b == b'\n')
+        .rev()
+        .find_map(|line| match serde_json::from_slice::<Entry>(line) {
+            Ok(Entry {
+                record:
+                    Record::End {
+                        session_turns,
+                        cost_usd,
+                        usage,
+                        ..
+                    },
+                ..
+            }) => Some((session_turns, cost_usd, usage)),
+            _ => None,
+        })
+}
+
+/// "3m", "2h", "5d": how long ago.
+pub fn age(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// What `nib undo` did, or why it did not.
+#[derive(Debug, PartialEq)]
+pub enum Undone {
+    Restored(PathBuf),
+    Deleted(PathBuf),
+}
+
+/// Reverts the last `count` file changes of the session in `path`, newest first. A file
+/// that changed since nib wrote it is refused and stops the undo there.
+pub fn undo(path: &Path, count: usize) -> Result<Vec<Undone>, String> {
+    let loaded = journal::load(path).map_err(|e| e.to_string())?;
+    let undone: Vec<&str> = loaded
+        .entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Undo { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let changes: Vec<(String, crate::tools::FileChange)> = loaded
+        .entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::ToolResult {
+                id,
+                change: Some(c),
+                ..
+            } if !undone.contains(&id.as_str()) => Some((id.clone(), c.clone())),
+            _ => None,
+        })
+        .collect();
+    if changes.is_empty() {
+        return Err("nothing to undo: this session changed no files (or all were undone)".into());
+    }
+    let mut journal = Journal::reopen(path, &loaded.meta.id).map_err(|e| e.to_string())?;
+    let mut done = Vec::new();
+    for (id, change) in changes.iter().rev().take(count) {
+        let now = std::fs::read_to_string(&change.path).ok();
+        if now.as_deref() != Some(change.after.as_str()) {
+            let msg = format!(
+                "{} changed since nib wrote it; not undone (nor anything older)",
+                change.path.display()
+            );
+            return if done.is_empty() { Err(msg) } else { Ok(done) };
+        }
+        let result = match &change.before {
+            Some(before) => {
+                std::fs::write(&change.path, before).map(|_| Undone::Restored(change.path.clone()))
+            }
+            None => {
+                std::fs::remove_file(&change.path).map(|_| Undone::Deleted(change.path.clone()))
+            }
+        };
+        let what = result.map_err(|e| format!("cannot restore {}: {e}", change.path.display()))?;
+        journal
+            .append(Record::Undo {
+                id: id.clone(),
+                path: change.path.clone(),
+            })
+            .map_err(|e| e.to_string())?;
+        done.push(what);
+    }
+    journal.sync().map_err(|e| e.to_string())?;
+    Ok(done)
+}
