@@ -7,14 +7,17 @@
 //! Nothing here prints: progress reaches the caller through `Event`s.
 
 pub mod anthropic;
+mod http;
 pub mod openai;
 pub mod sse;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::hash::BuildHasher;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Which wire protocol an endpoint speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +158,7 @@ pub enum Event<'a> {
     /// A piece of the assistant's text, as it streams.
     Text(&'a str),
     /// A request failed in a way worth retrying; nib waits `wait` and tries again.
+    /// `attempt` is the number of the attempt that failed (1 for the first).
     Retry {
         attempt: u32,
         wait: Duration,
@@ -244,32 +248,139 @@ impl std::fmt::Display for ModelError {
 /// Sends requests to one endpoint. Cheap to build; holds a connection pool.
 pub struct Client {
     pub endpoint: Endpoint,
+    /// Read when the client is built (timeouts) and on every request (the rest).
     pub limits: Limits,
-    /// Set by the UI to cancel the request under way.
+    /// Set by the UI to cancel the request under way; nib never clears it.
     pub cancel: Arc<AtomicBool>,
+    /// Built once, from `limits`: the connection pool and the timeouts.
+    agent: ureq::Agent,
 }
 
 impl Client {
     pub fn new(endpoint: Endpoint, limits: Limits, cancel: Arc<AtomicBool>) -> Client {
         Client {
+            agent: http::agent(&limits),
             endpoint,
             limits,
             cancel,
         }
     }
 
-    /// Sends one request, streaming, retrying what is worth retrying.
+    /// Sends one request, streaming, retrying what is worth retrying. Text reaches
+    /// `on_event` as it streams; after a `Retry` event the reply starts over.
     pub fn send(
         &self,
-        _req: &Request,
-        _on_event: &mut dyn FnMut(Event),
+        req: &Request,
+        on_event: &mut dyn FnMut(Event),
     ) -> Result<Reply, ModelError> {
-        todo!("model client")
+        let key = self.endpoint.api_key.as_deref();
+        let base = &self.endpoint.base_url;
+        let post = match self.endpoint.provider {
+            Provider::OpenAi => http::Post {
+                url: openai::url(base),
+                headers: openai::headers(key),
+                body: openai::body(req).into(),
+                read: openai::read,
+            },
+            Provider::Anthropic => http::Post {
+                url: anthropic::url(base),
+                headers: anthropic::headers(key),
+                body: anthropic::body(req).into(),
+                read: anthropic::read,
+            },
+        };
+        http::send(self, &post, on_event)
     }
 }
 
 /// Asks an OpenAI-compatible server which models it serves (`GET {base}/models`).
 /// Used to find a local server when nothing is configured.
-pub fn list_models(_base_url: &str, _timeout: Duration) -> Result<Vec<String>, ModelError> {
-    todo!("list models")
+pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, ModelError> {
+    http::list_models(base_url, timeout)
+}
+
+/// Why reading a reply stream failed; `http.rs` decides what is worth a retry.
+#[derive(Debug)]
+pub enum StreamError {
+    /// Reading the body failed: connection lost, cancelled, idle, or a line too long.
+    Io(io::Error),
+    /// The bytes are not the protocol (a chunk that is not JSON).
+    Malformed(String),
+    /// The stream ended before its end marker (`[DONE]` / `message_stop`).
+    Incomplete,
+    /// The server sent an error event.
+    Server { message: String, retryable: bool },
+}
+
+impl From<io::Error> for StreamError {
+    fn from(e: io::Error) -> StreamError {
+        StreamError::Io(e)
+    }
+}
+
+/// Why a call cut by the output-token limit must not run.
+const CUT_BY_LIMIT: &str = "the reply was cut by the output token limit before this call was complete; \
+     make the call again with smaller arguments (e.g. write a big file in parts)";
+
+/// Turns an assembled call into a `ToolCall`: makes up a missing id, reads empty
+/// arguments as `{}`, and marks arguments that are not a JSON object invalid.
+fn finish_call(n: usize, id: String, name: String, arguments: &str) -> ToolCall {
+    let id = if id.is_empty() {
+        format!("call_{n}_{:08x}", random() as u32)
+    } else {
+        id
+    };
+    let (input, invalid) = parse_arguments(arguments);
+    ToolCall {
+        id,
+        name,
+        input,
+        invalid,
+    }
+}
+
+/// Arguments text → the input object, or the raw text and why it is unusable.
+fn parse_arguments(text: &str) -> (Value, Option<String>) {
+    if text.trim().is_empty() {
+        return (Value::Object(Default::default()), None);
+    }
+    let value = match serde_json::from_str::<Value>(text) {
+        Ok(value) => value,
+        Err(e) => {
+            let why = format!("arguments are not valid JSON: {e}");
+            return (Value::String(text.to_string()), Some(why));
+        }
+    };
+    // Some models encode the object twice: a JSON string holding JSON.
+    let value = match value {
+        Value::String(inner) => serde_json::from_str(&inner).unwrap_or(Value::String(inner)),
+        value => value,
+    };
+    match value {
+        Value::Object(_) => (value, None),
+        _ => {
+            let why = format!("arguments are not valid JSON: expected an object, got {value}");
+            (Value::String(text.to_string()), Some(why))
+        }
+    }
+}
+
+/// Marks every call of a reply cut by the output-token limit.
+fn mark_cut(calls: &mut [ToolCall]) {
+    for call in calls {
+        call.invalid = Some(CUT_BY_LIMIT.to_string());
+    }
+}
+
+/// A call's input as sent back to a server: the object, or `{}` when it was invalid.
+fn object_or_empty(input: &Value) -> Value {
+    match input {
+        Value::Object(_) => input.clone(),
+        _ => Value::Object(Default::default()),
+    }
+}
+
+/// A fresh random number from the std hasher's per-process keys and the clock.
+fn random() -> u64 {
+    std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
 }
