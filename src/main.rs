@@ -3,6 +3,7 @@
 mod approval;
 mod model;
 mod tools;
+mod ui;
 
 fn main() {
     println!("nib {}", env!("CARGO_PKG_VERSION"));
