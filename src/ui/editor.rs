@@ -5,7 +5,9 @@
 //! `Command`s, so it is tested without a terminal; `Screen` only draws that state.
 //! What a completion means is left to the caller.
 
-use super::term::{char_width, sanitize, strip_ansi, terminal_width, truncate_to_width};
+use super::term::{
+    char_width, display_width, sanitize, strip_ansi, terminal_width, truncate_to_width,
+};
 use crossterm::cursor::{MoveDown, MoveToColumn, MoveUp};
 use crossterm::event::{
     self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyCode, KeyEvent, KeyEventKind,
@@ -750,7 +752,7 @@ fn listing_rows(candidates: &[String], width: usize) -> Vec<String> {
         .iter()
         .map(|c| sanitize(c).into_owned())
         .collect();
-    let widest = names.iter().map(|n| super::term::display_width(n)).max();
+    let widest = names.iter().map(|n| display_width(n)).max();
     let column = widest.unwrap_or(0) + 2;
     let per_row = (width.saturating_sub(1) / column).max(1);
     let mut rows: Vec<String> = names
@@ -759,7 +761,7 @@ fn listing_rows(candidates: &[String], width: usize) -> Vec<String> {
             let cells: Vec<String> = chunk
                 .iter()
                 .map(|n| {
-                    let pad = column - super::term::display_width(n);
+                    let pad = column - display_width(n);
                     format!("{n}{}", " ".repeat(pad))
                 })
                 .collect();
@@ -818,12 +820,11 @@ impl<'p> Screen<'p> {
         let lay = self.layout(input);
         let mut buf = Vec::new();
         self.to_area_top(&mut buf)?;
-        queue!(buf, Clear(ClearType::FromCursorDown))?;
         buf.extend_from_slice(self.prompt.as_bytes());
-        let indent = " ".repeat(indent_width(
-            super::term::display_width(self.prompt),
-            self.width.max(1),
-        ));
+        // Cleared after the prompt, not at the area's start: tmux takes an erase from
+        // the top-left corner as "clear screen" and copies the screen to its scrollback.
+        queue!(buf, Clear(ClearType::FromCursorDown))?;
+        let indent = " ".repeat(indent_width(display_width(self.prompt), self.width.max(1)));
         for &c in &input.chars {
             match c {
                 '\n' => {
@@ -1115,6 +1116,8 @@ mod tests {
         check("abcdefg中|", 10, (1, 2), (1, 2));
         check("abcdefg|中", 10, (1, 0), (1, 2));
         check("a\tb|", 10, (0, 8), (0, 8));
+        // A pasted escape is drawn as `^[`, two columns.
+        check("a\x1b|", 10, (0, 5), (0, 5));
     }
 
     #[test]
