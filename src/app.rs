@@ -136,7 +136,7 @@ fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<i32, Error> {
             sessions::age(s.age_secs),
             s.turns,
             s.model.chars().take(20).collect::<String>(),
-            crate::ui::visible(&prompt)
+            crate::ui::term::sanitize(&prompt)
         );
     }
     Ok(0)

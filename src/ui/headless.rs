@@ -152,7 +152,7 @@ impl Ui for Headless {
                 reason,
             } => eprintln!(
                 "nib: {}; retrying in {:.1} s (attempt {})",
-                super::visible(reason),
+                super::term::sanitize(reason),
                 wait.as_secs_f64(),
                 attempt + 1
             ),
@@ -162,10 +162,16 @@ impl Ui for Headless {
             })),
             Event::Reply(_) => {}
             Event::ToolStart(_, action) if self.progress => {
-                eprintln!("● {}", super::visible(&first_line(&action.summary(), 200)));
+                eprintln!(
+                    "● {}",
+                    super::term::sanitize(&first_line(&action.summary(), 200))
+                );
             }
             Event::ToolDone(_, outcome) if self.progress => {
-                eprintln!("  ⎿ {}", super::visible(&first_line(&outcome.content, 120)));
+                eprintln!(
+                    "  ⎿ {}",
+                    super::term::sanitize(&first_line(&outcome.content, 120))
+                );
             }
             Event::Results(message) if self.format == OutputFormat::StreamJson => {
                 self.line(json!({
@@ -173,7 +179,7 @@ impl Ui for Headless {
                     "parent_tool_use_id": null, "session_id": self.session_id,
                 }))
             }
-            Event::Warning(w) => eprintln!("nib: warning: {}", super::visible(&w)),
+            Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
             _ => {}
         }
     }
@@ -187,7 +193,7 @@ impl Ui for Headless {
         if self.progress {
             eprintln!(
                 "● {} — denied: {}",
-                super::visible(&first_line(&request.action.summary(), 200)),
+                super::term::sanitize(&first_line(&request.action.summary(), 200)),
                 request.reason
             );
         }

@@ -1,30 +1,9 @@
-//! Everything that talks to the person: headless output and the interactive REPL.
+//! Everything that talks to the person: headless output, the interactive REPL, its
+//! line editor and the output helpers it draws with.
 
+pub mod editor;
 pub mod headless;
-
-use std::borrow::Cow;
-
-/// Control characters and escape sequences made visible, so nothing a model or a
-/// command prints can move the cursor or change the terminal.
-pub fn visible(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' | '\t' => out.push(c),
-            '\u{1b}' => out.push_str("^["),
-            c if (c as u32) < 0x20 => {
-                out.push('^');
-                out.push((b'@' + c as u8) as char);
-            }
-            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
+pub mod term;
 
 /// Set by the SIGINT handler; the only process-wide state nib has, because a signal
 /// handler can reach nothing else.
