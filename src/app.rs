@@ -163,7 +163,6 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
 
 fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let cwd = current_dir()?;
-    let workspace = Workspace { root: cwd.clone() };
     let settings = Settings::load(dirs.config.as_deref()).map_err(Error::Setup)?;
     let system = system_prompt(&args, &settings, &cwd)?;
     if args.print_system_prompt {
@@ -176,28 +175,59 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     }
     let headless = args.print || !std::io::stdin().is_terminal();
     if !headless {
-        return Err(Error::Setup(
-            "the interactive REPL is not in this build; use nib -p \"task\"".into(),
-        ));
+        let setup = prepare(&args, dirs, settings, system, cwd)?;
+        return crate::ui::repl::run(&args, dirs, setup).map_err(Error::Setup);
     }
     let prompt = headless_prompt(args.prompt.clone())?;
-
-    let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let resolved = config::resolve_endpoint(&args, &env_lookup, &settings, &config::probe_local)
-        .map_err(|e| Error::Setup(e.0))?;
-    let mut endpoint = resolved.endpoint;
-    if endpoint.model.is_empty() {
-        endpoint.model = model::list_models(&endpoint.base_url, Duration::from_secs(5))
-            .ok()
-            .and_then(|m| m.into_iter().next())
-            .ok_or_else(|| {
-                Error::Setup(format!(
-                    "no model given and {} lists none: pass --model NAME",
-                    endpoint.base_url
-                ))
-            })?;
+    let setup = prepare(&args, dirs, settings, system, cwd)?;
+    let Setup {
+        mut agent,
+        session_id,
+        tools: enabled,
+        cwd,
+        ..
+    } = setup;
+    let mut ui = Headless {
+        format: args.output_format,
+        progress: args.verbose || std::io::stderr().is_terminal(),
+        session_id,
+        model: agent.client.endpoint.model.clone(),
+    };
+    let tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
+    ui.start(
+        &cwd.to_string_lossy(),
+        &tool_names,
+        agent.gate.mode().name(),
+    );
+    let started = Instant::now();
+    let result = agent.run(&prompt, &mut ui);
+    if let Some(path) = &args.output_last_message {
+        std::fs::write(path, format!("{}\n", result.text.trim_end()))
+            .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
+    Ok(ui.finish(&result, &agent.usage, agent.cost_usd, started.elapsed()))
+}
 
+/// Everything a run needs besides the prompt: the agent, and what the UI shows.
+pub struct Setup {
+    pub agent: Agent,
+    pub session_id: String,
+    pub system: Vec<context::Part>,
+    pub tools: Vec<Tool>,
+    pub settings: Settings,
+    pub cwd: PathBuf,
+}
+
+/// Endpoint, gate, session and agent from the arguments.
+pub fn prepare(
+    args: &Args,
+    dirs: &Dirs,
+    settings: Settings,
+    system: Vec<context::Part>,
+    cwd: PathBuf,
+) -> Result<Setup, Error> {
+    let endpoint = endpoint(args, &settings)?;
+    let workspace = Workspace { root: cwd.clone() };
     let mode = args
         .permission_mode
         .or_else(|| settings.str("defaultMode").and_then(|m| Mode::parse(&m)));
@@ -221,25 +251,19 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
     let cancel = Arc::new(AtomicBool::new(false));
     crate::ui::forward_interrupts(cancel.clone());
-    let (journal, resumed) = open_session(&args, dirs, &cwd, &endpoint)?;
+    let (journal, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
     let session_id = journal
         .as_ref()
         .map(|j| j.id.clone())
         .or_else(|| args.session_id.clone())
         .unwrap_or_else(journal::new_id);
-    let mut secrets: Vec<String> = endpoint.api_key.iter().cloned().collect();
-    secrets.retain(|s| !s.is_empty());
-
-    let mut ui = Headless {
-        format: args.output_format,
-        progress: args.verbose || std::io::stderr().is_terminal(),
-        session_id: session_id.clone(),
-        model: endpoint.model.clone(),
-    };
-    let tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
-    ui.start(&cwd.to_string_lossy(), &tool_names, gate.mode().name());
-
-    let mut agent = Agent {
+    let secrets: Vec<String> = endpoint
+        .api_key
+        .iter()
+        .filter(|k| !k.is_empty())
+        .cloned()
+        .collect();
+    let agent = Agent {
         client: Client::new(endpoint, Limits::default(), cancel.clone()),
         gate,
         specs: tools::specs(&enabled),
@@ -256,13 +280,34 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         turns_total: resumed.turns,
         cancel,
     };
-    let started = Instant::now();
-    let result = agent.run(&prompt, &mut ui);
-    if let Some(path) = &args.output_last_message {
-        std::fs::write(path, format!("{}\n", result.text.trim_end()))
-            .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
+    Ok(Setup {
+        agent,
+        session_id,
+        system,
+        tools: enabled,
+        settings,
+        cwd,
+    })
+}
+
+/// The endpoint the arguments, environment and settings name, with a model.
+pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Error> {
+    let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let resolved = config::resolve_endpoint(args, &env_lookup, settings, &config::probe_local)
+        .map_err(|e| Error::Setup(e.0))?;
+    let mut endpoint = resolved.endpoint;
+    if endpoint.model.is_empty() {
+        endpoint.model = model::list_models(&endpoint.base_url, Duration::from_secs(5))
+            .ok()
+            .and_then(|m| m.into_iter().next())
+            .ok_or_else(|| {
+                Error::Setup(format!(
+                    "no model given and {} lists none: pass --model NAME",
+                    endpoint.base_url
+                ))
+            })?;
     }
-    Ok(ui.finish(&result, &agent.usage, agent.cost_usd, started.elapsed()))
+    Ok(endpoint)
 }
 
 fn system_prompt(

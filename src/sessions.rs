@@ -136,7 +136,14 @@ pub enum Undone {
 /// Reverts the last `count` file changes of the session in `path`, newest first. A file
 /// that changed since nib wrote it is refused and stops the undo there.
 pub fn undo(path: &Path, count: usize) -> Result<Vec<Undone>, String> {
-    let loaded = journal::load(path).map_err(|e| e.to_string())?;
+    let id = journal::load(path).map_err(|e| e.to_string())?.meta.id;
+    let mut journal = Journal::reopen(path, &id).map_err(|e| e.to_string())?;
+    undo_in(&mut journal, count)
+}
+
+/// `undo` on a journal this process has open (the REPL's `/undo`).
+pub fn undo_in(journal: &mut Journal, count: usize) -> Result<Vec<Undone>, String> {
+    let loaded = journal::load(&journal.path).map_err(|e| e.to_string())?;
     let undone: Vec<&str> = loaded
         .entries
         .iter()
@@ -160,7 +167,6 @@ pub fn undo(path: &Path, count: usize) -> Result<Vec<Undone>, String> {
     if changes.is_empty() {
         return Err("nothing to undo: this session changed no files (or all were undone)".into());
     }
-    let mut journal = Journal::reopen(path, &loaded.meta.id).map_err(|e| e.to_string())?;
     let mut done = Vec::new();
     for (id, change) in changes.iter().rev().take(count) {
         let now = std::fs::read_to_string(&change.path).ok();

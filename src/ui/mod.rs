@@ -3,6 +3,7 @@
 
 pub mod editor;
 pub mod headless;
+pub mod repl;
 pub mod term;
 
 /// Set by the SIGINT handler; the only process-wide state nib has, because a signal
