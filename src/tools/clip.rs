@@ -60,7 +60,7 @@ pub fn cut(bytes: &[u8], max: usize) -> &[u8] {
     if bytes.len() <= max {
         return bytes;
     }
-    trim_partial_end(&bytes[..max])
+    whole_chars(&bytes[..max])
 }
 
 /// What a command printed, in bounded memory however much that is: the first
@@ -107,7 +107,7 @@ impl Capture {
             return clip_with(prefix, &whole);
         }
         let room = room(prefix, self.total);
-        let (head, head_used) = take_front(trim_partial_end(&self.head), room / 2);
+        let (head, head_used) = take_front(whole_chars(&self.head), room / 2);
         let (tail_text, tail_used) = take_back(&tail, room - head.len());
         let omitted = self.total - (head_used + tail_used) as u64;
         join(prefix, &head, &tail_text, omitted, self.total)
@@ -211,7 +211,7 @@ fn is_continuation(b: u8) -> bool {
 }
 
 /// `bytes` without a last character that was cut short.
-fn trim_partial_end(bytes: &[u8]) -> &[u8] {
+pub fn whole_chars(bytes: &[u8]) -> &[u8] {
     let floor = bytes.len().saturating_sub(MAX_CHAR_LEN);
     let Some(start) = (floor..bytes.len())
         .rev()
@@ -243,7 +243,9 @@ mod tests {
     /// Invariants every clipped text must keep.
     fn assert_sane(out: &str) {
         assert!(out.len() <= LIMIT, "{} bytes", out.len());
-        let bad = out.chars().find(|&c| c.is_control() && c != '\n' && c != '\t');
+        let bad = out
+            .chars()
+            .find(|&c| c.is_control() && c != '\n' && c != '\t');
         assert_eq!(bad, None, "control character left in output");
     }
 
@@ -264,7 +266,10 @@ mod tests {
         check(b"10%\r20%", "10%\n20%");
         check(b"bad \xff byte", "bad \u{FFFD} byte");
         check(b"cut \xe2\x82", "cut \u{FFFD}");
-        check("c1 \u{9b} del \u{7f}".as_bytes(), "c1 \u{FFFD} del \u{FFFD}");
+        check(
+            "c1 \u{9b} del \u{7f}".as_bytes(),
+            "c1 \u{FFFD} del \u{FFFD}",
+        );
     }
 
     #[test]

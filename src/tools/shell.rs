@@ -273,7 +273,10 @@ mod tests {
 
     fn env() -> Vec<(String, String)> {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_string());
-        vec![("PATH".to_string(), path), ("NIB_TEST".to_string(), "yes".to_string())]
+        vec![
+            ("PATH".to_string(), path),
+            ("NIB_TEST".to_string(), "yes".to_string()),
+        ]
     }
 
     fn run_in(name: &str, command: &str, timeout: Duration) -> Outcome {
@@ -302,7 +305,9 @@ mod tests {
         // SAFETY: signal 0 only checks that the process exists.
         let exists = unsafe { libc::kill(pid, 0) } == 0;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'));
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
         exists && !zombie
     }
 
@@ -318,17 +323,29 @@ mod tests {
     }
 
     fn last_pid(content: &str) -> i32 {
-        content.lines().filter_map(|l| l.trim().parse().ok()).last().expect("a pid")
+        content
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .last()
+            .expect("a pid")
     }
 
     #[test]
     fn status_line_and_interleaved_output() {
-        check("echo hi; echo err >&2; echo again", "exit status: 0\nhi\nerr\nagain\n", false);
+        check(
+            "echo hi; echo err >&2; echo again",
+            "exit status: 0\nhi\nerr\nagain\n",
+            false,
+        );
         check("echo out; exit 3", "exit status: 3\nout\n", true);
         check("true", "exit status: 0", false);
         check("cat", "exit status: 0", false);
         check("kill -9 $$", "killed by signal 9", true);
-        check("printf 'a\\0b\\r\\n'", "exit status: 0\na\u{FFFD}b\n", false);
+        check(
+            "printf 'a\\0b\\r\\n'",
+            "exit status: 0\na\u{FFFD}b\n",
+            false,
+        );
     }
 
     #[test]
@@ -349,7 +366,10 @@ mod tests {
         );
         let root = temp_root("session");
         std::fs::remove_dir_all(&root).unwrap();
-        assert_eq!(out.content, format!("exit status: 0\n{}\nown\n", root.display()));
+        assert_eq!(
+            out.content,
+            format!("exit status: 0\n{}\nown\n", root.display())
+        );
     }
 
     #[test]
@@ -357,8 +377,16 @@ mod tests {
         let before = peak_rss_kb();
         let started = Instant::now();
         let out = run_in("big", "yes | head -c 1000000000", Duration::from_secs(120));
-        assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
-        assert!(out.content.starts_with("exit status: 0\ny\ny\n"), "{}", &out.content[..40]);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            out.content.starts_with("exit status: 0\ny\ny\n"),
+            "{}",
+            &out.content[..40]
+        );
         assert!(out.content.contains("bytes omitted of 1000000000 …]"));
         assert!(out.content.ends_with("y\ny\n"));
         assert!(out.content.len() <= LIMIT);
@@ -375,19 +403,38 @@ mod tests {
 
     #[test]
     fn binary_output_is_harmless() {
-        let out = run_in("binary", "head -c 4096 /dev/urandom", Duration::from_secs(10));
+        let out = run_in(
+            "binary",
+            "head -c 4096 /dev/urandom",
+            Duration::from_secs(10),
+        );
         assert!(out.content.starts_with("exit status: 0\n"));
         assert!(out.content.len() <= LIMIT);
-        let bad = out.content.chars().find(|&c| c.is_control() && c != '\n' && c != '\t');
+        let bad = out
+            .content
+            .chars()
+            .find(|&c| c.is_control() && c != '\n' && c != '\t');
         assert_eq!(bad, None);
     }
 
     #[test]
     fn timeout_kills_the_whole_group() {
         let started = Instant::now();
-        let out = run_in("timeout", "sleep 300 & echo $!; wait", Duration::from_secs(1));
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
-        assert!(out.content.starts_with("timed out after 1 s\n"), "{}", out.content);
+        let out = run_in(
+            "timeout",
+            "sleep 300 & echo $!; wait",
+            Duration::from_secs(1),
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            out.content.starts_with("timed out after 1 s\n"),
+            "{}",
+            out.content
+        );
         assert!(out.is_error);
         assert!(gone_soon(last_pid(&out.content)), "grandchild survived");
     }
@@ -400,7 +447,11 @@ mod tests {
             "trap '' TERM; echo ready; while :; do sleep 0.1; done",
             Duration::from_secs(1),
         );
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(out.content, "timed out after 1 s\nready\n");
     }
 
@@ -408,7 +459,11 @@ mod tests {
     fn background_jobs_holding_the_pipe_do_not_hang_the_result() {
         let started = Instant::now();
         let out = run_in("background", "sleep 999 & echo $!", Duration::from_secs(30));
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(out.content.starts_with("exit status: 0\nnote: background"));
         assert!(!out.is_error);
         assert!(gone_soon(last_pid(&out.content)), "background job survived");
@@ -420,12 +475,24 @@ mod tests {
             return;
         }
         let started = Instant::now();
-        let out = run_in("escaped", "setsid sleep 30 & echo $!", Duration::from_secs(1));
+        let out = run_in(
+            "escaped",
+            "setsid sleep 30 & echo $!",
+            Duration::from_secs(1),
+        );
         let pid = last_pid(&out.content);
         // SAFETY: this test started `pid`; it is ended by its own id.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
-        assert!(out.content.starts_with("exit status: 0\n"), "{}", out.content);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            out.content.starts_with("exit status: 0\n"),
+            "{}",
+            out.content
+        );
     }
 
     #[test]
@@ -448,7 +515,11 @@ mod tests {
             run("echo started; sleep 30", Duration::from_secs(60), &ctx)
         });
         std::fs::remove_dir_all(root).unwrap();
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(out.content, "interrupted\nstarted\n");
         assert!(out.is_error);
     }
