@@ -49,6 +49,11 @@ pub fn read(path: &Path, offset: Option<usize>, limit: Option<usize>, ws: &Works
     if meta.is_dir() {
         return list(path, &shown);
     }
+    if !meta.is_file() {
+        return Outcome::error(format!(
+            "{shown} is not a regular file (a device or pipe); use bash for it"
+        ));
+    }
     let mut reader = match File::open(path) {
         Ok(file) => BufReader::with_capacity(BINARY_SNIFF, file),
         Err(e) => return Outcome::error(open_error(&shown, &e)),
@@ -227,11 +232,14 @@ pub fn write(path: &Path, content: &str, ws: &Workspace) -> Outcome {
     if let Err(e) = save(path, &after) {
         return Outcome::error(format!("cannot write {shown}: {e}"));
     }
-    let lines = after.lines().count();
+    let lines = match after.lines().count() {
+        1 => "1 line".to_string(),
+        n => format!("{n} lines"),
+    };
     let message = match &before {
-        None => format!("created {shown} ({lines} lines)"),
+        None => format!("created {shown} ({lines})"),
         Some(old) if *old == after => format!("{shown} already had this content"),
-        Some(_) => format!("wrote {shown} ({lines} lines)"),
+        Some(_) => format!("wrote {shown} ({lines})"),
     };
     let diff = diff(&shown, before.as_deref(), &after, PEOPLE_CONTEXT, true);
     changed(message, path, before, after, diff)
@@ -509,6 +517,8 @@ mod tests {
         let missing = t.read("nope.txt", None, None);
         assert!(missing.is_error);
         assert!(missing.content.starts_with("no such file: nope.txt"));
+        let device = read(Path::new("/dev/null"), None, None, &t.ws);
+        assert!(device.is_error && device.content.contains("not a regular file"));
     }
 
     #[test]

@@ -154,8 +154,9 @@ pub struct Workspace {
 
 impl Workspace {
     /// Resolves `path` against the workspace root (absolute paths stay absolute; `~/`
-    /// is the home directory). Does not touch the filesystem beyond canonicalising the
-    /// longest existing prefix, so it works for files that do not exist yet.
+    /// is the home directory). `..` is resolved by the text first; then the longest
+    /// existing prefix is canonicalised (symlinks followed), so it works for files that
+    /// do not exist yet.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         let joined = match path.strip_prefix("~") {
             Ok(rest) => dirs::home_dir().map_or_else(|| self.root.join(path), |h| h.join(rest)),
@@ -763,7 +764,7 @@ mod tests {
             content: "hello\n".to_string(),
         };
         let out = execute(&write, &ctx);
-        assert_eq!(out.content, "created notes/a.txt (1 lines)");
+        assert_eq!(out.content, "created notes/a.txt (1 line)");
         assert_eq!(
             std::fs::read_to_string(tmp.0.join("notes/a.txt")).unwrap(),
             "hello\n"

@@ -93,12 +93,13 @@ pub fn grep(
 
 /// Files under `root` whose path (relative to `root`) matches `pattern`, newest first.
 pub fn glob(pattern: &str, root: &Path, ws: &Workspace) -> Outcome {
-    // An absolute pattern inside the root is made relative to it.
+    // An absolute pattern inside the root, or one starting `./`, is made relative to it.
     let pattern = Path::new(pattern)
         .strip_prefix(root)
         .ok()
         .and_then(Path::to_str)
         .unwrap_or(pattern);
+    let pattern = pattern.strip_prefix("./").unwrap_or(pattern);
     let walk = match walk(root, Some(pattern), ws) {
         Ok(walk) => walk,
         Err(message) => return Outcome::error(message),
@@ -226,6 +227,15 @@ mod tests {
         }
     }
 
+    /// pattern, path, glob, ignore_case, expected output
+    type GrepCase = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        bool,
+        &'static str,
+    );
+
     fn tree(name: &str) -> Temp {
         let t = Temp::new(name);
         t.put(".gitignore", b"target/\n*.log\n");
@@ -242,7 +252,7 @@ mod tests {
     #[test]
     fn grep_honours_ignores_and_filters() {
         let t = tree("grep");
-        let cases: [(&str, Option<&str>, Option<&str>, bool, &str); 7] = [
+        let cases: [GrepCase; 7] = [
             (
                 r"\brun\(",
                 None,
@@ -320,10 +330,11 @@ mod tests {
         t.age("src/main.rs", 1_000);
         t.age("src/lib/run.rs", 2_000);
         t.age("README.md", 3_000);
-        let cases: [(&str, Option<&str>, &str); 6] = [
+        let cases: [(&str, Option<&str>, &str); 7] = [
             ("**/*.rs", None, "src/lib/run.rs\nsrc/main.rs"),
             ("*.rs", None, "src/lib/run.rs\nsrc/main.rs"),
             ("src/*.rs", None, "src/main.rs"),
+            ("./src/*.rs", None, "src/main.rs"),
             ("*", Some("src"), "src/lib/run.rs\nsrc/main.rs"),
             ("*.md", None, "README.md"),
             ("*.py", None, "no files match *.py"),

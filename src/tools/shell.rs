@@ -79,7 +79,8 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
         End::Exited(_) => {
             pipe.drain(DRAIN);
             if pipe.is_open() {
-                stopped_jobs = true;
+                // Else the pipe is held by a process that left the group: stop reading.
+                stopped_jobs = group_alive(child.id() as libc::pid_t, &mut child);
                 terminate(&mut child, &mut pipe);
             }
         }
@@ -323,11 +324,8 @@ mod tests {
     }
 
     fn last_pid(content: &str) -> i32 {
-        content
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .last()
-            .expect("a pid")
+        let pid = content.lines().rev().find_map(|l| l.trim().parse().ok());
+        pid.expect("a pid")
     }
 
     #[test]
