@@ -2,6 +2,7 @@
 
 mod approval;
 mod model;
+mod secrets;
 mod tools;
 
 fn main() {
