@@ -529,10 +529,11 @@ impl Gate {
         if self.mode == Mode::Bypass {
             return Verdict::Allow;
         }
-        if self.mode == Mode::Plan {
-            if let Some(deny) = plan_denies(&parts) {
-                return deny;
-            }
+        if let Some(deny) = (self.mode == Mode::Plan)
+            .then(|| plan_denies(&parts))
+            .flatten()
+        {
+            return deny;
         }
         if let Some(rule) = self.bash_rule(&self.ask, &parts) {
             return Verdict::Ask(format!("the command matches {}", rule.describe()));
@@ -603,13 +604,13 @@ impl Gate {
     /// Why one part of an allowed-so-far command needs approval, if it does.
     fn part_needs_approval(&self, part: &Simple) -> Option<String> {
         for r in &part.redirects {
-            if let Redirect::Read(w) = r {
-                if w.dynamic {
-                    return Some(format!(
-                        "input from a computed path ({}) needs approval",
-                        w.raw
-                    ));
-                }
+            if let Redirect::Read(w) = r
+                && w.dynamic
+            {
+                return Some(format!(
+                    "input from a computed path ({}) needs approval",
+                    w.raw
+                ));
             }
         }
         if let Some(why) = self.reads_need_approval(part) {

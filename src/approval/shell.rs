@@ -114,8 +114,8 @@ impl Lexer {
         let mut current = Simple::default();
         let mut dangling: Option<&str> = None;
         loop {
-            while matches!(self.peek(), Some(' ' | '\t')) {
-                self.pos += 1;
+            while matches!(self.peek(), Some(' ' | '\t')) || self.starts_with("\\\n") {
+                self.pos += if self.peek() == Some('\\') { 2 } else { 1 };
             }
             let Some(c) = self.peek() else { break };
             match c {
@@ -445,7 +445,7 @@ impl Lexer {
             }
         }
         let written: String = self.chars[start..self.pos].iter().collect();
-        mark_dynamic(w);
+        w.dynamic = true;
         w.text.push_str(&written);
         Ok(())
     }
@@ -468,7 +468,7 @@ impl Lexer {
             }
         }
         self.pos += 1;
-        mark_dynamic(w);
+        w.dynamic = true;
         w.text.push_str(&format!("`{inner}`"));
         current.nested.push(inner);
         current.issues.push(BACKTICKS.into());
@@ -598,10 +598,6 @@ fn push_literal(w: &mut Word, c: char) {
     }
 }
 
-fn mark_dynamic(w: &mut Word) {
-    w.dynamic = true;
-}
-
 fn is_fd_target(w: &Word) -> bool {
     !w.dynamic && (w.text == "-" || w.text.chars().all(|c| c.is_ascii_digit()))
 }
@@ -638,10 +634,7 @@ fn finish(out: &mut Vec<Simple>, current: &mut Simple, depth: usize) {
     if depth > 0 {
         simple.issues.push(SUBSHELL.into());
     }
-    loop {
-        let Some(first) = simple.words.first() else {
-            break;
-        };
+    while let Some(first) = simple.words.first() {
         if first.quoted || first.dynamic {
             break;
         }
@@ -1225,4 +1218,114 @@ pub fn render(words: &[Word]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `command` and renders each part's words joined by `|`, parts by ` ; `.
+    fn check(command: &str, expected: &str) {
+        let parts = parse(command).unwrap_or_else(|e| panic!("{command}: {e}"));
+        let got = parts
+            .iter()
+            .map(|p| {
+                let words: Vec<&str> = p.words.iter().map(|w| w.text.as_str()).collect();
+                words.join("|")
+            })
+            .collect::<Vec<_>>()
+            .join(" ; ");
+        assert_eq!(got, expected, "{command}");
+    }
+
+    #[test]
+    fn splits_and_unquotes() {
+        let cases = [
+            ("ls -la", "ls|-la"),
+            ("ec\"h\"o hi", "echo|hi"),
+            ("'rm' -rf", "rm|-rf"),
+            ("\\rm x", "rm|x"),
+            ("$'\\x72m' x", "rm|x"),
+            ("$'a\\'b'", "a'b"),
+            ("echo \"a b\" 'c d'", "echo|a b|c d"),
+            ("echo \"a\\\"b\"", "echo|a\"b"),
+            ("a && b || c; d | e |& f & g", "a ; b ; c ; d ; e ; f ; g"),
+            ("a\nb", "a ; b"),
+            ("echo a#b # comment ; rm", "echo|a#b"),
+            ("echo 'a;b' \"c|d\"", "echo|a;b|c|d"),
+            ("ls \\\n -la", "ls|-la"),
+            ("FOO=1 BAR=2 env", "env"),
+            ("if true; then ls; fi", "true ; ls ; "),
+            ("cat <<EOF\nrm -rf /\nEOF\nls", "cat ; ls"),
+            ("cat <<-'X'\n\trm\n\tX\nls", "cat ; ls"),
+            ("ls 2>&1 >/dev/null", "ls"),
+            ("(a; b)", "a ; b"),
+            ("echo $(a; b) `c`", "echo|$(a; b)|`c`"),
+        ];
+        for (command, expected) in cases {
+            check(command, expected);
+        }
+    }
+
+    #[test]
+    fn records_what_makes_a_part_unsafe() {
+        let cases = [
+            ("ls", None),
+            ("ls 2>/dev/null", None),
+            ("echo $HOME", None),
+            ("echo ${HOME}", None),
+            ("ls > out", Some("redirection")),
+            ("ls $(pwd)", Some("command substitution")),
+            ("echo ${x@P}", Some("parameter expansion")),
+            ("A=1 ls", Some("assignment")),
+            ("$X", Some("command name")),
+            ("sh -c ls", Some("-c")),
+            ("zsh -xc ls", Some("-c")),
+            ("git -c a=b log", Some("-c")),
+            ("sort -o f", Some("-o")),
+            ("cat *", Some("glob")),
+        ];
+        for (command, expected) in cases {
+            let parts = parse(command).unwrap();
+            let reason = unsafe_reason(&parts[0]);
+            match expected {
+                None => assert_eq!(reason, None, "{command}"),
+                Some(word) => {
+                    let reason = reason.unwrap_or_else(|| panic!("{command}: no reason"));
+                    assert!(reason.contains(word), "{command}: {reason}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nested_commands_and_wrappers_are_found() {
+        let parts = parse("echo $(rm a) `rm b` <(rm c)").unwrap();
+        assert_eq!(parts[0].nested, ["rm a", "rm b", "rm c"]);
+        let parts = parse("timeout -k 1 5 nice -n 3 rm x").unwrap();
+        let inner = unwrap(&parts[0].words).unwrap();
+        assert_eq!(inner[0].text, "nice");
+        assert_eq!(unwrap(inner).unwrap()[0].text, "rm");
+        let parts = parse("find . -name x -exec rm {} \\; -execdir cat {} +").unwrap();
+        let found = find_exec_commands(&parts[0].words);
+        assert_eq!(found.len(), 2);
+        assert_eq!(render(found[0]), "rm '{}'");
+        let parts = parse("bash -c 'rm x'").unwrap();
+        assert_eq!(command_strings(&parts[0].words), [Some("rm x".to_string())]);
+    }
+
+    #[test]
+    fn unparsable_input_is_an_error() {
+        for command in [
+            "'a", "\"a", "$(a", "`a", "${a", "a |", "a &&", "a )", "(a", "$'a",
+        ] {
+            assert!(parse(command).is_err(), "{command}");
+        }
+    }
+
+    #[test]
+    fn renders_words_so_rules_see_argv() {
+        let parts = parse("git commit -m \"fix it\" 'a'\\''b'").unwrap();
+        assert_eq!(render(&parts[0].words), r"git commit -m 'fix it' 'a'\''b'");
+    }
 }
