@@ -113,8 +113,8 @@ pub struct Agent {
     pub workspace: Workspace,
     /// Environment for commands, secrets removed.
     pub env: Vec<(String, String)>,
-    /// Values that must never reach the journal (configured keys).
-    pub secrets: Vec<String>,
+    /// Masks keys and secret-looking values before they reach the journal.
+    pub redactor: crate::secrets::Redactor,
     pub max_turns: u32,
     pub max_budget_usd: Option<f64>,
     /// Tokens and dollars over the whole session.
@@ -409,7 +409,7 @@ impl Agent {
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
-        let record = crate::journal::redact_record(record, &self.secrets);
+        let record = crate::journal::redact_record(record, &self.redactor);
         if let Err(e) = journal.append(record) {
             ui.event(Event::Warning(format!(
                 "{e}; this session is no longer being saved"

@@ -241,7 +241,7 @@ pub fn prepare(
         mode,
         workspace.clone(),
         dirs.home.clone(),
-        dirs.config.clone(),
+        dirs.config.as_ref().map(|c| c.join("nib")),
     )
     .map_err(Error::Setup)?;
     for w in gate.warnings() {
@@ -257,12 +257,8 @@ pub fn prepare(
         .map(|j| j.id.clone())
         .or_else(|| args.session_id.clone())
         .unwrap_or_else(journal::new_id);
-    let secrets: Vec<String> = endpoint
-        .api_key
-        .iter()
-        .filter(|k| !k.is_empty())
-        .cloned()
-        .collect();
+    let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
+    known.extend(crate::secrets::secret_values(std::env::vars()));
     let agent = Agent {
         client: Client::new(endpoint, Limits::default(), cancel.clone()),
         gate,
@@ -272,7 +268,7 @@ pub fn prepare(
         journal,
         workspace,
         env: crate::secrets::child_env(&settings.env_passthrough()),
-        secrets,
+        redactor: crate::secrets::Redactor::new(&known),
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
         max_budget_usd: args.max_budget_usd,
         usage: resumed.usage,

@@ -268,8 +268,11 @@ pub fn load(path: &Path) -> Result<Loaded, JournalError> {
 }
 
 /// Removes configured keys and secret-looking values from what a record stores.
-pub fn redact_record(record: Record, secrets: &[String]) -> Record {
-    let clean = |s: String| crate::secrets::redact(&s, secrets).into_owned();
+pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Record {
+    let clean = |s: String| match redactor.redact(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(o) => o,
+    };
     match record {
         Record::User { text } => Record::User { text: clean(text) },
         Record::ToolResult {

@@ -1,17 +1,234 @@
-//! Keeping secrets out of the model's reach (placeholder until the full module lands).
+//! Keeping secrets away from the model: the environment child processes get (provider
+//! keys and secret-named variables removed) and redaction of secret-looking values in
+//! text the model or the journal would see.
+//!
+//! Deciding what may run is `approval`'s job; this module only filters and masks.
 
+use regex::Regex;
 use std::borrow::Cow;
 
-pub fn redact<'a>(text: &'a str, known: &[String]) -> Cow<'a, str> {
-    let mut out = Cow::Borrowed(text);
-    for k in known.iter().filter(|k| k.len() >= 8) {
-        if out.contains(k.as_str()) {
-            out = Cow::Owned(out.replace(k.as_str(), "[REDACTED]"));
-        }
+/// API keys of model providers nib may talk to: never passed to a command.
+const PROVIDER_KEYS: &[&str] = &[
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "NIB_API_KEY",
+    "OPENROUTER_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GROQ_API_KEY",
+    "MISTRAL_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "TOGETHER_API_KEY",
+    "XAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "HF_TOKEN",
+];
+
+/// Parts of a variable name that mark its value as secret (compared in upper case).
+const SECRET_NAME_PARTS: &[&str] = &[
+    "KEY",
+    "SECRET",
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "CREDENTIAL",
+    "AUTH",
+];
+
+/// Words that contain a secret part but name no secret (`GIT_AUTHOR_NAME`).
+const NOT_SECRET_WORDS: &[&str] = &["AUTHOR"];
+
+/// Known secret values shorter than this are not redacted: they would mask ordinary
+/// words.
+const MIN_KNOWN_VALUE: usize = 8;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Secret-looking values, one alternation so text is scanned once.
+const SECRET_PATTERNS: &[&str] = &[
+    // Anthropic (`sk-ant-…`), OpenAI (`sk-…`, `sk-proj-…`) and compatible keys.
+    r"\bsk-[A-Za-z0-9_\-]{20,}",
+    // GitHub tokens: personal, OAuth, user, server, refresh.
+    r"\bgh[pousr]_[A-Za-z0-9]{20,}",
+    r"\bgithub_pat_[A-Za-z0-9_]{20,}",
+    // AWS access key ids.
+    r"\bAKIA[0-9A-Z]{16}\b",
+    // Slack tokens.
+    r"\bxox[abpr]-[A-Za-z0-9\-]{10,}",
+    // PEM private keys, also when the end was cut off.
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+];
+
+/// True when a variable with this name must not reach child processes.
+pub fn is_secret_name(name: &str) -> bool {
+    let mut upper = name.to_ascii_uppercase();
+    if PROVIDER_KEYS.contains(&upper.as_str()) {
+        return true;
     }
-    out
+    for word in NOT_SECRET_WORDS {
+        upper = upper.replace(word, "");
+    }
+    SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
 }
 
-pub fn child_env(_passthrough: &[String]) -> Vec<(String, String)> {
-    std::env::vars().collect()
+/// The process environment minus secrets, except the names in `passthrough`.
+/// Variables whose name or value is not UTF-8 are left out.
+pub fn child_env(passthrough: &[String]) -> Vec<(String, String)> {
+    let vars = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    filter_env(vars, passthrough)
+}
+
+fn filter_env(
+    vars: impl Iterator<Item = (String, String)>,
+    passthrough: &[String],
+) -> Vec<(String, String)> {
+    vars.filter(|(name, _)| passthrough.contains(name) || !is_secret_name(name))
+        .collect()
+}
+
+/// Values of secret-named variables in `vars`, long enough to redact safely.
+pub fn secret_values(vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    vars.filter(|(name, value)| is_secret_name(name) && value.len() >= MIN_KNOWN_VALUE)
+        .map(|(_, value)| value)
+        .collect()
+}
+
+/// Masks secret-looking values in text with `[REDACTED]`, in one pass.
+pub struct Redactor {
+    regex: Regex,
+}
+
+impl Redactor {
+    /// Builds the redactor; `known` values (e.g. the API key in use) are masked too,
+    /// when at least `MIN_KNOWN_VALUE` bytes long.
+    pub fn new(known: &[String]) -> Redactor {
+        let mut alternatives: Vec<String> = known
+            .iter()
+            .filter(|k| k.len() >= MIN_KNOWN_VALUE)
+            .map(|k| regex::escape(k))
+            .collect();
+        // Longer literals first, so a key is not half-masked by one of its prefixes.
+        alternatives.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        alternatives.extend(SECRET_PATTERNS.iter().map(|p| p.to_string()));
+        let regex = Regex::new(&alternatives.join("|")).unwrap_or_else(|_| {
+            Regex::new(&SECRET_PATTERNS.join("|")).expect("built-in secret patterns compile")
+        });
+        Redactor { regex }
+    }
+
+    /// The text with secrets replaced; borrowed when nothing matched.
+    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.regex.replace_all(text, REDACTED)
+    }
+}
+
+/// Masks secret-looking values in `text` (builds a `Redactor`; keep one to redact often).
+pub fn redact(text: &str) -> Cow<'_, str> {
+    Redactor::new(&[]).redact(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_name(name: &str, secret: bool) {
+        assert_eq!(is_secret_name(name), secret, "{name}");
+    }
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "NIB_API_KEY",
+            "OPENROUTER_API_KEY",
+            "HF_TOKEN",
+            "GITHUB_TOKEN",
+            "aws_secret_access_key",
+            "DB_PASSWORD",
+            "MYSQL_PWD_PASSWD",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "NPM_AUTH",
+            "SSH_AUTH_SOCK",
+            "my_api_key",
+        ] {
+            check_name(name, true);
+        }
+        for name in ["PATH", "HOME", "GIT_AUTHOR_NAME", "LANG", "TERM", "EDITOR"] {
+            check_name(name, false);
+        }
+    }
+
+    #[test]
+    fn child_env_filters_and_passes_through() {
+        let vars = [
+            ("PATH", "/bin"),
+            ("OPENAI_API_KEY", "sk-x"),
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("HOME", "/home/u"),
+            ("NPM_TOKEN", "t"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let kept = filter_env(vars.clone().into_iter(), &["NPM_TOKEN".to_string()]);
+        let names: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["PATH", "HOME", "NPM_TOKEN"]);
+        let real = child_env(&[]);
+        assert!(real.iter().all(|(k, _)| !is_secret_name(k)));
+    }
+
+    fn check(text: &str, expected: &str) {
+        let redactor = Redactor::new(&["hunter2hunter2".to_string(), "short".to_string()]);
+        assert_eq!(redactor.redact(text), expected, "{text}");
+    }
+
+    #[test]
+    fn redacts_secret_looking_values() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----";
+        let cases = [
+            (
+                "key sk-ant-api03-abcdefghijklmnopqrstuv end",
+                "key [REDACTED] end",
+            ),
+            ("sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX", "[REDACTED]"),
+            (
+                "token=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "token=[REDACTED]",
+            ),
+            ("gho_abcdefghijklmnopqrstuvwxyz", "[REDACTED]"),
+            ("github_pat_11ABCDEFG0123456789_abcdefghij", "[REDACTED]"),
+            ("id AKIAIOSFODNN7EXAMPLE.", "id [REDACTED]."),
+            ("xoxb-1234567890-abcdef", "[REDACTED]"),
+            ("password is hunter2hunter2!", "password is [REDACTED]!"),
+            ("short stays", "short stays"),
+            (
+                "disk-usage-report-generator-tool",
+                "disk-usage-report-generator-tool",
+            ),
+            ("sk-short", "sk-short"),
+            ("AKIA1234", "AKIA1234"),
+            ("plain text", "plain text"),
+        ];
+        for (text, expected) in cases {
+            check(text, expected);
+        }
+        check(&format!("a\n{pem}\nb"), "a\n[REDACTED]\nb");
+        check(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nabc (cut)",
+            "[REDACTED]",
+        );
+        assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn redaction_is_fast_on_large_input() {
+        let mut text = "lorem ipsum dolor sit amet sk- ghp_ AKIA ".repeat(100_000);
+        text.push_str("sk-ant-abcdefghijklmnopqrstuvwxyz");
+        let start = std::time::Instant::now();
+        let out = Redactor::new(&[]).redact(&text);
+        assert!(out.ends_with(REDACTED));
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
 }
