@@ -1,1 +1,11 @@
-//! Integration tests: drive the real nib binary.
+//! Integration tests: drive the real nib binary against a scripted fake model server.
+//!
+//! One test binary (`cargo test --test integration`); `support/` holds the harness,
+//! each other module one area of behaviour.
+
+mod support;
+
+mod fake_selftest;
+mod headless;
+mod tools;
+mod wire;
