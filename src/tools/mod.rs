@@ -12,7 +12,8 @@ pub mod shell;
 
 use crate::model::{ToolCall, ToolSpec};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use serde_json::{Map, Value, json};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -155,14 +156,64 @@ impl Workspace {
     /// Resolves `path` against the workspace root (absolute paths stay absolute; `~/`
     /// is the home directory). Does not touch the filesystem beyond canonicalising the
     /// longest existing prefix, so it works for files that do not exist yet.
-    pub fn resolve(&self, _path: &Path) -> PathBuf {
-        todo!("workspace resolve")
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        let joined = match path.strip_prefix("~") {
+            Ok(rest) => dirs::home_dir().map_or_else(|| self.root.join(path), |h| h.join(rest)),
+            Err(_) => self.root.join(path),
+        };
+        canonical_prefix(&normalize(&joined))
     }
 
     /// True when `path` (resolved, symlinks followed) lies inside the workspace,
     /// comparing whole components.
-    pub fn contains(&self, _path: &Path) -> bool {
-        todo!("workspace contains")
+    pub fn contains(&self, path: &Path) -> bool {
+        let root = self.root.canonicalize();
+        self.resolve(path)
+            .starts_with(root.as_deref().unwrap_or(&self.root))
+    }
+
+    /// `path` as people and the model see it: relative to the root when inside it
+    /// (`.` for the root itself), else absolute.
+    pub fn display(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => path.display().to_string(),
+        }
+    }
+}
+
+/// Removes `.` and resolves `..` by the path's text alone (`/..` stays `/`).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Canonicalises the longest prefix of `path` that exists and appends the rest, so
+/// symlinks are followed even for a file that does not exist yet.
+fn canonical_prefix(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut base = path;
+    loop {
+        if let Ok(real) = base.canonicalize() {
+            return missing.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                base = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
     }
 }
 
@@ -216,17 +267,524 @@ pub struct Context<'a> {
     pub env: &'a [(String, String)],
 }
 
-/// The schemas of the given tools, as the model sees them.
-pub fn specs(_tools: &[Tool]) -> Vec<ToolSpec> {
-    todo!("tool specs")
+/// The schemas of the given tools, as the model sees them. Every byte here is paid on
+/// every request, so descriptions are terse.
+pub fn specs(tools: &[Tool]) -> Vec<ToolSpec> {
+    tools.iter().map(|&tool| spec(tool)).collect()
+}
+
+fn spec(tool: Tool) -> ToolSpec {
+    let string = json!({"type": "string"});
+    let boolean = json!({"type": "boolean"});
+    let (description, schema) = match tool {
+        Tool::Bash => (
+            "Run a bash command in the workspace.",
+            object(
+                json!({"command": string, "timeout": {"type": "integer", "description": "seconds, max 600"}}),
+                &["command"],
+            ),
+        ),
+        Tool::Read => (
+            "Read a file (numbered lines) or list a dir.",
+            object(
+                json!({"path": string, "offset": {"type": "integer", "description": "1-based line"}, "limit": {"type": "integer"}}),
+                &["path"],
+            ),
+        ),
+        Tool::Write => (
+            "Create or replace a file.",
+            object(
+                json!({"path": string, "content": string}),
+                &["path", "content"],
+            ),
+        ),
+        Tool::Edit => (
+            "Replace old with new in a file; old must be unique unless replace_all.",
+            object(
+                json!({"path": string, "old": string, "new": string, "replace_all": boolean}),
+                &["path", "old", "new"],
+            ),
+        ),
+        Tool::Grep => (
+            "Search files by regex.",
+            object(
+                json!({"pattern": string, "path": string, "glob": string, "ignore_case": boolean}),
+                &["pattern"],
+            ),
+        ),
+        Tool::Glob => (
+            "Find files by glob (src/**/*.rs), newest first.",
+            object(json!({"pattern": string, "path": string}), &["pattern"]),
+        ),
+    };
+    ToolSpec {
+        name: tool.name(),
+        description,
+        schema,
+    }
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": properties, "required": required})
 }
 
 /// Checks a call's arguments and types them. The error is text for the model.
-pub fn parse(_call: &ToolCall) -> Result<Action, String> {
-    todo!("parse tool call")
+pub fn parse(call: &ToolCall) -> Result<Action, String> {
+    if let Some(why) = &call.invalid {
+        return Err(why.clone());
+    }
+    let Some(tool) = Tool::from_name(&call.name) else {
+        let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
+        return Err(format!(
+            "unknown tool `{}`; use one of: {}",
+            call.name,
+            names.join(", ")
+        ));
+    };
+    let Some(map) = call.input.as_object() else {
+        return Err(format!("{} arguments must be a JSON object", tool.name()));
+    };
+    let args = Args { tool, map };
+    Ok(match tool {
+        Tool::Bash => Action::Bash {
+            command: args.string(&["command", "cmd"])?,
+            timeout: bash_timeout(args.number("timeout")?),
+        },
+        Tool::Read => Action::Read {
+            path: args.path()?,
+            offset: args.number("offset")?.map(|n| n.max(1) as usize),
+            limit: args.number("limit")?.map(|n| n.max(1) as usize),
+        },
+        Tool::Write => Action::Write {
+            path: args.path()?,
+            content: args.string(&["content"])?,
+        },
+        Tool::Edit => Action::Edit {
+            path: args.path()?,
+            old: args.string(&["old", "old_string"])?,
+            new: args.string(&["new", "new_string"])?,
+            replace_all: args.flag("replace_all")?,
+        },
+        Tool::Grep => Action::Grep {
+            pattern: args.string(&["pattern"])?,
+            path: args.optional(&["path"])?.map(PathBuf::from),
+            glob: args.optional(&["glob"])?,
+            ignore_case: args.flag("ignore_case")?,
+        },
+        Tool::Glob => Action::Glob {
+            pattern: args.string(&["pattern"])?,
+            path: args.optional(&["path"])?.map(PathBuf::from),
+        },
+    })
+}
+
+/// The model's timeout in seconds, defaulted and bounded. Values of 1000 and more are
+/// taken as milliseconds: some models learned a milliseconds convention elsewhere, and
+/// no valid seconds value is that large.
+fn bash_timeout(asked: Option<u64>) -> Duration {
+    let secs = match asked {
+        None | Some(0) => return shell::DEFAULT_TIMEOUT,
+        Some(ms) if ms >= 1000 => ms.div_ceil(1000),
+        Some(secs) => secs,
+    };
+    Duration::from_secs(secs).min(shell::MAX_TIMEOUT)
+}
+
+/// A call's arguments, read leniently: aliases, and numbers or booleans given as strings.
+struct Args<'a> {
+    tool: Tool,
+    map: &'a Map<String, Value>,
+}
+
+impl Args<'_> {
+    /// The first of `names` that is present and not null.
+    fn get<'n>(&self, names: &[&'n str]) -> Option<(&'n str, &Value)> {
+        names
+            .iter()
+            .find_map(|&n| self.map.get(n).filter(|v| !v.is_null()).map(|v| (n, v)))
+    }
+
+    fn string(&self, names: &[&str]) -> Result<String, String> {
+        self.optional(names)?.ok_or_else(|| {
+            format!(
+                "{} needs `{}` (a string); call it again with that field",
+                self.tool.name(),
+                names[0]
+            )
+        })
+    }
+
+    fn optional(&self, names: &[&str]) -> Result<Option<String>, String> {
+        match self.get(names) {
+            None => Ok(None),
+            Some((_, Value::String(s))) => Ok(Some(s.clone())),
+            Some((name, other)) => Err(format!("`{name}` must be a string, not {other}")),
+        }
+    }
+
+    fn path(&self) -> Result<PathBuf, String> {
+        let path = self.string(&["path", "file_path"])?;
+        if path.is_empty() {
+            return Err(format!("{} needs a non-empty `path`", self.tool.name()));
+        }
+        Ok(PathBuf::from(path))
+    }
+
+    fn number(&self, name: &str) -> Result<Option<u64>, String> {
+        let bad = |v: &Value| format!("`{name}` must be a non-negative integer, not {v}");
+        match self.get(&[name]) {
+            None => Ok(None),
+            Some((_, Value::String(s))) if s.trim().is_empty() => Ok(None),
+            Some((_, v @ Value::String(s))) => s.trim().parse().map(Some).map_err(|_| bad(v)),
+            Some((_, v @ Value::Number(n))) => match (n.as_u64(), n.as_f64()) {
+                (Some(n), _) => Ok(Some(n)),
+                (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 => Ok(Some(f as u64)),
+                _ => Err(bad(v)),
+            },
+            Some((_, v)) => Err(bad(v)),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, String> {
+        match self.get(&[name]) {
+            None => Ok(false),
+            Some((_, Value::Bool(b))) => Ok(*b),
+            Some((_, Value::String(s))) if s.eq_ignore_ascii_case("true") => Ok(true),
+            Some((_, Value::String(s))) if s.eq_ignore_ascii_case("false") => Ok(false),
+            Some((_, v)) => Err(format!("`{name}` must be true or false, not {v}")),
+        }
+    }
 }
 
 /// Runs an allowed action.
-pub fn execute(_action: &Action, _ctx: &Context) -> Outcome {
-    todo!("execute")
+pub fn execute(action: &Action, ctx: &Context) -> Outcome {
+    let ws = ctx.workspace;
+    let under = |path: &Option<PathBuf>| match path {
+        Some(p) => ws.resolve(p),
+        None => ws.root.clone(),
+    };
+    match action {
+        Action::Bash { command, timeout } => shell::run(command, *timeout, ctx),
+        Action::Read {
+            path,
+            offset,
+            limit,
+        } => fs::read(&ws.resolve(path), *offset, *limit, ws),
+        Action::Write { path, content } => fs::write(&ws.resolve(path), content, ws),
+        Action::Edit {
+            path,
+            old,
+            new,
+            replace_all,
+        } => fs::edit(&ws.resolve(path), old, new, *replace_all, ws),
+        Action::Grep {
+            pattern,
+            path,
+            glob,
+            ignore_case,
+        } => search::grep(pattern, &under(path), glob.as_deref(), *ignore_case, ws),
+        Action::Glob { pattern, path } => search::glob(pattern, &under(path), ws),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A fresh directory under the system temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!(
+                "nib-mod-{name}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir.canonicalize().unwrap())
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn compact_len(spec: &ToolSpec) -> usize {
+        let json = json!({"name": spec.name, "description": spec.description, "input_schema": spec.schema});
+        serde_json::to_string(&json).unwrap().len()
+    }
+
+    #[test]
+    fn specs_are_small() {
+        let all = specs(&Tool::ALL);
+        assert_eq!(all.len(), 6);
+        let total: usize = all.iter().map(compact_len).sum();
+        assert!(total < 1400, "all specs take {total} bytes");
+        assert!(
+            compact_len(&all[0]) < 350,
+            "bash takes {} bytes",
+            compact_len(&all[0])
+        );
+        for spec in &all {
+            let required = spec.schema["required"].as_array().unwrap();
+            for field in required {
+                let name = field.as_str().unwrap();
+                assert!(
+                    spec.schema["properties"][name].is_object(),
+                    "{} {name}",
+                    spec.name
+                );
+            }
+        }
+        let bash = &all[0].schema["properties"];
+        assert_eq!(bash["command"]["type"], "string");
+        assert_eq!(bash["timeout"]["type"], "integer");
+    }
+
+    fn call(name: &str, input: Value) -> ToolCall {
+        ToolCall {
+            id: "c1".to_string(),
+            name: name.to_string(),
+            input,
+            invalid: None,
+        }
+    }
+
+    fn check(name: &str, input: Value, expected: Result<Action, &str>) {
+        let got = parse(&call(name, input.clone()));
+        assert_eq!(got, expected.map_err(str::to_string), "{name} {input}");
+    }
+
+    fn bash(command: &str, secs: u64) -> Result<Action, &'static str> {
+        Ok(Action::Bash {
+            command: command.to_string(),
+            timeout: Duration::from_secs(secs),
+        })
+    }
+
+    #[test]
+    fn parse_bash() {
+        check("bash", json!({"command": "ls"}), bash("ls", 120));
+        check("bash", json!({"cmd": "ls"}), bash("ls", 120));
+        check(
+            "Bash",
+            json!({"command": "ls", "timeout": 5}),
+            bash("ls", 5),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": "30"}),
+            bash("ls", 30),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": 30.0}),
+            bash("ls", 30),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": 9999}),
+            bash("ls", 10),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": 600}),
+            bash("ls", 600),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": 900000}),
+            bash("ls", 600),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": null}),
+            bash("ls", 120),
+        );
+        check(
+            "bash",
+            json!({"timeout": 5}),
+            Err("bash needs `command` (a string); call it again with that field"),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": "soon"}),
+            Err("`timeout` must be a non-negative integer, not \"soon\""),
+        );
+        check(
+            "bash",
+            json!({"command": "ls", "timeout": -1}),
+            Err("`timeout` must be a non-negative integer, not -1"),
+        );
+        check(
+            "bash",
+            json!({"command": 7}),
+            Err("`command` must be a string, not 7"),
+        );
+        check(
+            "bash",
+            json!("ls"),
+            Err("bash arguments must be a JSON object"),
+        );
+    }
+
+    #[test]
+    fn parse_file_and_search_tools() {
+        let read = |offset, limit| {
+            Ok(Action::Read {
+                path: PathBuf::from("a.rs"),
+                offset,
+                limit,
+            })
+        };
+        check("read", json!({"path": "a.rs"}), read(None, None));
+        check(
+            "read",
+            json!({"file_path": "a.rs", "offset": "3", "limit": 10}),
+            read(Some(3), Some(10)),
+        );
+        check(
+            "read",
+            json!({"path": "a.rs", "offset": 0}),
+            read(Some(1), None),
+        );
+        check(
+            "read",
+            json!({"path": ""}),
+            Err("read needs a non-empty `path`"),
+        );
+        check(
+            "write",
+            json!({"path": "a.rs"}),
+            Err("write needs `content` (a string); call it again with that field"),
+        );
+        check(
+            "edit",
+            json!({"path": "a", "old_string": "x", "new_string": "y", "replace_all": "true"}),
+            Ok(Action::Edit {
+                path: PathBuf::from("a"),
+                old: "x".to_string(),
+                new: "y".to_string(),
+                replace_all: true,
+            }),
+        );
+        check(
+            "edit",
+            json!({"path": "a", "old": "x", "new": "y", "replace_all": 1}),
+            Err("`replace_all` must be true or false, not 1"),
+        );
+        check(
+            "grep",
+            json!({"pattern": "fn", "glob": "*.rs", "ignore_case": true}),
+            Ok(Action::Grep {
+                pattern: "fn".to_string(),
+                path: None,
+                glob: Some("*.rs".to_string()),
+                ignore_case: true,
+            }),
+        );
+        check(
+            "glob",
+            json!({"pattern": "**/*.rs", "path": "src"}),
+            Ok(Action::Glob {
+                pattern: "**/*.rs".to_string(),
+                path: Some(PathBuf::from("src")),
+            }),
+        );
+        check(
+            "rm",
+            json!({}),
+            Err("unknown tool `rm`; use one of: bash, read, write, edit, grep, glob"),
+        );
+    }
+
+    #[test]
+    fn parse_refuses_invalid_calls() {
+        let mut bad = call("bash", json!({"command": "rm -rf /"}));
+        bad.invalid = Some("the reply was cut by the token limit".to_string());
+        assert_eq!(
+            parse(&bad),
+            Err("the reply was cut by the token limit".to_string())
+        );
+    }
+
+    #[test]
+    fn resolve_and_contains() {
+        let tmp = TempDir::new("resolve");
+        let root = tmp.0.join("repo");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(tmp.0.join("repo2")).unwrap();
+        std::fs::create_dir_all(tmp.0.join("outside")).unwrap();
+        std::os::unix::fs::symlink(tmp.0.join("outside"), root.join("link")).unwrap();
+        let ws = Workspace { root: root.clone() };
+        let cases: [(&str, PathBuf, bool); 9] = [
+            ("src/main.rs", root.join("src/main.rs"), true),
+            ("./src/../src/x/y.rs", root.join("src/x/y.rs"), true),
+            (".", root.clone(), true),
+            ("..", tmp.0.clone(), false),
+            ("../repo2/a", tmp.0.join("repo2/a"), false),
+            ("src/../../repo/a", root.join("a"), true),
+            ("link/new.txt", tmp.0.join("outside/new.txt"), false),
+            ("link/../src", root.join("src"), true),
+            ("/etc/../etc/hosts", PathBuf::from("/etc/hosts"), false),
+        ];
+        for (input, resolved, inside) in cases {
+            assert_eq!(ws.resolve(Path::new(input)), resolved, "{input}");
+            assert_eq!(ws.contains(Path::new(input)), inside, "{input}");
+        }
+        if let Some(home) = dirs::home_dir() {
+            let home = home.canonicalize().unwrap_or(home);
+            assert_eq!(ws.resolve(Path::new("~/x")), home.join("x"));
+        }
+        assert_eq!(ws.display(&root.join("src/a.rs")), "src/a.rs");
+        assert_eq!(ws.display(&root), ".");
+        assert_eq!(ws.display(Path::new("/etc/hosts")), "/etc/hosts");
+    }
+
+    #[test]
+    fn execute_dispatches_with_paths_resolved_in_the_workspace() {
+        let tmp = TempDir::new("execute");
+        let ws = Workspace {
+            root: tmp.0.clone(),
+        };
+        let cancel = AtomicBool::new(false);
+        let ctx = Context {
+            workspace: &ws,
+            cancel: &cancel,
+            env: &[],
+        };
+        let write = Action::Write {
+            path: PathBuf::from("notes/a.txt"),
+            content: "hello\n".to_string(),
+        };
+        let out = execute(&write, &ctx);
+        assert_eq!(out.content, "created notes/a.txt (1 lines)");
+        assert_eq!(
+            std::fs::read_to_string(tmp.0.join("notes/a.txt")).unwrap(),
+            "hello\n"
+        );
+        let read = Action::Read {
+            path: PathBuf::from("notes/a.txt"),
+            offset: None,
+            limit: None,
+        };
+        assert_eq!(execute(&read, &ctx).content, "     1\thello\n");
+        let grep = Action::Grep {
+            pattern: "hel+o".to_string(),
+            path: None,
+            glob: None,
+            ignore_case: false,
+        };
+        assert_eq!(execute(&grep, &ctx).content, "notes/a.txt:1:hello");
+        let bash = Action::Bash {
+            command: "cat notes/a.txt".to_string(),
+            timeout: Duration::from_secs(10),
+        };
+        assert_eq!(execute(&bash, &ctx).content, "exit status: 0\nhello\n");
+    }
 }
