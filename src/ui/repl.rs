@@ -28,6 +28,8 @@ const ATTACH_LIMIT: usize = 12 * 1024;
 const RECAP_LINES: usize = 12;
 /// Diff lines shown after a write or edit; the rest are counted.
 const DIFF_LINES: usize = 60;
+/// Indent of a diff under its tool call.
+const DIFF_INDENT: &str = "    ";
 /// Lines of an edit shown in its approval question.
 const PREVIEW_LINES: usize = 16;
 /// Sessions the picker offers; older ones are reached with `/resume ID`.
@@ -269,6 +271,7 @@ impl Repl {
         }
         self.open_pending();
         self.view.tokens = 0;
+        self.view.streamed = false;
         self.view.spin("thinking");
         let result = self.agent.run(&prompt, &mut self.view);
         self.view.stop_spin();
@@ -704,7 +707,7 @@ fn result_text(style: Style, bash: bool, outcome: &Outcome, width: usize) -> Str
     let (first, rest) = content.split_once('\n').unwrap_or((content, ""));
     if let Some(diff) = &outcome.diff {
         let mut text = format!("  ⎿ {}\n", sanitize(first));
-        text.push_str(&capped_diff(style, diff));
+        text.push_str(&indent(&capped_diff(style, diff), DIFF_INDENT));
         return text;
     }
     let (status, output) = match (bash, outcome.is_error) {
@@ -736,8 +739,13 @@ impl Ui for View {
                 reason,
             } => {
                 self.stop_spin();
+                let over = if self.streamed {
+                    ", the answer starts over"
+                } else {
+                    ""
+                };
                 let line = format!(
-                    "nib: {}; retrying in {:.1} s (attempt {}), the answer starts over",
+                    "nib: {}; retrying in {:.1} s (attempt {}){over}",
                     sanitize(reason),
                     wait.as_secs_f64(),
                     attempt + 1
@@ -871,7 +879,10 @@ fn denial(message: &str) -> String {
 /// answers on offer.
 fn approval_text(style: Style, request: &Approval<'_>, cwd: &Path, width: usize) -> String {
     let tool = request.action.tool().name();
-    let mut text = style.paint(Paint::Yellow, &format!("? allow {tool}?\n"));
+    let mut text = format!(
+        "{}\n",
+        style.paint(Paint::Yellow, &format!("? allow {tool}?"))
+    );
     let body = match request.action {
         Action::Bash { command, .. } => command.clone(),
         other => other.summary(),
@@ -1454,7 +1465,7 @@ mod tests {
         write.diff = Some("--- a/f.rs\n+++ b/f.rs\n@@ -1 +1 @@\n-a\n+b\n".into());
         assert_eq!(
             result_text(plain(), false, &write, 80),
-            "  ⎿ wrote f.rs\n--- a/f.rs\n+++ b/f.rs\n@@ -1 +1 @@\n-a\n+b\n"
+            "  ⎿ wrote f.rs\n    --- a/f.rs\n    +++ b/f.rs\n    @@ -1 +1 @@\n    -a\n    +b\n"
         );
         let err = Outcome::error("no such file");
         assert_eq!(

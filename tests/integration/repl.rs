@@ -168,10 +168,10 @@ impl Pane {
     /// After nib exited: the shell prompt is back and the terminal is in cooked mode
     /// with echo on.
     fn assert_restored(&self) {
-        self.line("stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e -icanon -e -echo");
-        let screen = self.wait_until("stty output", |s| {
-            s.lines().any(|l| l == "icanon" || l == "-icanon")
-        });
+        self.line(
+            "stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e -icanon -e -echo; echo stty-done",
+        );
+        let screen = self.wait_until("stty output", |s| s.lines().any(|l| l == "stty-done"));
         let lines: Vec<&str> = screen.lines().collect();
         assert!(lines.contains(&"icanon"), "icanon off after nib:\n{screen}");
         assert!(lines.contains(&"echo"), "echo off after nib:\n{screen}");
