@@ -175,7 +175,10 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     }
     let headless = args.print || !std::io::stdin().is_terminal();
     if !headless {
-        let setup = prepare(&args, dirs, settings, system, cwd)?;
+        // `nib -r` without an id: the REPL starts fresh and shows its session picker.
+        let mut fresh = args.clone();
+        fresh.resume = fresh.resume.filter(|r| *r != Resume::Pick);
+        let setup = prepare(&fresh, dirs, settings, system, cwd)?;
         return crate::ui::repl::run(&args, dirs, setup).map_err(Error::Setup);
     }
     let prompt = headless_prompt(args.prompt.clone())?;
@@ -385,15 +388,15 @@ fn read_stdin() -> Option<String> {
 
 /// What a resumed session brings along.
 #[derive(Default)]
-struct Resumed {
-    messages: Vec<Message>,
-    usage: Usage,
-    cost_usd: f64,
-    turns: u32,
+pub struct Resumed {
+    pub messages: Vec<Message>,
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub turns: u32,
 }
 
 impl Resumed {
-    fn from_entries(entries: &[journal::Entry]) -> Resumed {
+    pub fn from_entries(entries: &[journal::Entry]) -> Resumed {
         let mut r = Resumed {
             messages: journal::conversation(entries),
             ..Resumed::default()

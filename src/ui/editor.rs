@@ -47,6 +47,19 @@ pub fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
 }
 
+/// Waits for one key press in raw mode, for single-key questions; the terminal is
+/// restored before it returns.
+pub fn read_key() -> io::Result<KeyEvent> {
+    let _raw = RawMode::enter()?;
+    loop {
+        if let Event::Key(key) = event::read()?
+            && key.kind != KeyEventKind::Release
+        {
+            return Ok(key);
+        }
+    }
+}
+
 /// Raw mode for as long as it lives; dropping it restores the terminal, also on error.
 struct RawMode;
 

@@ -7,5 +7,6 @@ mod support;
 
 mod fake_selftest;
 mod headless;
+mod repl;
 mod tools;
 mod wire;

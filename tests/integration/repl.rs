@@ -1,0 +1,385 @@
+//! The interactive REPL in a real terminal: each test runs nib in its own tmux server
+//! (a pane of 100×30 running a clean shell in the test sandbox), types into it with
+//! `send-keys`, and reads the screen with `capture-pane`, against the fake model.
+//! Without tmux the tests skip with a message (CI installs it).
+
+use crate::support::*;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long the screen may take to show what a test waits for (nib starts in well
+/// under a second; this leaves room for a loaded machine).
+const SCREEN_WAIT: Duration = Duration::from_secs(15);
+/// How often the screen is read while waiting.
+const POLL: Duration = Duration::from_millis(50);
+/// The pane's size: the common 100×30, with room for the approval question.
+const SIZE: (&str, &str) = ("100", "30");
+
+/// Tells tmux servers of parallel tests apart.
+static SERVERS: AtomicUsize = AtomicUsize::new(0);
+
+/// One tmux server with one pane running a shell in the sandbox's `work/`.
+struct Pane {
+    socket: String,
+    nib: Nib,
+}
+
+impl Pane {
+    /// `None` (after saying why) when tmux is not installed.
+    fn start() -> Option<Pane> {
+        let found = Command::new("tmux")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            eprintln!("skipped: tmux is not installed (the REPL tests need a real terminal)");
+            return None;
+        }
+        let n = SERVERS.fetch_add(1, Ordering::SeqCst);
+        let pane = Pane {
+            socket: format!("nibtest-{}-{n}", std::process::id()),
+            nib: Nib::new(),
+        };
+        let shell = format!(
+            "env -i PATH={path} HOME={home} XDG_DATA_HOME={data} XDG_CONFIG_HOME={config} \
+             TERM=screen PS1='$ ' ANTHROPIC_API_KEY={key} bash --norc --noprofile",
+            path = std::env::var("PATH").unwrap_or_default(),
+            home = pane.nib.home().display(),
+            data = pane.nib.data_home().display(),
+            config = pane.nib.config_home().display(),
+            key = nib::FAKE_KEY,
+        );
+        let work = pane.nib.work();
+        let (x, y) = SIZE;
+        pane.tmux(&["new-session", "-d", "-x", x, "-y", y, "-c"])
+            .arg(&work)
+            .arg(shell)
+            .status()
+            .expect("start tmux");
+        pane.wait_for("$ ");
+        Some(pane)
+    }
+
+    fn tmux(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd
+    }
+
+    /// Starts nib against the fake (OpenAI protocol) with `extra` arguments.
+    fn nib(&self, server: &FakeServer, extra: &str) {
+        let bin = std::env::var("NIB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nib").into());
+        let line = format!(
+            "{bin} --base-url {} --model {} {extra}",
+            server.base_v1(),
+            fake::MODEL
+        );
+        self.line(&line);
+    }
+
+    /// Types `text` literally, then Enter.
+    fn line(&self, text: &str) {
+        self.keys_literal(text);
+        self.key("Enter");
+    }
+
+    fn keys_literal(&self, text: &str) {
+        let status = self.tmux(&["send-keys", "-l", text]).status();
+        assert!(status.is_ok_and(|s| s.success()), "send-keys {text:?}");
+    }
+
+    /// A tmux key name: `Enter`, `C-c`, `Up`, a single letter.
+    fn key(&self, name: &str) {
+        let status = self.tmux(&["send-keys", name]).status();
+        assert!(status.is_ok_and(|s| s.success()), "send-keys {name}");
+    }
+
+    /// The pane's text, scrollback included.
+    fn screen(&self) -> String {
+        let out = self
+            .tmux(&["capture-pane", "-p", "-J", "-S", "-"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen contains `text`; fails the test with the screen if not.
+    fn wait_for(&self, text: &str) -> String {
+        self.wait_until(&format!("{text:?} on screen"), |s| s.contains(text))
+    }
+
+    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SCREEN_WAIT;
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until the editor shows an empty prompt on the last line, so keys reach it.
+    fn wait_prompt(&self) {
+        self.wait_until("an empty prompt", |_| {
+            let out = self
+                .tmux(&["capture-pane", "-p"])
+                .output()
+                .expect("capture-pane");
+            let visible = String::from_utf8_lossy(&out.stdout).into_owned();
+            visible
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::trim_end)
+                == Some("›")
+        });
+    }
+
+    /// Waits for the prompt, then types a line into it.
+    fn ask(&self, text: &str) {
+        self.wait_prompt();
+        self.line(text);
+    }
+
+    /// Clears the screen and its scrollback, so old text cannot satisfy a wait.
+    fn reset(&self) {
+        self.line("clear");
+        thread::sleep(Duration::from_millis(200));
+        let _ = self.tmux(&["clear-history"]).status();
+        self.wait_for("$ ");
+    }
+
+    /// Waits for `text` to appear `n` times (prompts repeat on screen).
+    fn wait_for_count(&self, text: &str, n: usize) -> String {
+        self.wait_until(&format!("{n}× {text:?}"), |s| s.matches(text).count() >= n)
+    }
+
+    /// After nib exited: the shell prompt is back and the terminal is in cooked mode
+    /// with echo on.
+    fn assert_restored(&self) {
+        self.line(
+            "stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e -icanon -e -echo; echo stty-done",
+        );
+        let screen = self.wait_until("stty output", |s| s.lines().any(|l| l == "stty-done"));
+        let lines: Vec<&str> = screen.lines().collect();
+        assert!(lines.contains(&"icanon"), "icanon off after nib:\n{screen}");
+        assert!(lines.contains(&"echo"), "echo off after nib:\n{screen}");
+        assert!(!lines.contains(&"-icanon") && !lines.contains(&"-echo"));
+    }
+
+    fn work(&self) -> PathBuf {
+        self.nib.work()
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]).status();
+    }
+}
+
+#[test]
+fn streams_text_and_answers_yes_no_always() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![
+        Reply::text("AAAAAAAAAA BBBBBBBBBB CCCCCCCCCC").slow(600),
+        Reply::tool_call("bash", json!({"command": "echo one > one.txt"})),
+        Reply::text("made one"),
+        Reply::tool_call("bash", json!({"command": "echo two > two.txt"})),
+        Reply::text("ok, not two"),
+        Reply::tool_call("bash", json!({"command": "echo three >> three.txt"})),
+        Reply::tool_call("bash", json!({"command": "echo three >> three.txt"})),
+        Reply::text("both ran"),
+    ]);
+    pane.nib(&server, "");
+    pane.ask("stream please");
+    // Streaming: the first piece is on screen before the last one was sent.
+    let partial = pane.wait_for("AAAAAAAAAA");
+    assert!(!partial.contains("CCCCCCCCCC"), "not streamed:\n{partial}");
+    pane.wait_for("AAAAAAAAAA BBBBBBBBBB CCCCCCCCCC");
+
+    pane.ask("make one");
+    pane.wait_for("[y] yes, once");
+    pane.key("y");
+    pane.wait_for("made one");
+    assert_eq!(pane.nib.read("one.txt").as_deref(), Some("one\n"));
+
+    pane.ask("make two");
+    pane.wait_for_count("[n] no", 2);
+    pane.key("n");
+    pane.wait_for("tell the model why");
+    pane.line("use three instead");
+    pane.wait_for("ok, not two");
+    assert_eq!(pane.nib.read("two.txt"), None);
+    let results = server.chat_requests()[4].tool_results();
+    let last = results.last().expect("a tool result");
+    assert!(
+        last.content.starts_with("denied") && last.content.contains("use three instead"),
+        "{results:?}"
+    );
+
+    pane.ask("make three twice");
+    let screen = pane.wait_for_count("[n] no", 3);
+    if screen.contains("[a] always this session") {
+        pane.key("a");
+        pane.wait_for("both ran");
+        // The second, identical call ran without a question.
+        assert_eq!(pane.screen().matches("[n] no").count(), 3);
+    } else {
+        // No safe rule for this command: "always" is not offered.
+        pane.key("y");
+        pane.wait_for_count("[n] no", 4);
+        pane.key("y");
+        pane.wait_for("both ran");
+    }
+    assert_eq!(
+        pane.nib.read("three.txt").as_deref(),
+        Some("three\nthree\n")
+    );
+    pane.ask("/exit");
+    pane.wait_for("resume with: nib -r ");
+    pane.assert_restored();
+}
+
+#[test]
+fn ctrl_c_kills_the_running_command_and_the_repl_goes_on() {
+    let Some(pane) = Pane::start() else { return };
+    let marker = pane.work().join("survived");
+    let command = format!("sleep 30 && touch {}", marker.display());
+    let server = FakeServer::start(vec![
+        Reply::tool_call("bash", json!({"command": command})),
+        Reply::text("after the interrupt"),
+    ]);
+    pane.nib(&server, "");
+    pane.ask("run the slow thing");
+    pane.wait_for("[y] yes, once");
+    pane.key("y");
+    pane.wait_for("● bash");
+    thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    pane.key("C-c");
+    pane.wait_for("interrupted");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The prompt is back and works.
+    pane.ask("still there?");
+    pane.wait_for("after the interrupt");
+    // The command's group was killed: `touch` never ran, even after sleep's time.
+    thread::sleep(Duration::from_millis(300));
+    assert!(!marker.exists());
+    let pgrep = Command::new("pgrep")
+        .args(["-f", &format!("touch {}", marker.display())])
+        .output();
+    if let Ok(out) = pgrep {
+        assert!(out.stdout.is_empty(), "the command still runs");
+    }
+    // Ctrl-C at an empty prompt warns, a second one leaves.
+    pane.wait_prompt();
+    pane.key("C-c");
+    pane.wait_for("press Ctrl-C again or Ctrl-D to exit");
+    pane.key("C-c");
+    pane.wait_for("resume with: nib -r ");
+    pane.assert_restored();
+}
+
+#[test]
+fn history_is_recalled_after_a_restart() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![Reply::text("noted"), Reply::text("again")]);
+    pane.nib(&server, "");
+    pane.ask("remember this line");
+    pane.wait_for("noted");
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+    pane.reset();
+    pane.nib(&server, "");
+    pane.wait_prompt();
+    pane.key("Up");
+    pane.wait_for("› remember this line");
+    pane.key("Enter");
+    pane.wait_for("again");
+    assert_eq!(
+        server.chat_requests()[1].last_user_text(),
+        "remember this line"
+    );
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+    pane.assert_restored();
+}
+
+#[test]
+fn undo_resume_and_model_switch() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![
+        Reply::tool_call("write", json!({"path": "f.txt", "content": "new\n"})),
+        Reply::text("wrote the file"),
+        Reply::text("from the other model"),
+        Reply::text("from anthropic"),
+    ]);
+    pane.nib(&server, "");
+    pane.ask("write f.txt");
+    if pane
+        .wait_until("a question or the answer", |s| {
+            s.contains("[y] yes, once") || s.contains("wrote the file")
+        })
+        .contains("[y] yes, once")
+    {
+        pane.key("y");
+    }
+    pane.wait_for("wrote the file");
+    assert_eq!(pane.nib.read("f.txt").as_deref(), Some("new\n"));
+    pane.ask("/undo");
+    pane.wait_for("removed");
+    assert_eq!(pane.nib.read("f.txt"), None);
+
+    pane.ask("/model other-model");
+    pane.wait_for("model: other-model");
+    pane.ask("who are you");
+    pane.wait_for("from the other model");
+    assert_eq!(server.chat_requests()[2].body["model"], "other-model");
+    // The model is told about the undo with its next prompt.
+    assert!(
+        server.chat_requests()[2]
+            .last_user_text()
+            .contains("undid your last change")
+    );
+
+    let anthropic = format!("/model anthropic:fake-model --base-url {}", server.base());
+    pane.ask(&anthropic);
+    pane.wait_for("model: fake-model · anthropic");
+    pane.ask("and now");
+    pane.wait_for("from anthropic");
+    assert_eq!(server.chat_requests()[3].path, "/v1/messages");
+
+    // /clear, then /resume picks the first session back.
+    pane.ask("/clear");
+    pane.wait_for("new session");
+    pane.ask("/resume");
+    pane.wait_for("resume which?");
+    pane.line("1");
+    pane.wait_for("── resumed session");
+    pane.ask("/exit");
+    pane.wait_for("resume with: nib -r ");
+
+    // `-c` opens the latest session and shows its last exchange.
+    pane.reset();
+    pane.nib(&server, "-c");
+    let screen = pane.wait_for("── resumed session");
+    pane.wait_for("› and now");
+    pane.wait_for("from anthropic");
+    assert!(screen.contains("resumed session"));
+    pane.ask("/exit");
+    pane.assert_restored();
+}
