@@ -461,11 +461,9 @@ impl Repl {
             args.base_url = switch.base_url;
         }
         let endpoint = app::endpoint(&args, &self.settings).map_err(|e| e.to_string())?;
-        if let Some(key) = endpoint.api_key.as_ref().filter(|k| !k.is_empty())
-            && !self.agent.secrets.contains(key)
-        {
-            self.agent.secrets.push(key.clone());
-        }
+        let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
+        known.extend(crate::secrets::secret_values(std::env::vars()));
+        self.agent.redactor = crate::secrets::Redactor::new(&known);
         self.agent.client = Client::new(endpoint, Limits::default(), self.agent.cancel.clone());
         self.args = args;
         self.show_model();
