@@ -31,7 +31,6 @@ pub enum Answer {
 
 /// What the UI is asked to decide.
 pub struct Approval<'a> {
-    pub call: &'a ToolCall,
     pub action: &'a Action,
     pub reason: &'a str,
     /// The rule an "always" answer would add, if one is safe.
@@ -345,7 +344,6 @@ impl Agent {
             Verdict::Ask(reason) => {
                 let suggestion = self.gate.suggest_rule(&action);
                 let request = Approval {
-                    call,
                     action: &action,
                     reason: &reason,
                     suggestion,

@@ -295,6 +295,12 @@ pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Err
     let resolved = config::resolve_endpoint(args, &env_lookup, settings, &config::probe_local)
         .map_err(|e| Error::Setup(e.0))?;
     let mut endpoint = resolved.endpoint;
+    if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
+        eprintln!(
+            "nib: using {} at {} (found running on this machine)",
+            endpoint.model, endpoint.base_url
+        );
+    }
     if endpoint.model.is_empty() {
         endpoint.model = model::list_models(&endpoint.base_url, Duration::from_secs(5))
             .ok()

@@ -269,7 +269,11 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 } else {
                     &mut args.disallowed_tools
                 };
-                list.extend(rules.iter().flat_map(|r| split_rules(r)));
+                list.extend(
+                    rules
+                        .iter()
+                        .flat_map(|r| crate::approval::parse_tool_list(r)),
+                );
             }
             "--tools" => {
                 let v = value(flag)?;
@@ -374,36 +378,10 @@ fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {
     }
 }
 
-/// `Bash(git diff *),Read` → [`Bash(git diff *)`, `Read`]: commas inside parentheses stay.
-pub fn split_rules(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut cur = String::new();
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ => {}
-        }
-        if (c == ',' || c == ' ') && depth <= 0 {
-            if !cur.trim().is_empty() {
-                out.push(cur.trim().to_string());
-            }
-            cur.clear();
-        } else {
-            cur.push(c);
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim().to_string());
-    }
-    out
-}
-
 /// A word that continues a space-separated rule list: every item is `Name` or
 /// `Name(...)` with a capitalised tool name, so a prompt never looks like one.
 fn looks_like_rules(word: &str) -> bool {
-    let items = split_rules(word);
+    let items = crate::approval::parse_tool_list(word);
     !items.is_empty()
         && items.iter().all(|item| {
             let name = item.split('(').next().unwrap_or("");

@@ -9,7 +9,7 @@
 use crate::cli::Args;
 use crate::model::{self, Endpoint, Provider};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -37,7 +37,6 @@ pub enum Source {
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     pub json: Value,
-    pub path: Option<PathBuf>,
 }
 
 impl Settings {
@@ -57,10 +56,7 @@ impl Settings {
                 path.display()
             )
         })?;
-        Ok(Settings {
-            json,
-            path: Some(path),
-        })
+        Ok(Settings { json })
     }
 
     pub fn str(&self, key: &str) -> Option<String> {

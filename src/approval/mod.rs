@@ -8,7 +8,7 @@
 mod rules;
 mod shell;
 
-use crate::tools::{Action, Tool, Workspace};
+use crate::tools::{Action, Tool, Workspace, canonical_prefix};
 use rules::{Anchors, Rule, RuleTool, Spec};
 use serde_json::{Map, Value};
 use shell::{Redirect, Simple, Word};
@@ -127,7 +127,6 @@ struct Source {
 /// The gate: compiled rules, the mode, the workspace.
 pub struct Gate {
     mode: Mode,
-    workspace: Workspace,
     /// Canonical workspace root.
     root: PathBuf,
     home: Option<PathBuf>,
@@ -287,6 +286,7 @@ enum Form {
 impl Gate {
     /// Builds the gate from CLI rules and mode, reading no files. Malformed rules are
     /// errors that name the rule.
+    #[cfg(test)]
     pub fn new(rules: RuleSet, mode: Mode, workspace: Workspace) -> Result<Gate, String> {
         let source = Source {
             name: "the command line".into(),
@@ -303,13 +303,12 @@ impl Gate {
         home: Option<PathBuf>,
         nib_dirs: Vec<PathBuf>,
     ) -> Result<Gate, String> {
-        let root = canonical(&workspace.root);
+        let root = canonical_prefix(&workspace.root);
         let mut gate = Gate {
             mode,
-            workspace,
             root,
             home,
-            nib_dirs: nib_dirs.iter().map(|d| canonical(d)).collect(),
+            nib_dirs: nib_dirs.iter().map(|d| canonical_prefix(d)).collect(),
             allow: Vec::new(),
             ask: Vec::new(),
             deny: Vec::new(),
@@ -357,10 +356,6 @@ impl Gate {
 
     pub fn mode(&self) -> Mode {
         self.mode
-    }
-
-    pub fn workspace(&self) -> &Workspace {
-        &self.workspace
     }
 
     /// Problems found while loading (malformed allow/ask rules, ignored settings).
@@ -428,7 +423,7 @@ impl Gate {
     }
 
     fn resolve(&self, path: &Path) -> PathBuf {
-        canonical(&rules::normalize(&self.root, self.home.as_deref(), path))
+        canonical_prefix(&rules::normalize(&self.root, self.home.as_deref(), path))
     }
 
     fn contains(&self, resolved: &Path) -> bool {
@@ -820,25 +815,6 @@ fn glob_base(path: Option<&Path>, pattern: &str) -> PathBuf {
         base.push(if part.is_empty() && i == 0 { "/" } else { part });
     }
     base
-}
-
-/// The canonical form of the longest existing prefix of `path`, plus the rest: follows
-/// symlinks for files that do not exist yet.
-fn canonical(path: &Path) -> PathBuf {
-    let mut existing = path.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            return rest.iter().rev().fold(real, |p: PathBuf, n| p.join(n));
-        }
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_os_string());
-                existing = parent.to_path_buf();
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
 }
 
 /// Appends an allow rule to `<root>/.claude/settings.local.json` (created if needed),

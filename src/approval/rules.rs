@@ -5,7 +5,7 @@
 
 use crate::tools::Tool;
 use regex::Regex;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The tools a rule can name. `Write` rules mean the same as `Edit` rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,23 +294,4 @@ fn glob_to_regex(glob: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// Lexically normalises `path` against `base`: `.` and `..` removed, `~/` expanded.
-pub fn normalize(base: &Path, home: Option<&Path>, path: &Path) -> PathBuf {
-    let text = path.to_string_lossy();
-    let joined = match (text.strip_prefix("~/"), home) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ if text == "~" && home.is_some() => home.map(Path::to_path_buf).unwrap_or_default(),
-        _ => base.join(path),
-    };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(part) => out.push(part),
-            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
+pub use crate::tools::normalize;

@@ -158,19 +158,7 @@ impl Workspace {
     /// existing prefix is canonicalised (symlinks followed), so it works for files that
     /// do not exist yet.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        let joined = match path.strip_prefix("~") {
-            Ok(rest) => dirs::home_dir().map_or_else(|| self.root.join(path), |h| h.join(rest)),
-            Err(_) => self.root.join(path),
-        };
-        canonical_prefix(&normalize(&joined))
-    }
-
-    /// True when `path` (resolved, symlinks followed) lies inside the workspace,
-    /// comparing whole components.
-    pub fn contains(&self, path: &Path) -> bool {
-        let root = self.root.canonicalize();
-        self.resolve(path)
-            .starts_with(root.as_deref().unwrap_or(&self.root))
+        canonical_prefix(&normalize(&self.root, dirs::home_dir().as_deref(), path))
     }
 
     /// `path` as people and the model see it: relative to the root when inside it
@@ -184,24 +172,31 @@ impl Workspace {
     }
 }
 
-/// Removes `.` and resolves `..` by the path's text alone (`/..` stays `/`).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
+/// `path` made absolute against `base` (`~/` is `home`), with `.` and `..` resolved by
+/// the text alone (`/..` stays `/`).
+pub fn normalize(base: &Path, home: Option<&Path>, path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    let joined = match (text.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ if text == "~" && home.is_some() => home.map(Path::to_path_buf).unwrap_or_default(),
+        _ => base.join(path),
+    };
+    let mut out = PathBuf::from("/");
+    for part in joined.components() {
         match part {
-            Component::CurDir => {}
             Component::ParentDir => {
                 out.pop();
             }
-            other => out.push(other),
+            Component::Normal(name) => out.push(name),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
         }
     }
     out
 }
 
-/// Canonicalises the longest prefix of `path` that exists and appends the rest, so
-/// symlinks are followed even for a file that does not exist yet.
-fn canonical_prefix(path: &Path) -> PathBuf {
+/// The canonical form of the longest existing prefix of `path`, plus the rest: follows
+/// symlinks even for files that do not exist yet.
+pub fn canonical_prefix(path: &Path) -> PathBuf {
     let mut missing = Vec::new();
     let mut base = path;
     loop {
@@ -736,7 +731,7 @@ mod tests {
         ];
         for (input, resolved, inside) in cases {
             assert_eq!(ws.resolve(Path::new(input)), resolved, "{input}");
-            assert_eq!(ws.contains(Path::new(input)), inside, "{input}");
+            assert_eq!(resolved.starts_with(&root), inside, "{input}");
         }
         if let Some(home) = dirs::home_dir() {
             let home = home.canonicalize().unwrap_or(home);

@@ -1199,6 +1199,15 @@ fn complete_path(partial: &str, root: &Path) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::model::ToolCall;
+
+    fn call() -> ToolCall {
+        ToolCall {
+            id: "c1".into(),
+            name: "bash".into(),
+            input: serde_json::json!({}),
+            invalid: None,
+        }
+    }
     use std::time::Duration;
 
     fn plain() -> Style {
@@ -1381,24 +1390,13 @@ mod tests {
         );
     }
 
-    fn call() -> ToolCall {
-        ToolCall {
-            id: "c1".into(),
-            name: "bash".into(),
-            input: serde_json::json!({}),
-            invalid: None,
-        }
-    }
-
     #[test]
     fn approval_shows_everything_made_visible() {
         let action = Action::Bash {
             command: "printf '\x1b[2J'\nrm -rf build".into(),
             timeout: Duration::from_secs(1),
         };
-        let call = call();
         let mut request = Approval {
-            call: &call,
             action: &action,
             reason: "bash runs a command",
             suggestion: Some("Bash(rm *)".into()),
@@ -1424,9 +1422,7 @@ mod tests {
             new: "new line".into(),
             replace_all: false,
         };
-        let call = call();
         let request = Approval {
-            call: &call,
             action: &action,
             reason: "it changes a file",
             suggestion: None,

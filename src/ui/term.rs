@@ -375,11 +375,6 @@ impl Spinner {
         }
     }
 
-    /// The counter the spinner shows; share it with whatever counts tokens.
-    pub fn tokens(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.tokens)
-    }
-
     pub fn set_tokens(&self, n: u64) {
         self.tokens.store(n, Ordering::Relaxed);
     }
@@ -553,7 +548,7 @@ mod tests {
     fn spinner_stop_is_idempotent_and_counts_tokens() {
         let mut spinner = Spinner::start("thinking", Style { color: false });
         spinner.set_tokens(42);
-        assert_eq!(spinner.tokens().load(Ordering::Relaxed), 42);
+        assert_eq!(spinner.tokens.load(Ordering::Relaxed), 42);
         spinner.stop();
         spinner.stop();
     }
