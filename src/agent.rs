@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Output tokens the model may use per reply (Anthropic requires a number).
-const MAX_OUTPUT_TOKENS: u32 = 8192;
+/// Output tokens a reply may use unless settings say otherwise: enough for a large
+/// edit, and a bound on a small local model that repeats itself.
+pub const MAX_OUTPUT_TOKENS: u32 = 8192;
 
 /// A person's (or the headless policy's) answer to "may this run?".
 #[derive(Clone, Debug, PartialEq)]
@@ -115,6 +116,8 @@ pub struct Agent {
     /// Masks keys and secret-looking values before they reach the journal.
     pub redactor: crate::secrets::Redactor,
     pub max_turns: u32,
+    /// Output-token cap per reply.
+    pub max_output_tokens: u32,
     pub max_budget_usd: Option<f64>,
     /// Tokens and dollars over the whole session.
     pub usage: Usage,
@@ -196,7 +199,7 @@ impl Agent {
             system: &self.system,
             messages: &self.messages,
             tools: &self.specs,
-            max_tokens: MAX_OUTPUT_TOKENS,
+            max_tokens: self.max_output_tokens,
         };
         let mut partial = String::new();
         let sent = self.client.send(&request, &mut |event| match event {

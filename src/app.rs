@@ -273,6 +273,13 @@ pub fn prepare(
         env: crate::secrets::child_env(&settings.env_passthrough()),
         redactor: crate::secrets::Redactor::new(&known),
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
+        max_output_tokens: settings
+            .json
+            .get("max_output_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(crate::agent::MAX_OUTPUT_TOKENS),
         max_budget_usd: args.max_budget_usd,
         usage: resumed.usage,
         cost_usd: resumed.cost_usd,

@@ -26,8 +26,10 @@ pub fn headers(api_key: Option<&str>) -> Vec<(&'static str, String)> {
     }
 }
 
-/// The compact JSON body for a streaming request. No `max_tokens` or `temperature`:
-/// servers pick sensible defaults, and OpenAI's newer models reject both.
+/// The compact JSON body for a streaming request. The output cap goes in `max_tokens`
+/// (what local servers read; without one a small model can ramble until its context
+/// is full), or `max_completion_tokens` for OpenAI's reasoning models, which reject
+/// `max_tokens`. No `temperature`: servers pick sensible defaults.
 pub fn body(req: &Request) -> String {
     let mut messages = Vec::new();
     if !req.system.is_empty() {
@@ -42,6 +44,15 @@ pub fn body(req: &Request) -> String {
         "stream": true,
         "stream_options": {"include_usage": true},
     });
+    let reasoning = ["o1", "o3", "o4", "gpt-5"]
+        .iter()
+        .any(|p| req.model.rsplit('/').next().unwrap_or("").starts_with(p));
+    let cap = if reasoning {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    body[cap] = json!(req.max_tokens);
     if !req.tools.is_empty() {
         let tools: Vec<Value> = req
             .tools
@@ -634,6 +645,14 @@ mod tests {
         assert!(!text.contains('\n') && !text.contains(": "), "{text}");
         let body: Value = serde_json::from_str(&text).unwrap();
         assert!(body.get("tools").is_none());
+        assert_eq!(body["max_tokens"], 5);
+        assert!(body.get("max_completion_tokens").is_none());
+        let reasoning = Request {
+            model: "openai/gpt-5-mini",
+            ..req
+        };
+        let body: Value = serde_json::from_str(&super::body(&reasoning)).unwrap();
+        assert_eq!(body["max_completion_tokens"], 5);
         assert!(body.get("max_tokens").is_none());
         assert_eq!(
             body["messages"][0],

@@ -7,6 +7,7 @@ mod support;
 
 mod fake_selftest;
 mod headless;
+mod real_model;
 mod repl;
 mod tools;
 mod wire;
