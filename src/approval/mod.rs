@@ -1105,6 +1105,12 @@ mod tests {
             ("git remote add o url", 'Q'),
             ("sort -o out in", 'Q'),
             ("sort -ro out in", 'Q'),
+            // GNU tools take any unambiguous prefix of a long option.
+            ("sort --outp=out in", 'Q'),
+            ("sort --o=out in", 'Q'),
+            ("sort --compress-prog=sh in", 'Q'),
+            ("sort --reverse in", 'A'),
+            ("sort -- in", 'A'),
             ("tree -o out", 'Q'),
             ("uniq a b", 'Q'),
             ("ls *", 'Q'),
