@@ -35,6 +35,9 @@ pub struct Approval<'a> {
     pub reason: &'a str,
     /// The rule an "always" answer would add, if one is safe.
     pub suggestion: Option<String>,
+    /// A rule that would let this action run (the suggestion, or a broader one such as
+    /// `Bash`); `None` when no rule can (protected paths), only bypassing permissions.
+    pub allowed_by: Option<String>,
 }
 
 /// What happened, for the UI to show.
@@ -346,6 +349,7 @@ impl Agent {
                 let request = Approval {
                     action: &action,
                     reason: &reason,
+                    allowed_by: self.gate.allowing_rule(&action, suggestion.as_deref()),
                     suggestion,
                 };
                 match ui.approve(&request) {

@@ -282,7 +282,8 @@ impl Battery {
             if self.attack_ids.contains(id) {
                 assert!(content.starts_with("denied"), "{id}: {content}");
                 assert!(
-                    content.contains("--allowedTools") || content.contains("is denied by"),
+                    content.contains("The user can allow it with --allowedTools")
+                        || content.contains("No rule can allow it"),
                     "{id}: the model is told how the user could allow it: {content}"
                 );
             }
@@ -297,6 +298,36 @@ impl Battery {
         }
         assert_eq!(self.denied_ids(), self.attack_ids, "{}", self.out);
     }
+}
+
+/// The hint in a denial names a rule that really allows the call, or says none can.
+#[test]
+fn denials_say_how_to_allow() {
+    let server = FakeServer::start(Vec::new());
+    let battery = Battery::run(server, &["--allowedTools", "Bash(echo *)"], |_| {});
+    let results = battery.results();
+    let hint = |needle: &str| {
+        let i = attacks().iter().position(|a| a.args.to_string().contains(needle));
+        let id = format!("attack-{}", i.expect("an attack with this text"));
+        results.iter().find(|(r, _)| *r == id).unwrap().1.clone()
+    };
+    let cases = [
+        ("echo x; touch", "--allowedTools Bash or"),
+        ("timeout 5 touch", "--allowedTools \"Bash(timeout 5 *)\""),
+        ("echo x >> {m}", "No rule can allow it"),
+        (".git/hooks/pre-commit", "No rule can allow it"),
+        ("../escape.txt", "--allowedTools \"Edit(//"),
+        ("\"~/.ssh/id_rsa\"", "--allowedTools \"Read(//"),
+    ];
+    for (needle, expected) in cases {
+        let text = hint(needle);
+        assert!(text.contains(expected), "{needle}: {text}");
+    }
+    // Following the hint lets the call run.
+    let server = FakeServer::start(Vec::new());
+    let battery = Battery::run(server, &["--allowedTools", "Bash"], |_| {});
+    assert!(battery.nib.work().join("m-semicolon").exists(), "{}", battery.out);
+    assert!(!battery.nib.home().join(".bashrc").exists(), "{}", battery.out);
 }
 
 fn settings_json(allow: &[&str]) -> String {
