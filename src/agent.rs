@@ -10,6 +10,7 @@ use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall,
 use crate::price;
 use crate::tools::{self, Action, Outcome, Workspace};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -115,7 +116,8 @@ pub struct Agent {
     pub workspace: Workspace,
     /// Environment for commands, secrets removed.
     pub env: Vec<(String, String)>,
-    /// Masks keys and secret-looking values before they reach the journal.
+    /// Masks keys and secret-looking values before they reach the journal, and nib's
+    /// own keys in tool output before the model or the UI sees it.
     pub redactor: crate::secrets::Redactor,
     pub max_turns: u32,
     pub max_budget_usd: Option<f64>,
@@ -381,7 +383,10 @@ impl Agent {
             cancel: &self.cancel,
             env: &self.env,
         };
-        let outcome = tools::execute(&action, &ctx);
+        let mut outcome = tools::execute(&action, &ctx);
+        if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
+            outcome.content = masked;
+        }
         ui.event(Event::ToolDone(call, &outcome));
         outcome
     }
