@@ -728,7 +728,7 @@ fn settings_default_mode() {
         nib.put(".claude/settings.json", &bypass.to_string());
         nib
     };
-    let run = Run::with(&[], |n| put(n), |_| vec![sh("touch m")]);
+    let run = Run::with(&[], put, |_| vec![sh("touch m")]);
     assert!(!run.exists("m") && run.out.stderr.contains("bypassPermissions"));
 }
 
