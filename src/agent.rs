@@ -10,6 +10,7 @@ use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall,
 use crate::price;
 use crate::tools::{self, Action, Outcome, Workspace};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +37,9 @@ pub struct Approval<'a> {
     pub reason: &'a str,
     /// The rule an "always" answer would add, if one is safe.
     pub suggestion: Option<String>,
+    /// A rule that would let this action run (the suggestion, or a broader one such as
+    /// `Bash`); `None` when no rule can (protected paths), only bypassing permissions.
+    pub allowed_by: Option<String>,
 }
 
 /// What happened, for the UI to show.
@@ -113,7 +117,8 @@ pub struct Agent {
     pub workspace: Workspace,
     /// Environment for commands, secrets removed.
     pub env: Vec<(String, String)>,
-    /// Masks keys and secret-looking values before they reach the journal.
+    /// Masks keys and secret-looking values before they reach the journal, and nib's
+    /// own keys in tool output before the model or the UI sees it.
     pub redactor: crate::secrets::Redactor,
     pub max_turns: u32,
     /// Output-token cap per reply.
@@ -349,6 +354,7 @@ impl Agent {
                 let request = Approval {
                     action: &action,
                     reason: &reason,
+                    allowed_by: self.gate.allowing_rule(&action, suggestion.as_deref()),
                     suggestion,
                 };
                 match ui.approve(&request) {
@@ -380,7 +386,10 @@ impl Agent {
             cancel: &self.cancel,
             env: &self.env,
         };
-        let outcome = tools::execute(&action, &ctx);
+        let mut outcome = tools::execute(&action, &ctx);
+        if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
+            outcome.content = masked;
+        }
         ui.event(Event::ToolDone(call, &outcome));
         outcome
     }

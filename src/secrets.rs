@@ -99,6 +99,8 @@ pub fn secret_values(vars: impl Iterator<Item = (String, String)>) -> Vec<String
 /// Masks secret-looking values in text with `[REDACTED]`, in one pass.
 pub struct Redactor {
     regex: Regex,
+    /// Only the known values: nib's own keys, which not even the model needs to see.
+    known: Option<Regex>,
 }
 
 impl Redactor {
@@ -112,16 +114,30 @@ impl Redactor {
             .collect();
         // Longer literals first, so a key is not half-masked by one of its prefixes.
         alternatives.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        let known = match alternatives.is_empty() {
+            true => None,
+            false => Regex::new(&alternatives.join("|")).ok(),
+        };
         alternatives.extend(SECRET_PATTERNS.iter().map(|p| p.to_string()));
         let regex = Regex::new(&alternatives.join("|")).unwrap_or_else(|_| {
             Regex::new(&SECRET_PATTERNS.join("|")).expect("built-in secret patterns compile")
         });
-        Redactor { regex }
+        Redactor { regex, known }
     }
 
     /// The text with secrets replaced; borrowed when nothing matched.
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
         self.regex.replace_all(text, REDACTED)
+    }
+
+    /// The text with only the known values replaced (for what the model and the
+    /// screen see: secret-looking output may be what the user asked for, nib's own
+    /// keys never are).
+    pub fn redact_known<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        match &self.known {
+            Some(regex) => regex.replace_all(text, REDACTED),
+            None => Cow::Borrowed(text),
+        }
     }
 }
 
@@ -221,6 +237,18 @@ mod tests {
             "[REDACTED]",
         );
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn known_values_only() {
+        let redactor = Redactor::new(&["hunter2hunter2".to_string()]);
+        let text = "pw hunter2hunter2 token ghp_abcdefghijklmnopqrstuvwxyz0123";
+        assert_eq!(
+            redactor.redact_known(text),
+            "pw [REDACTED] token ghp_abcdefghijklmnopqrstuvwxyz0123"
+        );
+        let none = Redactor::new(&[]);
+        assert!(matches!(none.redact_known(text), Cow::Borrowed(_)));
     }
 
     #[test]

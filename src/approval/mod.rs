@@ -125,6 +125,7 @@ struct Source {
 }
 
 /// The gate: compiled rules, the mode, the workspace.
+#[derive(Clone)]
 pub struct Gate {
     mode: Mode,
     /// Canonical workspace root.
@@ -399,6 +400,16 @@ impl Gate {
                 }
             }
         }
+    }
+
+    /// A rule that would let `action` run: `suggestion` (from `suggest_rule`), else the
+    /// bare tool rule when that would do, else `None` (only bypassing would).
+    pub fn allowing_rule(&self, action: &Action, suggestion: Option<&str>) -> Option<String> {
+        let candidates = suggestion.into_iter().chain([action.tool().rule_name()]);
+        candidates.map(str::to_string).find(|rule| {
+            let mut gate = self.clone();
+            gate.allow(rule).is_ok() && gate.check(action) == Verdict::Allow
+        })
     }
 
     /// Adds an allow rule for the rest of this session.
@@ -1105,6 +1116,12 @@ mod tests {
             ("git remote add o url", 'Q'),
             ("sort -o out in", 'Q'),
             ("sort -ro out in", 'Q'),
+            // GNU tools take any unambiguous prefix of a long option.
+            ("sort --outp=out in", 'Q'),
+            ("sort --o=out in", 'Q'),
+            ("sort --compress-prog=sh in", 'Q'),
+            ("sort --reverse in", 'A'),
+            ("sort -- in", 'A'),
             ("tree -o out", 'Q'),
             ("uniq a b", 'Q'),
             ("ls *", 'Q'),
@@ -1528,6 +1545,27 @@ mod tests {
         check(&session, &write("src/b.rs"), 'Q');
         assert!(session.allow("Bash(ls").is_err());
         assert!(session.allow("WebFetch").is_err());
+    }
+
+    #[test]
+    fn allowing_rules() {
+        let gate = gate_with(rule_set(&["Bash(echo *)"], &[], &[]), Mode::Default);
+        let cases: &[(Action, Option<&str>)] = &[
+            (bash("touch m"), Some("Bash(touch m *)")),
+            (bash("echo x; touch m"), Some("Bash")),
+            (bash("echo x > m"), Some("Bash")),
+            (bash("echo x >> ~/.bashrc"), None),
+            (bash("cat /etc/hosts"), None),
+            (write("src/a.rs"), Some("Edit(./src/a.rs)")),
+            (write("/tmp/x"), Some("Edit(//tmp/x)")),
+            (write(".git/hooks/pre-commit"), None),
+            (read("/etc/hosts"), Some("Read(//etc/hosts)")),
+        ];
+        for (action, expected) in cases {
+            let suggestion = gate.suggest_rule(action);
+            let got = gate.allowing_rule(action, suggestion.as_deref());
+            assert_eq!(got.as_deref(), *expected, "{action:?}");
+        }
     }
 
     #[test]

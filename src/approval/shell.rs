@@ -917,8 +917,15 @@ fn table_flag(base: &str, args: &[Word]) -> Option<String> {
         return None;
     }
     args.iter()
-        .find(|w| has_flag(&w.text, forbidden))
+        .find(|w| has_flag(&w.text, forbidden) || abbreviates(&w.text, forbidden))
         .map(|w| w.text.clone())
+}
+
+/// True when `word` could be a GNU-style abbreviation of one of the long `flags`:
+/// `sort --outp=f` is `sort --output=f`, since getopt takes any unambiguous prefix.
+fn abbreviates(word: &str, flags: &[&str]) -> bool {
+    let name = word.split('=').next().unwrap_or(word);
+    name.len() > 2 && name.starts_with("--") && flags.iter().any(|f| f.starts_with(name))
 }
 
 /// True when `word` is one of `flags`: `--long`, `--long=value`, or a short flag

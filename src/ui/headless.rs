@@ -5,7 +5,6 @@
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::OutputFormat;
 use crate::model::{Block, Message, Reply, Usage};
-use crate::tools::Action;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::time::Duration;
@@ -185,10 +184,15 @@ impl Ui for Headless {
     }
 
     fn approve(&mut self, request: &Approval<'_>) -> Answer {
-        let how = match (&request.suggestion, request.action) {
-            (Some(rule), _) => format!("--allowedTools \"{rule}\""),
-            (None, Action::Bash { .. }) => "--allowedTools Bash".to_string(),
-            (None, a) => format!("--allowedTools {}", a.tool().rule_name()),
+        let how = match &request.allowed_by {
+            Some(rule) if rule.contains(['(', ' ']) => format!(
+                "The user can allow it with --allowedTools \"{rule}\" \
+or --dangerously-skip-permissions."
+            ),
+            Some(rule) => format!(
+                "The user can allow it with --allowedTools {rule} or --dangerously-skip-permissions."
+            ),
+            None => "No rule can allow it; only --dangerously-skip-permissions would.".to_string(),
         };
         if self.progress {
             eprintln!(
@@ -199,8 +203,7 @@ impl Ui for Headless {
         }
         Answer::Deny(format!(
             "denied: {} and nib runs headless, so nobody can approve it. \
-Do not retry it; find another way or finish. The user can allow it with {how} \
-or --dangerously-skip-permissions.",
+Do not retry it; find another way or finish. {how}",
             request.reason
         ))
     }

@@ -1400,6 +1400,7 @@ mod tests {
             action: &action,
             reason: "bash runs a command",
             suggestion: Some("Bash(rm *)".into()),
+            allowed_by: None,
         };
         let text = approval_text(plain(), &request, Path::new("/w"), 80);
         assert_eq!(
@@ -1426,6 +1427,7 @@ mod tests {
             action: &action,
             reason: "it changes a file",
             suggestion: None,
+            allowed_by: None,
         };
         let text = approval_text(plain(), &request, Path::new("/w"), 80);
         assert!(

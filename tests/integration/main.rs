@@ -6,6 +6,7 @@
 mod support;
 
 mod fake_selftest;
+mod gate;
 mod headless;
 mod real_model;
 mod repl;
