@@ -10,6 +10,8 @@ use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall,
 use crate::price;
 use crate::tools::{self, Action, Outcome, Workspace};
 use serde_json::Value;
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -122,6 +124,10 @@ pub struct Agent {
     /// Model replies over the whole session.
     pub turns_total: u32,
     pub cancel: Arc<AtomicBool>,
+    /// What the `skill` tool can load.
+    pub skills: Vec<crate::context::Skill>,
+    /// Subdirectories whose instruction files were already added to a tool result.
+    pub instructed: HashSet<PathBuf>,
 }
 
 impl Agent {
@@ -376,8 +382,19 @@ impl Agent {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
+            skills: &self.skills,
         };
-        let outcome = tools::execute(&action, &ctx);
+        let mut outcome = tools::execute(&action, &ctx);
+        if let (
+            Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. },
+            false,
+        ) = (&action, outcome.is_error)
+        {
+            let path = self.workspace.resolve(path);
+            let root = &self.workspace.root;
+            let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            outcome.content.push_str(&added.unwrap_or_default());
+        }
         ui.event(Event::ToolDone(call, &outcome));
         outcome
     }
