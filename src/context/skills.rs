@@ -129,9 +129,8 @@ pub fn listing(skills: &[Skill], home: Option<&Path>) -> Option<String> {
     if skills.is_empty() {
         return None;
     }
-    let mut out = String::from(
-        "<available_skills>\nWhen a task matches a skill, first load it with the skill tool.\n",
-    );
+    let mut out =
+        String::from("<available_skills>\nLoad a fitting skill with the skill tool first.\n");
     for s in skills {
         out.push_str(&format!("- {}: {}", s.name, s.description));
         if let Some(dir) = &s.dir {
@@ -592,7 +591,7 @@ mod tests {
         assert_eq!(listing(&[], None), None);
         assert_eq!(
             listing(&skills, None).unwrap(),
-            "<available_skills>\nWhen a task matches a skill, first load it with the skill tool.\n\
+            "<available_skills>\nLoad a fitting skill with the skill tool first.\n\
              - a: Does A. [/s/a]\n- b: Does B.\n</available_skills>"
         );
         assert_eq!(

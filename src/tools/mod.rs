@@ -325,7 +325,7 @@ fn spec(tool: Tool) -> ToolSpec {
             object(json!({"pattern": string, "path": string}), &["pattern"]),
         ),
         Tool::Skill => (
-            "Load a skill's instructions by name.",
+            "Load a skill by name.",
             object(json!({"name": string}), &["name"]),
         ),
     };
