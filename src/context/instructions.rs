@@ -91,17 +91,27 @@ pub fn load(cwd: &Path, home: Option<&Path>, nib_config: Option<&Path>) -> Vec<P
 /// in `added` yet, as text to append to a tool result; marks those directories added.
 pub fn for_path(root: &Path, path: &Path, added: &mut HashSet<PathBuf>) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
-    let depth = rel.components().count() - usize::from(!path.is_dir());
-    let home = dirs::home_dir();
-    let repo = repo_root(root);
-    let mut files = Files::new(home.as_deref());
+    let depth = rel
+        .components()
+        .count()
+        .saturating_sub(usize::from(!path.is_dir()));
     let mut dir = root.to_path_buf();
+    let mut fresh = Vec::new();
     for part in rel.components().take(depth) {
         dir.push(part);
         if added.insert(dir.clone()) {
-            for name in NAMES {
-                files.add(&dir.join(name), Scope::Project(&repo), 0);
-            }
+            fresh.push(dir.clone());
+        }
+    }
+    if fresh.is_empty() {
+        return None;
+    }
+    let home = dirs::home_dir();
+    let repo = repo_root(root);
+    let mut files = Files::new(home.as_deref());
+    for dir in fresh {
+        for name in NAMES {
+            files.add(&dir.join(name), Scope::Project(&repo), 0);
         }
     }
     let labelled = files.found.into_iter().map(|(path, text)| {
