@@ -11,6 +11,8 @@ use crate::price;
 use crate::tools::{self, Action, Outcome, Workspace};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -130,6 +132,10 @@ pub struct Agent {
     /// Model replies over the whole session.
     pub turns_total: u32,
     pub cancel: Arc<AtomicBool>,
+    /// What the `skill` tool can load.
+    pub skills: Vec<crate::context::Skill>,
+    /// Subdirectories whose instruction files were already added to a tool result.
+    pub instructed: HashSet<PathBuf>,
 }
 
 impl Agent {
@@ -385,10 +391,21 @@ impl Agent {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
+            skills: &self.skills,
         };
         let mut outcome = tools::execute(&action, &ctx);
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
             outcome.content = masked;
+        }
+        if let (
+            Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. },
+            false,
+        ) = (&action, outcome.is_error)
+        {
+            let path = self.workspace.resolve(path);
+            let root = &self.workspace.root;
+            let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            outcome.content.push_str(&added.unwrap_or_default());
         }
         ui.event(Event::ToolDone(call, &outcome));
         outcome

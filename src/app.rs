@@ -164,7 +164,12 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
 fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let cwd = current_dir()?;
     let settings = Settings::load(dirs.config.as_deref()).map_err(Error::Setup)?;
-    let system = system_prompt(&args, &settings, &cwd)?;
+    let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
+    let (skills, skipped) = context::find_skills(&cwd, dirs.home.as_deref(), nib_config.as_deref());
+    for w in skipped {
+        eprintln!("nib: warning: {w}");
+    }
+    let system = system_prompt(&args, &settings, &cwd, dirs, &skills)?;
     if args.print_system_prompt {
         for part in &system {
             println!("── {} ({} bytes)", part.label, part.text.len());
@@ -178,11 +183,11 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         // `nib -r` without an id: the REPL starts fresh and shows its session picker.
         let mut fresh = args.clone();
         fresh.resume = fresh.resume.filter(|r| *r != Resume::Pick);
-        let setup = prepare(&fresh, dirs, settings, system, cwd)?;
+        let setup = prepare(&fresh, dirs, settings, system, skills, cwd)?;
         return crate::ui::repl::run(&args, dirs, setup).map_err(Error::Setup);
     }
     let prompt = headless_prompt(args.prompt.clone())?;
-    let setup = prepare(&args, dirs, settings, system, cwd)?;
+    let setup = prepare(&args, dirs, settings, system, skills, cwd)?;
     let Setup {
         mut agent,
         session_id,
@@ -202,6 +207,7 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         &tool_names,
         agent.gate.mode().name(),
     );
+    let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
     let started = Instant::now();
     let result = agent.run(&prompt, &mut ui);
     if let Some(path) = &args.output_last_message {
@@ -221,12 +227,13 @@ pub struct Setup {
     pub cwd: PathBuf,
 }
 
-/// Endpoint, gate, session and agent from the arguments.
+/// Endpoint, gate, session and agent from the arguments, the system prompt and skills.
 pub fn prepare(
     args: &Args,
     dirs: &Dirs,
     settings: Settings,
     system: Vec<context::Part>,
+    skills: Vec<context::Skill>,
     cwd: PathBuf,
 ) -> Result<Setup, Error> {
     let endpoint = endpoint(args, &settings)?;
@@ -239,7 +246,7 @@ pub fn prepare(
         ask: Vec::new(),
         deny: args.disallowed_tools.clone(),
     };
-    let gate = approval::load(
+    let mut gate = approval::load(
         rules,
         mode,
         workspace.clone(),
@@ -250,8 +257,12 @@ pub fn prepare(
     for w in gate.warnings() {
         eprintln!("nib: warning: {w}");
     }
+    for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
+        gate.allow_read_dir(dir);
+    }
 
-    let enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
+    let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
+    enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
     let cancel = Arc::new(AtomicBool::new(false));
     crate::ui::forward_interrupts(cancel.clone());
     let (journal, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
@@ -285,6 +296,8 @@ pub fn prepare(
         cost_usd: resumed.cost_usd,
         turns_total: resumed.turns,
         cancel,
+        skills,
+        instructed: Default::default(),
     };
     Ok(Setup {
         agent,
@@ -326,6 +339,8 @@ fn system_prompt(
     args: &Args,
     settings: &Settings,
     cwd: &Path,
+    dirs: &Dirs,
+    skills: &[context::Skill],
 ) -> Result<Vec<context::Part>, Error> {
     let read = |p: &Option<PathBuf>| -> Result<Option<String>, Error> {
         p.as_ref()
@@ -346,8 +361,12 @@ fn system_prompt(
         (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
         (a, b) => a.clone().or(b),
     };
+    let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
     Ok(context::parts(&context::Options {
         root: cwd,
+        home: dirs.home.as_deref(),
+        nib_config: nib_config.as_deref(),
+        skills,
         replace,
         append,
         terse: args.terse || settings.bool("terse"),

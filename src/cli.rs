@@ -139,7 +139,7 @@ Task:
       --system-prompt TEXT      replace the system prompt (also --system-prompt-file)
       --append-system-prompt TEXT
                                 add to the system prompt (also --append-system-prompt-file)
-      --tools LIST              offer only these tools (bash,read,write,edit,grep,glob)
+      --tools LIST              offer only these tools (bash,read,write,edit,grep,glob,skill)
       --terse                   ask the model for brief answers
       --print-system-prompt     show the system prompt with the size of each part, then exit
       --verbose                 more progress on stderr

@@ -133,6 +133,8 @@ pub struct Gate {
     home: Option<PathBuf>,
     /// nib's own settings and data directories.
     nib_dirs: Vec<PathBuf>,
+    /// Outside the workspace, directories read without asking (skill folders).
+    read_dirs: Vec<PathBuf>,
     allow: Vec<Rule>,
     ask: Vec<Rule>,
     deny: Vec<Rule>,
@@ -310,6 +312,7 @@ impl Gate {
             root,
             home,
             nib_dirs: nib_dirs.iter().map(|d| canonical_prefix(d)).collect(),
+            read_dirs: Vec::new(),
             allow: Vec::new(),
             ask: Vec::new(),
             deny: Vec::new(),
@@ -368,6 +371,8 @@ impl Gate {
     pub fn check(&self, action: &Action) -> Verdict {
         let verdict = match action {
             Action::Bash { command, .. } => self.check_bash(command),
+            // Loads text nib already holds; reading the skill's folder is checked apart.
+            Action::Skill { .. } => Verdict::Allow,
             Action::Glob { pattern, path } => {
                 let base = glob_base(path.as_deref(), pattern);
                 self.check_file(Tool::Glob, &base)
@@ -422,6 +427,17 @@ impl Gate {
             ));
         }
         Ok(())
+    }
+
+    /// Lets reads (file tools and read-only commands) under `dir` run without asking,
+    /// as inside the workspace; deny and ask rules still apply, writes are unchanged.
+    pub fn allow_read_dir(&mut self, dir: &Path) {
+        self.read_dirs.push(canonical_prefix(dir));
+    }
+
+    /// Whether a resolved path may be read as if it were inside the workspace.
+    fn readable(&self, resolved: &Path) -> bool {
+        self.contains(resolved) || self.read_dirs.iter().any(|d| resolved.starts_with(d))
     }
 
     /// `./src/main.rs` inside the workspace, `//etc/hosts` outside.
@@ -498,7 +514,10 @@ impl Gate {
                 rule.describe()
             ));
         }
-        let inside = self.contains(&path);
+        let inside = match writes {
+            true => self.contains(&path),
+            false => self.readable(&path),
+        };
         // A bare `Read`/`Edit` rule covers the workspace; leaving it needs a path rule.
         let reach = |r: &&Rule| inside || !matches!(r.spec, Spec::Any);
         let allowed: Vec<Rule> = self.allow.iter().filter(reach).cloned().collect();
@@ -650,7 +669,7 @@ impl Gate {
     fn reads_need_approval(&self, part: &Simple) -> Option<String> {
         for path in self.reads(part) {
             let resolved = self.resolve(Path::new(&path));
-            if !self.contains(&resolved) {
+            if !self.readable(&resolved) {
                 return Some(format!(
                     "reads {}, outside the workspace",
                     resolved.display()

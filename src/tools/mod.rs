@@ -26,16 +26,19 @@ pub enum Tool {
     Edit,
     Grep,
     Glob,
+    /// Loads a skill's instructions (see `context::skills`).
+    Skill,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 6] = [
+    pub const ALL: [Tool; 7] = [
         Tool::Bash,
         Tool::Read,
         Tool::Write,
         Tool::Edit,
         Tool::Grep,
         Tool::Glob,
+        Tool::Skill,
     ];
 
     /// The name the model sees (lowercase).
@@ -47,6 +50,7 @@ impl Tool {
             Tool::Edit => "edit",
             Tool::Grep => "grep",
             Tool::Glob => "glob",
+            Tool::Skill => "skill",
         }
     }
 
@@ -59,6 +63,7 @@ impl Tool {
             Tool::Edit => "Edit",
             Tool::Grep => "Grep",
             Tool::Glob => "Glob",
+            Tool::Skill => "Skill",
         }
     }
 
@@ -103,6 +108,9 @@ pub enum Action {
         pattern: String,
         path: Option<PathBuf>,
     },
+    Skill {
+        name: String,
+    },
 }
 
 impl Action {
@@ -114,13 +122,14 @@ impl Action {
             Action::Edit { .. } => Tool::Edit,
             Action::Grep { .. } => Tool::Grep,
             Action::Glob { .. } => Tool::Glob,
+            Action::Skill { .. } => Tool::Skill,
         }
     }
 
     /// The path the action touches, if it is a file tool.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Action::Bash { .. } => None,
+            Action::Bash { .. } | Action::Skill { .. } => None,
             Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. } => {
                 Some(path)
             }
@@ -132,6 +141,7 @@ impl Action {
     pub fn summary(&self) -> String {
         match self {
             Action::Bash { command, .. } => command.clone(),
+            Action::Skill { name } => format!("skill {name}"),
             Action::Grep { pattern, path, .. } | Action::Glob { pattern, path } => match path {
                 Some(p) => format!("{} {pattern} in {}", self.tool().name(), p.display()),
                 None => format!("{} {pattern}", self.tool().name()),
@@ -261,6 +271,8 @@ pub struct Context<'a> {
     pub cancel: &'a AtomicBool,
     /// The environment for child processes (already scrubbed of secrets).
     pub env: &'a [(String, String)],
+    /// What the `skill` tool can load.
+    pub skills: &'a [crate::context::Skill],
 }
 
 /// The schemas of the given tools, as the model sees them. Every byte here is paid on
@@ -311,6 +323,10 @@ fn spec(tool: Tool) -> ToolSpec {
         Tool::Glob => (
             "Find files by glob (src/**/*.rs), newest first.",
             object(json!({"pattern": string, "path": string}), &["pattern"]),
+        ),
+        Tool::Skill => (
+            "Load a skill by name.",
+            object(json!({"name": string}), &["name"]),
         ),
     };
     ToolSpec {
@@ -370,6 +386,9 @@ pub fn parse(call: &ToolCall) -> Result<Action, String> {
         Tool::Glob => Action::Glob {
             pattern: args.string(&["pattern"])?,
             path: args.optional(&["path"])?.map(PathBuf::from),
+        },
+        Tool::Skill => Action::Skill {
+            name: args.string(&["name", "skill"])?,
         },
     })
 }
@@ -480,6 +499,10 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
             ignore_case,
         } => search::grep(pattern, &under(path), glob.as_deref(), *ignore_case, ws),
         Action::Glob { pattern, path } => search::glob(pattern, &under(path), ws),
+        Action::Skill { name } => match crate::context::skills::invoke(ctx.skills, name) {
+            Ok(text) => Outcome::ok(clip::clip(text.as_bytes())),
+            Err(e) => Outcome::error(e),
+        },
     }
 }
 
@@ -518,9 +541,9 @@ mod tests {
     #[test]
     fn specs_are_small() {
         let all = specs(&Tool::ALL);
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 7);
         let total: usize = all.iter().map(compact_len).sum();
-        assert!(total < 1400, "all specs take {total} bytes");
+        assert!(total < 1600, "all specs take {total} bytes");
         assert!(
             compact_len(&all[0]) < 350,
             "bash takes {} bytes",
@@ -695,7 +718,7 @@ mod tests {
         check(
             "rm",
             json!({}),
-            Err("unknown tool `rm`; use one of: bash, read, write, edit, grep, glob"),
+            Err("unknown tool `rm`; use one of: bash, read, write, edit, grep, glob, skill"),
         );
     }
 
@@ -753,6 +776,7 @@ mod tests {
             workspace: &ws,
             cancel: &cancel,
             env: &[],
+            skills: &[],
         };
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),

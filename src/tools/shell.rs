@@ -289,6 +289,7 @@ mod tests {
             workspace: &workspace,
             cancel: &cancel,
             env: &env,
+            skills: &[],
         };
         let out = run(command, timeout, &ctx);
         std::fs::remove_dir_all(root).unwrap();
@@ -503,6 +504,7 @@ mod tests {
             workspace: &workspace,
             cancel: &cancel,
             env: &env,
+            skills: &[],
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {

@@ -36,6 +36,8 @@ const PREVIEW_LINES: usize = 16;
 const PICK_LIMIT: usize = 20;
 /// Path completions offered at once; a directory with more is narrowed by typing.
 const COMPLETION_LIMIT: usize = 200;
+/// Characters of a skill's description `/skills` shows.
+const SKILL_LINE: usize = 72;
 /// The prompt the editor shows.
 const PROMPT: &str = "› ";
 /// Where a "project" answer is saved (Claude Code's personal settings file).
@@ -253,7 +255,12 @@ impl Repl {
                 Flow::Continue
             }
             Err(e) => {
-                self.warn(&e);
+                let first = trimmed.split_whitespace().next();
+                let builtin = COMMANDS.iter().any(|(n, _)| first == Some(*n));
+                match context::skills::expand(&self.agent.skills, trimmed) {
+                    Some(_) if !builtin => self.submit(line),
+                    _ => self.warn(&e),
+                }
                 Flow::Continue
             }
         }
@@ -264,6 +271,9 @@ impl Repl {
         let (mut prompt, attached) = attach(line, &self.view.cwd);
         for a in &attached {
             self.dim(&a.describe());
+        }
+        if let Some(expanded) = context::skills::expand(&self.agent.skills, &prompt) {
+            prompt = expanded;
         }
         if !self.notes.is_empty() {
             prompt = format!("{}\n\n{prompt}", self.notes.join("\n"));
@@ -313,7 +323,7 @@ impl Repl {
             ),
             Slash::Undo(count) => self.undo(count)?,
             Slash::Context => self.context(),
-            Slash::Skills => say("no skills: this build of nib does not load skills yet"),
+            Slash::Skills => self.skills(),
             Slash::Permissions => self.permissions(),
             Slash::Exit => {}
         }
@@ -356,6 +366,7 @@ impl Repl {
     }
 
     fn adopt(&mut self, r: Resumed) {
+        self.agent.instructed.clear();
         self.agent.messages = r.messages;
         self.agent.usage = r.usage;
         self.agent.cost_usd = r.cost_usd;
@@ -512,6 +523,22 @@ impl Repl {
             self.agent.system.len(),
             self.agent.messages.len()
         ));
+    }
+
+    fn skills(&self) {
+        let home = dirs::home_dir();
+        for s in &self.agent.skills {
+            let place = s.dir.as_deref().map_or("bundled".into(), |d| {
+                context::short_path(d, home.as_deref())
+            });
+            let what: String = s.description.chars().take(SKILL_LINE).collect();
+            say(&sanitize(&format!("  /{:<16} {what}", s.name)));
+            self.dim(&sanitize(&format!("   {:<16} {place}", "")));
+        }
+        if self.agent.skills.is_empty() {
+            say("no skills: add one as .claude/skills/NAME/SKILL.md");
+        }
+        self.dim("/NAME [arguments] runs a skill; the model loads them itself when a task fits");
     }
 
     fn permissions(&self) {

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod context;
 mod fake_selftest;
 mod gate;
 mod headless;

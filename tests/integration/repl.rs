@@ -383,3 +383,23 @@ fn undo_resume_and_model_switch() {
     pane.ask("/exit");
     pane.assert_restored();
 }
+
+#[test]
+fn skills_are_listed_and_run_as_commands() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![Reply::text("short now")]);
+    pane.nib(&server, "");
+    pane.ask("/skills");
+    pane.wait_for("/commit-message");
+    pane.wait_for("bundled");
+    pane.ask("/nosuch");
+    pane.wait_for("unknown command /nosuch");
+    pane.ask("/terse for this chat");
+    pane.wait_for("short now");
+    let sent = server.chat_requests()[0].last_user_text();
+    assert!(sent.starts_with("[the user invoked skill terse]"), "{sent}");
+    assert!(sent.contains("for this chat"), "{sent}");
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+}
