@@ -608,6 +608,7 @@ mod tests {
             "model": "m",
             "stream": true,
             "stream_options": {"include_usage": true},
+            "max_tokens": 1000,
             "messages": [
                 {"role": "system", "content": "be brief"},
                 {"role": "user", "content": "list files"},
