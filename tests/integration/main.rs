@@ -8,5 +8,6 @@ mod support;
 mod fake_selftest;
 mod headless;
 mod repl;
+mod sessions;
 mod tools;
 mod wire;
