@@ -105,41 +105,43 @@ fn current_dir() -> Result<PathBuf, Error> {
 fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<i32, Error> {
     let cwd = current_dir()?;
     let list = sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()));
-    if json {
-        let v = serde_json::to_string_pretty(&list).unwrap_or_default();
-        println!("{v}");
+    if list.is_empty() && !json {
+        let hint = if all {
+            ""
+        } else {
+            " in this directory (try --all)"
+        };
+        eprintln!("no sessions{hint}");
         return Ok(0);
     }
-    if list.is_empty() {
-        eprintln!(
-            "no sessions{}",
-            if all {
-                ""
-            } else {
-                " in this directory (try --all)"
-            }
-        );
-        return Ok(0);
-    }
-    for s in &list {
-        let prompt: String = s
-            .first_prompt
-            .lines()
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(60)
-            .collect();
-        println!(
-            "{}  {:>4}  {:>3} turns  {:<20}  {}",
-            &s.id[..s.id.len().min(8)],
-            sessions::age(s.age_secs),
-            s.turns,
-            s.model.chars().take(20).collect::<String>(),
-            crate::ui::term::sanitize(&prompt)
-        );
-    }
+    let text = if json {
+        serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"
+    } else {
+        list.iter().map(session_row).collect()
+    };
+    // A closed pipe (`nib sessions | head`) is not an error worth a message.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(0)
+}
+
+/// One line of `nib sessions`: id prefix, age, turns, model, first prompt.
+fn session_row(s: &sessions::Summary) -> String {
+    let prompt: String = s
+        .first_prompt
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(60)
+        .collect();
+    format!(
+        "{}  {:>4}  {:>3} turns  {:<20}  {}\n",
+        s.id.chars().take(8).collect::<String>(),
+        sessions::age(s.age_secs),
+        s.turns,
+        s.model.chars().take(20).collect::<String>(),
+        crate::ui::term::sanitize(&prompt)
+    )
 }
 
 fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
@@ -457,6 +459,19 @@ fn open_session(
     endpoint: &model::Endpoint,
 ) -> Result<(Option<Journal>, Resumed), Error> {
     let root = dirs.sessions()?;
+    if let Some(id) = &args.session_id {
+        if !journal::valid_id(id) {
+            return Err(Error::Usage(format!(
+                "--session-id {id:?}: use letters, digits, - and _ only (a UUID is best)"
+            )));
+        }
+        if args.resume.is_some() && !args.fork_session {
+            return Err(Error::Usage(
+                "--session-id with -c or -r needs --fork-session: a resumed session keeps its ID"
+                    .into(),
+            ));
+        }
+    }
     let previous = match &args.resume {
         None => None,
         Some(Resume::Latest) => Some(journal::latest_for(&root, cwd).ok_or_else(|| {

@@ -11,13 +11,16 @@ use crate::model::{Block, Message, Role, StopReason, ToolCall, Usage};
 use crate::tools::FileChange;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Journal format version, in every meta record.
 pub const FORMAT: u32 = 1;
+/// Longest id `--session-id` takes: a UUID is 36; room for other schemes, short of
+/// any file-name limit.
+const MAX_ID: usize = 128;
 
 /// The first record of every journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,10 +112,18 @@ pub struct Journal {
 /// Errors from the journal: always with the path, always saying what to do.
 #[derive(Debug)]
 pub enum JournalError {
-    Io { path: PathBuf, err: io::Error },
+    Io {
+        path: PathBuf,
+        err: io::Error,
+    },
     NotFound(String),
     Ambiguous(String, Vec<String>),
-    Locked { id: String, pid: u32 },
+    Locked {
+        id: String,
+        pid: u32,
+    },
+    /// `--session-id` named an id a journal already has.
+    Taken(String),
 }
 
 impl std::fmt::Display for JournalError {
@@ -130,6 +141,10 @@ impl std::fmt::Display for JournalError {
             JournalError::Locked { id, pid } => write!(
                 f,
                 "session {id} is in use by another nib (pid {pid}); wait for it to finish or use --fork-session"
+            ),
+            JournalError::Taken(id) => write!(
+                f,
+                "session ID {id} is already in use; continue it with nib -r {id} or pick another ID"
             ),
         }
     }
@@ -164,13 +179,23 @@ impl Journal {
         let dir = project_dir(root, &meta.cwd);
         make_private_dir(&dir)?;
         let path = dir.join(format!("{}.jsonl", meta.id));
+        if exists(root, &meta.id) {
+            return Err(JournalError::Taken(meta.id));
+        }
         let lock = Lock::take(&path, &meta.id)?;
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
             .mode(0o600)
             .open(&path)
-            .map_err(io_err(&path))?;
+            .map_err(|err| match err.kind() {
+                io::ErrorKind::AlreadyExists => JournalError::Taken(meta.id.clone()),
+                _ => io_err(&path)(err),
+            })?;
+        // The new name must survive a crash too, not only what is written to it.
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&dir))?;
         let mut journal = Journal {
             id: meta.id.clone(),
             path,
@@ -234,17 +259,18 @@ pub struct Loaded {
 }
 
 /// Reads a journal. Bad lines are skipped and reported, never fatal.
+/// The whole file is read at once: the records end up in memory anyway, and one read
+/// beats a line-by-line reader on a long session.
 pub fn load(path: &Path) -> Result<Loaded, JournalError> {
-    let file = File::open(path).map_err(io_err(path))?;
+    let bytes = fs::read(path).map_err(io_err(path))?;
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     let mut meta = None;
-    for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line.map_err(io_err(path))?;
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Entry>(&line) {
+        match serde_json::from_slice::<Entry>(line) {
             Ok(Entry {
                 record: Record::Meta(m),
                 ..
@@ -419,6 +445,21 @@ pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError
                 .collect(),
         )),
     }
+}
+
+/// Whether any directory holds a journal with exactly this id.
+pub fn exists(root: &Path, id: &str) -> bool {
+    let name = format!("{id}.jsonl");
+    read_dirs(root).iter().any(|d| d.join(&name).exists())
+}
+
+/// An id nib accepts from the user: it becomes a file name, so only letters, digits,
+/// `-` and `_`, at most `MAX_ID` of them.
+pub fn valid_id(id: &str) -> bool {
+    (1..=MAX_ID).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The most recently written session of `cwd`.
@@ -692,6 +733,62 @@ mod tests {
         let path = j.path.clone();
         drop(j);
         assert!(Journal::reopen(&path, "lk").is_ok());
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn ids_from_the_user_must_be_file_name_safe() {
+        let check = |id: &str, expected: bool| assert_eq!(valid_id(id), expected, "{id:?}");
+        check("0f0f0f0f-1111-4222-8333-444444444444", true);
+        check("my_session-2", true);
+        check("", false);
+        check("../x", false);
+        check("a/b", false);
+        check("a.b", false);
+        check("é", false);
+        check(&"a".repeat(MAX_ID + 1), false);
+    }
+
+    #[test]
+    fn an_id_in_use_anywhere_is_not_created_again() {
+        let root = temp_root("taken");
+        let j = Journal::create(&root, meta("same", Path::new("/one"))).unwrap();
+        drop(j);
+        assert!(exists(&root, "same"));
+        assert!(!exists(&root, "sam"));
+        let err = Journal::create(&root, meta("same", Path::new("/two")))
+            .err()
+            .expect("taken");
+        assert!(matches!(err, JournalError::Taken(_)), "{err}");
+        assert!(err.to_string().contains("nib -r same"), "{err}");
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_line_in_the_middle_costs_only_itself() {
+        let root = temp_root("mid");
+        let mut j = Journal::create(&root, meta("mid", Path::new("/p"))).unwrap();
+        j.append(Record::User { text: "one".into() }).unwrap();
+        let path = j.path.clone();
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{not json}\n").unwrap();
+        drop(f);
+        let mut j = Journal::reopen(&path, "mid").unwrap();
+        j.append(Record::User { text: "two".into() }).unwrap();
+        drop(j);
+        let loaded = load(&path).unwrap();
+        let texts: Vec<&str> = loaded
+            .entries
+            .iter()
+            .filter_map(|e| match &e.record {
+                Record::User { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["one", "two"]);
+        assert_eq!(loaded.skipped.len(), 1);
+        assert!(loaded.skipped[0].contains(":3:"), "{:?}", loaded.skipped);
         fs::remove_dir_all(root).unwrap();
     }
 

@@ -30,6 +30,9 @@ pub struct Summary {
     pub usage: Usage,
     #[serde(skip)]
     pub path: PathBuf,
+    /// When the journal was last written, for ordering (finer than `age_secs`).
+    #[serde(skip)]
+    pub modified: Option<SystemTime>,
 }
 
 /// Summaries of the sessions of `cwd` (or all), newest first.
@@ -43,7 +46,7 @@ pub fn list(root: &Path, cwd: Option<&Path>) -> Vec<Summary> {
         .flat_map(|d| journal::read_dirs_files(d))
         .filter_map(|p| summarize(&p))
         .collect();
-    out.sort_by_key(|s| s.age_secs);
+    out.sort_by_key(|s| std::cmp::Reverse(s.modified));
     out
 }
 
@@ -51,9 +54,8 @@ pub fn list(root: &Path, cwd: Option<&Path>) -> Vec<Summary> {
 fn summarize(path: &Path) -> Option<Summary> {
     let mut file = File::open(path).ok()?;
     let meta = file.metadata().ok()?;
-    let age_secs = meta
-        .modified()
-        .ok()
+    let modified = meta.modified().ok();
+    let age_secs = modified
         .and_then(|m| SystemTime::now().duration_since(m).ok())
         .map_or(0, |d| d.as_secs());
     let mut head = BufReader::new((&mut file).take(HEAD_BYTES));
@@ -90,6 +92,7 @@ fn summarize(path: &Path) -> Option<Summary> {
         cost_usd,
         usage,
         path: path.to_path_buf(),
+        modified,
     })
 }
 
@@ -196,4 +199,62 @@ pub fn undo_in(journal: &mut Journal, count: usize) -> Result<Vec<Undone>, Strin
     }
     journal.sync().map_err(|e| e.to_string())?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{FORMAT, Meta, new_id, rfc3339};
+
+    #[test]
+    fn ages() {
+        let check = |secs: u64, expected: &str| assert_eq!(age(secs), expected, "{secs}");
+        check(0, "0s");
+        check(59, "59s");
+        check(60, "1m");
+        check(3599, "59m");
+        check(7200, "2h");
+        check(3 * 86_400 + 5, "3d");
+    }
+
+    #[test]
+    fn a_listing_reads_the_first_prompt_and_the_last_totals() {
+        let root = std::env::temp_dir().join(format!("nib-sessions-{}", new_id()));
+        let cwd = Path::new("/work/project");
+        let meta = Meta {
+            id: "s1".into(),
+            cwd: cwd.into(),
+            model: "m".into(),
+            provider: "openai".into(),
+            nib: "0".into(),
+            started: rfc3339(0),
+            format: FORMAT,
+            forked_from: None,
+        };
+        let mut j = Journal::create(&root, meta).unwrap();
+        let end = |turns: u32| Record::End {
+            subtype: "success".into(),
+            turns: 1,
+            usage: Usage::default(),
+            cost_usd: 0.5,
+            session_turns: turns,
+        };
+        j.append(Record::User {
+            text: "first".into(),
+        })
+        .unwrap();
+        j.append(end(1)).unwrap();
+        // A long middle the listing must not need.
+        for _ in 0..200 {
+            let text = "x".repeat(1000);
+            j.append(Record::User { text }).unwrap();
+        }
+        j.append(end(7)).unwrap();
+        drop(j);
+        let list = list(&root, Some(cwd));
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].first_prompt.as_str(), list[0].turns), ("first", 7));
+        assert!(super::list(&root, Some(Path::new("/elsewhere"))).is_empty());
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }

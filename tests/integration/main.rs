@@ -11,5 +11,6 @@ mod gate;
 mod headless;
 mod real_model;
 mod repl;
+mod sessions;
 mod tools;
 mod wire;

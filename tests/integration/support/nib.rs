@@ -170,9 +170,12 @@ impl Nib {
         fs::read_to_string(self.work().join(rel)).ok()
     }
 
-    fn command(&self) -> Command {
+    fn command(&self, extra: &[OsString]) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).current_dir(self.work()).env_clear();
+        cmd.args(&self.args)
+            .args(extra)
+            .current_dir(self.work())
+            .env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
@@ -191,8 +194,19 @@ impl Nib {
 
     /// Starts nib and returns at once (for kill and interrupt tests).
     pub fn spawn(&self) -> Running {
+        self.spawn_with::<_, OsString>([])
+    }
+
+    /// Starts nib with `extra` after the builder's arguments, in the same sandbox (a
+    /// later run of the same user: resume, `nib sessions`, `nib undo`).
+    pub fn spawn_with<I, S>(&self, extra: I) -> Running
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let extra: Vec<OsString> = extra.into_iter().map(Into::into).collect();
         let mut child = self
-            .command()
+            .command(&extra)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
         if let (Some(bytes), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
@@ -214,7 +228,16 @@ impl Nib {
 
     /// Runs nib to the end; kills it and fails the test past the timeout.
     pub fn run(&self) -> Output {
-        let running = self.spawn();
+        self.run_with::<_, OsString>([])
+    }
+
+    /// `run` with `extra` after the builder's arguments, in the same sandbox.
+    pub fn run_with<I, S>(&self, extra: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let running = self.spawn_with(extra);
         let timeout = running.timeout;
         running.wait(timeout)
     }
@@ -292,6 +315,11 @@ impl Running {
     /// Sends SIGINT, as Ctrl-C would.
     pub fn interrupt(&self) {
         self.signal("-INT");
+    }
+
+    /// Sends SIGKILL: nib dies wherever it is, as on a crash or power loss.
+    pub fn kill9(&self) {
+        self.signal("-KILL");
     }
 
     fn signal(&self, sig: &str) {
