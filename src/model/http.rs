@@ -56,6 +56,10 @@ pub fn agent(limits: &Limits) -> ureq::Agent {
         .build()
 }
 
+/// A server that refuses connections is most likely not running: try a few times (it
+/// may be restarting), then say so, instead of backing off for half a minute.
+const UNREACHABLE_ATTEMPTS: u32 = 3;
+
 /// Sends `post`, retrying what is worth retrying, up to `limits.max_attempts` times.
 pub fn send(
     client: &Client,
@@ -74,7 +78,10 @@ pub fn send(
                 after,
             }) => (error, reason, after),
         };
-        if attempt >= client.limits.max_attempts {
+        let unreachable = matches!(error, ModelError::Connect { .. });
+        if attempt >= client.limits.max_attempts
+            || (unreachable && attempt >= UNREACHABLE_ATTEMPTS)
+        {
             return Err(redact_error(error, key));
         }
         let wait = backoff(attempt, after, client.limits.max_backoff, random());
@@ -458,15 +465,27 @@ fn error_message(raw: &[u8]) -> String {
 }
 
 /// A transport error without its URL (the caller shows that), lowercase.
+/// The most specific reason ureq knows: the OS error ("connection refused") when there
+/// is one, else its own message or kind.
 fn transport_detail(t: &ureq::Transport) -> String {
-    let mut detail = t.kind().to_string().to_lowercase();
-    if let Some(message) = t.message() {
-        detail = format!("{detail}: {message}");
+    let mut source = std::error::Error::source(t);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<io::Error>() {
+            return io_reason(io);
+        }
+        source = inner.source();
     }
-    if let Some(source) = std::error::Error::source(t) {
-        detail = format!("{detail}: {source}");
+    match t.message() {
+        Some(message) => format!("{}: {message}", t.kind().to_string().to_lowercase()),
+        None => t.kind().to_string().to_lowercase(),
     }
-    detail
+}
+
+/// "connection refused", without Rust's "(os error 111)" suffix.
+fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    text.to_lowercase()
 }
 
 fn redact(text: &str, key: Option<&str>) -> String {
@@ -792,8 +811,10 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
+        // Even with many attempts allowed, a server that is not there is given up on
+        // after UNREACHABLE_ATTEMPTS.
         let limits = Limits {
-            max_attempts: 2,
+            max_attempts: 10,
             ..limits()
         };
         let client = client(
@@ -807,7 +828,7 @@ mod tests {
             matches!(reply, Err(ModelError::Connect { .. })),
             "{reply:?}"
         );
-        assert_eq!(retries.len(), 1);
+        assert_eq!(retries.len() as u32, UNREACHABLE_ATTEMPTS - 1);
     }
 
     #[test]
