@@ -79,8 +79,7 @@ pub fn send(
             }) => (error, reason, after),
         };
         let unreachable = matches!(error, ModelError::Connect { .. });
-        if attempt >= client.limits.max_attempts
-            || (unreachable && attempt >= UNREACHABLE_ATTEMPTS)
+        if attempt >= client.limits.max_attempts || (unreachable && attempt >= UNREACHABLE_ATTEMPTS)
         {
             return Err(redact_error(error, key));
         }

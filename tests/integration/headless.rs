@@ -388,8 +388,37 @@ fn interrupt_while_the_model_hangs() {
     );
     running.interrupt();
     let out = running.wait(Duration::from_secs(5));
-    assert_ne!(out.code(), 0, "an interrupted run is not a success\n{out}");
+    assert_eq!(out.code(), 130, "an interrupted run exits 130\n{out}");
     assert_eq!(out.stdout, "", "no answer was printed");
+}
+
+#[test]
+fn interrupt_while_a_command_runs_kills_it() {
+    let command = "echo $$ > shell.pid; sleep 30; touch finished";
+    let server = FakeServer::start(vec![Reply::tool_call("bash", json!({"command": command}))]);
+    let nib = Nib::against(&server, Protocol::OpenAi).args(["-p", "wait", "--yes"]);
+    let running = nib.spawn();
+    let started = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        nib.read("shell.pid").is_some_and(|p| !p.trim().is_empty())
+    });
+    assert!(started, "the command started");
+    running.interrupt();
+    let out = running.wait(Duration::from_secs(5));
+    assert_eq!(out.code(), 130, "{out}");
+    let pid = nib.read("shell.pid").unwrap_or_default().trim().to_string();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the command's shell {pid} was killed"
+    );
+    assert!(nib.read("finished").is_none(), "the command did not run on");
+    let journal = std::fs::read_to_string(&nib.journal_files()[0]).unwrap();
+    assert!(
+        journal.contains("interrupted"),
+        "the journal says so: {journal}"
+    );
 }
 
 #[test]
