@@ -904,8 +904,10 @@ fn denial(message: &str) -> String {
 /// answers on offer.
 fn approval_text(style: Style, request: &Approval<'_>, cwd: &Path, width: usize) -> String {
     let tool = request.action.tool().name();
+    let place = format!(" in {} · {}", cwd.display(), request.reason);
+    let place = term::truncate_to_width(&sanitize(&place), width.saturating_sub(tool.len() + 9));
     let mut text = format!(
-        "{}\n",
+        "{}{place}\n",
         style.paint(Paint::Yellow, &format!("? allow {tool}?"))
     );
     let body = match request.action {
@@ -922,21 +924,13 @@ fn approval_text(style: Style, request: &Approval<'_>, cwd: &Path, width: usize)
         let lines = content.lines().count();
         text.push_str(&format!("    ({lines} lines, {} bytes)\n", content.len()));
     }
-    let place = format!("  in {}", cwd.display());
-    text.push_str(&format!(
-        "{}\n",
-        term::truncate_to_width(&sanitize(&place), width)
-    ));
-    text.push_str(&format!("  why: {}\n", sanitize(request.reason)));
-    text.push_str("  [y] yes, once\n");
+    text.push_str("  [y] yes, once · [n] no (then optionally tell the model why)\n");
     if let Some(rule) = &request.suggestion {
-        let rule = sanitize(rule);
-        text.push_str(&format!("  [a] always this session: {rule}\n"));
         text.push_str(&format!(
-            "  [p] always in this project: {rule} (saved to {PROJECT_SETTINGS})\n"
+            "  [a] always this session: {} · [p] always in this project (saved to {PROJECT_SETTINGS})\n",
+            sanitize(rule)
         ));
     }
-    text.push_str("  [n] no (then optionally tell the model why)\n");
     text
 }
 
@@ -1432,10 +1426,9 @@ mod tests {
         let text = approval_text(plain(), &request, Path::new("/w"), 80);
         assert_eq!(
             text,
-            "? allow bash?\n    printf '^[[2J'\n    rm -rf build\n  in /w\n  why: bash runs a command\n  \
-             [y] yes, once\n  [a] always this session: Bash(rm *)\n  \
-             [p] always in this project: Bash(rm *) (saved to .claude/settings.local.json)\n  \
-             [n] no (then optionally tell the model why)\n"
+            "? allow bash? in /w · bash runs a command\n    printf '^[[2J'\n    rm -rf build\n  \
+             [y] yes, once · [n] no (then optionally tell the model why)\n  \
+             [a] always this session: Bash(rm *) · [p] always in this project (saved to .claude/settings.local.json)\n"
         );
         request.suggestion = None;
         let text = approval_text(plain(), &request, Path::new("/w"), 80);
