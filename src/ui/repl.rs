@@ -905,7 +905,8 @@ fn denial(message: &str) -> String {
 fn approval_text(style: Style, request: &Approval<'_>, cwd: &Path, width: usize) -> String {
     let tool = request.action.tool().name();
     let place = format!(" in {} · {}", cwd.display(), request.reason);
-    let place = term::truncate_to_width(&sanitize(&place), width.saturating_sub(tool.len() + 9));
+    let place = sanitize(&place).into_owned();
+    let place = term::truncate_to_width(&place, width.saturating_sub(tool.len() + 9));
     let mut text = format!(
         "{}{place}\n",
         style.paint(Paint::Yellow, &format!("? allow {tool}?"))
