@@ -299,6 +299,12 @@ pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Mod
     http::list_models(base_url, timeout)
 }
 
+/// Asks a local llama.cpp server for its context window (tokens); `None` when it
+/// does not say.
+pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
+    http::server_window(base_url, timeout)
+}
+
 /// Why reading a reply stream failed; `http.rs` decides what is worth a retry.
 #[derive(Debug)]
 pub enum StreamError {
