@@ -5,6 +5,7 @@
 
 mod support;
 
+mod economy;
 mod fake_selftest;
 mod headless;
 mod repl;
