@@ -84,9 +84,7 @@ impl Window {
 
     /// For an endpoint: a local OpenAI-compatible server (llama.cpp) may be asked.
     pub fn for_endpoint(endpoint: &Endpoint, setting: Option<u64>) -> Window {
-        let host = crate::config::host_of(&endpoint.base_url);
-        let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-        let local = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+        let local = crate::model::is_loopback(&endpoint.base_url);
         let probe =
             (local && endpoint.provider == Provider::OpenAi).then(|| endpoint.base_url.clone());
         Window::new(&endpoint.model, setting, probe)

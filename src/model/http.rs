@@ -47,13 +47,19 @@ pub struct Post {
     pub read: ReadReply,
 }
 
-/// The connection pool and timeouts for one `Client`.
-pub fn agent(limits: &Limits) -> ureq::Agent {
-    ureq::AgentBuilder::new()
+/// The connection pool and timeouts for one `Client`. Without `pool`, every request
+/// opens a fresh connection: on loopback that costs microseconds, while a kept-alive
+/// one can stall each reply for a delayed ACK (tens of ms) when the server sends its
+/// stream in small writes without TCP_NODELAY (llama.cpp's default, Python servers).
+pub fn agent(limits: &Limits, pool: bool) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new()
         .timeout_connect(limits.connect_timeout)
         .timeout_read(limits.idle_timeout + IDLE_GRACE)
-        .user_agent(concat!("nib/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("nib/", env!("CARGO_PKG_VERSION")));
+    match pool {
+        true => builder.build(),
+        false => builder.max_idle_connections(0).build(),
+    }
 }
 
 /// Sends `post`, retrying what is worth retrying, up to `limits.max_attempts` times.

@@ -259,7 +259,7 @@ pub struct Client {
 impl Client {
     pub fn new(endpoint: Endpoint, limits: Limits, cancel: Arc<AtomicBool>) -> Client {
         Client {
-            agent: http::agent(&limits),
+            agent: http::agent(&limits, !is_loopback(&endpoint.base_url)),
             endpoint,
             limits,
             cancel,
@@ -291,6 +291,20 @@ impl Client {
         };
         http::send(self, &post, on_event)
     }
+}
+
+/// Whether a base URL names this machine (a local model server).
+pub fn is_loopback(base_url: &str) -> bool {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    matches!(
+        host.to_ascii_lowercase().as_str(),
+        "127.0.0.1" | "localhost" | "[::1]"
+    )
 }
 
 /// Asks an OpenAI-compatible server which models it serves (`GET {base}/models`).
@@ -389,4 +403,22 @@ fn object_or_empty(input: &Value) -> Value {
 /// A fresh random number from the std hasher's per-process keys and the clock.
 fn random() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        let check = |url: &str, expected: bool| assert_eq!(is_loopback(url), expected, "{url}");
+        check("http://127.0.0.1:8080/v1", true);
+        check("http://LOCALHOST:11434/v1", true);
+        check("http://[::1]:8000/v1", true);
+        check("http://[::1]/v1", true);
+        check("http://localhost", true);
+        check("https://api.openai.com/v1", false);
+        check("http://127.0.0.1.example.com/v1", false);
+        check("http://user@10.0.0.2:8080", false);
+    }
 }
