@@ -5,6 +5,7 @@
 //! approval questions (the REPL asks a person; headless mode denies).
 
 use crate::approval::{Gate, Verdict};
+use crate::compact::{self, Window};
 use crate::journal::{Journal, Record};
 use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall, ToolSpec, Usage};
 use crate::price;
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 /// Output tokens a reply may use unless settings say otherwise: enough for a large
 /// edit, and a bound on a small local model that repeats itself.
 pub const MAX_OUTPUT_TOKENS: u32 = 8192;
+/// Asking a local server for its context window: it answers in milliseconds or not at all.
+const WINDOW_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A person's (or the headless policy's) answer to "may this run?".
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +62,12 @@ pub enum Event<'a> {
     ToolDone(&'a ToolCall, &'a Outcome),
     /// All results of one turn, as the message that goes back to the model.
     Results(&'a Message),
+    /// The conversation was compacted: `replaced` older messages became a summary
+    /// (`summarised` false: they were dropped, summarising failed).
+    Compacted {
+        replaced: usize,
+        summarised: bool,
+    },
     Warning(String),
 }
 
@@ -108,6 +117,16 @@ pub struct TaskResult {
     pub api_time: Duration,
 }
 
+/// The input size a server reported, and the conversation it was for.
+#[derive(Clone, Copy, Debug)]
+pub struct Reported {
+    tokens: u64,
+    /// The request held `messages[..messages]`...
+    messages: usize,
+    /// ...whose estimate was this (so a conversation replaced since is noticed).
+    estimate: u64,
+}
+
 /// Everything the loop needs, passed in explicitly.
 pub struct Agent {
     pub client: Client,
@@ -126,6 +145,10 @@ pub struct Agent {
     /// Output-token cap per reply.
     pub max_output_tokens: u32,
     pub max_budget_usd: Option<f64>,
+    pub prices: price::Table,
+    pub window: Window,
+    /// The input tokens the server reported for the last request, to size the next.
+    pub reported: Option<Reported>,
     /// Tokens and dollars over the whole session.
     pub usage: Usage,
     pub cost_usd: f64,
@@ -171,13 +194,15 @@ impl Agent {
 
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
         while result.turns < self.max_turns {
-            if let Some(limit) = self.max_budget_usd {
-                let next = price::estimate_request(&self.client.endpoint.model, &self.messages);
-                if self.cost_usd + next > limit {
-                    return Stop::Budget {
-                        spent: self.cost_usd,
-                        limit,
-                    };
+            if let Some(stop) = self.over_budget() {
+                return stop;
+            }
+            if self.window_full() {
+                if let Err(stop) = self.compact(ui) {
+                    return stop;
+                }
+                if let Some(stop) = self.over_budget() {
+                    return stop;
                 }
             }
             let started = Instant::now();
@@ -201,6 +226,124 @@ impl Agent {
             }
         }
         Stop::MaxTurns
+    }
+
+    /// A stop when the next request could take the spending past the budget.
+    fn over_budget(&self) -> Option<Stop> {
+        let limit = self.max_budget_usd?;
+        let model = &self.client.endpoint.model;
+        let next = self.prices.estimate_request(model, self.input_tokens());
+        (self.cost_usd + next > limit).then_some(Stop::Budget {
+            spent: self.cost_usd,
+            limit,
+        })
+    }
+
+    /// Input tokens of the next request: the last reported count plus an estimate of
+    /// what was added since, or an estimate of the whole request.
+    fn input_tokens(&self) -> u64 {
+        if let Some(r) = self.reported
+            && r.messages <= self.messages.len()
+            && price::estimate_tokens(&self.messages[..r.messages]) == r.estimate
+        {
+            return r.tokens + price::estimate_tokens(&self.messages[r.messages..]);
+        }
+        let specs: usize = self
+            .specs
+            .iter()
+            .map(|s| s.name.len() + s.description.len() + s.schema.to_string().len())
+            .sum();
+        price::estimate_tokens(&self.messages) + price::estimate_bytes(self.system.len() + specs)
+    }
+
+    fn window_tokens(&mut self) -> u64 {
+        self.window
+            .tokens(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
+    }
+
+    fn window_full(&mut self) -> bool {
+        let used = self.input_tokens();
+        self.window.is_full(used, &|base| {
+            model::server_window(base, WINDOW_PROBE_TIMEOUT)
+        })
+    }
+
+    /// Makes room in the context window (also `/compact`): the older part of the
+    /// conversation becomes a summary written by the model; recent prompts and the
+    /// latest tool exchange stay verbatim. When the summary request fails, the older
+    /// part is dropped with a note. Returns how many messages were replaced (0 when
+    /// nothing was worth it).
+    pub fn compact(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
+        let window = self.window_tokens();
+        let Some(plan) = compact::plan(&self.messages, window) else {
+            return Ok(0);
+        };
+        let (summary, summarised) = match self.summarise(plan.head, window, ui) {
+            Ok(summary) => (summary, true),
+            Err(model::ModelError::Interrupted) => return Err(Stop::Interrupted),
+            Err(e) => {
+                ui.event(Event::Warning(format!(
+                    "could not summarise the conversation ({e}); dropping its older part instead"
+                )));
+                (compact::dropped_note(plan.head), false)
+            }
+        };
+        self.messages = compact::rebuild(&summary, &plan.kept);
+        self.reported = None;
+        let replaced = plan.head;
+        let record = Record::Compacted {
+            summary,
+            replaced,
+            kept: plan.kept,
+        };
+        self.record(ui, record);
+        self.sync(ui);
+        ui.event(Event::Compacted {
+            replaced,
+            summarised,
+        });
+        Ok(replaced)
+    }
+
+    /// Asks the model, without tools, to summarise `messages[..head]`.
+    fn summarise(
+        &mut self,
+        head: usize,
+        window: u64,
+        ui: &mut dyn Ui,
+    ) -> Result<String, model::ModelError> {
+        let messages = [compact::summary_request(&self.messages[..head], window)];
+        let request = Request {
+            model: &self.client.endpoint.model,
+            system: compact::SUMMARISE_SYSTEM,
+            messages: &messages,
+            tools: &[],
+            max_tokens: compact::summary_tokens(window),
+        };
+        let reply = self.client.send(&request, &mut |event| {
+            if let model::Event::Retry {
+                attempt,
+                wait,
+                reason,
+            } = event
+            {
+                ui.event(Event::Retry {
+                    attempt,
+                    wait,
+                    reason: &reason,
+                });
+            }
+        })?;
+        let usage = reply.usage.unwrap_or_else(|| {
+            let input = price::estimate_tokens(&messages);
+            price::estimate_usage(input, &reply)
+        });
+        self.usage.add(&usage);
+        self.cost_usd += self.prices.cost(&self.client.endpoint.model, &usage);
+        match reply.text.trim() {
+            "" => Err(model::ModelError::Stream("the summary was empty".into())),
+            text => Ok(text.to_string()),
+        }
     }
 
     /// One model request; the reply is added to the conversation and the journal.
@@ -239,11 +382,21 @@ impl Agent {
             }
             Err(e) => return Err(Stop::Error(e.to_string())),
         };
-        let usage = reply
-            .usage
-            .unwrap_or_else(|| price::estimate_usage(&self.messages, &self.system, &reply));
+        let usage = match reply.usage {
+            Some(usage) => {
+                self.reported = Some(Reported {
+                    tokens: usage.input_tokens
+                        + usage.cache_read_input_tokens
+                        + usage.cache_creation_input_tokens,
+                    messages: self.messages.len(),
+                    estimate: price::estimate_tokens(&self.messages),
+                });
+                usage
+            }
+            None => price::estimate_usage(self.input_tokens(), &reply),
+        };
         self.usage.add(&usage);
-        self.cost_usd += price::cost(&self.client.endpoint.model, &usage);
+        self.cost_usd += self.prices.cost(&self.client.endpoint.model, &usage);
         self.record(
             ui,
             Record::Assistant {

@@ -5,13 +5,16 @@
 use crate::agent::Agent;
 use crate::approval::{self, Mode, RuleSet};
 use crate::cli::{Args, Command, DEFAULT_MAX_TURNS, HELP, Resume};
+use crate::compact::Window;
 use crate::config::{self, Settings};
 use crate::context;
 use crate::journal::{self, Journal, JournalError, Meta};
 use crate::model::{self, Client, Limits, Message, Usage};
+use crate::price;
 use crate::sessions;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
+use serde_json::Value;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -273,6 +276,9 @@ pub fn prepare(
         .map(|j| j.id.clone())
         .or_else(|| args.session_id.clone())
         .unwrap_or_else(journal::new_id);
+    let prices = price::Table::from_settings(settings.json.get("prices")).map_err(Error::Setup)?;
+    let window_setting = settings.json.get("context_window").and_then(Value::as_u64);
+    let window = Window::for_endpoint(&endpoint, window_setting);
     let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
     known.extend(crate::secrets::secret_values(std::env::vars()));
     let agent = Agent {
@@ -294,6 +300,9 @@ pub fn prepare(
             .filter(|n| *n > 0)
             .unwrap_or(crate::agent::MAX_OUTPUT_TOKENS),
         max_budget_usd: args.max_budget_usd,
+        prices,
+        window,
+        reported: None,
         usage: resumed.usage,
         cost_usd: resumed.cost_usd,
         turns_total: resumed.turns,

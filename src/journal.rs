@@ -3,7 +3,7 @@
 //!
 //! Layout: `<data_dir>/nib/sessions/<cwd-slug>/<id>.jsonl`, directories 0700, files
 //! 0600. The first record is `meta`; the rest are provider-neutral (`user`,
-//! `assistant`, `tool_result`, `decision`, `end`), so a session continues on any
+//! `assistant`, `tool_result`, `decision`, `compacted`, `end`), so a session continues on any
 //! provider. Each record is one `write` of one line; a torn last line (a crash mid-write)
 //! is skipped on load and the next append starts on a fresh line.
 
@@ -80,6 +80,14 @@ pub enum Record {
     Undo {
         id: String,
         path: PathBuf,
+    },
+    /// The conversation before this point was compacted: `summary` replaced the first
+    /// `replaced` messages, `kept` follows it verbatim. Resume starts from here; the
+    /// records before it stay on disk.
+    Compacted {
+        summary: String,
+        replaced: usize,
+        kept: Vec<Message>,
     },
     /// The end of one task. `usage`, `cost_usd` and `session_turns` are totals for the
     /// whole session so far, so a listing reads only the journal's tail.
@@ -335,11 +343,38 @@ pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Rec
             model,
             interrupted,
         },
+        Record::Compacted {
+            summary,
+            replaced,
+            kept,
+        } => Record::Compacted {
+            summary: clean(summary),
+            replaced,
+            kept: kept
+                .into_iter()
+                .map(|m| redact_message(m, &clean))
+                .collect(),
+        },
         other => other,
     }
 }
 
-/// Rebuilds the conversation from journal records. A tool call whose result was never
+fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
+    for block in &mut m.content {
+        match block {
+            Block::Text { text } => *text = clean(std::mem::take(text)),
+            Block::ToolResult { content, .. } => *content = clean(std::mem::take(content)),
+            Block::ToolCall(c) => {
+                if let Ok(input) = serde_json::from_str(&clean(c.input.to_string())) {
+                    c.input = input;
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Rebuilds the conversation from journal records, starting over at each compaction. A tool call whose result was never
 /// written (nib died while it ran) gets an "interrupted" result, so every provider
 /// accepts the history.
 pub fn conversation(entries: &[Entry]) -> Vec<Message> {
@@ -372,6 +407,10 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
                     role: Role::Assistant,
                     content,
                 });
+            }
+            Record::Compacted { summary, kept, .. } => {
+                pending.clear();
+                messages = crate::compact::rebuild(summary, kept);
             }
             Record::ToolResult {
                 id,
@@ -649,6 +688,85 @@ mod tests {
             input: json!({"command": "ls"}),
             invalid: None,
         }
+    }
+
+    fn entry(record: Record) -> Entry {
+        Entry { ts: 0, record }
+    }
+
+    fn assistant(text: &str, calls: Vec<ToolCall>) -> Record {
+        Record::Assistant {
+            text: text.into(),
+            calls,
+            stop: StopReason::EndTurn,
+            usage: None,
+            model: "m".into(),
+            interrupted: false,
+        }
+    }
+
+    fn result(id: &str, content: &str) -> Record {
+        Record::ToolResult {
+            id: id.into(),
+            name: "bash".into(),
+            content: content.into(),
+            is_error: false,
+            change: None,
+        }
+    }
+
+    #[test]
+    fn conversation_starts_over_at_the_latest_compaction() {
+        let kept = vec![
+            Message::user_text("task"),
+            Message {
+                role: Role::Assistant,
+                content: vec![Block::ToolCall(call("b"))],
+            },
+            Message {
+                role: Role::User,
+                content: vec![Block::ToolResult {
+                    id: "b".into(),
+                    content: "B".into(),
+                    is_error: false,
+                }],
+            },
+        ];
+        let entries: Vec<Entry> = [
+            Record::User {
+                text: "task".into(),
+            },
+            assistant("", vec![call("a")]),
+            result("a", "OLD"),
+            assistant("", vec![call("b")]),
+            result("b", "B"),
+            Record::Compacted {
+                summary: "S".into(),
+                replaced: 3,
+                kept: kept.clone(),
+            },
+            assistant("done", vec![]),
+            Record::User {
+                text: "more".into(),
+            },
+        ]
+        .into_iter()
+        .map(entry)
+        .collect();
+        let messages = conversation(&entries);
+        let mut expected = crate::compact::rebuild("S", &kept);
+        expected.push(Message {
+            role: Role::Assistant,
+            content: vec![Block::Text {
+                text: "done".into(),
+            }],
+        });
+        expected.push(Message::user_text("more"));
+        assert_eq!(messages, expected);
+        // The record round-trips through JSON.
+        let line = serde_json::to_string(&entries[5]).unwrap();
+        assert!(line.contains(r#""type":"compacted""#), "{line}");
+        assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), entries[5]);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod agent;
 mod app;
 mod approval;
 mod cli;
+mod compact;
 mod config;
 mod context;
 mod journal;

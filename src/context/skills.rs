@@ -129,8 +129,7 @@ pub fn listing(skills: &[Skill], home: Option<&Path>) -> Option<String> {
     if skills.is_empty() {
         return None;
     }
-    let mut out =
-        String::from("<available_skills>\nLoad a fitting skill with the skill tool first.\n");
+    let mut out = String::from("<available_skills>\n");
     for s in skills {
         out.push_str(&format!("- {}: {}", s.name, s.description));
         if let Some(dir) = &s.dir {
@@ -591,7 +590,7 @@ mod tests {
         assert_eq!(listing(&[], None), None);
         assert_eq!(
             listing(&skills, None).unwrap(),
-            "<available_skills>\nLoad a fitting skill with the skill tool first.\n\
+            "<available_skills>\n\
              - a: Does A. [/s/a]\n- b: Does B.\n</available_skills>"
         );
         assert_eq!(

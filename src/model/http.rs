@@ -47,13 +47,19 @@ pub struct Post {
     pub read: ReadReply,
 }
 
-/// The connection pool and timeouts for one `Client`.
-pub fn agent(limits: &Limits) -> ureq::Agent {
-    ureq::AgentBuilder::new()
+/// The connection pool and timeouts for one `Client`. Without `pool`, every request
+/// opens a fresh connection: on loopback that costs microseconds, while a kept-alive
+/// one can stall each reply for a delayed ACK (tens of ms) when the server sends its
+/// stream in small writes without TCP_NODELAY (llama.cpp's default, Python servers).
+pub fn agent(limits: &Limits, pool: bool) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new()
         .timeout_connect(limits.connect_timeout)
         .timeout_read(limits.idle_timeout + IDLE_GRACE)
-        .user_agent(concat!("nib/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("nib/", env!("CARGO_PKG_VERSION")));
+    match pool {
+        true => builder.build(),
+        false => builder.max_idle_connections(0).build(),
+    }
 }
 
 /// A server that refuses connections is most likely not running: try a few times (it
@@ -546,6 +552,21 @@ pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Mod
         .collect())
 }
 
+/// What a llama.cpp server says about its context window: `GET {root}/props` (the
+/// base without `/v1`), `default_generation_settings.n_ctx`. `None` when it does not say.
+pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
+    let root = base_url.trim_end_matches('/').trim_end_matches("/v1");
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeout)
+        .timeout(timeout)
+        .build();
+    let response = agent.get(&format!("{root}/props")).call().ok()?;
+    let props: Value = serde_json::from_slice(&read_capped(response, MAX_MODEL_LIST)).ok()?;
+    props["default_generation_settings"]["n_ctx"]
+        .as_u64()
+        .filter(|n| *n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -970,5 +991,20 @@ mod tests {
         );
         let error = list_models(&base, Duration::from_secs(2)).unwrap_err();
         assert!(matches!(error, ModelError::Stream(_)), "{error:?}");
+    }
+
+    #[test]
+    fn server_window_reads_llama_cpp_props() {
+        let props = r#"{"default_generation_settings":{"n_ctx":4096},"total_slots":1}"#;
+        let (base, seen) = serve(vec![
+            vec![status(200, "", props)],
+            vec![status(404, "", "{}")],
+            vec![status(200, "", "not json")],
+        ]);
+        let timeout = Duration::from_secs(2);
+        assert_eq!(server_window(&format!("{base}/v1"), timeout), Some(4096));
+        assert!(seen.lock().unwrap()[0].starts_with("get /props "));
+        assert_eq!(server_window(&format!("{base}/v1/"), timeout), None);
+        assert_eq!(server_window(&base, timeout), None);
     }
 }

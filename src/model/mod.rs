@@ -259,7 +259,7 @@ pub struct Client {
 impl Client {
     pub fn new(endpoint: Endpoint, limits: Limits, cancel: Arc<AtomicBool>) -> Client {
         Client {
-            agent: http::agent(&limits),
+            agent: http::agent(&limits, !is_loopback(&endpoint.base_url)),
             endpoint,
             limits,
             cancel,
@@ -293,10 +293,30 @@ impl Client {
     }
 }
 
+/// Whether a base URL names this machine (a local model server).
+pub fn is_loopback(base_url: &str) -> bool {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    matches!(
+        host.to_ascii_lowercase().as_str(),
+        "127.0.0.1" | "localhost" | "[::1]"
+    )
+}
+
 /// Asks an OpenAI-compatible server which models it serves (`GET {base}/models`).
 /// Used to find a local server when nothing is configured.
 pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, ModelError> {
     http::list_models(base_url, timeout)
+}
+
+/// Asks a local llama.cpp server for its context window (tokens); `None` when it
+/// does not say.
+pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
+    http::server_window(base_url, timeout)
 }
 
 /// Why reading a reply stream failed; `http.rs` decides what is worth a retry.
@@ -383,4 +403,22 @@ fn object_or_empty(input: &Value) -> Value {
 /// A fresh random number from the std hasher's per-process keys and the clock.
 fn random() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        let check = |url: &str, expected: bool| assert_eq!(is_loopback(url), expected, "{url}");
+        check("http://127.0.0.1:8080/v1", true);
+        check("http://LOCALHOST:11434/v1", true);
+        check("http://[::1]:8000/v1", true);
+        check("http://[::1]/v1", true);
+        check("http://localhost", true);
+        check("https://api.openai.com/v1", false);
+        check("http://127.0.0.1.example.com/v1", false);
+        check("http://user@10.0.0.2:8080", false);
+    }
 }

@@ -286,14 +286,14 @@ fn spec(tool: Tool) -> ToolSpec {
     let boolean = json!({"type": "boolean"});
     let (description, schema) = match tool {
         Tool::Bash => (
-            "Run a bash command in the workspace.",
+            "Run a bash command.",
             object(
                 json!({"command": string, "timeout": {"type": "integer", "description": "seconds, max 600"}}),
                 &["command"],
             ),
         ),
         Tool::Read => (
-            "Read a file (numbered lines) or list a dir.",
+            "Read a file or list a directory.",
             object(
                 json!({"path": string, "offset": {"type": "integer", "description": "1-based line"}, "limit": {"type": "integer"}}),
                 &["path"],
@@ -321,7 +321,7 @@ fn spec(tool: Tool) -> ToolSpec {
             ),
         ),
         Tool::Glob => (
-            "Find files by glob (src/**/*.rs), newest first.",
+            "Find files by glob, newest first.",
             object(json!({"pattern": string, "path": string}), &["pattern"]),
         ),
         Tool::Skill => (

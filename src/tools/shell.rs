@@ -25,6 +25,9 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 /// How often the child and `ctx.cancel` are checked while the output is quiet.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The first look at the shell after its output closed (it is usually exiting then).
+const CLOSED_POLL: Duration = Duration::from_millis(1);
+
 /// Time between SIGTERM and SIGKILL for the group to clean up.
 const GRACE: Duration = Duration::from_secs(1);
 
@@ -120,6 +123,9 @@ fn spawn(command: &str, writer: &PipeWriter, ctx: &Context) -> io::Result<Child>
 /// Reads output until the shell exits, the deadline passes, or the user cancels.
 fn wait(child: &mut Child, pipe: &mut Pipe, timeout: Duration, cancel: &AtomicBool) -> End {
     let deadline = Instant::now() + timeout;
+    // Once the output closed, the shell is usually exiting: look again soon, then
+    // less and less often.
+    let mut closed_wait = CLOSED_POLL;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return End::Interrupted;
@@ -130,7 +136,12 @@ fn wait(child: &mut Child, pipe: &mut Pipe, timeout: Duration, cancel: &AtomicBo
         if let Ok(Some(status)) = child.try_wait() {
             return End::Exited(status);
         }
-        pipe.pump(POLL);
+        if pipe.is_open() {
+            pipe.pump(POLL);
+        } else {
+            std::thread::sleep(closed_wait);
+            closed_wait = (closed_wait * 2).min(POLL);
+        }
     }
 }
 

@@ -178,6 +178,15 @@ impl Ui for Headless {
                     "parent_tool_use_id": null, "session_id": self.session_id,
                 }))
             }
+            Event::Compacted {
+                replaced,
+                summarised,
+            } if self.progress => {
+                let how = if summarised { "summarised" } else { "dropped" };
+                eprintln!(
+                    "nib: compacted: {replaced} earlier messages {how} to fit the context window"
+                );
+            }
             Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
             _ => {}
         }

@@ -318,9 +318,7 @@ impl Repl {
             Slash::Model(None) => self.show_model(),
             Slash::Model(Some(switch)) => self.switch_model(switch)?,
             Slash::Cost => self.cost(),
-            Slash::Compact => say(
-                "/compact is not available yet: nib cannot summarize a conversation; /clear starts afresh",
-            ),
+            Slash::Compact => self.compact(),
             Slash::Undo(count) => self.undo(count)?,
             Slash::Context => self.context(),
             Slash::Skills => self.skills(),
@@ -328,6 +326,22 @@ impl Repl {
             Slash::Exit => {}
         }
         Ok(())
+    }
+
+    /// `/compact`: the same summary the agent makes when the context window fills.
+    fn compact(&mut self) {
+        self.open_pending();
+        self.agent
+            .cancel
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.view.spin("summarizing");
+        let done = self.agent.compact(&mut self.view);
+        self.view.stop_spin();
+        match done {
+            Ok(0) => say("nothing to compact: the conversation is already short"),
+            Ok(_) => {}
+            Err(stop) => self.warn(&describe(&stop)),
+        }
     }
 
     fn help(&self) {
@@ -792,6 +806,16 @@ impl Ui for View {
             Event::Results(_) => {
                 self.streamed = false;
                 self.spin("thinking");
+            }
+            Event::Compacted {
+                replaced,
+                summarised,
+            } => {
+                let how = if summarised { "summarized" } else { "dropped" };
+                let line = format!(
+                    "compacted: {replaced} earlier messages {how} to fit the context window"
+                );
+                self.line(&self.style.paint(Paint::Dim, &line));
             }
             Event::Warning(w) => {
                 let running = self.spinner.is_some().then_some(self.label);
