@@ -120,31 +120,13 @@ fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<i32, Error> {
     let text = if json {
         serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"
     } else {
-        list.iter().map(session_row).collect()
+        list.iter()
+            .map(|s| format!("{}\n", crate::ui::term::sanitize(&sessions::row(s))))
+            .collect()
     };
     // A closed pipe (`nib sessions | head`) is not an error worth a message.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(0)
-}
-
-/// One line of `nib sessions`: id prefix, age, turns, model, first prompt.
-fn session_row(s: &sessions::Summary) -> String {
-    let prompt: String = s
-        .first_prompt
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(60)
-        .collect();
-    format!(
-        "{}  {:>4}  {:>3} turns  {:<20}  {}\n",
-        s.id.chars().take(8).collect::<String>(),
-        sessions::age(s.age_secs),
-        s.turns,
-        s.model.chars().take(20).collect::<String>(),
-        crate::ui::term::sanitize(&prompt)
-    )
 }
 
 fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {

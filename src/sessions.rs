@@ -119,6 +119,25 @@ fn last_totals(file: &mut File, len: u64) -> Option<(u32, f64, Usage)> {
         })
 }
 
+/// One line for people: id prefix, age, turns, model, first prompt (not sanitised).
+pub fn row(s: &Summary) -> String {
+    let prompt: String = s
+        .first_prompt
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(60)
+        .collect();
+    format!(
+        "{}  {:>4}  {:>3} turns  {:<16}  {prompt}",
+        s.id.chars().take(8).collect::<String>(),
+        age(s.age_secs),
+        s.turns,
+        s.model.chars().take(16).collect::<String>(),
+    )
+}
+
 /// "3m", "2h", "5d": how long ago.
 pub fn age(secs: u64) -> String {
     match secs {

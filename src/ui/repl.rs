@@ -598,15 +598,7 @@ fn cost_lines(u: &Usage, cost: f64, turns: u32) -> Vec<String> {
 }
 
 fn session_line(n: usize, s: &sessions::Summary, width: usize) -> String {
-    let prompt = s.first_prompt.lines().next().unwrap_or("");
-    let line = format!(
-        "{n:>3}  {}  {:>4}  {:>3} turns  {:<16}  {}",
-        &s.id[..s.id.len().min(8)],
-        sessions::age(s.age_secs),
-        s.turns,
-        s.model.chars().take(16).collect::<String>(),
-        prompt
-    );
+    let line = format!("{n:>3}  {}", sessions::row(s));
     term::truncate_to_width(&sanitize(&line), width.saturating_sub(1)).into_owned()
 }
 
