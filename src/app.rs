@@ -201,7 +201,14 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
-    Ok(ui.finish(&result, &agent.usage, agent.cost_usd, started.elapsed()))
+    let saved = agent.journal.is_some();
+    Ok(ui.finish(
+        &result,
+        &agent.usage,
+        agent.cost_usd,
+        started.elapsed(),
+        saved,
+    ))
 }
 
 /// Everything a run needs besides the prompt: the agent, and what the UI shows.
@@ -389,26 +396,34 @@ fn headless_prompt(arg: Option<String>) -> Result<String, Error> {
     Ok(prompt)
 }
 
+/// Reads piped stdin to its end, unless nothing at all arrives within `STDIN_WAIT`
+/// (an open pipe nobody writes to); once input flows, a slow writer is waited for.
 fn read_stdin() -> Option<String> {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
     std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::stdin()
-            .lock()
-            .take(STDIN_MAX)
-            .read_to_end(&mut buf);
-        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+        let mut input = std::io::stdin().lock().take(STDIN_MAX);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match input.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) if tx.send(chunk[..n].to_vec()).is_err() => break,
+                Ok(_) => {}
+            }
+        }
     });
-    match rx.recv_timeout(STDIN_WAIT) {
-        Ok(s) => Some(s),
-        Err(_) => {
+    let mut buf = match rx.recv_timeout(STDIN_WAIT) {
+        Ok(first) => first,
+        Err(mpsc::RecvTimeoutError::Disconnected) => return Some(String::new()),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
             eprintln!(
                 "nib: warning: no input on stdin after {} s; going on without it",
                 STDIN_WAIT.as_secs()
             );
-            None
+            return None;
         }
-    }
+    };
+    buf.extend(rx.iter().flatten());
+    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// What a resumed session brings along.

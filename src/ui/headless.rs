@@ -34,8 +34,16 @@ impl Headless {
         }
     }
 
-    /// Prints the outcome in the chosen format; returns the exit code.
-    pub fn finish(&self, r: &TaskResult, usage: &Usage, cost: f64, duration: Duration) -> i32 {
+    /// Prints the outcome in the chosen format; returns the exit code. `saved`: the
+    /// session has a journal, so it can be resumed.
+    pub fn finish(
+        &self,
+        r: &TaskResult,
+        usage: &Usage,
+        cost: f64,
+        duration: Duration,
+        saved: bool,
+    ) -> i32 {
         let is_error = r.stop != Stop::Done;
         match self.format {
             OutputFormat::Text => {
@@ -46,10 +54,12 @@ impl Headless {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{}", r.text.trim_end());
                 }
-                eprintln!(
-                    "session: {} (resume with: nib -r {})",
-                    self.session_id, self.session_id
-                );
+                if saved {
+                    eprintln!(
+                        "session: {} (resume with: nib -r {})",
+                        self.session_id, self.session_id
+                    );
+                }
             }
             OutputFormat::Json | OutputFormat::StreamJson => {
                 self.line(result_json(r, usage, cost, duration, &self.session_id));
