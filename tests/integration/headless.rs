@@ -443,3 +443,20 @@ fn session_is_journaled() {
     assert!(text.contains("remember this prompt"));
     assert!(text.contains("Noted."));
 }
+
+#[test]
+fn a_silent_open_stdin_is_given_up_on() {
+    let server = FakeServer::start(vec![Reply::text("fine")]);
+    let out = Nib::against(&server, Protocol::OpenAi)
+        .args(["-p", "just the argument"])
+        .silent_stdin()
+        .timeout(15)
+        .run();
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(out.stderr.contains("no input on stdin after 3 s"), "{out}");
+    assert!(out.elapsed < Duration::from_secs(8), "{out}");
+    assert_eq!(
+        server.chat_requests()[0].last_user_text(),
+        "just the argument"
+    );
+}

@@ -71,6 +71,8 @@ pub struct Nib {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     stdin: Option<Vec<u8>>,
+    /// Give nib a stdin pipe that stays open and silent until it exits.
+    silent_stdin: bool,
     timeout: Duration,
 }
 
@@ -89,6 +91,7 @@ impl Nib {
             args: Vec::new(),
             env: Vec::new(),
             stdin: None,
+            silent_stdin: false,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -133,6 +136,12 @@ impl Nib {
     /// Bytes on nib's stdin (a pipe); without this, stdin is `/dev/null`.
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Nib {
         self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// stdin is a pipe nobody writes to or closes while nib runs.
+    pub fn silent_stdin(mut self) -> Nib {
+        self.silent_stdin = true;
         self
     }
 
@@ -185,9 +194,9 @@ impl Nib {
             .env("XDG_CACHE_HOME", self.sandbox.root.join("cache"));
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        match self.stdin {
-            Some(_) => cmd.stdin(Stdio::piped()),
-            None => cmd.stdin(Stdio::null()),
+        match (&self.stdin, self.silent_stdin) {
+            (Some(_), _) | (None, true) => cmd.stdin(Stdio::piped()),
+            (None, false) => cmd.stdin(Stdio::null()),
         };
         cmd
     }
@@ -209,16 +218,22 @@ impl Nib {
             .command(&extra)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
-        if let (Some(bytes), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
-            // A writer thread, so a nib that never reads stdin cannot block the test.
-            thread::spawn(move || {
-                let _ = pipe.write_all(&bytes);
-            });
+        let mut held_stdin = None;
+        match (self.stdin.clone(), child.stdin.take()) {
+            (Some(bytes), Some(mut pipe)) => {
+                // A writer thread, so a nib that never reads stdin cannot block the test.
+                thread::spawn(move || {
+                    let _ = pipe.write_all(&bytes);
+                });
+            }
+            (None, pipe) => held_stdin = pipe,
+            (Some(_), None) => {}
         }
         let stdout = Capture::start(child.stdout.take().unwrap());
         let stderr = Capture::start(child.stderr.take().unwrap());
         Running {
             child,
+            _held_stdin: held_stdin,
             stdout,
             stderr,
             started: Instant::now(),
@@ -301,6 +316,8 @@ impl Capture {
 /// A nib process under way.
 pub struct Running {
     child: Child,
+    /// Kept open (and silent) for as long as nib runs.
+    _held_stdin: Option<std::process::ChildStdin>,
     stdout: Capture,
     stderr: Capture,
     started: Instant,
