@@ -330,6 +330,10 @@ impl Repl {
 
     /// `/compact`: the same summary the agent makes when the context window fills.
     fn compact(&mut self) {
+        // Nothing said yet: no server to ask about its window, no journal to open.
+        if self.agent.messages.is_empty() {
+            return say("nothing to compact: the conversation is empty");
+        }
         self.open_pending();
         self.agent
             .cancel
@@ -713,6 +717,16 @@ impl View {
         self.write(&format!("{text}\n"));
     }
 
+    /// A line said while the spinner may run: on its own line, the spinner after it.
+    fn aside(&mut self, text: &str) {
+        let running = self.spinner.is_some().then_some(self.label);
+        self.stop_spin();
+        self.line(text);
+        if let Some(label) = running {
+            self.spin(label);
+        }
+    }
+
     fn tool_start(&mut self, name: &str, action: &Action) {
         self.stop_spin();
         let summary = action.summary();
@@ -808,16 +822,11 @@ impl Ui for View {
                 let line = format!(
                     "compacted: {replaced} earlier messages {how} to fit the context window"
                 );
-                self.line(&self.style.paint(Paint::Dim, &line));
+                self.aside(&self.style.paint(Paint::Dim, &line));
             }
             Event::Warning(w) => {
-                let running = self.spinner.is_some().then_some(self.label);
-                self.stop_spin();
                 let line = format!("nib: warning: {}", sanitize(&w));
-                self.line(&self.style.paint(Paint::Yellow, &line));
-                if let Some(label) = running {
-                    self.spin(label);
-                }
+                self.aside(&self.style.paint(Paint::Yellow, &line));
             }
         }
     }

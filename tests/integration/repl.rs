@@ -403,3 +403,171 @@ fn skills_are_listed_and_run_as_commands() {
     pane.key("C-d");
     pane.wait_for("resume with: nib -r ");
 }
+
+/// Writes nib's settings into the pane's sandbox (read when nib starts).
+fn settings(pane: &Pane, value: serde_json::Value) {
+    let dir = pane.nib.config_home().join("nib");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("settings.json"), value.to_string()).unwrap();
+}
+
+/// The only session's journal records, parsed.
+fn journal(pane: &Pane) -> Vec<serde_json::Value> {
+    let files = pane.nib.journal_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    parse_json_lines(&std::fs::read_to_string(&files[0]).unwrap())
+}
+
+/// The screen line that starts with `start` (so nothing else was drawn before it).
+fn line_starting<'a>(screen: &'a str, start: &str) -> &'a str {
+    let found = screen.lines().find(|l| l.starts_with(start));
+    found.unwrap_or_else(|| panic!("no line starts with {start:?}:\n{screen}"))
+}
+
+/// The system prompt of an OpenAI request.
+fn system_of(request: &crate::support::fake::Recorded) -> String {
+    let first = &request.body["messages"][0];
+    assert_eq!(first["role"], "system", "{}", request.body);
+    first["content"].as_str().unwrap_or_default().to_string()
+}
+
+/// The first user message of an OpenAI request, as JSON text.
+fn first_user(request: &crate::support::fake::Recorded) -> String {
+    let messages = request.body["messages"].as_array().unwrap();
+    let user = messages.iter().find(|m| m["role"] == "user").unwrap();
+    user.to_string()
+}
+
+#[test]
+fn compact_command_summarises_and_the_next_prompt_starts_from_it() {
+    let Some(pane) = Pane::start() else { return };
+    // Two long answers (about 375 tokens each) are most of what a summary frees.
+    let first = format!("{}END-ONE", "alpha ".repeat(250));
+    let second = format!("{}END-TWO", "bravo ".repeat(250));
+    let server = FakeServer::start(vec![
+        Reply::text(&first),
+        Reply::text(&second),
+        Reply::text("third answer"),
+        Reply::text("SUMMARY-OF-CHAT"),
+        Reply::text("after the summary"),
+    ]);
+    pane.nib(&server, "");
+
+    // A fresh session has nothing to compact: said so, and nothing sent.
+    pane.ask("/compact");
+    pane.wait_for("nothing to compact");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+
+    pane.ask("first question");
+    pane.wait_for("END-ONE");
+    pane.ask("second question");
+    pane.wait_for("END-TWO");
+    pane.ask("third question");
+    pane.wait_for("third answer");
+    pane.ask("/compact");
+    let screen = pane.wait_for("compacted:");
+    let line = line_starting(&screen, "compacted:");
+    assert_eq!(
+        line.trim_end(),
+        "compacted: 5 earlier messages summarized to fit the context window"
+    );
+
+    // The summary request: no tools, the summariser's system prompt, the chat as text.
+    let requests = server.chat_requests();
+    assert_eq!(requests.len(), 4, "three prompts and the summary");
+    let summary = &requests[3];
+    assert!(summary.tool_names().is_empty(), "{}", summary.body);
+    assert!(summary.body.get("tools").is_none_or(|t| t.is_null()));
+    assert!(
+        system_of(summary).starts_with("You summarise a coding session"),
+        "{}",
+        system_of(summary)
+    );
+    let asked = summary.last_user_text();
+    assert!(asked.contains("user: first question"), "{asked}");
+    assert!(
+        asked.contains("alpha alpha") && asked.contains("bravo bravo"),
+        "{asked}"
+    );
+
+    // The next prompt starts from the summary; the long answers are gone.
+    pane.ask("fourth question");
+    pane.wait_for("after the summary");
+    let next = server.chat_requests().pop().unwrap();
+    let opening = first_user(&next);
+    assert!(
+        opening.contains("[summary of earlier conversation]\\nSUMMARY-OF-CHAT"),
+        "{opening}"
+    );
+    let text = String::from_utf8_lossy(&next.raw_body);
+    assert!(
+        !text.contains("alpha alpha") && !text.contains("bravo bravo"),
+        "{text}"
+    );
+    assert!(
+        text.contains("third answer"),
+        "the latest answer is kept: {text}"
+    );
+    assert_eq!(next.last_user_text(), "fourth question");
+    assert!(
+        !next.tool_names().is_empty(),
+        "tools are back after the summary"
+    );
+
+    let records = journal(&pane);
+    let compacted: Vec<_> = records
+        .iter()
+        .filter(|r| r["type"] == "compacted")
+        .collect();
+    assert_eq!(compacted.len(), 1, "one compaction: {records:?}");
+    let compacted = compacted[0];
+    assert_eq!(compacted["summary"], "SUMMARY-OF-CHAT");
+    assert_eq!(compacted["replaced"], 5);
+    pane.ask("/exit");
+    pane.wait_for("resume with: nib -r ");
+    pane.assert_restored();
+}
+
+#[test]
+fn a_full_window_is_compacted_and_said_on_screen() {
+    let Some(pane) = Pane::start() else { return };
+    // About 550 tokens of system prompt and tools: the second prompt crosses 80%.
+    settings(&pane, json!({"context_window": 1000}));
+    let long = format!("{}END-ONE", "alpha ".repeat(250));
+    let server = FakeServer::start(vec![
+        Reply::text(&long),
+        Reply::text("SUMMARY-OF-A"),
+        Reply::text("after compaction"),
+    ]);
+    pane.nib(&server, "");
+    pane.ask("first question");
+    pane.wait_for("END-ONE");
+    pane.ask("second question");
+    let screen = pane.wait_for("after compaction");
+    let line = line_starting(&screen, "compacted:");
+    assert_eq!(
+        line.trim_end(),
+        "compacted: 2 earlier messages summarized to fit the context window"
+    );
+    assert!(screen.find(line) < screen.find("after compaction"));
+
+    let requests = server.chat_requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "a prompt, the summary, the prompt after it"
+    );
+    assert!(requests[1].tool_names().is_empty(), "{}", requests[1].body);
+    assert!(system_of(&requests[1]).starts_with("You summarise a coding session"));
+    let opening = first_user(&requests[2]);
+    assert!(opening.contains("SUMMARY-OF-A"), "{opening}");
+    let text = String::from_utf8_lossy(&requests[2].raw_body);
+    assert!(!text.contains("alpha alpha"), "{text}");
+    assert!(requests[2].last_user_text().contains("second question"));
+    let records = journal(&pane);
+    let compacted = records.iter().find(|r| r["type"] == "compacted").unwrap();
+    assert_eq!(compacted["replaced"], 2);
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+}
