@@ -660,13 +660,8 @@ pub fn rfc3339(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
     use serde_json::json;
-
-    fn temp_root(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("nib-journal-{name}-{}", new_id()));
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     fn meta(id: &str, cwd: &Path) -> Meta {
         Meta {
@@ -786,7 +781,8 @@ mod tests {
 
     #[test]
     fn write_then_load_round_trips_and_survives_a_torn_line() {
-        let root = temp_root("rt");
+        let tmp = TempDir::new("rt");
+        let root = tmp.path().to_path_buf();
         let cwd = Path::new("/some/project");
         let mut j = Journal::create(&root, meta("abc", cwd)).unwrap();
         j.append(Record::User { text: "hi".into() }).unwrap();
@@ -839,19 +835,18 @@ mod tests {
         let loaded = load(&path).unwrap();
         assert_eq!(loaded.entries.len(), 4);
         assert!(matches!(&loaded.entries[3].record, Record::User { text } if text == "again"));
-        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn a_live_lock_refuses_a_second_writer() {
-        let root = temp_root("lock");
+        let tmp = TempDir::new("lock");
+        let root = tmp.path().to_path_buf();
         let j = Journal::create(&root, meta("lk", Path::new("/p"))).unwrap();
         let err = Journal::reopen(&j.path, "lk").err().expect("locked");
         assert!(err.to_string().contains("in use"), "{err}");
         let path = j.path.clone();
         drop(j);
         assert!(Journal::reopen(&path, "lk").is_ok());
-        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
@@ -869,7 +864,8 @@ mod tests {
 
     #[test]
     fn an_id_in_use_anywhere_is_not_created_again() {
-        let root = temp_root("taken");
+        let tmp = TempDir::new("taken");
+        let root = tmp.path().to_path_buf();
         let j = Journal::create(&root, meta("same", Path::new("/one"))).unwrap();
         drop(j);
         assert!(exists(&root, "same"));
@@ -879,12 +875,12 @@ mod tests {
             .expect("taken");
         assert!(matches!(err, JournalError::Taken(_)), "{err}");
         assert!(err.to_string().contains("nib -r same"), "{err}");
-        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn a_malformed_line_in_the_middle_costs_only_itself() {
-        let root = temp_root("mid");
+        let tmp = TempDir::new("mid");
+        let root = tmp.path().to_path_buf();
         let mut j = Journal::create(&root, meta("mid", Path::new("/p"))).unwrap();
         j.append(Record::User { text: "one".into() }).unwrap();
         let path = j.path.clone();
@@ -907,12 +903,12 @@ mod tests {
         assert_eq!(texts, ["one", "two"]);
         assert_eq!(loaded.skipped.len(), 1);
         assert!(loaded.skipped[0].contains(":3:"), "{:?}", loaded.skipped);
-        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn find_by_prefix_and_latest() {
-        let root = temp_root("find");
+        let tmp = TempDir::new("find");
+        let root = tmp.path().to_path_buf();
         let a = Journal::create(&root, meta("aaa111", Path::new("/x"))).unwrap();
         let b = Journal::create(&root, meta("aab222", Path::new("/y"))).unwrap();
         assert_eq!(find_by_prefix(&root, "aaa").unwrap(), a.path);
@@ -924,6 +920,5 @@ mod tests {
         assert_eq!(err, "No conversation found with session ID: zz");
         assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
         assert_eq!(latest_for(&root, Path::new("/z")), None);
-        fs::remove_dir_all(root).unwrap();
     }
 }

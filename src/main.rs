@@ -12,6 +12,8 @@ mod model;
 mod price;
 mod secrets;
 mod sessions;
+#[cfg(test)]
+mod testing;
 mod tools;
 mod ui;
 

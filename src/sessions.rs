@@ -223,7 +223,8 @@ pub fn undo_in(journal: &mut Journal, count: usize) -> Result<Vec<Undone>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{FORMAT, Meta, new_id, rfc3339};
+    use crate::journal::{FORMAT, Meta, rfc3339};
+    use crate::testing::TempDir;
 
     #[test]
     fn ages() {
@@ -238,7 +239,8 @@ mod tests {
 
     #[test]
     fn a_listing_reads_the_first_prompt_and_the_last_totals() {
-        let root = std::env::temp_dir().join(format!("nib-sessions-{}", new_id()));
+        let tmp = TempDir::new("sessions");
+        let root = tmp.path().to_path_buf();
         let cwd = Path::new("/work/project");
         let meta = Meta {
             id: "s1".into(),
@@ -274,6 +276,5 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].first_prompt.as_str(), list[0].turns), ("first", 7));
         assert!(super::list(&root, Some(Path::new("/elsewhere"))).is_empty());
-        std::fs::remove_dir_all(root).unwrap();
     }
 }

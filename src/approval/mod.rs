@@ -922,6 +922,7 @@ pub fn parse_tool_list(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
     use std::time::Duration;
 
     const ROOT: &str = "/nib-test-ws";
@@ -1613,60 +1614,35 @@ mod tests {
         }
     }
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir =
-                std::env::temp_dir().join(format!("nib-approval-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn write(&self, rel: &str, text: &str) {
-            let path = self.0.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn load_from(tmp: &TempDir, cli: RuleSet, mode: Option<Mode>) -> Result<Gate, String> {
-        let root = tmp.0.join("proj");
+        let root = tmp.join("proj");
         std::fs::create_dir_all(&root).unwrap();
         let ws = Workspace { root };
         load(
             cli,
             mode,
             ws,
-            Some(tmp.0.join("home")),
-            Some(tmp.0.join("config/nib")),
+            Some(tmp.join("home")),
+            Some(tmp.join("config/nib")),
         )
     }
 
     #[test]
     fn settings_files_merge_and_deny_wins() {
         let tmp = TempDir::new("merge");
-        tmp.write(
+        tmp.put(
             "home/.claude/settings.json",
             r#"{"permissions":{"allow":["Bash(npm test *)","Bash(make *)"],"defaultMode":"acceptEdits"}}"#,
         );
-        tmp.write(
+        tmp.put(
             "config/nib/settings.json",
             r#"{"permissions":{"allow":["Bash(just *)"]}}"#,
         );
-        tmp.write(
+        tmp.put(
             "proj/.claude/settings.json",
             r#"{"permissions":{"deny":["Bash(make deploy *)"],"ask":["Bash(just release *)"],"defaultMode":"bypassPermissions"},"model":"x"}"#,
         );
-        tmp.write(
+        tmp.put(
             "proj/.claude/settings.local.json",
             r#"{"permissions":{"allow":["Bash(cargo run *)","Bash(oops"]}}"#,
         );
@@ -1699,7 +1675,7 @@ mod tests {
     #[test]
     fn settings_errors_are_reported() {
         let tmp = TempDir::new("errors");
-        tmp.write(
+        tmp.put(
             "proj/.claude/settings.json",
             r#"{"permissions":{"deny":["Bash(rm *"]}}"#,
         );
@@ -1708,15 +1684,15 @@ mod tests {
             err.contains(".claude/settings.json") && err.contains("Bash(rm *"),
             "{err}"
         );
-        tmp.write("proj/.claude/settings.json", "{not json");
+        tmp.put("proj/.claude/settings.json", "{not json");
         let err = load_from(&tmp, RuleSet::default(), None).err().unwrap();
         assert!(err.contains("not valid JSON"), "{err}");
-        tmp.write(
+        tmp.put(
             "proj/.claude/settings.json",
             r#"{"permissions":{"allow":"Bash"}}"#,
         );
         assert!(load_from(&tmp, RuleSet::default(), None).is_err());
-        tmp.write(
+        tmp.put(
             "proj/.claude/settings.json",
             r#"{"permissions":{"allow":["WebFetch"]}}"#,
         );
@@ -1727,7 +1703,7 @@ mod tests {
     #[test]
     fn saving_project_rules() {
         let tmp = TempDir::new("save");
-        let root = tmp.0.clone();
+        let root = tmp.path().to_path_buf();
         save_project_rule(&root, "Bash(npm test *)").unwrap();
         save_project_rule(&root, "Bash(npm test *)").unwrap();
         let path = root.join(".claude/settings.local.json");
@@ -1736,7 +1712,7 @@ mod tests {
             value["permissions"]["allow"],
             serde_json::json!(["Bash(npm test *)"])
         );
-        tmp.write(
+        tmp.put(
             ".claude/settings.local.json",
             r#"{"env":{"A":"1"},"permissions":{"deny":["Read(.env)"],"allow":["Read"]}}"#,
         );
@@ -1752,7 +1728,7 @@ mod tests {
             serde_json::json!(["Read", "Edit(./src/a.rs)"])
         );
         assert!(save_project_rule(&root, "Bash(oops").is_err());
-        tmp.write(".claude/settings.local.json", "[1]");
+        tmp.put(".claude/settings.local.json", "[1]");
         assert!(save_project_rule(&root, "Read").is_err());
     }
 }

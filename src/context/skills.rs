@@ -347,6 +347,7 @@ fn unquote(text: &str, quote: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
 
     fn check(text: &str, name: Option<&str>, description: Option<&str>, body: &str) {
         let expected = Front {
@@ -450,34 +451,6 @@ mod tests {
         check("---\ndescription:\n---\nbody", None, Some(""), "body");
     }
 
-    /// A fresh directory under the system temp dir, removed when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!(
-                "nib-skills-{name}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir.canonicalize().unwrap())
-        }
-
-        fn skill(&self, rel: &str, text: &str) {
-            let path = self.0.join(rel).join("SKILL.md");
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn skill_md(name: &str, description: &str) -> String {
         format!("---\nname: {name}\ndescription: {description}\n---\nbody of {description}")
     }
@@ -509,33 +482,34 @@ mod tests {
     #[test]
     fn discovery_order_and_clashes() {
         let tmp = TempDir::new("discover");
-        let (repo, home, config) = (tmp.0.join("repo"), tmp.0.join("home"), tmp.0.join("cfg"));
+        let (repo, home, config) = (tmp.join("repo"), tmp.join("home"), tmp.join("cfg"));
         let cwd = repo.join("sub");
+        let skill = |rel: &str, text: &str| tmp.put(&format!("{rel}/SKILL.md"), text);
         std::fs::create_dir_all(repo.join(".git")).unwrap();
-        tmp.skill(
+        skill(
             "repo/sub/.claude/skills/near",
             &skill_md("near", "cwd claude"),
         );
-        tmp.skill("repo/.agents/skills/near", &skill_md("near", "root agents"));
-        tmp.skill(
+        skill("repo/.agents/skills/near", &skill_md("near", "root agents"));
+        skill(
             "repo/.agents/skills/review",
             &skill_md("review", "project review"),
         );
-        tmp.skill(
+        skill(
             "home/.claude/skills/review",
             &skill_md("review", "user review"),
         );
-        tmp.skill("home/.claude/skills/mine", &skill_md("mine", "user claude"));
-        tmp.skill(
+        skill("home/.claude/skills/mine", &skill_md("mine", "user claude"));
+        skill(
             "home/.agents/skills/folder-name",
             "---\ndescription: >\n  no name\n---\nb",
         );
-        tmp.skill(
+        skill(
             "cfg/skills/broken",
             "---\nname: broken\n---\nno description",
         );
-        tmp.skill("cfg/skills/terse", &skill_md("terse", "config terse"));
-        tmp.skill(
+        skill("cfg/skills/terse", &skill_md("terse", "config terse"));
+        skill(
             ".claude/skills/outside",
             &skill_md("outside", "above the repo"),
         );

@@ -434,58 +434,20 @@ fn diff(shown: &str, before: Option<&str>, after: &str, context: usize, header: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
 
-    /// A fresh workspace under the system temp dir, removed when dropped.
-    struct Temp {
-        ws: Workspace,
+    fn read_rel(t: &TempDir, rel: &str, offset: Option<usize>, limit: Option<usize>) -> Outcome {
+        read(&t.join(rel), offset, limit, &t.workspace())
     }
 
-    impl Temp {
-        fn new(name: &str) -> Temp {
-            let dir = std::env::temp_dir().join(format!(
-                "nib-fs-{name}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            let root = dir.canonicalize().unwrap();
-            Temp {
-                ws: Workspace { root },
-            }
-        }
-
-        fn path(&self, rel: &str) -> PathBuf {
-            self.ws.root.join(rel)
-        }
-
-        fn put(&self, rel: &str, bytes: &[u8]) -> PathBuf {
-            let path = self.path(rel);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, bytes).unwrap();
-            path
-        }
-
-        fn read(&self, rel: &str, offset: Option<usize>, limit: Option<usize>) -> Outcome {
-            read(&self.path(rel), offset, limit, &self.ws)
-        }
-
-        fn edit(&self, rel: &str, old: &str, new: &str, all: bool) -> Outcome {
-            edit(&self.path(rel), old, new, all, &self.ws)
-        }
-    }
-
-    impl Drop for Temp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.ws.root);
-        }
+    fn edit_rel(t: &TempDir, rel: &str, old: &str, new: &str, all: bool) -> Outcome {
+        edit(&t.join(rel), old, new, all, &t.workspace())
     }
 
     #[test]
     fn read_numbers_lines_like_cat_n() {
-        let t = Temp::new("read");
+        let t = TempDir::new("read");
         t.put("a.txt", b"one\ntwo\r\nthree");
         t.put("empty.txt", b"");
         let cases: [(Option<usize>, Option<usize>, &str); 4] = [
@@ -503,38 +465,38 @@ mod tests {
             ),
         ];
         for (offset, limit, expected) in cases {
-            let out = t.read("a.txt", offset, limit);
+            let out = read_rel(&t, "a.txt", offset, limit);
             assert_eq!(out.content, expected, "{offset:?} {limit:?}");
             assert!(!out.is_error);
         }
-        let past = t.read("a.txt", Some(9), None);
+        let past = read_rel(&t, "a.txt", Some(9), None);
         assert_eq!(past.content, "a.txt has 3 lines; offset 9 is past the end");
         assert!(past.is_error);
         assert_eq!(
-            t.read("empty.txt", None, None).content,
+            read_rel(&t, "empty.txt", None, None).content,
             "empty.txt is empty"
         );
-        let missing = t.read("nope.txt", None, None);
+        let missing = read_rel(&t, "nope.txt", None, None);
         assert!(missing.is_error);
         assert!(missing.content.starts_with("no such file: nope.txt"));
-        let device = read(Path::new("/dev/null"), None, None, &t.ws);
+        let device = read(Path::new("/dev/null"), None, None, &t.workspace());
         assert!(device.is_error && device.content.contains("not a regular file"));
     }
 
     #[test]
     fn read_refuses_binary_and_lists_directories() {
-        let t = Temp::new("binary");
+        let t = TempDir::new("binary");
         t.put("bin.dat", b"\x7fELF\0\0\x01");
         t.put("dir/b.txt", b"b");
         t.put("dir/sub/c.txt", b"c");
         t.put("dir/.hidden", b"h");
-        let out = t.read("bin.dat", None, None);
+        let out = read_rel(&t, "bin.dat", None, None);
         assert!(out.is_error);
         assert!(
             out.content
                 .starts_with("bin.dat is a binary file (7 bytes)")
         );
-        let out = t.read("dir", None, None);
+        let out = read_rel(&t, "dir", None, None);
         assert_eq!(
             out.content,
             "dir is a directory (3 entries):\n.hidden\nb.txt\nsub/"
@@ -543,12 +505,12 @@ mod tests {
 
     #[test]
     fn read_stays_within_the_limit_and_says_how_to_go_on() {
-        let t = Temp::new("big");
+        let t = TempDir::new("big");
         let text: String = (1..=5000)
             .map(|i| format!("line {i} {}\n", "x".repeat(40)))
             .collect();
         t.put("big.txt", text.as_bytes());
-        let out = t.read("big.txt", None, None);
+        let out = read_rel(&t, "big.txt", None, None);
         assert!(out.content.len() <= LIMIT);
         let note = out.content.lines().last().unwrap();
         let next: usize = note
@@ -559,11 +521,11 @@ mod tests {
             .parse()
             .unwrap();
         assert!(next > 100 && next < 2000, "{note}");
-        let more = t.read("big.txt", Some(next), Some(2));
+        let more = read_rel(&t, "big.txt", Some(next), Some(2));
         assert!(more.content.starts_with(&format!("{next:6}\tline {next} ")));
         let long = format!("{}é{}", "a".repeat(MAX_LINE - 1), "b".repeat(10_000));
         t.put("long.txt", long.as_bytes());
-        let out = t.read("long.txt", None, None);
+        let out = read_rel(&t, "long.txt", None, None);
         assert!(out.content.ends_with(&format!(
             "a [… line cut at {} of {} bytes]\n",
             MAX_LINE - 1,
@@ -573,9 +535,9 @@ mod tests {
 
     #[test]
     fn write_creates_parents_and_reports_the_change() {
-        let t = Temp::new("write");
-        let path = t.path("new/deep/a.txt");
-        let out = write(&path, "x\ny\n", &t.ws);
+        let t = TempDir::new("write");
+        let path = t.join("new/deep/a.txt");
+        let out = write(&path, "x\ny\n", &t.workspace());
         assert_eq!(out.content, "created new/deep/a.txt (2 lines)");
         assert_eq!(fs::read_to_string(&path).unwrap(), "x\ny\n");
         let change = out.change.unwrap();
@@ -586,26 +548,32 @@ mod tests {
                 .contains("+++ b/new/deep/a.txt\n@@ -0,0 +1,2 @@\n+x\n+y\n")
         );
 
-        let out = write(&path, "x\nz\n", &t.ws);
+        let out = write(&path, "x\nz\n", &t.workspace());
         assert_eq!(out.content, "wrote new/deep/a.txt (2 lines)");
         assert_eq!(out.change.unwrap().before.as_deref(), Some("x\ny\n"));
         assert!(out.diff.unwrap().contains(" x\n-y\n+z\n"));
         let leftovers = fs::read_dir(path.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "temp file left behind");
-        assert!(write(&t.path("new"), "x", &t.ws).is_error);
+        assert!(write(&t.join("new"), "x", &t.workspace()).is_error);
     }
 
     #[test]
     fn writes_keep_mode_and_line_endings() {
-        let t = Temp::new("mode");
+        let t = TempDir::new("mode");
         let script = t.put("run.sh", b"echo a\r\necho b\r\n");
         fs::set_permissions(&script, fs::Permissions::from_mode(0o751)).unwrap();
-        let out = write(&script, "echo c\necho d\n", &t.ws);
+        let out = write(&script, "echo c\necho d\n", &t.workspace());
         assert!(!out.is_error, "{}", out.content);
         assert_eq!(fs::read(&script).unwrap(), b"echo c\r\necho d\r\n");
         let mode = fs::metadata(&script).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o751);
-        let out = t.edit("run.sh", "echo c\necho d", "echo e\necho f\necho g", false);
+        let out = edit_rel(
+            &t,
+            "run.sh",
+            "echo c\necho d",
+            "echo e\necho f\necho g",
+            false,
+        );
         assert!(!out.is_error, "{}", out.content);
         assert_eq!(
             fs::read(&script).unwrap(),
@@ -616,12 +584,16 @@ mod tests {
             0o751
         );
         fs::set_permissions(&script, fs::Permissions::from_mode(0o444)).unwrap();
-        assert!(write(&script, "x", &t.ws).content.contains("read-only"));
+        assert!(
+            write(&script, "x", &t.workspace())
+                .content
+                .contains("read-only")
+        );
     }
 
     #[test]
     fn edit_checks_old_and_reports_a_diff() {
-        let t = Temp::new("edit");
+        let t = TempDir::new("edit");
         t.put("a.rs", b"fn a() {\n    let x = 1;\n    let y = 1;\n}\n");
         let cases: [(&str, &str, bool, Result<&str, &str>); 6] = [
             (
@@ -666,29 +638,29 @@ mod tests {
             ),
         ];
         for (old, new, all, expected) in cases {
-            let out = t.edit("a.rs", old, new, all);
+            let out = edit_rel(&t, "a.rs", old, new, all);
             assert_eq!(Err(out.content.as_str()), expected, "{old:?}");
             assert!(out.is_error && out.change.is_none());
         }
-        let out = t.edit("a.rs", "let x = 1", "let x = 2", false);
+        let out = edit_rel(&t, "a.rs", "let x = 1", "let x = 2", false);
         assert_eq!(
             out.content,
             "edited a.rs\n@@ -1,4 +1,4 @@\n fn a() {\n-    let x = 1;\n+    let x = 2;\n     let y = 1;\n }\n"
         );
         assert!(out.diff.unwrap().starts_with("--- a/a.rs\n+++ b/a.rs\n"));
-        let out = t.edit("a.rs", "let", "const", true);
+        let out = edit_rel(&t, "a.rs", "let", "const", true);
         assert!(out.content.starts_with("edited a.rs: 2 replacements\n"));
         let change = out.change.unwrap();
         assert_eq!(
             change.before.as_deref(),
             Some("fn a() {\n    let x = 2;\n    let y = 1;\n}\n")
         );
-        assert_eq!(fs::read_to_string(t.path("a.rs")).unwrap(), change.after);
+        assert_eq!(fs::read_to_string(t.join("a.rs")).unwrap(), change.after);
         assert_eq!(
             change.after,
             "fn a() {\n    const x = 2;\n    const y = 1;\n}\n"
         );
-        let missing = t.edit("b.rs", "x", "y", false);
+        let missing = edit_rel(&t, "b.rs", "x", "y", false);
         assert_eq!(
             missing.content,
             "no such file: b.rs; use write to create it"
@@ -697,13 +669,13 @@ mod tests {
 
     #[test]
     fn edit_refuses_non_utf8_files() {
-        let t = Temp::new("latin1");
+        let t = TempDir::new("latin1");
         t.put("l.txt", b"caf\xe9\n");
-        let out = t.edit("l.txt", "caf", "bar", false);
+        let out = edit_rel(&t, "l.txt", "caf", "bar", false);
         assert_eq!(
             out.content,
             "l.txt is not UTF-8 text; change it with bash instead"
         );
-        assert_eq!(fs::read(t.path("l.txt")).unwrap(), b"caf\xe9\n");
+        assert_eq!(fs::read(t.join("l.txt")).unwrap(), b"caf\xe9\n");
     }
 }

@@ -509,29 +509,8 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
     use std::sync::atomic::AtomicBool;
-
-    /// A fresh directory under the system temp dir, removed when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!(
-                "nib-mod-{name}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir.canonicalize().unwrap())
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn compact_len(spec: &ToolSpec) -> usize {
         let json = json!({"name": spec.name, "description": spec.description, "input_schema": spec.schema});
@@ -735,20 +714,20 @@ mod tests {
     #[test]
     fn resolve_and_contains() {
         let tmp = TempDir::new("resolve");
-        let root = tmp.0.join("repo");
+        let root = tmp.join("repo");
         std::fs::create_dir_all(root.join("src")).unwrap();
-        std::fs::create_dir_all(tmp.0.join("repo2")).unwrap();
-        std::fs::create_dir_all(tmp.0.join("outside")).unwrap();
-        std::os::unix::fs::symlink(tmp.0.join("outside"), root.join("link")).unwrap();
+        std::fs::create_dir_all(tmp.join("repo2")).unwrap();
+        std::fs::create_dir_all(tmp.join("outside")).unwrap();
+        std::os::unix::fs::symlink(tmp.join("outside"), root.join("link")).unwrap();
         let ws = Workspace { root: root.clone() };
         let cases: [(&str, PathBuf, bool); 9] = [
             ("src/main.rs", root.join("src/main.rs"), true),
             ("./src/../src/x/y.rs", root.join("src/x/y.rs"), true),
             (".", root.clone(), true),
-            ("..", tmp.0.clone(), false),
-            ("../repo2/a", tmp.0.join("repo2/a"), false),
+            ("..", tmp.path().to_path_buf(), false),
+            ("../repo2/a", tmp.join("repo2/a"), false),
             ("src/../../repo/a", root.join("a"), true),
-            ("link/new.txt", tmp.0.join("outside/new.txt"), false),
+            ("link/new.txt", tmp.join("outside/new.txt"), false),
             ("link/../src", root.join("src"), true),
             ("/etc/../etc/hosts", PathBuf::from("/etc/hosts"), false),
         ];
@@ -768,9 +747,7 @@ mod tests {
     #[test]
     fn execute_dispatches_with_paths_resolved_in_the_workspace() {
         let tmp = TempDir::new("execute");
-        let ws = Workspace {
-            root: tmp.0.clone(),
-        };
+        let ws = tmp.workspace();
         let cancel = AtomicBool::new(false);
         let ctx = Context {
             workspace: &ws,
@@ -785,7 +762,7 @@ mod tests {
         let out = execute(&write, &ctx);
         assert_eq!(out.content, "created notes/a.txt (1 line)");
         assert_eq!(
-            std::fs::read_to_string(tmp.0.join("notes/a.txt")).unwrap(),
+            std::fs::read_to_string(tmp.join("notes/a.txt")).unwrap(),
             "hello\n"
         );
         let read = Action::Read {

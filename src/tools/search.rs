@@ -169,62 +169,32 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
     use crate::tools::clip::LIMIT;
-    use std::fs::{self, File, FileTimes};
+    use std::fs::{File, FileTimes};
     use std::time::Duration;
 
-    /// A fresh workspace under the system temp dir, removed when dropped.
-    struct Temp {
-        ws: Workspace,
+    /// Sets a file's modification time to `secs` after the epoch.
+    fn age(t: &TempDir, rel: &str, secs: u64) {
+        let file = File::options().write(true).open(t.join(rel)).unwrap();
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        file.set_times(FileTimes::new().set_modified(time)).unwrap();
     }
 
-    impl Temp {
-        fn new(name: &str) -> Temp {
-            let dir = std::env::temp_dir().join(format!(
-                "nib-search-{name}-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            Temp {
-                ws: Workspace {
-                    root: dir.canonicalize().unwrap(),
-                },
-            }
-        }
-
-        fn put(&self, rel: &str, bytes: &[u8]) {
-            let path = self.ws.root.join(rel);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, bytes).unwrap();
-        }
-
-        /// Sets a file's modification time to `secs` after the epoch.
-        fn age(&self, rel: &str, secs: u64) {
-            let file = File::options()
-                .write(true)
-                .open(self.ws.root.join(rel))
-                .unwrap();
-            let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-            file.set_times(FileTimes::new().set_modified(time)).unwrap();
-        }
-
-        fn grep(&self, pattern: &str, path: Option<&str>, glob: Option<&str>, ic: bool) -> Outcome {
-            let root = path.map_or(self.ws.root.clone(), |p| self.ws.root.join(p));
-            grep(pattern, &root, glob, ic, &self.ws)
-        }
-
-        fn glob(&self, pattern: &str, path: Option<&str>) -> Outcome {
-            let root = path.map_or(self.ws.root.clone(), |p| self.ws.root.join(p));
-            glob(pattern, &root, &self.ws)
-        }
+    fn grep_in(
+        t: &TempDir,
+        pattern: &str,
+        path: Option<&str>,
+        glob: Option<&str>,
+        ic: bool,
+    ) -> Outcome {
+        let root = path.map_or(t.path().to_path_buf(), |p| t.join(p));
+        grep(pattern, &root, glob, ic, &t.workspace())
     }
 
-    impl Drop for Temp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.ws.root);
-        }
+    fn glob_in(t: &TempDir, pattern: &str, path: Option<&str>) -> Outcome {
+        let root = path.map_or(t.path().to_path_buf(), |p| t.join(p));
+        glob(pattern, &root, &t.workspace())
     }
 
     /// pattern, path, glob, ignore_case, expected output
@@ -236,8 +206,8 @@ mod tests {
         &'static str,
     );
 
-    fn tree(name: &str) -> Temp {
-        let t = Temp::new(name);
+    fn tree(name: &str) -> TempDir {
+        let t = TempDir::new(name);
         t.put(".gitignore", b"target/\n*.log\n");
         t.put("src/main.rs", b"fn main() {\n    run();\n}\n");
         t.put("src/lib/run.rs", b"pub fn run() {}\r\n// Run it\n");
@@ -292,13 +262,13 @@ mod tests {
             ("^$", None, None, false, "no matches"),
         ];
         for (pattern, path, glob, ic, expected) in cases {
-            let out = t.grep(pattern, path, glob, ic);
+            let out = grep_in(&t, pattern, path, glob, ic);
             assert_eq!(out.content, expected, "{pattern} {path:?} {glob:?}");
             assert!(!out.is_error);
         }
-        let bad = t.grep("run(", None, None, false);
+        let bad = grep_in(&t, "run(", None, None, false);
         assert!(bad.is_error && bad.content.starts_with("invalid regex"));
-        let gone = t.grep("x", Some("nope"), None, false);
+        let gone = grep_in(&t, "x", Some("nope"), None, false);
         assert_eq!(
             gone.content,
             "no such path: nope; use glob to find the right one"
@@ -307,17 +277,17 @@ mod tests {
 
     #[test]
     fn grep_stops_after_enough_matches_and_cuts_long_lines() {
-        let t = Temp::new("many");
+        let t = TempDir::new("many");
         let many: String = (0..1000).map(|i| format!("hit {i}\n")).collect();
         t.put("many.txt", many.as_bytes());
-        let out = t.grep("hit", None, None, false);
+        let out = grep_in(&t, "hit", None, None, false);
         let lines: Vec<&str> = out.content.lines().collect();
         assert_eq!(lines.len(), MAX_MATCHES + 1);
         assert_eq!(lines[MAX_MATCHES - 1], "many.txt:200:hit 199");
         assert!(lines[MAX_MATCHES].starts_with("[stopped after 200 matches"));
         let long = format!("{}€{}", "a".repeat(MAX_LINE - 2), "b".repeat(LIMIT));
         t.put("many.txt", long.as_bytes());
-        let out = t.grep("b", None, None, false);
+        let out = grep_in(&t, "b", None, None, false);
         assert_eq!(
             out.content,
             format!("many.txt:1:{}", "a".repeat(MAX_LINE - 2))
@@ -327,9 +297,9 @@ mod tests {
     #[test]
     fn glob_lists_newest_first_and_honours_ignores() {
         let t = tree("glob");
-        t.age("src/main.rs", 1_000);
-        t.age("src/lib/run.rs", 2_000);
-        t.age("README.md", 3_000);
+        age(&t, "src/main.rs", 1_000);
+        age(&t, "src/lib/run.rs", 2_000);
+        age(&t, "README.md", 3_000);
         let cases: [(&str, Option<&str>, &str); 7] = [
             ("**/*.rs", None, "src/lib/run.rs\nsrc/main.rs"),
             ("*.rs", None, "src/lib/run.rs\nsrc/main.rs"),
@@ -341,28 +311,28 @@ mod tests {
         ];
         for (pattern, path, expected) in cases {
             assert_eq!(
-                t.glob(pattern, path).content,
+                glob_in(&t, pattern, path).content,
                 expected,
                 "{pattern} {path:?}"
             );
         }
         // Ignored (target/, *.log) and hidden files stay out even when the glob matches.
-        let all = t.glob("*", None).content;
+        let all = glob_in(&t, "*", None).content;
         assert_eq!(all, "data.bin\nREADME.md\nsrc/lib/run.rs\nsrc/main.rs");
-        let absolute = t.ws.root.join("src/*.rs");
+        let absolute = t.join("src/*.rs");
         assert_eq!(
-            t.glob(absolute.to_str().unwrap(), None).content,
+            glob_in(&t, absolute.to_str().unwrap(), None).content,
             "src/main.rs"
         );
     }
 
     #[test]
     fn glob_caps_long_listings() {
-        let t = Temp::new("cap");
+        let t = TempDir::new("cap");
         for i in 0..(MAX_FILES + 20) {
             t.put(&format!("f/{i:04}.txt"), b"");
         }
-        let out = t.glob("*.txt", None);
+        let out = glob_in(&t, "*.txt", None);
         let lines: Vec<&str> = out.content.lines().collect();
         assert_eq!(lines.len(), MAX_FILES + 1);
         assert_eq!(

@@ -269,19 +269,8 @@ fn report(end: &End, timeout: Duration, stopped_jobs: bool, capture: &Capture) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::Workspace;
+    use crate::testing::TempDir;
     use crate::tools::clip::LIMIT;
-    use std::path::PathBuf;
-
-    fn temp_root(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "nib-shell-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.canonicalize().unwrap()
-    }
 
     fn env() -> Vec<(String, String)> {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_string());
@@ -291,9 +280,8 @@ mod tests {
         ]
     }
 
-    fn run_in(name: &str, command: &str, timeout: Duration) -> Outcome {
-        let root = temp_root(name);
-        let workspace = Workspace { root: root.clone() };
+    fn run_in(dir: &TempDir, command: &str, timeout: Duration) -> Outcome {
+        let workspace = dir.workspace();
         let cancel = AtomicBool::new(false);
         let env = env();
         let ctx = Context {
@@ -302,13 +290,11 @@ mod tests {
             env: &env,
             skills: &[],
         };
-        let out = run(command, timeout, &ctx);
-        std::fs::remove_dir_all(root).unwrap();
-        out
+        run(command, timeout, &ctx)
     }
 
     fn check(command: &str, expected: &str, is_error: bool) {
-        let out = run_in("check", command, Duration::from_secs(10));
+        let out = run_in(&TempDir::new("check"), command, Duration::from_secs(10));
         assert_eq!(out.content, expected, "command {command:?}");
         assert_eq!(out.is_error, is_error, "command {command:?}");
     }
@@ -369,16 +355,15 @@ mod tests {
 
     #[test]
     fn runs_in_the_root_in_its_own_session() {
+        let tmp = TempDir::new("session");
         let out = run_in(
-            "session",
+            &tmp,
             "pwd; read -r -a f < /proc/$$/stat; [ \"${f[5]}\" = \"$$\" ] && echo own",
             Duration::from_secs(10),
         );
-        let root = temp_root("session");
-        std::fs::remove_dir_all(&root).unwrap();
         assert_eq!(
             out.content,
-            format!("exit status: 0\n{}\nown\n", root.display())
+            format!("exit status: 0\n{}\nown\n", tmp.path().display())
         );
     }
 
@@ -386,7 +371,11 @@ mod tests {
     fn a_gigabyte_of_output_is_fast_and_bounded() {
         let before = peak_rss_kb();
         let started = Instant::now();
-        let out = run_in("big", "yes | head -c 1000000000", Duration::from_secs(120));
+        let out = run_in(
+            &TempDir::new("big"),
+            "yes | head -c 1000000000",
+            Duration::from_secs(120),
+        );
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "{:?}",
@@ -414,7 +403,7 @@ mod tests {
     #[test]
     fn binary_output_is_harmless() {
         let out = run_in(
-            "binary",
+            &TempDir::new("binary"),
             "head -c 4096 /dev/urandom",
             Duration::from_secs(10),
         );
@@ -431,7 +420,7 @@ mod tests {
     fn timeout_kills_the_whole_group() {
         let started = Instant::now();
         let out = run_in(
-            "timeout",
+            &TempDir::new("timeout"),
             "sleep 300 & echo $!; wait",
             Duration::from_secs(1),
         );
@@ -453,7 +442,7 @@ mod tests {
     fn a_term_ignoring_command_is_killed() {
         let started = Instant::now();
         let out = run_in(
-            "stubborn",
+            &TempDir::new("stubborn"),
             "trap '' TERM; echo ready; while :; do sleep 0.1; done",
             Duration::from_secs(1),
         );
@@ -468,7 +457,11 @@ mod tests {
     #[test]
     fn background_jobs_holding_the_pipe_do_not_hang_the_result() {
         let started = Instant::now();
-        let out = run_in("background", "sleep 999 & echo $!", Duration::from_secs(30));
+        let out = run_in(
+            &TempDir::new("background"),
+            "sleep 999 & echo $!",
+            Duration::from_secs(30),
+        );
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "{:?}",
@@ -486,7 +479,7 @@ mod tests {
         }
         let started = Instant::now();
         let out = run_in(
-            "escaped",
+            &TempDir::new("escaped"),
             "setsid sleep 30 & echo $!",
             Duration::from_secs(1),
         );
@@ -507,8 +500,8 @@ mod tests {
 
     #[test]
     fn cancel_interrupts_a_running_command() {
-        let root = temp_root("cancel");
-        let workspace = Workspace { root: root.clone() };
+        let tmp = TempDir::new("cancel");
+        let workspace = tmp.workspace();
         let cancel = AtomicBool::new(false);
         let env = env();
         let ctx = Context {
@@ -525,7 +518,6 @@ mod tests {
             });
             run("echo started; sleep 30", Duration::from_secs(60), &ctx)
         });
-        std::fs::remove_dir_all(root).unwrap();
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{:?}",

@@ -904,6 +904,7 @@ fn to_u16(n: usize) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
     use Command::*;
 
     /// Parses `text` with `|` marking the cursor.
@@ -1157,9 +1158,8 @@ mod tests {
 
     #[test]
     fn history_file_round_trip() {
-        let dir = std::env::temp_dir().join(format!("nib-history-{}", std::process::id()));
+        let dir = TempDir::new("history");
         let path = dir.join("sub").join("history");
-        let _ = fs::remove_dir_all(&dir);
         assert_eq!(load_history(&path).unwrap(), Vec::<String>::new());
         append_history(&path, "one").unwrap();
         append_history(&path, "two\nlines \"quoted\"").unwrap();
@@ -1168,15 +1168,12 @@ mod tests {
         fs::write(&path, format!("{text}hand written\n")).unwrap();
         let loaded = load_history(&path).unwrap();
         assert_eq!(loaded, vec!["one", "two\nlines \"quoted\"", "hand written"]);
-        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn history_file_keeps_the_newest_and_compacts() {
-        let dir = std::env::temp_dir().join(format!("nib-history-big-{}", std::process::id()));
+        let dir = TempDir::new("history-big");
         let path = dir.join("history");
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
         let text: String = (0..HISTORY_COMPACT_AT)
             .map(|i| format!("\"e{i}\"\n"))
             .collect();
@@ -1189,6 +1186,5 @@ mod tests {
         );
         let lines = fs::read_to_string(&path).unwrap().lines().count();
         assert_eq!(lines, HISTORY_LIMIT);
-        let _ = fs::remove_dir_all(&dir);
     }
 }

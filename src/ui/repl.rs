@@ -1247,6 +1247,7 @@ fn complete_path(partial: &str, root: &Path) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::model::ToolCall;
+    use crate::testing::TempDir;
 
     fn call() -> ToolCall {
         ToolCall {
@@ -1260,30 +1261,6 @@ mod tests {
 
     fn plain() -> Style {
         Style { color: false }
-    }
-
-    /// A fresh directory for one test, removed at the end.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!("nib-repl-{}-{name}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn put(&self, rel: &str, content: &[u8]) {
-            let path = self.0.join(rel);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, content).unwrap();
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
     }
 
     #[test]
@@ -1341,7 +1318,7 @@ mod tests {
         dir.put("README.md", b"");
         dir.put(".hidden", b"");
         let check = |buffer: &str, expected: &[&str]| {
-            let got = complete(buffer, buffer.len(), &dir.0);
+            let got = complete(buffer, buffer.len(), dir.path());
             assert_eq!(got, expected, "{buffer:?}");
         };
         check("/he", &["/help"]);
@@ -1361,8 +1338,8 @@ mod tests {
         let dir = TempDir::new("attach");
         dir.put("a.txt", b"alpha\n");
         dir.put("bin.dat", b"\x00\x01\x02");
-        dir.put("big.txt", &vec![b'x'; ATTACH_LIMIT + 100]);
-        let (text, notes) = attach("check @a.txt, @a.txt and @bin.dat", &dir.0);
+        dir.put("big.txt", vec![b'x'; ATTACH_LIMIT + 100]);
+        let (text, notes) = attach("check @a.txt, @a.txt and @bin.dat", dir.path());
         assert_eq!(
             text,
             "check @a.txt, @a.txt and @bin.dat\n\n<file path=\"a.txt\">\nalpha\n\n</file>"
@@ -1381,7 +1358,7 @@ mod tests {
                 },
             ]
         );
-        let (text, notes) = attach("@big.txt", &dir.0);
+        let (text, notes) = attach("@big.txt", dir.path());
         assert!(text.contains(&format!(
             "only the first {ATTACH_LIMIT} of {} bytes",
             ATTACH_LIMIT + 100
@@ -1393,7 +1370,7 @@ mod tests {
                 ATTACH_LIMIT + 100
             )
         );
-        let (text, notes) = attach("mail me@example.com or @ghost", &dir.0);
+        let (text, notes) = attach("mail me@example.com or @ghost", dir.path());
         assert_eq!(text, "mail me@example.com or @ghost");
         assert_eq!(
             notes[0].describe(),
@@ -1407,7 +1384,7 @@ mod tests {
         let mut content = vec![b'a'; ATTACH_LIMIT - 1];
         content.extend("é and more".as_bytes());
         dir.put("u.txt", &content);
-        let (text, _) = read_attachment(&dir.0.join("u.txt")).unwrap();
+        let (text, _) = read_attachment(&dir.join("u.txt")).unwrap();
         assert_eq!(text.len(), ATTACH_LIMIT - 1);
     }
 

@@ -1,0 +1,55 @@
+//! Scratch directories for unit tests: each test gets its own, removed when the test ends.
+
+use crate::tools::Workspace;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+/// A fresh, empty directory under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `nib-<name>-<pid>-<n>` with the first `n` not already taken, so tests running
+    /// in parallel never share a directory. The path kept is canonical (symlinks resolved).
+    pub fn new(name: &str) -> TempDir {
+        let pid = std::process::id();
+        let mut n = 0;
+        loop {
+            let dir = std::env::temp_dir().join(format!("nib-{name}-{pid}-{n}"));
+            match fs::create_dir(&dir) {
+                Ok(()) => return TempDir(dir.canonicalize().unwrap()),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => n += 1,
+                Err(e) => panic!("cannot create {}: {e}", dir.display()),
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.0.join(rel)
+    }
+
+    /// Writes `bytes` to `rel`, creating parent directories; returns the full path.
+    pub fn put(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// A workspace rooted at this directory.
+    pub fn workspace(&self) -> Workspace {
+        Workspace {
+            root: self.0.clone(),
+        }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
