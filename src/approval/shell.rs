@@ -477,34 +477,23 @@ impl Lexer {
 
     /// After `(`: returns the text up to the matching `)`, honouring quotes.
     fn capture_parens(&mut self) -> Result<String, String> {
-        let start = self.pos;
-        let mut depth = 1;
-        while let Some(c) = self.peek() {
-            self.pos += 1;
-            match c {
-                '\\' => self.pos += 1,
-                '\'' => {
-                    self.until_quote('\'')?;
-                }
-                '"' => self.skip_double_quoted()?,
-                '`' => {
-                    self.until_quote('`')?;
-                }
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Ok(self.chars[start..self.pos - 1].iter().collect());
-                    }
-                }
-                _ => {}
-            }
-        }
-        Err("unterminated $( or <(".into())
+        self.capture_until('(', ')', true, "unterminated $( or <(")
     }
 
     /// After `${`: returns the text up to the matching `}`.
     fn capture_braces(&mut self) -> Result<String, String> {
+        self.capture_until('{', '}', false, "unterminated ${")
+    }
+
+    /// The text up to the `close` that matches an `open` already read, skipping quoted
+    /// parts (and backquoted ones when `backticks`); `unterminated` at the end of input.
+    fn capture_until(
+        &mut self,
+        open: char,
+        close: char,
+        backticks: bool,
+        unterminated: &str,
+    ) -> Result<String, String> {
         let start = self.pos;
         let mut depth = 1;
         while let Some(c) = self.peek() {
@@ -514,9 +503,12 @@ impl Lexer {
                 '\'' => {
                     self.until_quote('\'')?;
                 }
+                '`' if backticks => {
+                    self.until_quote('`')?;
+                }
                 '"' => self.skip_double_quoted()?,
-                '{' => depth += 1,
-                '}' => {
+                c if c == open => depth += 1,
+                c if c == close => {
                     depth -= 1;
                     if depth == 0 {
                         return Ok(self.chars[start..self.pos - 1].iter().collect());
@@ -525,7 +517,7 @@ impl Lexer {
                 _ => {}
             }
         }
-        Err("unterminated ${".into())
+        Err(unterminated.into())
     }
 
     fn skip_double_quoted(&mut self) -> Result<(), String> {
