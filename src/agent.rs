@@ -18,9 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Output tokens a reply may use unless settings say otherwise: enough for a large
-/// edit, and a bound on a small local model that repeats itself.
+/// Output tokens a reply may use unless settings say otherwise: enough for a large edit.
 pub const MAX_OUTPUT_TOKENS: u32 = 8192;
+/// The same for a server on this machine: CPU inference makes 10–50 tokens a second,
+/// and a longer reply from a small local model is most likely a loop.
+pub const LOCAL_MAX_OUTPUT_TOKENS: u32 = 2048;
 /// Asking a local server for its context window: it answers in milliseconds or not at all.
 const WINDOW_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 

@@ -270,6 +270,11 @@ pub fn prepare(
     let window = Window::for_endpoint(&endpoint, window_setting);
     let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
     known.extend(crate::secrets::secret_values(std::env::vars()));
+    let default_output_cap = if model::is_loopback(&endpoint.base_url) {
+        crate::agent::LOCAL_MAX_OUTPUT_TOKENS
+    } else {
+        crate::agent::MAX_OUTPUT_TOKENS
+    };
     let agent = Agent {
         client: Client::new(endpoint, Limits::default(), cancel.clone()),
         gate,
@@ -287,7 +292,7 @@ pub fn prepare(
             .and_then(serde_json::Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
             .filter(|n| *n > 0)
-            .unwrap_or(crate::agent::MAX_OUTPUT_TOKENS),
+            .unwrap_or(default_output_cap),
         max_budget_usd: args.max_budget_usd,
         prices,
         window,

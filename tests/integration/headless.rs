@@ -460,3 +460,24 @@ fn a_silent_open_stdin_is_given_up_on() {
         "just the argument"
     );
 }
+
+#[test]
+fn replies_are_capped_lower_for_a_local_server() {
+    let server = FakeServer::start(vec![Reply::text("a"), Reply::text("b")]);
+    let nib = Nib::against(&server, Protocol::OpenAi).args(["-p", "hi"]);
+    assert_eq!(nib.run().code(), 0);
+    assert_eq!(
+        server.chat_requests()[0].body["max_tokens"],
+        2048,
+        "loopback default"
+    );
+    let dir = nib.config_home().join("nib");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("settings.json"), r#"{"max_output_tokens": 300}"#).unwrap();
+    assert_eq!(nib.run().code(), 0);
+    assert_eq!(
+        server.chat_requests()[1].body["max_tokens"],
+        300,
+        "the setting wins"
+    );
+}
