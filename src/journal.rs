@@ -660,21 +660,8 @@ pub fn rfc3339(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TempDir;
+    use crate::testing::{TempDir, meta};
     use serde_json::json;
-
-    fn meta(id: &str, cwd: &Path) -> Meta {
-        Meta {
-            id: id.into(),
-            cwd: cwd.into(),
-            model: "m".into(),
-            provider: "openai".into(),
-            nib: "0".into(),
-            started: rfc3339(0),
-            format: FORMAT,
-            forked_from: None,
-        }
-    }
 
     fn call(id: &str) -> ToolCall {
         ToolCall {

@@ -223,7 +223,6 @@ pub fn undo_in(journal: &mut Journal, count: usize) -> Result<Vec<Undone>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{FORMAT, Meta, rfc3339};
     use crate::testing::TempDir;
 
     #[test]
@@ -242,17 +241,7 @@ mod tests {
         let tmp = TempDir::new("sessions");
         let root = tmp.path().to_path_buf();
         let cwd = Path::new("/work/project");
-        let meta = Meta {
-            id: "s1".into(),
-            cwd: cwd.into(),
-            model: "m".into(),
-            provider: "openai".into(),
-            nib: "0".into(),
-            started: rfc3339(0),
-            format: FORMAT,
-            forked_from: None,
-        };
-        let mut j = Journal::create(&root, meta).unwrap();
+        let mut j = Journal::create(&root, crate::testing::meta("s1", cwd)).unwrap();
         let end = |turns: u32| Record::End {
             subtype: "success".into(),
             turns: 1,

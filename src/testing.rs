@@ -53,3 +53,17 @@ impl Drop for TempDir {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// A journal's meta record with placeholder model and times.
+pub fn meta(id: &str, cwd: &Path) -> crate::journal::Meta {
+    crate::journal::Meta {
+        id: id.into(),
+        cwd: cwd.into(),
+        model: "m".into(),
+        provider: "openai".into(),
+        nib: "0".into(),
+        started: crate::journal::rfc3339(0),
+        format: crate::journal::FORMAT,
+        forked_from: None,
+    }
+}
