@@ -559,8 +559,12 @@ impl Agent {
         {
             let path = self.workspace.resolve(path);
             let root = &self.workspace.root;
-            let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
-            outcome.content.push_str(&added.unwrap_or_default());
+            let (added, left_out) =
+                crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            outcome.content.push_str(&added);
+            for w in left_out {
+                ui.event(Event::Warning(w));
+            }
         }
         ui.event(Event::ToolDone(call, &outcome));
         outcome

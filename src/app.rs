@@ -367,7 +367,7 @@ fn system_prompt(
         (a, b) => a.clone().or(b),
     };
     let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
-    Ok(context::parts(&context::Options {
+    let (parts, left_out) = context::parts(&context::Options {
         root: cwd,
         home: dirs.home.as_deref(),
         nib_config: nib_config.as_deref(),
@@ -375,7 +375,11 @@ fn system_prompt(
         replace,
         append,
         terse: args.terse || settings.bool("terse"),
-    }))
+    });
+    for w in left_out {
+        eprintln!("nib: warning: {}", crate::ui::term::sanitize(&w));
+    }
+    Ok(parts)
 }
 
 /// The prompt argument, then piped stdin (Claude Code's order). A silent open stdin is
