@@ -318,7 +318,10 @@ pub fn prepare(
 pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Error> {
     let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let resolved = config::resolve_endpoint(args, &env_lookup, settings, &config::probe_local)
-        .map_err(|e| Error::Setup(e.0))?;
+        .map_err(|e| match e {
+            config::NoEndpoint::Missing(m) => Error::Setup(m),
+            config::NoEndpoint::BadUrl(m) => Error::Usage(m),
+        })?;
     let mut endpoint = resolved.endpoint;
     if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
         eprintln!(
