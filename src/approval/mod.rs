@@ -429,6 +429,18 @@ impl Gate {
         Ok(())
     }
 
+    /// Whether a search (grep, glob) may show `path`, one of the files it walked: no deny
+    /// rule covers it, nor an ask rule (a search cannot stop to ask about each file).
+    pub fn may_search(&self, tool: Tool, path: &Path) -> bool {
+        let mut rules = self.deny.iter().chain(&self.ask);
+        if !rules.any(|r| r.tool.covers(tool)) {
+            return true;
+        }
+        let path = self.resolve(path);
+        let asks = self.mode != Mode::Bypass && self.path_rule(&self.ask, tool, &path).is_some();
+        !asks && self.path_rule(&self.deny, tool, &path).is_none()
+    }
+
     /// Lets reads (file tools and read-only commands) under `dir` run without asking,
     /// as inside the workspace; deny and ask rules still apply, writes are unchanged.
     pub fn allow_read_dir(&mut self, dir: &Path) {
@@ -1412,6 +1424,40 @@ mod tests {
         );
         check(&ask_first, &bash("git push"), 'Q');
         check(&ask_first, &bash("git status && git push"), 'Q');
+    }
+
+    #[test]
+    fn searches_leave_out_files_deny_and_ask_rules_cover() {
+        let ws = Path::new(ROOT);
+        let grep_rule = rule_set(&[], &[], &["Grep(./logs/**)"]);
+        let cases: [(Gate, Tool, &str, bool); 9] = [
+            (standard(Mode::Default), Tool::Grep, ".env", false),
+            (standard(Mode::Default), Tool::Glob, "sub/../.env", false),
+            (standard(Mode::Bypass), Tool::Grep, ".env", false),
+            (standard(Mode::Default), Tool::Grep, "private", false),
+            (standard(Mode::Bypass), Tool::Grep, "private", true),
+            (standard(Mode::Default), Tool::Grep, "src/main.rs", true),
+            (standard(Mode::Default), Tool::Grep, ".env.example", true),
+            (
+                gate_with(grep_rule.clone(), Mode::Default),
+                Tool::Grep,
+                "logs/a",
+                false,
+            ),
+            (
+                gate_with(grep_rule, Mode::Default),
+                Tool::Glob,
+                "logs/a",
+                true,
+            ),
+        ];
+        for (gate, tool, path, expected) in cases {
+            assert_eq!(
+                gate.may_search(tool, &ws.join(path)),
+                expected,
+                "{tool:?} {path}"
+            );
+        }
     }
 
     #[test]

@@ -289,6 +289,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            may_read: &|_| true,
         };
         run(command, timeout, &ctx)
     }
@@ -509,6 +510,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            may_read: &|_| true,
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {

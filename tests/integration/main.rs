@@ -13,6 +13,7 @@ mod headless;
 mod keys;
 mod real_model;
 mod repl;
+mod search;
 mod sessions;
 mod tools;
 mod wire;
