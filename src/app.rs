@@ -133,7 +133,7 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
     let cwd = current_dir()?;
     let path = journal::latest_for(&dirs.sessions()?, &cwd)
         .ok_or_else(|| Error::Setup("no session in this directory to undo".into()))?;
-    let done = sessions::undo(&path, count).map_err(Error::Setup)?;
+    let done = sessions::undo(&path, &cwd, count).map_err(Error::Setup)?;
     for d in &done {
         match d {
             sessions::Undone::Restored(p) => println!("restored {}", p.display()),

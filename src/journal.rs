@@ -1,7 +1,7 @@
 //! Sessions on disk: an append-only JSONL journal per session, loading it back for
 //! resume, and finding sessions by directory or id prefix.
 //!
-//! Layout: `<data_dir>/nib/sessions/<cwd-slug>/<id>.jsonl`, directories 0700, files
+//! Layout: `<data_dir>/nib/sessions/<cwd-slug>-<hash>/<id>.jsonl`, directories 0700, files
 //! 0600. The first record is `meta`; the rest are provider-neutral (`user`,
 //! `assistant`, `tool_result`, `decision`, `compacted`, `end`), so a session continues on any
 //! provider. Each record is one `write` of one line; a torn last line (a crash mid-write)
@@ -12,6 +12,7 @@ use crate::tools::FileChange;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +22,11 @@ pub const FORMAT: u32 = 1;
 /// Longest id `--session-id` takes: a UUID is 36; room for other schemes, short of
 /// any file-name limit.
 const MAX_ID: usize = 128;
+/// Characters of a directory's path kept in its sessions folder name: readable, and
+/// short of the 255-byte file-name limit with the hash after it.
+const MAX_SLUG: usize = 200;
+/// The most of a journal read to find its meta record: one line, a few hundred bytes.
+const MAX_META: u64 = 64 * 1024;
 
 /// The first record of every journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -171,14 +177,56 @@ pub fn sessions_root(data_dir: &Path) -> PathBuf {
 }
 
 /// The folder for sessions started in `cwd`: its path with every non-alphanumeric
-/// character turned into `-` (as Claude Code names its project folders).
+/// character turned into `-` (as Claude Code names its project folders), then a hash
+/// of the whole path, so that two directories (`proj.v2`, `proj_v2`) never share one.
 pub fn project_dir(root: &Path, cwd: &Path) -> PathBuf {
-    let slug: String = cwd
-        .to_string_lossy()
+    let slug: String = slug(cwd).chars().take(MAX_SLUG).collect();
+    root.join(format!("{slug}-{:016x}", fnv1a(cwd.as_os_str().as_bytes())))
+}
+
+/// The folder older versions of nib used: the slug alone, which two directories can
+/// share. Its journals are only used where their `meta.cwd` says so.
+fn shared_dir(root: &Path, cwd: &Path) -> PathBuf {
+    root.join(slug(cwd))
+}
+
+fn slug(cwd: &Path) -> String {
+    cwd.to_string_lossy()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    root.join(slug)
+        .collect()
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The journals of sessions started in `cwd`: those in its folder and in the folder
+/// older versions used, whose `meta.cwd` is `cwd`.
+pub fn files_for(root: &Path, cwd: &Path) -> Vec<PathBuf> {
+    [project_dir(root, cwd), shared_dir(root, cwd)]
+        .iter()
+        .flat_map(|dir| read_dirs_files(dir))
+        .filter(|path| read_meta(path).is_some_and(|m| m.cwd == cwd))
+        .collect()
+}
+
+/// A journal's meta record, read from its first line alone.
+pub fn read_meta(path: &Path) -> Option<Meta> {
+    let mut head = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(MAX_META)
+        .read_to_end(&mut head)
+        .ok()?;
+    let line = head.split(|b| *b == b'\n').next()?;
+    match serde_json::from_slice::<Entry>(line).ok()?.record {
+        Record::Meta(meta) => Some(meta),
+        _ => None,
+    }
 }
 
 impl Journal {
@@ -503,7 +551,7 @@ pub fn valid_id(id: &str) -> bool {
 
 /// The most recently written session of `cwd`.
 pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
-    read_dirs_files(&project_dir(root, cwd))
+    files_for(root, cwd)
         .into_iter()
         .filter_map(|p| {
             let modified = p.metadata().and_then(|m| m.modified()).ok()?;
@@ -907,5 +955,52 @@ mod tests {
         assert_eq!(err, "No conversation found with session ID: zz");
         assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
         assert_eq!(latest_for(&root, Path::new("/z")), None);
+    }
+
+    #[test]
+    fn each_directory_has_its_own_folder() {
+        let root = Path::new("/data");
+        let dir = |cwd: &str| project_dir(root, Path::new(cwd));
+        assert_ne!(dir("/w/proj.v2"), dir("/w/proj_v2"));
+        assert_ne!(dir("/w/a-b"), dir("/w/a/b"));
+        assert_eq!(dir("/w/proj.v2"), dir("/w/proj.v2"));
+        // The documented form: the slug, `-`, 16 hex digits of FNV-1a 64 over the path.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let named = format!("-w-proj-v2-{:016x}", fnv1a(b"/w/proj.v2"));
+        assert_eq!(dir("/w/proj.v2"), root.join(named));
+        let long = format!("/{}", "x".repeat(1000));
+        let name = dir(&long).file_name().unwrap().len();
+        assert_eq!(name, MAX_SLUG + 17);
+    }
+
+    #[test]
+    fn journals_of_the_shared_folder_count_where_their_cwd_says() {
+        let tmp = TempDir::new("shared");
+        let root = tmp.path().to_path_buf();
+        let (dot, under) = (Path::new("/w/proj.v2"), Path::new("/w/proj_v2"));
+        let shared = shared_dir(&root, dot);
+        assert_eq!(shared, shared_dir(&root, under));
+        // Journals as an older nib wrote them: both directories in one folder.
+        let old = |id: &str, cwd: &Path| {
+            let mut journal = Journal::create(&root, meta(id, cwd)).unwrap();
+            let new_path = shared.join(format!("{id}.jsonl"));
+            fs::create_dir_all(&shared).unwrap();
+            fs::rename(&journal.path, &new_path).unwrap();
+            journal.path = new_path.clone();
+            new_path
+        };
+        let old_dot = old("old-dot", dot);
+        let old_under = old("old-under", under);
+        let new_dot = Journal::create(&root, meta("new-dot", dot)).unwrap().path;
+        fs::write(shared.join("no-meta.jsonl"), "").unwrap();
+        let mut found = files_for(&root, dot);
+        found.sort();
+        let mut expected = vec![new_dot, old_dot];
+        expected.sort();
+        assert_eq!(found, expected);
+        assert_eq!(files_for(&root, under), [old_under.clone()]);
+        assert_eq!(latest_for(&root, under), Some(old_under));
+        assert_eq!(latest_for(&root, Path::new("/w/other")), None);
     }
 }
