@@ -999,7 +999,7 @@ mod tests {
         let mut expected = vec![new_dot, old_dot];
         expected.sort();
         assert_eq!(found, expected);
-        assert_eq!(files_for(&root, under), [old_under.clone()]);
+        assert_eq!(files_for(&root, under), vec![old_under.clone()]);
         assert_eq!(latest_for(&root, under), Some(old_under));
         assert_eq!(latest_for(&root, Path::new("/w/other")), None);
     }
