@@ -542,13 +542,13 @@ impl Agent {
         };
         self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
-        let (gate, tool) = (&self.gate, action.tool());
+        let gate = &self.gate;
         let ctx = tools::Context {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
-            may_read: &|path| gate.may_search(tool, path),
+            may_read: &|path| gate.may_search(&action, path),
         };
         let mut outcome = tools::execute(&action, &ctx);
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
