@@ -618,17 +618,20 @@ mod tests {
         std::os::unix::fs::symlink(outside.join("secret.txt"), t.join("out.txt")).unwrap();
         std::os::unix::fs::symlink(outside.path(), t.join("outdir")).unwrap();
         std::os::unix::fs::symlink(t.join("notes.txt"), t.join("in.txt")).unwrap();
+        t.put("sub/deep.txt", b"SECRET=4\n");
+        std::os::unix::fs::symlink(t.join("sub"), t.join("again")).unwrap();
         std::os::unix::fs::symlink(t.join(".env"), t.join("env.txt")).unwrap();
         let run = |denied: &[&str], glob: Option<&str>| {
             search_in(&t, None, denied, |at| {
                 grep("SECRET", glob, false, at).content
             })
         };
-        // The control: nothing denied, every file inside is searched, links in followed.
+        // The control: nothing denied, every file inside is searched, links to files in
+        // it followed (a linked folder, again/, is not: sub/deep.txt comes once).
         assert_eq!(
             run(&[], Some("*.txt")),
             "config.txt:1:SECRET=2\nenv.txt:1:SECRET=1\nin.txt:1:SECRET=3\nnotes.txt:1:SECRET=3\n\
-             [left out 1 symlink(s) leading outside the workspace]"
+             sub/deep.txt:1:SECRET=4\n[left out 1 symlink(s) leading outside the workspace]"
         );
         assert_eq!(
             without_notes(&Outcome::ok(run(&[], Some(".env")))),
@@ -638,7 +641,7 @@ mod tests {
         assert_eq!(
             run(&[".env"], Some("*.txt")),
             "config.txt:1:SECRET=2\nin.txt:1:SECRET=3\nnotes.txt:1:SECRET=3\n\
-             [left out 1 file(s) a deny or ask rule covers]\n\
+             sub/deep.txt:1:SECRET=4\n[left out 1 file(s) a deny or ask rule covers]\n\
              [left out 1 symlink(s) leading outside the workspace]"
         );
         assert_eq!(
@@ -646,7 +649,7 @@ mod tests {
             "no matches\n[left out 1 file(s) a deny or ask rule covers]"
         );
         let all = run(&[".env", "config.txt"], None);
-        assert!(all.starts_with("in.txt:1:SECRET=3\nnotes.txt:1:SECRET=3\n[left out 2 file(s) a deny or ask rule covers]\n[left out 2 symlink(s) leading outside the workspace]\n[left out 1 hidden and 0 ignored: .env;"), "{all}");
+        assert!(all.starts_with("in.txt:1:SECRET=3\nnotes.txt:1:SECRET=3\nsub/deep.txt:1:SECRET=4\n[left out 2 file(s) a deny or ask rule covers]\n[left out 2 symlink(s) leading outside the workspace]\n[left out 1 hidden and 0 ignored: .env;"), "{all}");
         // One file as the root gets the same check.
         let one = search_in(&t, Some(".env"), &[".env"], |at| {
             grep("SECRET", None, false, at)
