@@ -14,6 +14,7 @@ use ignore::{DirEntry, WalkBuilder};
 use regex::bytes::RegexBuilder;
 use std::collections::HashSet;
 use std::ffi::OsStr;
+use std::fs::FileType;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -225,6 +226,11 @@ fn walk(at: &Search, glob: Option<&str>) -> Result<Found, String> {
         .sort_by_file_name(|a, b| a.cmp(b))
         .filter_entry(move |e| e.depth() == 0 || shown(e, &named))
         .build();
+    let wanted = |path: &Path| {
+        filter
+            .as_ref()
+            .is_none_or(|f| f.matched(path, false).is_whitelist())
+    };
     let mut seen = HashSet::new();
     let mut dirs = Vec::new();
     let mut found = Found {
@@ -241,41 +247,34 @@ fn walk(at: &Search, glob: Option<&str>) -> Result<Found, String> {
             continue;
         }
         let path = entry.into_path();
-        if !filter
-            .as_ref()
-            .is_none_or(|f| f.matched(&path, false).is_whitelist())
-        {
+        if !wanted(&path) || !regular(&path, kind, at, &mut found.skipped) {
             continue;
         }
-        let regular = match kind.is_symlink() {
-            false => kind.is_file(),
-            true => match path.canonicalize() {
-                Ok(real) if !real.starts_with(&at.ws.root) && !real.starts_with(root) => {
-                    found.skipped.outside += 1;
-                    continue;
-                }
-                Ok(real) => real.is_file(),
-                Err(_) => false,
-            },
-        };
-        if !regular {
-            continue;
+        match (at.may_read)(&path) {
+            true => found.files.push(path),
+            false => found.skipped.ruled += 1,
         }
-        if !(at.may_read)(&path) {
-            found.skipped.ruled += 1;
-            continue;
-        }
-        found.files.push(path);
     }
-    let wanted = |path: &Path| {
-        filter
-            .as_ref()
-            .is_none_or(|f| f.matched(path, false).is_whitelist())
-    };
     for dir in dirs {
         left_out(&dir, &seen, &dotted, &wanted, at.ws, &mut found.skipped);
     }
     Ok(found)
+}
+
+/// Whether `path` is a regular file, or a symlink to one inside the workspace or the
+/// search root; a symlink leading elsewhere is counted as left out.
+fn regular(path: &Path, kind: FileType, at: &Search, skipped: &mut Skipped) -> bool {
+    if !kind.is_symlink() {
+        return kind.is_file();
+    }
+    match path.canonicalize() {
+        Ok(real) if !real.starts_with(&at.ws.root) && !real.starts_with(&at.root) => {
+            skipped.outside += 1;
+            false
+        }
+        Ok(real) => real.is_file(),
+        Err(_) => false,
+    }
 }
 
 /// Counts the entries of `dir` the walk did not visit: hidden ones the pattern does not
