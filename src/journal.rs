@@ -11,7 +11,7 @@ use crate::model::{Block, Message, Role, StopReason, ToolCall, Usage};
 use crate::tools::FileChange;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -216,14 +216,10 @@ pub fn files_for(root: &Path, cwd: &Path) -> Vec<PathBuf> {
 
 /// A journal's meta record, read from its first line alone.
 pub fn read_meta(path: &Path) -> Option<Meta> {
-    let mut head = Vec::new();
-    File::open(path)
-        .ok()?
-        .take(MAX_META)
-        .read_to_end(&mut head)
-        .ok()?;
-    let line = head.split(|b| *b == b'\n').next()?;
-    match serde_json::from_slice::<Entry>(line).ok()?.record {
+    let mut line = String::new();
+    let file = File::open(path).ok()?.take(MAX_META);
+    io::BufReader::new(file).read_line(&mut line).ok()?;
+    match serde_json::from_str::<Entry>(&line).ok()?.record {
         Record::Meta(meta) => Some(meta),
         _ => None,
     }
