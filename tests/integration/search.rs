@@ -94,3 +94,37 @@ fn an_allowed_search_outside_reads_it() {
     let result = &server.chat_requests()[1].tool_results()[0].content;
     assert!(result.ends_with(&format!("a.txt:1:{OUTSIDE}")), "{result}");
 }
+
+/// A file an ask rule covers is left out of a search nobody was asked about (headless
+/// cannot ask about each file); the control: bypassing permissions, it is found.
+#[test]
+fn an_ask_rule_keeps_a_file_out_of_a_headless_search() {
+    for flags in [&[][..], &["--yes"][..]] {
+        let server = FakeServer::start(vec![
+            Reply::tool_call("grep", json!({"pattern": "hunter2"})),
+            Reply::text("done"),
+        ]);
+        let nib = Nib::against(&server, Protocol::OpenAi)
+            .args(["-p", "look"])
+            .args(flags);
+        let settings = nib.config_home().join("nib/settings.json");
+        fs::create_dir_all(settings.parent().unwrap()).unwrap();
+        let rules = json!({"permissions": {"ask": ["Read(./private)"]}});
+        fs::write(&settings, rules.to_string()).unwrap();
+        nib.put("private/key.txt", "hunter2-private\n");
+        nib.put("open.txt", "hunter2-open\n");
+        let out = nib.run();
+        assert_eq!(out.code(), 0, "{out}");
+        let result = &server.chat_requests()[1].tool_results()[0].content;
+        match flags.is_empty() {
+            true => assert_eq!(
+                result,
+                "open.txt:1:hunter2-open\n[left out 1 file(s) a deny or ask rule covers]"
+            ),
+            false => assert_eq!(
+                result,
+                "open.txt:1:hunter2-open\nprivate/key.txt:1:hunter2-private"
+            ),
+        }
+    }
+}
