@@ -51,8 +51,11 @@ pub struct Post {
 /// opens a fresh connection: on loopback that costs microseconds, while a kept-alive
 /// one can stall each reply for a delayed ACK (tens of ms) when the server sends its
 /// stream in small writes without TCP_NODELAY (llama.cpp's default, Python servers).
+/// Redirects are not followed: ureq would carry headers such as `x-api-key` to the new
+/// host, and a key goes only where its base URL says.
 pub fn agent(limits: &Limits, pool: bool) -> ureq::Agent {
     let builder = ureq::AgentBuilder::new()
+        .redirects(0)
         .timeout_connect(limits.connect_timeout)
         .timeout_read(limits.idle_timeout + IDLE_GRACE)
         .user_agent(concat!("nib/", env!("CARGO_PKG_VERSION")));
@@ -265,6 +268,15 @@ fn spawn(agent: ureq::Agent, post: &Post) -> io::Result<Receiver<Wire>> {
                 request = request.set(name, value);
             }
             let head = match request.send_string(&body) {
+                Ok(response) if (300..400).contains(&response.status()) => Wire::Status {
+                    code: response.status(),
+                    after: None,
+                    message: format!(
+                        "a redirect to {}, which nib does not follow (it could take the key \
+                         elsewhere); use that URL as the base URL",
+                        response.header("location").unwrap_or("an unnamed place")
+                    ),
+                },
                 Ok(response) => return pump(response, &tx),
                 Err(ureq::Error::Status(code, response)) => Wire::Status {
                     code,

@@ -72,3 +72,29 @@ fn a_base_url_that_hides_its_host_is_refused_and_gets_no_key() {
     assert_eq!((out.code(), out.stdout.trim()), (0, "ok"), "{out}");
     assert!(key_seen(&server), "the key did not reach its own server");
 }
+
+/// A redirect from the key's own server is not followed: the key (`x-api-key`, which
+/// an HTTP client does not strip like `authorization`) never reaches the new host.
+#[test]
+fn a_redirect_does_not_carry_the_key_elsewhere() {
+    let elsewhere = FakeServer::start(vec![Reply::text("ok")]);
+    let target = format!("{}/v1/messages", elsewhere.base());
+    let own = FakeServer::start(vec![Reply::status(302, &[("location", &target)], "")]);
+    let out = Nib::new()
+        .args(["--model", MODEL, "--provider", "anthropic", "-p", "hi"])
+        .env("ANTHROPIC_API_KEY", KEY)
+        .env("ANTHROPIC_BASE_URL", own.base())
+        .run();
+    assert_eq!(out.code(), 1, "{out}");
+    assert!(out.stderr.contains("nib does not follow"), "{out}");
+    assert!(out.stderr.contains(&target), "{out}");
+    assert!(
+        key_seen(&own),
+        "the control: the key went to its own server"
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
