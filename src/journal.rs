@@ -3,12 +3,15 @@
 //!
 //! Layout: `<data_dir>/nib/sessions/<cwd-slug>/<id>.jsonl`, directories 0700, files
 //! 0600. The first record is `meta`; the rest are provider-neutral (`user`,
-//! `assistant`, `tool_result`, `decision`, `compacted`, `end`), so a session continues on any
-//! provider. Each record is one `write` of one line; a torn last line (a crash mid-write)
-//! is skipped on load and the next append starts on a fresh line.
+//! `assistant`, `tool_result`, `decision`, `change`, `seen`, `compacted`, `end`), so a session
+//! continues on any provider. Each record is one `write` of one line; a torn last line (a
+//! crash mid-write) is skipped on load and the next append starts on a fresh line; a
+//! record that could not be written whole (a full disk) is cut off again.
 
 use crate::model::{Block, Message, Role, StopReason, ToolCall, Usage};
 use crate::tools::FileChange;
+use crate::tools::change::Change;
+use crate::tools::disk::Stamp;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -16,8 +19,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Journal format version, in every meta record.
-pub const FORMAT: u32 = 1;
+/// Journal format version, in every meta record. 2: file changes are `change` records
+/// (a patch, journaled before the file is touched), no longer copies in `tool_result`.
+pub const FORMAT: u32 = 2;
+/// How much of a journal's start holds its meta record (a path can be 4 KiB).
+const META_BYTES: u64 = 16 * 1024;
 /// Longest id `--session-id` takes: a UUID is 36; room for other schemes, short of
 /// any file-name limit.
 const MAX_ID: usize = 128;
@@ -75,6 +81,17 @@ pub enum Record {
         by: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
+    },
+    /// A file change tool call `id` is about to make, journaled (and synced) before the
+    /// file is touched: undo's copy of what was there.
+    Change {
+        id: String,
+        change: Change,
+    },
+    /// The model read or wrote `path`, which then held `stamp`.
+    Seen {
+        path: PathBuf,
+        stamp: Stamp,
     },
     /// A `nib undo` that reverted the file change of tool call `id`.
     Undo {
@@ -210,7 +227,14 @@ impl Journal {
             file,
             _lock: lock,
         };
-        journal.append(Record::Meta(meta))?;
+        // A journal without its meta record is no journal: remove it.
+        if let Err(e) = journal
+            .append(Record::Meta(meta))
+            .and_then(|()| journal.sync())
+        {
+            let _ = fs::remove_file(&journal.path);
+            return Err(e);
+        }
         Ok(journal)
     }
 
@@ -240,7 +264,8 @@ impl Journal {
         })
     }
 
-    /// Appends one record as one line, in one `write`.
+    /// Appends one record as one line, in one `write`. A line that could not be written
+    /// whole is cut off again, so the journal stays as it was.
     pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
         let entry = Entry {
             ts: now_ms(),
@@ -248,7 +273,11 @@ impl Journal {
         };
         let mut line = serde_json::to_vec(&entry).expect("journal records always serialise");
         line.push(b'\n');
-        self.file.write_all(&line).map_err(io_err(&self.path))
+        let len = self.file.metadata().map_err(io_err(&self.path))?.len();
+        self.file.write_all(&line).map_err(|err| {
+            let _ = self.file.set_len(len);
+            io_err(&self.path)(err)
+        })
     }
 
     /// Makes everything written so far durable (end of a turn).
@@ -463,7 +492,7 @@ fn push_block(messages: &mut Vec<Message>, role: Role, block: Block) {
 pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError> {
     let mut hits = Vec::new();
     for dir in read_dirs(root) {
-        for file in read_dirs_files(&dir) {
+        for file in read_dirs_files(&dir).into_iter().filter(|f| has_meta(f)) {
             let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
             if stem.as_deref().is_some_and(|s| s == prefix) {
                 return Ok(file); // an exact id wins over prefixes
@@ -503,14 +532,33 @@ pub fn valid_id(id: &str) -> bool {
 
 /// The most recently written session of `cwd`.
 pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
-    read_dirs_files(&project_dir(root, cwd))
+    let mut all: Vec<(SystemTime, PathBuf)> = read_dirs_files(&project_dir(root, cwd))
         .into_iter()
         .filter_map(|p| {
             let modified = p.metadata().and_then(|m| m.modified()).ok()?;
             Some((modified, p))
         })
-        .max_by_key(|(m, _)| *m)
-        .map(|(_, p)| p)
+        .collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.into_iter().map(|(_, p)| p).find(|p| has_meta(p))
+}
+
+/// The journal's first record, if it is a meta record (a file without one is no journal).
+pub fn read_meta(path: &Path) -> Option<Meta> {
+    let file = File::open(path).ok()?;
+    let mut first = String::new();
+    io::BufRead::read_line(&mut io::BufReader::new(file.take(META_BYTES)), &mut first).ok()?;
+    match serde_json::from_str::<Entry>(&first) {
+        Ok(Entry {
+            record: Record::Meta(meta),
+            ..
+        }) => Some(meta),
+        _ => None,
+    }
+}
+
+fn has_meta(path: &Path) -> bool {
+    read_meta(path).is_some()
 }
 
 /// All session folders under `root`.

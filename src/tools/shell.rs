@@ -289,6 +289,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            seen: &crate::tools::fs::Seen::default(),
         };
         run(command, timeout, &ctx)
     }
@@ -509,6 +510,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            seen: &crate::tools::fs::Seen::default(),
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {
