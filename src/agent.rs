@@ -568,7 +568,7 @@ impl Agent {
         };
         let mut outcome = match tools::plan(&action, &ctx) {
             None => tools::execute(&action, &ctx),
-            Some(Err(refused)) => refused,
+            Some(Err(why)) => Outcome::error(why),
             Some(Ok(plan)) => self.apply(call, plan, ui),
         };
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {

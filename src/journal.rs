@@ -539,7 +539,7 @@ pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
             Some((modified, p))
         })
         .collect();
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     all.into_iter().map(|(_, p)| p).find(|p| has_meta(p))
 }
 
@@ -955,5 +955,11 @@ mod tests {
         assert_eq!(err, "No conversation found with session ID: zz");
         assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
         assert_eq!(latest_for(&root, Path::new("/z")), None);
+        // A newer file without a meta record (a journal whose start failed) is no session.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let empty = b.path.with_file_name("aab333.jsonl");
+        fs::write(&empty, "").unwrap();
+        assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
+        assert_eq!(find_by_prefix(&root, "aab").unwrap(), b.path);
     }
 }

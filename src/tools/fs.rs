@@ -387,7 +387,7 @@ impl Plan {
 }
 
 /// Plans creating or replacing a whole file.
-pub fn write(path: &Path, content: &str, ctx: &Context) -> Result<Plan, Outcome> {
+pub fn write(path: &Path, content: &str, ctx: &Context) -> Result<Plan, String> {
     let shown = ctx.workspace.display(path);
     let before = current(path, &shown, ctx)?;
     let after = match &before {
@@ -404,31 +404,25 @@ pub fn edit(
     new: &str,
     replace_all: bool,
     ctx: &Context,
-) -> Result<Plan, Outcome> {
+) -> Result<Plan, String> {
     let shown = ctx.workspace.display(path);
     if old.is_empty() {
-        return Err(Outcome::error(
-            "old is empty; give the exact text to replace, or use write",
-        ));
+        return Err("old is empty; give the exact text to replace, or use write".into());
     }
     if old == new {
-        return Err(Outcome::error(
-            "old and new are the same; nothing to change",
-        ));
+        return Err("old and new are the same; nothing to change".into());
     }
     let Some(before) = current(path, &shown, ctx)? else {
-        return Err(Outcome::error(format!(
-            "no such file: {shown}; use write to create it"
-        )));
+        return Err(format!("no such file: {shown}; use write to create it"));
     };
     let found = occurrences(&before, old);
     match found.len() {
-        0 => return Err(Outcome::error(not_found(&before, old, &shown))),
+        0 => return Err(not_found(&before, old, &shown)),
         1 => {}
         n if !replace_all => {
-            return Err(Outcome::error(format!(
+            return Err(format!(
                 "old found {n} times in {shown}: add context to make it unique or set replace_all"
-            )));
+            ));
         }
         _ => {}
     }
@@ -522,39 +516,37 @@ fn has_line_numbers(text: &str) -> bool {
 /// The file's text as the model last saw it, `None` when it does not exist. Refused,
 /// with a message for the model, when it is not a regular UTF-8 file nib can hold, when
 /// the model has not read it, or when it changed since the model read or wrote it.
-fn current(path: &Path, shown: &str, ctx: &Context) -> Result<Option<String>, Outcome> {
+fn current(path: &Path, shown: &str, ctx: &Context) -> Result<Option<String>, String> {
     let bytes = match disk::read_capped(path, ctx.cancel) {
         Ok(None) => return Ok(None),
         Ok(Some(bytes)) => bytes,
-        Err(ReadError::Open(e)) => return Err(Outcome::error(open_error(shown, e))),
+        Err(ReadError::Open(e)) => return Err(open_error(shown, e)),
         Err(ReadError::TooBig(len)) => {
-            return Err(Outcome::error(format!(
+            return Err(format!(
                 "{shown} has {len} bytes, more than nib changes ({} MiB); change it with bash",
                 disk::MAX_FILE >> 20
-            )));
+            ));
         }
-        Err(ReadError::Io(e)) => return Err(Outcome::error(format!("cannot read {shown}: {e}"))),
+        Err(ReadError::Io(e)) => return Err(format!("cannot read {shown}: {e}")),
     };
     let now = Stamp::of(&bytes);
     match ctx.seen.get(path) {
         None => {
-            return Err(Outcome::error(format!(
+            return Err(format!(
                 "{shown} exists and you have not read it: read it first, then change it"
-            )));
+            ));
         }
         Some(seen) if seen != now => {
-            return Err(Outcome::error(format!(
+            return Err(format!(
                 "{shown} changed since you last read it (now {} bytes): read it again, then retry",
                 now.len
-            )));
+            ));
         }
         Some(_) => {}
     }
-    String::from_utf8(bytes).map(Some).map_err(|_| {
-        Outcome::error(format!(
-            "{shown} is not UTF-8 text; change it with bash instead"
-        ))
-    })
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| format!("{shown} is not UTF-8 text; change it with bash instead"))
 }
 
 /// True when most line ends are `\r\n`.
@@ -628,12 +620,12 @@ mod tests {
 
         fn write(&self, rel: &str, content: &str) -> Outcome {
             let plan = write(&self.t.join(rel), content, &self.ctx());
-            plan.map_or_else(|o| o, |p| p.apply(Links::InPlace, &self.seen))
+            plan.map_or_else(Outcome::error, |p| p.apply(Links::InPlace, &self.seen))
         }
 
         fn edit(&self, rel: &str, old: &str, new: &str, all: bool) -> Outcome {
             let plan = edit(&self.t.join(rel), old, new, all, &self.ctx());
-            plan.map_or_else(|o| o, |p| p.apply(Links::InPlace, &self.seen))
+            plan.map_or_else(Outcome::error, |p| p.apply(Links::InPlace, &self.seen))
         }
     }
 

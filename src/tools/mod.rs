@@ -477,8 +477,8 @@ impl Args<'_> {
 }
 
 /// A `write` or `edit` checked and planned, not yet applied (the agent journals the
-/// change first); `None` for other actions.
-pub fn plan(action: &Action, ctx: &Context) -> Option<Result<fs::Plan, Outcome>> {
+/// change first), or why it is refused; `None` for other actions.
+pub fn plan(action: &Action, ctx: &Context) -> Option<Result<fs::Plan, String>> {
     let ws = ctx.workspace;
     match action {
         Action::Write { path, content } => Some(fs::write(&ws.resolve(path), content, ctx)),
@@ -509,7 +509,7 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
         Action::Write { .. } | Action::Edit { .. } => match plan(action, ctx) {
             // Nothing journals the old content here, so a hard-linked file is refused.
             Some(Ok(plan)) => plan.apply(disk::Links::Refuse, ctx.seen),
-            Some(Err(refused)) => refused,
+            Some(Err(why)) => Outcome::error(why),
             None => Outcome::error("not a file change"),
         },
         Action::Grep {

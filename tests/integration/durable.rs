@@ -89,7 +89,9 @@ fn undo_on_a_full_disk(linked: bool) {
     let Some(disk) = Tmpfs::mount(&nib.work(), "1m") else {
         return;
     };
-    let old: String = (0..12_500).map(|i| format!("line {i:>6} of the old file..\n")).collect();
+    let old: String = (0..12_500)
+        .map(|i| format!("line {i:>6} of the old file..\n"))
+        .collect();
     assert!(old.len() > 370_000);
     nib.put("big.txt", &old);
     if linked {
@@ -106,7 +108,11 @@ fn undo_on_a_full_disk(linked: bool) {
         out.stderr.contains("cannot restore") && out.stderr.contains("left as nib wrote it"),
         "{out}"
     );
-    assert_eq!(nib.read("big.txt").as_deref(), Some("small\n"), "not a third");
+    assert_eq!(
+        nib.read("big.txt").as_deref(),
+        Some("small\n"),
+        "not a third"
+    );
     assert_eq!(temp_files(&nib.work()), Vec::<String>::new());
 
     // Control: with room again, the same undo restores the old content.
@@ -134,7 +140,10 @@ fn a_full_data_dir_stops_file_changes() {
     let server = FakeServer::start(vec![
         Reply::calls(vec![
             call("read", json!({"path": "small.txt"})),
-            call("write", json!({"path": "small.txt", "content": "small 2\n"})),
+            call(
+                "write",
+                json!({"path": "small.txt", "content": "small 2\n"}),
+            ),
         ]),
         Reply::calls(vec![
             call("read", json!({"path": "big.txt"})),
@@ -179,7 +188,11 @@ fn a_journal_that_cannot_be_started_leaves_nothing_behind() {
     disk.fill("filler");
     let out = nib.run_with(["-p", "hello"]);
     assert_ne!(out.code(), 0, "{out}");
-    assert_eq!(nib.journal_files(), Vec::<PathBuf>::new(), "no meta, no journal");
+    assert_eq!(
+        nib.journal_files(),
+        Vec::<PathBuf>::new(),
+        "no meta, no journal"
+    );
     // Control: with room, the same run journals.
     fs::remove_file(nib.data_home().join("filler")).unwrap();
     let out = nib.run_with(["-p", "hello"]);
@@ -223,7 +236,10 @@ fn a_stale_write_is_refused_until_the_file_is_read_again() {
         told[2].contains("changed since you last read it") && told[2].contains("read it again"),
         "{told:?}"
     );
-    assert!(told[3].contains("b = 1"), "the refused write left the user's line");
+    assert!(
+        told[3].contains("b = 1"),
+        "the refused write left the user's line"
+    );
     // Control: after a fresh read the same write goes ahead.
     assert!(told[4].starts_with("wrote cfg.txt"), "{told:?}");
     assert_eq!(nib.read("cfg.txt").as_deref(), Some("a = 2\n"));
@@ -270,10 +286,17 @@ fn a_fifo_target_returns_at_once() {
     let started = Instant::now();
     let out = nib.run_with(["-p", "use the pipe", "--yes"]);
     assert_eq!(out.code(), 0, "{out}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let told = results(&server);
     for result in &told[..3] {
-        assert!(result.contains("is a FIFO (named pipe), not a regular file"), "{told:?}");
+        assert!(
+            result.contains("is a FIFO (named pipe), not a regular file"),
+            "{told:?}"
+        );
     }
     assert!(told[3].contains("plain"), "control: a regular file is read");
 }
@@ -287,9 +310,15 @@ fn owner_links_and_xattrs_survive_an_edit_and_its_undo() {
     let server = FakeServer::start(vec![
         Reply::calls(vec![
             call("read", json!({"path": "owned.txt"})),
-            call("edit", json!({"path": "owned.txt", "old": "one", "new": "two"})),
+            call(
+                "edit",
+                json!({"path": "owned.txt", "old": "one", "new": "two"}),
+            ),
             call("read", json!({"path": "linked.txt"})),
-            call("edit", json!({"path": "linked.txt", "old": "one", "new": "two"})),
+            call(
+                "edit",
+                json!({"path": "linked.txt", "old": "one", "new": "two"}),
+            ),
         ]),
         Reply::text("done"),
     ]);
@@ -312,7 +341,10 @@ fn owner_links_and_xattrs_survive_an_edit_and_its_undo() {
         let meta = fs::metadata(&owned).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "owner kept");
         if xattrs {
-            assert_eq!(get_xattr(&owned, "user.nib-test").as_deref(), Some(&b"kept"[..]));
+            assert_eq!(
+                get_xattr(&owned, "user.nib-test").as_deref(),
+                Some(&b"kept"[..])
+            );
         }
         assert_eq!(fs::read_to_string(&twin).unwrap(), content, "link kept");
         assert_eq!(fs::metadata(&linked).unwrap().nlink(), 2);
@@ -326,14 +358,29 @@ fn owner_links_and_xattrs_survive_an_edit_and_its_undo() {
 fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
     let (path, name) = (c_path(path), CString::new(name).unwrap());
     // SAFETY: valid C strings and a live buffer.
-    unsafe { libc::setxattr(path.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) == 0 }
+    unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        ) == 0
+    }
 }
 
 fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let (path, name) = (c_path(path), CString::new(name).unwrap());
     let mut buf = vec![0u8; 256];
     // SAFETY: valid C strings and a live buffer of `buf.len()` bytes.
-    let n = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     (n >= 0).then(|| buf[..n as usize].to_vec())
 }
 
@@ -399,22 +446,37 @@ fn a_retry_after_beyond_the_maximum_stops_with_one_line() {
     let out = Nib::against(&server, Protocol::OpenAi).run_with(["-p", "hi"]);
     assert_eq!(out.code(), 1, "{out}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(out.stderr.contains("asks to wait 100 s, longer than nib waits (60 s)"), "{out}");
+    assert!(
+        out.stderr
+            .contains("asks to wait 100 s, longer than nib waits (60 s)"),
+        "{out}"
+    );
     assert_eq!(server.chat_requests().len(), 1);
 }
 
 #[test]
 fn the_idle_limit_is_a_setting_and_a_stall_is_one_line() {
-    let server = FakeServer::start(vec![Reply::hang(), Reply::text("slow but steady").slow(400)]);
+    let server = FakeServer::start(vec![
+        Reply::hang(),
+        Reply::text("slow but steady").slow(400),
+    ]);
     let nib = Nib::against(&server, Protocol::OpenAi).timeout(20);
     let dir = nib.config_home().join("nib");
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("settings.json"), json!({"idle_timeout_secs": 1}).to_string()).unwrap();
+    fs::write(
+        dir.join("settings.json"),
+        json!({"idle_timeout_secs": 1}).to_string(),
+    )
+    .unwrap();
     let started = Instant::now();
     let out = nib.run_with(["-p", "hi"]);
     assert_eq!(out.code(), 1, "{out}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("sent nothing")).collect();
+    let errors: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("sent nothing"))
+        .collect();
     assert_eq!(errors.len(), 1, "{out}");
     assert!(errors[0].contains("sent nothing for 1 s") && errors[0].contains("idle_timeout_secs"));
     // Control: a reply whose pauses stay under the limit is not cut.
@@ -429,13 +491,21 @@ fn the_idle_limit_is_a_setting_and_a_stall_is_one_line() {
 fn a_large_file_edited_twice_keeps_the_journal_small() {
     let server = FakeServer::start(vec![
         Reply::tool_call("read", json!({"path": "big.txt", "limit": 5})),
-        Reply::tool_call("edit", json!({"path": "big.txt", "old": "line 000010", "new": "LINE TEN"})),
-        Reply::tool_call("edit", json!({"path": "big.txt", "old": "line 400000", "new": "LINE 4E5"})),
+        Reply::tool_call(
+            "edit",
+            json!({"path": "big.txt", "old": "line 000010", "new": "LINE TEN"}),
+        ),
+        Reply::tool_call(
+            "edit",
+            json!({"path": "big.txt", "old": "line 400000", "new": "LINE 4E5"}),
+        ),
         Reply::text("edited"),
         Reply::text("resumed"),
     ]);
     let nib = Nib::against(&server, Protocol::OpenAi).timeout(300);
-    let big: String = (0..500_000).map(|i| format!("line {i:06} {}\n", "x".repeat(88))).collect();
+    let big: String = (0..500_000)
+        .map(|i| format!("line {i:06} {}\n", "x".repeat(88)))
+        .collect();
     assert!(big.len() >= 50_000_000);
     nib.put("big.txt", &big);
     let out = nib.run_with(["-p", "edit twice", "--yes"]);
@@ -463,7 +533,11 @@ fn a_large_file_edited_twice_keeps_the_journal_small() {
         nib.bin().display()
     );
     fs::write(&wrapper, script).unwrap();
-    fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let timed = nib.program(&wrapper);
     let out = timed.run_with(["-c", "-p", "go on"]);
     assert_eq!(out.code(), 0, "{out}");
@@ -471,8 +545,12 @@ fn a_large_file_edited_twice_keeps_the_journal_small() {
     let peak_kb: u64 = fs::read_to_string(&report)
         .unwrap()
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|n| n.parse().ok())
         .expect("time -v reports the peak");
+    eprintln!("journal {size} bytes; resume peaked at {peak_kb} kB");
     assert!(peak_kb < 100_000, "resume peaked at {peak_kb} kB");
 }
