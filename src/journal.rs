@@ -492,14 +492,18 @@ fn push_block(messages: &mut Vec<Message>, role: Role, block: Block) {
 pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError> {
     let mut hits = Vec::new();
     for dir in read_dirs(root) {
-        for file in read_dirs_files(&dir).into_iter().filter(|f| has_meta(f)) {
+        for file in read_dirs_files(&dir) {
             let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-            if stem.as_deref().is_some_and(|s| s == prefix) {
+            let Some(stem) = stem.filter(|s| s.starts_with(prefix)) else {
+                continue;
+            };
+            if !has_meta(&file) {
+                continue;
+            }
+            if stem == prefix {
                 return Ok(file); // an exact id wins over prefixes
             }
-            if stem.as_deref().is_some_and(|s| s.starts_with(prefix)) {
-                hits.push(file);
-            }
+            hits.push(file);
         }
     }
     match hits.len() {

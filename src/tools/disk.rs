@@ -236,13 +236,18 @@ pub fn save(path: &Path, bytes: &[u8], links: Links) -> io::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    // A temp file by this name is a leftover of an earlier nib with this pid.
+    let _ = fs::remove_file(&temp);
     let like = old.as_ref().map(|meta| (path, meta));
     let result = write_temp(&temp, bytes, like).and_then(|()| fs::rename(&temp, path));
     if result.is_err() {
         let _ = fs::remove_file(&temp);
         return result;
     }
-    File::open(dir)?.sync_all()
+    // The rename is done; making it durable is best effort (some filesystems refuse
+    // to sync a directory), and no reason to report the write as failed.
+    let _ = File::open(dir).and_then(|d| d.sync_all());
+    Ok(())
 }
 
 /// Writes the temp file, made like `old` (the file it will replace) when there is one.
