@@ -235,7 +235,7 @@ impl Agent {
             }
             let changes_files =
                 |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
-            if let Some(why) = &self.unsaved
+            if let (None, Some(why)) = (&self.journal, &self.unsaved)
                 && reply.calls.iter().any(changes_files)
             {
                 return Stop::Error(format!(

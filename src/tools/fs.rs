@@ -84,14 +84,11 @@ pub fn read(path: &Path, offset: Option<usize>, limit: Option<usize>, ctx: &Cont
         },
         false => None,
     };
-    let inner = file;
-    let mut reader = BufReader::with_capacity(
-        BINARY_SNIFF,
-        Cancellable {
-            inner,
-            cancel: ctx.cancel,
-        },
-    );
+    let cancellable = Cancellable {
+        inner: file,
+        cancel: ctx.cancel,
+    };
+    let mut reader = BufReader::with_capacity(BINARY_SNIFF, cancellable);
     match reader.fill_buf() {
         Ok(head) if is_binary(head) => {
             return Outcome::error(format!(
@@ -742,6 +739,36 @@ mod tests {
         // Control: a regular file next to them is read.
         f.t.put("plain.txt", b"ok\n");
         assert!(!f.read("plain.txt", None, None).is_error);
+    }
+
+    #[test]
+    fn reads_are_capped_and_cancellable() {
+        let f = Fixture::new("capped");
+        let huge = f.t.put("huge.log", "x\n".repeat(BINARY_SNIFF));
+        fs::File::options()
+            .write(true)
+            .open(&huge)
+            .unwrap()
+            .set_len(disk::MAX_FILE + 1)
+            .unwrap();
+        let out = f.read("huge.log", None, Some(1));
+        assert!(!out.is_error, "a page of a huge file is still shown");
+        let out = f.write("huge.log", "x");
+        assert!(
+            out.content.contains("more than nib changes"),
+            "{}",
+            out.content
+        );
+        f.t.put("small.txt", b"a\n");
+        f.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        let out = f.read("small.txt", None, None);
+        assert!(
+            out.content.contains("interrupted by the user"),
+            "{}",
+            out.content
+        );
+        f.cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(!f.read("small.txt", None, None).is_error, "control");
     }
 
     #[test]
