@@ -178,6 +178,11 @@ pub struct Endpoint {
     pub model: String,
 }
 
+/// How long a stream may stay silent before nib gives up on it (settings
+/// `idle_timeout_secs` overrides): local CPU models can think for minutes before the
+/// first token.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Limits for one request; every one is a named constant with its reason at the call site.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -185,7 +190,8 @@ pub struct Limits {
     /// No byte for this long on an open stream: the request failed.
     pub idle_timeout: Duration,
     pub max_attempts: u32,
-    /// Upper bound for one back-off wait (also caps a server's `retry-after`).
+    /// Upper bound for one back-off wait, and the longest `retry-after` nib honours: a
+    /// server asking for more ends the request.
     pub max_backoff: Duration,
 }
 
@@ -193,8 +199,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             connect_timeout: Duration::from_secs(10),
-            // Local CPU models can think for a long time before the first token.
-            idle_timeout: Duration::from_secs(300),
+            idle_timeout: IDLE_TIMEOUT,
             max_attempts: 6,
             max_backoff: Duration::from_secs(60),
         }
@@ -216,6 +221,13 @@ pub enum ModelError {
     Stream(String),
     /// No data for `idle_timeout`.
     Timeout { url: String, secs: u64 },
+    /// The server asked to wait longer than `max_backoff` before trying again.
+    Later {
+        url: String,
+        code: u16,
+        wait: u64,
+        max: u64,
+    },
     /// The user cancelled.
     Interrupted,
 }
@@ -237,9 +249,21 @@ impl std::fmt::Display for ModelError {
                 write!(f, "model server {url} answered {code}: {body}{hint}")
             }
             ModelError::Stream(detail) => write!(f, "bad stream from the model server: {detail}"),
-            ModelError::Timeout { url, secs } => {
-                write!(f, "model server {url} sent nothing for {secs} s")
-            }
+            ModelError::Timeout { url, secs } => write!(
+                f,
+                "model server {url} sent nothing for {secs} s; if the model needs longer, \
+                 raise idle_timeout_secs in settings"
+            ),
+            ModelError::Later {
+                url,
+                code,
+                wait,
+                max,
+            } => write!(
+                f,
+                "model server {url} answered {code} and asks to wait {wait} s, longer than nib \
+                 waits ({max} s); try again later"
+            ),
             ModelError::Interrupted => write!(f, "interrupted"),
         }
     }

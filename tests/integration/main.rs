@@ -6,6 +6,7 @@
 mod support;
 
 mod context;
+mod durable;
 mod economy;
 mod fake_selftest;
 mod gate;

@@ -150,6 +150,11 @@ impl Nib {
         self
     }
 
+    /// The program this runs (the nib binary unless `program` changed it).
+    pub fn bin(&self) -> &Path {
+        &self.program
+    }
+
     /// The working directory nib runs in.
     pub fn work(&self) -> PathBuf {
         self.sandbox.root.join("work")
