@@ -275,8 +275,9 @@ pub fn prepare(
     } else {
         crate::agent::MAX_OUTPUT_TOKENS
     };
+    let options = config::options(&endpoint, args, &settings).map_err(Error::Setup)?;
     let agent = Agent {
-        client: Client::new(endpoint, Limits::default(), cancel.clone()),
+        client: Client::new(endpoint, Limits::default(), cancel.clone()).with_options(options),
         gate,
         specs: tools::specs(&enabled),
         system: context::render(&system),

@@ -211,6 +211,7 @@ pub fn summary_request(head: &[Message], window: u64) -> Message {
                 (Block::ToolResult { content, .. }, _) => {
                     format!("result: {}", clip(content, TRANSCRIPT_RESULT_BYTES))
                 }
+                (Block::Opaque(_), _) => continue,
             };
             text.push_str(&line);
             text.push('\n');
