@@ -392,7 +392,7 @@ impl State {
 }
 
 /// Adds one streamed `reasoning_details` entry: a fragment of the entry with the same
-/// `index` (its strings appended, other fields taken), or a new entry.
+/// `index` (its `text` / `summary` appended, other fields taken), or a new entry.
 fn merge_detail(details: &mut Vec<Value>, fragment: &Value) {
     let same = |d: &&mut Value| d["index"] == fragment["index"] && d["type"] == fragment["type"];
     let Some(entry) = details.iter_mut().rev().find(same) else {
@@ -404,7 +404,7 @@ fn merge_detail(details: &mut Vec<Value>, fragment: &Value) {
     };
     for (k, v) in fragment {
         match (entry.get_mut(k), v) {
-            (Some(Value::String(old)), Value::String(more)) if k != "type" && k != "id" => {
+            (Some(Value::String(old)), Value::String(more)) if k == "text" || k == "summary" => {
                 old.push_str(more)
             }
             (Some(_), Value::Null) => {}
@@ -692,11 +692,12 @@ mod tests {
             chunk(json!({"reasoning_content": "Let me "})),
             chunk(json!({"reasoning_content": "think."})),
             chunk(
-                json!({"reasoning_details": [{"type": "reasoning.text", "index": 0, "text": "a"}]}),
+                json!({"reasoning_details": [{"type": "reasoning.text", "index": 0, "text": "a",
+                                                "format": "f"}]}),
             ),
             chunk(
                 json!({"reasoning_details": [{"type": "reasoning.text", "index": 0, "text": "b",
-                                                "signature": "sig"}]}),
+                                                "format": "f", "signature": "sig"}]}),
             ),
             chunk(
                 json!({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "bash",
@@ -716,7 +717,8 @@ mod tests {
         assert_eq!(
             reply.opaque[0].data,
             json!({"reasoning_content": "Let me think.", "reasoning_details": [
-                {"type": "reasoning.text", "index": 0, "text": "ab", "signature": "sig"}]})
+                {"type": "reasoning.text", "index": 0, "text": "ab", "format": "f",
+                 "signature": "sig"}]})
         );
         assert_eq!(reply.opaque[1].call.as_deref(), Some("c1"));
         assert_eq!(
