@@ -86,7 +86,7 @@ impl Window {
     pub fn for_endpoint(endpoint: &Endpoint, setting: Option<u64>) -> Window {
         let local = crate::model::is_loopback(&endpoint.base_url);
         let probe =
-            (local && endpoint.provider == Provider::OpenAi).then(|| endpoint.base_url.clone());
+            (local && endpoint.provider != Provider::Anthropic).then(|| endpoint.base_url.clone());
         Window::new(&endpoint.model, setting, probe)
     }
 

@@ -308,13 +308,7 @@ fn vendor_key(provider: Provider, url: &str, env: EnvFn) -> Option<String> {
     }
 }
 
-/// `https://Host:443/x` → `host:443`.
-pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    authority.to_ascii_lowercase()
-}
+pub use crate::model::host_of;
 
 fn trim_url(url: &str) -> String {
     url.trim().trim_end_matches('/').to_string()

@@ -509,9 +509,75 @@ mod tests {
     }
 
     #[test]
-    fn without_message_stop_is_incomplete() {
+    fn thinking_blocks_are_kept_whole_and_go_back_first() {
+        let redacted = json!({"type": "redacted_thinking", "data": "RD+x/=="});
+        let input = [
+            start(),
+            ev(json!({"type": "content_block_start", "index": 0,
+                      "content_block": {"type": "thinking", "thinking": "", "signature": ""}})),
+            ev(json!({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "thinking_delta", "thinking": "Let me "}})),
+            ev(json!({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "thinking_delta", "thinking": "look."}})),
+            ev(json!({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "signature_delta", "signature": "Eq+sig/=="}})),
+            ev(json!({"type": "content_block_start", "index": 1, "content_block": redacted})),
+            tool_start(2, "toolu_1", "bash"),
+            json_delta(2, "{}"),
+            stop("tool_use"),
+        ]
+        .concat();
+        let reply = parse(&input).0.unwrap();
+        let thinking =
+            json!({"type": "thinking", "thinking": "Let me look.", "signature": "Eq+sig/=="});
+        let kept: Vec<Value> = reply.opaque.iter().map(|o| o.data.clone()).collect();
+        assert_eq!(kept, [thinking.clone(), redacted.clone()]);
+        let mut message = reply.message();
+        for block in &mut message.content {
+            if let Block::Opaque(o) = block {
+                o.family = FAMILY.into();
+            }
+        }
+        let wire = wire_messages(&[Message::user_text("go"), message.clone()]);
+        let blocks = wire[1]["content"].as_array().unwrap();
+        assert_eq!(blocks[..2], [thinking, redacted]);
+        assert_eq!(blocks[2]["type"], "tool_use");
+        // Another family's data is not sent here.
+        for block in &mut message.content {
+            if let Block::Opaque(o) = block {
+                o.family = "responses".into();
+            }
+        }
+        let wire = wire_messages(&[Message::user_text("go"), message]);
+        assert_eq!(wire[1]["content"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refusal_and_window_stops() {
+        let reply = parse(&[start(), text_block(0, "No."), stop("refusal")].concat())
+            .0
+            .unwrap();
+        assert_eq!(reply.stop, StopReason::Refusal);
+        let input = [
+            start(),
+            tool_start(0, "t", "bash"),
+            stop("model_context_window_exceeded"),
+        ];
+        let reply = parse(&input.concat()).0.unwrap();
+        assert_eq!(reply.stop, StopReason::ContextWindowExceeded);
+        assert!(
+            reply.calls[0].invalid.is_some(),
+            "a call cut by the window never runs"
+        );
+    }
+
+    #[test]
+    fn without_message_stop_is_incomplete_unless_it_stopped() {
         let input = [start(), text_block(0, "half")].concat();
         assert!(matches!(parse(&input).0, Err(StreamError::Incomplete)));
+        let input = [start(), text_block(0, "whole"), stop("end_turn")].concat();
+        let cut = &input[..input.rfind("event: message_stop").unwrap()];
+        assert_eq!(parse(cut).0.unwrap().text, "whole");
     }
 
     #[test]

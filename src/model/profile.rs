@@ -58,7 +58,7 @@ impl Profile {
 
     /// The profile a base URL implies: its host, or Azure's deployment path.
     pub fn detect(base_url: &str) -> Profile {
-        let host = crate::config::host_of(base_url);
+        let host = super::host_of(base_url);
         let host = host.split(':').next().unwrap_or("");
         let is = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
         match () {

@@ -12,6 +12,7 @@ mod gate;
 mod headless;
 mod providers;
 mod real_model;
+mod real_protocols;
 mod repl;
 mod sessions;
 mod tools;
