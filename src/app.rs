@@ -276,8 +276,9 @@ pub fn prepare(
     } else {
         crate::agent::MAX_OUTPUT_TOKENS
     };
+    let options = config::options(&endpoint, args, &settings).map_err(Error::Setup)?;
     let agent = Agent {
-        client: Client::new(endpoint, limits(&settings), cancel.clone()),
+        client: Client::new(endpoint, limits(&settings), cancel.clone()).with_options(options),
         gate,
         specs: tools::specs(&enabled),
         system: context::render(&system),

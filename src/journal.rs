@@ -8,7 +8,7 @@
 //! crash mid-write) is skipped on load and the next append starts on a fresh line; a
 //! record that could not be written whole (a full disk) is cut off again.
 
-use crate::model::{Block, Message, Role, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Opaque, Role, StopReason, ToolCall, Usage};
 use crate::tools::FileChange;
 use crate::tools::change::Change;
 use crate::tools::disk::Stamp;
@@ -67,6 +67,10 @@ pub enum Record {
         /// The reply was cut short by the user.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         interrupted: bool,
+        /// Provider data that goes back with this reply (reasoning, signatures), as
+        /// received: never redacted, since one changed byte voids a signature.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        opaque: Vec<Opaque>,
     },
     ToolResult {
         id: String,
@@ -400,6 +404,7 @@ pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Rec
             usage,
             model,
             interrupted,
+            opaque,
         } => Record::Assistant {
             text: clean(text),
             calls: calls
@@ -413,6 +418,7 @@ pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Rec
             usage,
             model,
             interrupted,
+            opaque,
         },
         Record::Compacted {
             summary,
@@ -440,6 +446,8 @@ fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
                     c.input = input;
                 }
             }
+            // Signatures and encrypted reasoning must go back byte for byte.
+            Block::Opaque(_) => {}
         }
     }
     m
@@ -447,7 +455,7 @@ fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
 
 /// Rebuilds the conversation from journal records, starting over at each compaction. A tool call whose result was never
 /// written (nib died while it ran) gets an "interrupted" result, so every provider
-/// accepts the history.
+/// accepts the history. A refused exchange is replaced by notes (`withhold_refusal`).
 pub fn conversation(entries: &[Entry]) -> Vec<Message> {
     let mut messages: Vec<Message> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
@@ -461,14 +469,20 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
                     Block::Text { text: text.clone() },
                 );
             }
-            Record::Assistant { text, calls, .. } => {
+            Record::Assistant {
+                text,
+                calls,
+                opaque,
+                stop,
+                ..
+            } => {
                 close_pending(&mut messages, &mut pending);
-                let mut content = Vec::new();
+                let mut content: Vec<Block> = opaque.iter().cloned().map(Block::Opaque).collect();
                 if !text.is_empty() {
                     content.push(Block::Text { text: text.clone() });
                 }
                 content.extend(calls.iter().cloned().map(Block::ToolCall));
-                if content.is_empty() {
+                if text.is_empty() && calls.is_empty() {
                     content.push(Block::Text {
                         text: "(no answer)".into(),
                     });
@@ -478,6 +492,9 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
                     role: Role::Assistant,
                     content,
                 });
+                if *stop == StopReason::Refusal {
+                    crate::model::withhold_refusal(&mut messages);
+                }
             }
             Record::Compacted { summary, kept, .. } => {
                 pending.clear();
@@ -764,6 +781,7 @@ mod tests {
             usage: None,
             model: "m".into(),
             interrupted: false,
+            opaque: Vec::new(),
         }
     }
 
@@ -860,6 +878,7 @@ mod tests {
             usage: None,
             model: "m".into(),
             interrupted: false,
+            opaque: Vec::new(),
         })
         .unwrap();
         j.append(Record::ToolResult {
