@@ -757,8 +757,10 @@ fn first_model(base_v1: &str) -> String {
 #[test]
 fn sessions_of_look_alike_directories_stay_apart() {
     let server = FakeServer::start(vec![
+        Reply::tool_call("read", json!({"path": "a.txt"})),
         Reply::tool_call("write", json!({"path": "a.txt", "content": "by dot\n"})),
         Reply::text("dot done"),
+        Reply::tool_call("read", json!({"path": "a.txt"})),
         Reply::tool_call(
             "write",
             json!({"path": "a.txt", "content": "by underscore\n"}),
