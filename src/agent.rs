@@ -9,6 +9,7 @@ use crate::compact::{self, Window};
 use crate::journal::{Journal, Record};
 use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall, ToolSpec, Usage};
 use crate::price;
+use crate::sandbox::{Grant, Sandbox};
 use crate::tools::{self, Action, Outcome, Workspace};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -161,6 +162,10 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// Confines the commands the model runs.
+    pub sandbox: Sandbox,
+    /// `--auto`: calls that would ask run confined instead (see `Grant::Auto`).
+    pub auto: bool,
 }
 
 impl Agent {
@@ -504,11 +509,23 @@ impl Agent {
             });
             Outcome::error(why)
         };
+        let mut grant = Grant::Approved;
         let (allowed, by, rule) = match self.gate.check(&action) {
-            Verdict::Allow => (true, "rules", None),
+            Verdict::Allow => {
+                if self.gate.allows_unasked(&action) {
+                    grant = Grant::Unasked;
+                }
+                (true, "rules", None)
+            }
             Verdict::Deny(why) => {
                 self.decision(ui, call, false, "rules", None);
                 return denied(denials, format!("denied: {why}"));
+            }
+            // --auto: what the bare tool rule would allow (not protected paths, not
+            // ask rules) runs confined instead of asking.
+            Verdict::Ask(_) if self.auto && self.gate.allowing_rule(&action, None).is_some() => {
+                grant = Grant::Auto;
+                (true, "auto", None)
             }
             Verdict::Ask(reason) => {
                 let suggestion = self.gate.suggest_rule(&action);
@@ -547,6 +564,8 @@ impl Agent {
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
+            sandbox: &self.sandbox,
+            grant,
         };
         let mut outcome = tools::execute(&action, &ctx);
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {

@@ -11,6 +11,7 @@ use crate::context;
 use crate::journal::{self, Journal, JournalError, Meta};
 use crate::model::{self, Client, Limits, Message, Usage};
 use crate::price;
+use crate::sandbox::{self, Sandbox};
 use crate::sessions;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
@@ -251,8 +252,10 @@ pub fn prepare(
     for w in gate.warnings() {
         eprintln!("nib: warning: {w}");
     }
+    let mut sandbox = sandbox_for(args, dirs, &settings, &cwd)?;
     for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
         gate.allow_read_dir(dir);
+        sandbox.add_read_dir(dir);
     }
 
     let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
@@ -303,6 +306,8 @@ pub fn prepare(
         cancel,
         skills,
         instructed: Default::default(),
+        sandbox,
+        auto: args.auto || settings.bool("auto"),
     };
     Ok(Setup {
         agent,
@@ -312,6 +317,33 @@ pub fn prepare(
         settings,
         cwd,
     })
+}
+
+/// The sandbox from `--sandbox` and the user's settings (a project cannot change it);
+/// what the kernel cannot do is said in one line.
+fn sandbox_for(
+    args: &Args,
+    dirs: &Dirs,
+    settings: &Settings,
+    cwd: &std::path::Path,
+) -> Result<Sandbox, Error> {
+    let (level, options) =
+        sandbox::from_settings(settings.json.get("sandbox"), dirs.home.as_deref())
+            .map_err(Error::Setup)?;
+    let level = args
+        .sandbox
+        .or(level)
+        .unwrap_or(sandbox::Level::WorkspaceWrite);
+    let nib_dirs: Vec<PathBuf> = [&dirs.config, &dirs.data]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("nib"))
+        .collect();
+    let sandbox = Sandbox::new(level, cwd, dirs.home.as_deref(), &nib_dirs, options);
+    if let Some(notice) = sandbox.notice() {
+        eprintln!("nib: {notice}");
+    }
+    Ok(sandbox)
 }
 
 /// The endpoint the arguments, environment and settings name, with a model.

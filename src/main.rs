@@ -10,6 +10,7 @@ mod context;
 mod journal;
 mod model;
 mod price;
+mod sandbox;
 mod secrets;
 mod sessions;
 #[cfg(test)]

@@ -273,6 +273,10 @@ pub struct Context<'a> {
     pub env: &'a [(String, String)],
     /// What the `skill` tool can load.
     pub skills: &'a [crate::context::Skill],
+    /// Confines commands; how far depends on `grant`.
+    pub sandbox: &'a crate::sandbox::Sandbox,
+    /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
+    pub grant: crate::sandbox::Grant,
 }
 
 /// The schemas of the given tools, as the model sees them. Every byte here is paid on
@@ -754,6 +758,8 @@ mod tests {
             cancel: &cancel,
             env: &[],
             skills: &[],
+            sandbox: &crate::sandbox::Sandbox::off(&ws.root),
+            grant: crate::sandbox::Grant::Approved,
         };
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),

@@ -186,6 +186,7 @@ impl Repl {
             self.view.cwd.display()
         );
         self.dim(&sanitize(&line));
+        self.dim(&format!("sandbox: {}", self.agent.sandbox.describe()));
         self.dim("/help for commands · @path attaches a file · Ctrl-C interrupts, twice exits");
     }
 
@@ -561,6 +562,7 @@ impl Repl {
 
     fn permissions(&self) {
         say(&format!("mode: {}", self.agent.gate.mode().name()));
+        say(&format!("sandbox: {}", self.agent.sandbox.describe()));
         if self.view.rules.is_empty() {
             say("allowed this session: none");
         }

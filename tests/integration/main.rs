@@ -12,6 +12,7 @@ mod gate;
 mod headless;
 mod real_model;
 mod repl;
+mod sandbox;
 mod sessions;
 mod tools;
 mod wire;
