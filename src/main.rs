@@ -19,6 +19,9 @@ mod tools;
 mod ui;
 
 fn main() {
+    if let Some(warning) = secrets::hide_keys() {
+        eprintln!("nib: warning: {warning}");
+    }
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let code = match cli::parse(&argv) {
         Err(e) => {

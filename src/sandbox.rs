@@ -110,7 +110,7 @@ const PINNED: &[&str] = &[".git"];
 
 /// Inside the workspace: read-only to every confined command, because they run code
 /// or grant permissions later.
-const READ_ONLY_INSIDE: &[&str] = &[".git/hooks", ".git/config", ".claude", ".nib"];
+const READ_ONLY_INSIDE: &[&str] = &[".git/hooks", ".git/config", ".claude"];
 
 /// The sandbox as configured for this session.
 #[derive(Clone, Debug)]

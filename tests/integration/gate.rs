@@ -373,7 +373,11 @@ fn settings_json(allow: &[&str]) -> String {
 fn attacks_are_armed_under_yes() {
     // The same battery with everything allowed and no sandbox: each attack really does
     // what it claims, so the runs below that find no marker prove the gate stopped it.
-    let battery = Battery::run(FakeServer::start(Vec::new()), &["--yes", "--sandbox", "off"], |_| {});
+    let battery = Battery::run(
+        FakeServer::start(Vec::new()),
+        &["--yes", "--sandbox", "off"],
+        |_| {},
+    );
     assert_eq!(battery.out.code(), 0, "{}", battery.out);
     for (i, attack) in attacks().iter().enumerate() {
         if let Some(path) = target_path(&battery.nib, attack.target) {

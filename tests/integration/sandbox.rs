@@ -16,16 +16,33 @@ use std::path::PathBuf;
 /// What a file outside the reach of a command holds; it must never reach the model.
 const SECRET: &str = "SANDBOX-SECRET-8c2d";
 
+/// Set by `scripts/test`: a kernel without the sandbox fails the suite instead of
+/// skipping, so these tests cannot silently stop running where they should run.
+const REQUIRE_VAR: &str = "NIB_REQUIRE_SANDBOX";
+
 /// True when this kernel has what the sandbox needs; else says why, once per test.
 fn supported() -> bool {
-    let landlock = fs::read_to_string("/sys/kernel/security/lsm")
-        .is_ok_and(|lsm| lsm.split(',').any(|m| m.trim() == "landlock"));
+    // SAFETY: the version query of landlock_create_ruleset takes no attribute.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
     let userns =
         fs::read_to_string("/proc/sys/user/max_user_namespaces").is_ok_and(|n| n.trim() != "0");
-    if !(landlock && userns) {
-        eprintln!("skipped: this kernel has no Landlock or no user namespaces");
+    if abi >= 4 && userns {
+        return true;
     }
-    landlock && userns
+    let why = "skipped: this kernel has no Landlock ABI 4+ or no user namespaces";
+    assert!(
+        std::env::var_os(REQUIRE_VAR).is_none(),
+        "{why} ({REQUIRE_VAR} is set)"
+    );
+    eprintln!("{why}");
+    false
 }
 
 /// One nib with its own temp dir (so the test's HOME, under the system temp dir, is
@@ -240,4 +257,139 @@ fn bad_levels_are_usage_errors() {
     let out = nib.run();
     assert_eq!(out.code(), 1, "{out}");
     assert!(out.stderr.contains("sandbox.network"), "{out}");
+}
+
+/// nib's key in the tests below: it must not appear in any form.
+const KEY: &str = "sk-ant-test-KeepThisKeyOutOfReach0123";
+
+/// Letters shifted by one, as a script would to get past redaction.
+fn rot1(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'a'..='y' | 'A'..='Y' => (c as u8 + 1) as char,
+            'z' => 'a',
+            'Z' => 'A',
+            c => c,
+        })
+        .collect()
+}
+
+/// A project script the user allowed by a rule: it prints nib's environment and
+/// command line with letters shifted, and keeps a copy of what it printed.
+const ENVIRON_SCRIPT: &str = "#!/bin/sh\nfor f in /proc/$PPID/environ /proc/$PPID/cmdline; do\n  \
+    tr '\\0A-Za-z' '\\nB-ZAb-za' < $f\ndone 2>&1 | tee out.txt\n";
+
+/// The same through nib's memory: every writable mapping, shifted.
+const MEMORY_SCRIPT: &str = "#!/usr/bin/env python3\nimport os, re\npid = os.getppid()\nout = []\ntry:\n    \
+    mem = open(f'/proc/{pid}/mem', 'rb')\n    for line in open(f'/proc/{pid}/maps'):\n        \
+    span, perms = line.split()[:2]\n        if 'rw' not in perms: continue\n        \
+    lo, hi = (int(x, 16) for x in span.split('-'))\n        try:\n            mem.seek(lo)\n            \
+    out += re.findall(rb'[ -~]{8,}', mem.read(hi - lo))\n        except OSError: pass\nexcept OSError as e:\n    \
+    out.append(str(e).encode())\nshift = bytes.maketrans(b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', \
+    b'BCDEFGHIJKLMNOPQRSTUVWXYZAbcdefghijklmnopqrstuvwxyza')\n\
+    open('out.txt', 'wb').write(b'\\n'.join(s.translate(shift) for s in out))\nprint(len(out))\n";
+
+/// Runs `script` as `./keys.sh`, allowed by a rule; what it printed, and everything
+/// that left nib (requests to the model, stdout, stderr) with it.
+fn keys_run(script: &str, flags: &[&str]) -> (String, String) {
+    let server = FakeServer::start(vec![
+        Reply::tool_call("bash", json!({ "command": "./keys.sh" })),
+        Reply::text("Finished."),
+    ]);
+    let nib = Nib::against(&server, Protocol::Anthropic)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .env("NIB_VISIBLE_MARKER", "plainvalue")
+        .args(["-p", "go", "--allowedTools", "Bash(./keys.sh *)"])
+        .args(flags);
+    nib.put("keys.sh", script);
+    fs::set_permissions(
+        nib.work().join("keys.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = nib.run();
+    let bodies: String = server
+        .requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.raw_body).into_owned())
+        .collect();
+    let printed = nib.read("out.txt").unwrap_or_default();
+    (format!("{printed}\n{bodies}\n{out}"), printed)
+}
+
+fn key_forms() -> [String; 3] {
+    [KEY.to_string(), rot1(KEY), rot1("KeepThisKeyOutOfReach")]
+}
+
+#[test]
+fn no_command_finds_nibs_key_in_its_environment() {
+    if !supported() {
+        return;
+    }
+    for flags in [&[][..], &["--sandbox", "off"]] {
+        let (everything, printed) = keys_run(ENVIRON_SCRIPT, flags);
+        for form in key_forms() {
+            assert!(
+                !everything.contains(&form),
+                "{flags:?}: {form} found\n{printed}"
+            );
+        }
+        match flags.is_empty() {
+            true => assert!(printed.contains("Permission denied"), "{everything}"),
+            // Control: unconfined, the script does read nib's environment.
+            false => assert!(printed.contains(&rot1("plainvalue")), "{everything}"),
+        }
+    }
+}
+
+#[test]
+fn a_confined_command_cannot_read_nibs_memory() {
+    if !supported() {
+        return;
+    }
+    let (everything, printed) = keys_run(MEMORY_SCRIPT, &[]);
+    for form in key_forms() {
+        assert!(!everything.contains(&form), "{form} found\n{printed}");
+    }
+    assert!(printed.contains(&rot1("Permission denied")), "{everything}");
+    // Control: unconfined, root reads any memory (the key is there: it is in use);
+    // anyone else is stopped by nib being non-dumpable.
+    let (everything, _) = keys_run(MEMORY_SCRIPT, &["--sandbox", "off"]);
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert_eq!(everything.contains(&rot1(KEY)), root, "root: {root}");
+}
+
+#[test]
+fn read_only_level_writes_nothing_even_when_approved() {
+    if !supported() {
+        return;
+    }
+    let flags = ["--yes", "--sandbox", "read-only"];
+    let ((nib, result), (control, _)) = with_control("touch inside", &flags, |_| {});
+    assert!(!nib.work().join("inside").exists(), "{result}");
+    assert!(control.work().join("inside").exists());
+}
+
+#[test]
+fn the_users_settings_set_the_level_and_a_project_cannot_lower_it() {
+    if !supported() {
+        return;
+    }
+    let settings = |level: &'static str| {
+        move |nib: &Nib| {
+            fs::create_dir_all(nib.config_home().join("nib")).unwrap();
+            let user = json!({ "sandbox": { "level": level } }).to_string();
+            fs::write(nib.config_home().join("nib/settings.json"), user).unwrap();
+            nib.put(
+                ".claude/settings.json",
+                r#"{"sandbox": "off", "permissions": {}}"#,
+            );
+        }
+    };
+    let (nib, result) = bash("touch inside", &["--yes"], settings("read-only"));
+    assert!(!nib.work().join("inside").exists(), "{result}");
+    // Control: the same files with the user's level at workspace-write.
+    let (nib, result) = bash("touch inside", &["--yes"], settings("workspace-write"));
+    assert!(nib.work().join("inside").exists(), "{result}");
 }
