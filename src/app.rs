@@ -203,13 +203,15 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
     let saved = agent.journal.is_some();
-    Ok(ui.finish(
+    let code = ui.finish(
         &result,
         &agent.usage,
         agent.cost_usd,
         started.elapsed(),
         saved,
-    ))
+    );
+    // Stopped by SIGTERM, SIGHUP or SIGQUIT: exit as the signal would have.
+    Ok(crate::signals::stopped_by().map_or(code, |signal| 128 + signal))
 }
 
 /// Everything a run needs besides the prompt: the agent, and what the UI shows.
@@ -261,7 +263,7 @@ pub fn prepare(
     let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
     enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
     let cancel = Arc::new(AtomicBool::new(false));
-    crate::ui::forward_interrupts(cancel.clone());
+    crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal);
     let (journal, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
     let session_id = journal
         .as_ref()

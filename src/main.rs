@@ -13,12 +13,16 @@ mod price;
 mod sandbox;
 mod secrets;
 mod sessions;
+mod signals;
 #[cfg(test)]
 mod testing;
 mod tools;
 mod ui;
 
 fn main() {
+    if tools::watchdog::requested() {
+        std::process::exit(tools::watchdog::serve());
+    }
     if let Some(warning) = secrets::hide_keys() {
         eprintln!("nib: warning: {warning}");
     }

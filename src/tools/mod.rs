@@ -9,6 +9,7 @@ pub mod clip;
 pub mod fs;
 pub mod search;
 pub mod shell;
+pub mod watchdog;
 
 use crate::model::{ToolCall, ToolSpec};
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,7 @@
 //! block forever on a pipe that an escaped process still holds.
 
 use super::clip::Capture;
-use super::{Context, Outcome};
+use super::{Context, Outcome, watchdog};
 use crate::sandbox::{self, Grant};
 use std::io::{self, PipeReader, PipeWriter, Read};
 use std::os::fd::AsRawFd;
@@ -92,6 +92,9 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
         Ok(child) => child,
         Err(e) => return Outcome::error(format!("cannot start a shell: {e}")),
     };
+    // setsid made the shell the leader of its own group: its pid is the group id.
+    let group = child.id() as libc::pid_t;
+    watchdog::guard(group);
     let mut pipe = Pipe::new(reader);
     let end = wait(&mut child, &mut pipe, timeout, ctx.cancel);
     let mut stopped_jobs = false;
@@ -100,11 +103,14 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
             pipe.drain(DRAIN);
             if pipe.is_open() {
                 // Else the pipe is held by a process that left the group: stop reading.
-                stopped_jobs = group_alive(child.id() as libc::pid_t, &mut child);
+                stopped_jobs = group_alive(group, &mut child);
                 terminate(&mut child, &mut pipe);
             }
         }
         End::TimedOut | End::Interrupted => terminate(&mut child, &mut pipe),
+    }
+    if !group_alive(group, &mut child) {
+        watchdog::release(group);
     }
     let mut outcome = report(&end, timeout, stopped_jobs, &pipe.capture);
     let reach = ctx.sandbox.reach(ctx.grant);
@@ -298,7 +304,17 @@ fn report(end: &End, timeout: Duration, stopped_jobs: bool, capture: &Capture) -
             (None, None) => ("exit status: unknown".to_string(), true),
         },
         End::TimedOut => (format!("timed out after {} s", timeout.as_secs()), true),
-        End::Interrupted => ("interrupted".to_string(), true),
+        End::Interrupted => match crate::signals::stopped_by() {
+            Some(signal) => (
+                format!(
+                    "killed: nib received {} and stopped this command with its process \
+                     group; it did not finish",
+                    crate::signals::name(signal)
+                ),
+                true,
+            ),
+            None => ("interrupted".to_string(), true),
+        },
     };
     let mut prefix = format!("{status}\n");
     if stopped_jobs {

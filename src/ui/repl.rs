@@ -217,10 +217,12 @@ impl Repl {
             }
             let root = self.view.cwd.clone();
             let prompt = self.style().paint(Paint::Bold, PROMPT);
+            let idle = crate::signals::Idle::enter();
             let read = self
                 .editor
                 .read_line(&prompt, &|buffer, cursor| complete(buffer, cursor, &root))
                 .map_err(|e| format!("cannot read from the terminal: {e}"))?;
+            drop(idle);
             match read {
                 ReadResult::Eof => return Ok(()),
                 ReadResult::Interrupted if armed => return Ok(()),

@@ -14,5 +14,6 @@ mod real_model;
 mod repl;
 mod sandbox;
 mod sessions;
+mod signals;
 mod tools;
 mod wire;
