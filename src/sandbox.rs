@@ -290,12 +290,15 @@ impl Sandbox {
             ruleset.add(Path::new(dev), device)?;
         }
         // Namespaces cost a millisecond or two per command: only where they are the
-        // only way (read-only mounts for writers; no network without Landlock's).
+        // only way. Read-only mounts for writers; for a writer without network, a
+        // network namespace with no interfaces (Landlock stops TCP only); for the
+        // read-only set Landlock's TCP rules suffice where the ABI has them.
         let mounts = match self.support.namespaces {
             true => self.mounts(reach)?,
             false => Vec::new(),
         };
-        let new_net = !network && abi < landlock::NET_ABI && self.support.namespaces;
+        let writer = matches!(reach, Reach::Write { .. });
+        let new_net = !network && self.support.namespaces && (writer || abi < landlock::NET_ABI);
         Ok(Prepared {
             ruleset,
             namespaces: !mounts.is_empty() || new_net,
@@ -346,11 +349,18 @@ pub fn blocked_note(reach: Reach, failed: bool, output: &str) -> Option<String> 
             "this command ran without approval, so nib's sandbox let it read only the \
              workspace and system files, write nothing and reach no network"
         }
-        (_, Reach::Write { .. }) => {
-            "nib's sandbox lets commands write only the workspace and the temp dir (not \
-             .git/hooks, .git/config, .claude/), and read nothing under ~/.ssh and other \
-             credential folders"
-        }
+        (_, Reach::Write { network }) => match network {
+            true => {
+                "nib's sandbox lets commands write only the workspace and the temp dir (not \
+                 .git/hooks, .git/config, .claude/), and read nothing under ~/.ssh and other \
+                 credential folders"
+            }
+            false => {
+                "nib's sandbox lets this command write only the workspace and the temp dir \
+                 (not .git/hooks, .git/config, .claude/), read nothing under ~/.ssh and other \
+                 credential folders, and reach no network"
+            }
+        },
     };
     Some(format!(
         "note: {what}; if this is needed, the user can allow the command with a rule, add \

@@ -9,9 +9,10 @@
 use crate::support::*;
 use serde_json::json;
 use std::fs;
-use std::net::TcpListener;
+use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What a file outside the reach of a command holds; it must never reach the model.
 const SECRET: &str = "SANDBOX-SECRET-8c2d";
@@ -173,12 +174,25 @@ fn auto_runs_what_would_ask_without_network() {
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let command = format!("touch made; (exec 3<>/dev/tcp/127.0.0.1/{port}) && echo CONNECTED");
-    let ((nib, result), (_, control)) = with_control(&command, &["--auto"], |_| {});
+    let tcp = listener.local_addr().unwrap().port();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let command = format!(
+        "touch made; echo datagram > /dev/udp/127.0.0.1/{udp_port}; \
+         (exec 3<>/dev/tcp/127.0.0.1/{tcp}) && echo CONNECTED"
+    );
+    let received = |udp: &UdpSocket| udp.recv(&mut [0; 64]).is_ok();
+    let (nib, result) = bash(&command, &["--auto"], |_| {});
     assert!(nib.work().join("made").exists(), "--auto ran it: {result}");
     assert!(!result.contains("CONNECTED"), "{result}");
+    assert!(!received(&udp), "a datagram left: {result}");
+    assert!(result.contains("reach no network"), "{result}");
+    // Control: unconfined, both get through.
+    let (_, control) = bash(&command, &["--auto", "--sandbox", "off"], |_| {});
     assert!(control.contains("CONNECTED"), "{control}");
+    assert!(received(&udp), "{control}");
 }
 
 #[test]
