@@ -105,6 +105,10 @@ const DEVICES: &[&str] = &[
     "/dev/random",
 ];
 
+/// Writable to commands that may write, like the temp dir: POSIX shared memory and
+/// semaphores (Python's multiprocessing, databases) live there.
+const SHARED_MEMORY: &str = "/dev/shm";
+
 /// Inside the workspace: pinned in place (cannot be moved aside and replaced).
 const PINNED: &[&str] = &[".git"];
 
@@ -277,9 +281,12 @@ impl Sandbox {
             }
             Reach::Write { .. } => {
                 ruleset.cover(Path::new("/"), read, &self.deny_read)?;
+                let shared = Path::new(SHARED_MEMORY);
                 let roots = [&self.workspace, &self.temp]
                     .into_iter()
-                    .chain(&self.writable);
+                    .chain(&self.writable)
+                    .map(PathBuf::as_path)
+                    .chain([shared]);
                 for root in roots {
                     ruleset.cover(root, write, &self.deny_read)?;
                 }
