@@ -8,14 +8,17 @@
 //! prepared, so it never allocates. Whether a command may run at all is the gate's
 //! job; this module only decides how far it reaches once it runs.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod landlock;
+mod namespace;
+
+use namespace::{Maps, Mount, check};
 
 /// How far commands reach (`--sandbox`, settings `sandbox`), named as Codex names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -392,28 +395,7 @@ impl Support {
     fn probe() -> Support {
         Support {
             landlock: landlock::abi(),
-            namespaces: namespaces_work(),
-        }
-    }
-}
-
-/// Forks a child that tries `unshare`; the only way to know (sysctls, LSMs and
-/// container runtimes each can forbid it).
-fn namespaces_work() -> bool {
-    // SAFETY: the child only calls unshare and _exit, both async-signal-safe.
-    unsafe {
-        match libc::fork() {
-            -1 => false,
-            0 => {
-                let ok = libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) == 0;
-                libc::_exit(if ok { 0 } else { 1 })
-            }
-            pid => {
-                let mut status = 0;
-                libc::waitpid(pid, &mut status, 0) == pid
-                    && libc::WIFEXITED(status)
-                    && libc::WEXITSTATUS(status) == 0
-            }
+            namespaces: namespace::works(),
         }
     }
 }
@@ -452,107 +434,6 @@ impl Prepared {
             // binds above cannot be undone even by root in the new namespace.
             self.ruleset.restrict()
         }
-    }
-}
-
-fn check(ret: libc::c_int) -> io::Result<()> {
-    match ret {
-        -1 => Err(io::Error::last_os_error()),
-        _ => Ok(()),
-    }
-}
-
-/// The uid and gid maps of the new user namespace: the same ids inside as outside.
-struct Maps {
-    uid: Vec<u8>,
-    gid: Vec<u8>,
-}
-
-impl Maps {
-    fn current() -> io::Result<Maps> {
-        // SAFETY: getuid and getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        Ok(Maps {
-            uid: format!("{uid} {uid} 1").into_bytes(),
-            gid: format!("{gid} {gid} 1").into_bytes(),
-        })
-    }
-
-    /// In the child.
-    fn write(&self) -> io::Result<()> {
-        write_file(c"/proc/self/setgroups", b"deny")?;
-        write_file(c"/proc/self/uid_map", &self.uid)?;
-        write_file(c"/proc/self/gid_map", &self.gid)
-    }
-}
-
-fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> io::Result<()> {
-    // SAFETY: open/write/close on a valid C string and buffer; async-signal-safe.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
-        libc::close(fd);
-        match n {
-            n if n == bytes.len() as isize => Ok(()),
-            _ => Err(io::Error::last_os_error()),
-        }
-    }
-}
-
-/// One bind mount of a path onto itself, read-only or just pinned.
-struct Mount {
-    path: CString,
-    read_only: bool,
-    /// Flags of the mount the path is on, which a remount in a user namespace must
-    /// keep (they are locked).
-    locked: libc::c_ulong,
-}
-
-impl Mount {
-    fn new(path: &Path, read_only: bool) -> io::Result<Mount> {
-        let path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: statvfs writes into the zeroed struct; path is a valid C string.
-        let flags = unsafe {
-            let mut st: libc::statvfs = std::mem::zeroed();
-            check(libc::statvfs(path.as_ptr(), &mut st))?;
-            st.f_flag
-        };
-        let keep = [
-            (libc::ST_NOSUID, libc::MS_NOSUID),
-            (libc::ST_NODEV, libc::MS_NODEV),
-            (libc::ST_NOEXEC, libc::MS_NOEXEC),
-            (libc::ST_NOATIME, libc::MS_NOATIME),
-            (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-            (libc::ST_RELATIME, libc::MS_RELATIME),
-        ];
-        let locked = keep
-            .iter()
-            .filter(|(st, _)| flags & st != 0)
-            .fold(0, |acc, (_, ms)| acc | ms);
-        Ok(Mount {
-            path,
-            read_only,
-            locked,
-        })
-    }
-
-    /// In the child.
-    fn apply(&self) -> io::Result<()> {
-        let p = self.path.as_ptr();
-        let (none, data) = (std::ptr::null(), std::ptr::null());
-        // SAFETY: mount on valid C strings.
-        unsafe {
-            check(libc::mount(p, p, none, libc::MS_BIND | libc::MS_REC, data))?;
-            if self.read_only {
-                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | self.locked;
-                check(libc::mount(none, p, none, flags, data))?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -618,141 +499,6 @@ impl Ruleset {
     }
 }
 
-/// The Landlock ABI (linux/landlock.h), by hand: three system calls.
-mod landlock {
-    use std::io;
-
-    const CREATE_RULESET_VERSION: u32 = 1;
-    const RULE_PATH_BENEATH: libc::c_int = 1;
-
-    const EXECUTE: u64 = 1 << 0;
-    const WRITE_FILE: u64 = 1 << 1;
-    const READ_FILE: u64 = 1 << 2;
-    const READ_DIR: u64 = 1 << 3;
-    /// Every right of ABI 1 (bits 0–12).
-    const ABI1: u64 = (1 << 13) - 1;
-    const REFER: u64 = 1 << 13;
-    const TRUNCATE: u64 = 1 << 14;
-    const IOCTL_DEV: u64 = 1 << 15;
-    /// The first ABI that handles TCP.
-    pub const NET_ABI: u32 = 4;
-    const NET_BIND_TCP: u64 = 1 << 0;
-    const NET_CONNECT_TCP: u64 = 1 << 1;
-    const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
-    const SCOPE_SIGNAL: u64 = 1 << 1;
-
-    /// Reading and running files and listing directories.
-    pub const READ: u64 = EXECUTE | READ_FILE | READ_DIR;
-    /// Rights that make sense on a file (not a directory).
-    pub const FILE: u64 = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV;
-    /// What a device like /dev/null needs.
-    pub const DEVICE: u64 = READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV;
-
-    #[repr(C)]
-    struct RulesetAttr {
-        handled_access_fs: u64,
-        handled_access_net: u64,
-        scoped: u64,
-    }
-
-    #[repr(C, packed)]
-    struct PathBeneathAttr {
-        allowed_access: u64,
-        parent_fd: i32,
-    }
-
-    /// The ABI version, 0 without Landlock.
-    pub fn abi() -> u32 {
-        // SAFETY: the version query takes no attribute.
-        let v = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_create_ruleset,
-                std::ptr::null::<RulesetAttr>(),
-                0usize,
-                CREATE_RULESET_VERSION,
-            )
-        };
-        u32::try_from(v).unwrap_or(0)
-    }
-
-    /// The filesystem rights this ABI handles.
-    pub fn handled_fs(abi: u32) -> u64 {
-        let mut rights = ABI1;
-        for (since, right) in [(2, REFER), (3, TRUNCATE), (5, IOCTL_DEV)] {
-            if abi >= since {
-                rights |= right;
-            }
-        }
-        rights
-    }
-
-    /// A ruleset that denies every handled right until rules allow it; with
-    /// `no_network` (ABI 4+) TCP bind and connect are denied too, and (ABI 6+)
-    /// signals and abstract sockets outside the sandbox are out of reach.
-    pub fn create(abi: u32, no_network: bool) -> io::Result<libc::c_int> {
-        let net = match (no_network, abi >= NET_ABI) {
-            (true, true) => NET_BIND_TCP | NET_CONNECT_TCP,
-            _ => 0,
-        };
-        let scoped = match abi >= 6 {
-            true if no_network => SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET,
-            true => SCOPE_SIGNAL,
-            false => 0,
-        };
-        let attr = RulesetAttr {
-            handled_access_fs: handled_fs(abi),
-            handled_access_net: net,
-            scoped,
-        };
-        // SAFETY: attr is a valid ruleset attribute of the given size.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_create_ruleset,
-                &attr,
-                std::mem::size_of::<RulesetAttr>(),
-                0u32,
-            )
-        };
-        match fd {
-            -1 => Err(io::Error::last_os_error()),
-            fd => Ok(fd as libc::c_int),
-        }
-    }
-
-    pub fn add_path(ruleset: libc::c_int, parent: libc::c_int, access: u64) -> io::Result<()> {
-        if access == 0 {
-            return Ok(());
-        }
-        let attr = PathBeneathAttr {
-            allowed_access: access,
-            parent_fd: parent,
-        };
-        // SAFETY: attr is a valid path-beneath attribute; both fds are open.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_add_rule,
-                ruleset,
-                RULE_PATH_BENEATH,
-                &attr,
-                0u32,
-            )
-        };
-        match ret {
-            -1 => Err(io::Error::last_os_error()),
-            _ => Ok(()),
-        }
-    }
-
-    /// In the child: async-signal-safe.
-    pub fn restrict(ruleset: libc::c_int) -> io::Result<()> {
-        // SAFETY: a plain system call on an open descriptor.
-        match unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) } {
-            -1 => Err(io::Error::last_os_error()),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// The level and options in the user's settings: `"sandbox": "read-only"`, or an
 /// object with `level`, `writable`, `deny_read` (paths, `~/` is home) and `network`.
 /// Anything unreadable is an error naming the key, so nothing runs less confined than
@@ -809,88 +555,4 @@ pub fn from_settings(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn settings_are_read_strictly() {
-        let home = Path::new("/home/u");
-        let check = |value: serde_json::Value, expected: Result<Option<Level>, &str>| {
-            let got = from_settings(Some(&value), Some(home)).map(|(level, _)| level);
-            match (got, expected) {
-                (Ok(level), Ok(want)) => assert_eq!(level, want, "{value}"),
-                (Err(e), Err(key)) => assert!(e.contains(key), "{value}: {e}"),
-                (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
-            }
-        };
-        check(json!("read-only"), Ok(Some(Level::ReadOnly)));
-        check(json!({"level": "off"}), Ok(Some(Level::Off)));
-        check(json!({"network": false}), Ok(None));
-        check(
-            json!("none"),
-            Err("sandbox must be read-only, workspace-write or off"),
-        );
-        check(json!({"level": 1}), Err("sandbox.level"));
-        check(json!({"network": "no"}), Err("sandbox.network"));
-        check(json!({"writable": "~/x"}), Err("sandbox.writable"));
-        check(json!({"deny_read": ["relative"]}), Err("sandbox.deny_read"));
-        check(json!({"enabled": true}), Err("sandbox.enabled"));
-        check(json!(true), Err("sandbox must be"));
-        let (_, options) = from_settings(
-            Some(&json!({"writable": ["~/.cache", "/opt/x"]})),
-            Some(home),
-        )
-        .unwrap();
-        assert_eq!(
-            options.writable,
-            [PathBuf::from("/home/u/.cache"), PathBuf::from("/opt/x")]
-        );
-    }
-
-    #[test]
-    fn reach_by_level_and_grant() {
-        let sandbox = |level| {
-            let mut s = Sandbox::off(Path::new("/w"));
-            s.level = level;
-            s.support.landlock = 4;
-            s
-        };
-        let write = Reach::Write { network: true };
-        let cases = [
-            (Level::WorkspaceWrite, Grant::Unasked, Reach::Read),
-            (Level::WorkspaceWrite, Grant::Approved, write),
-            (
-                Level::WorkspaceWrite,
-                Grant::Auto,
-                Reach::Write { network: false },
-            ),
-            (Level::ReadOnly, Grant::Approved, Reach::Read),
-            (Level::ReadOnly, Grant::Auto, Reach::Read),
-            (Level::Off, Grant::Unasked, Reach::All),
-        ];
-        for (level, grant, reach) in cases {
-            assert_eq!(sandbox(level).reach(grant), reach, "{level:?} {grant:?}");
-        }
-        // No Landlock: no sandbox, whatever the level.
-        let mut none = sandbox(Level::ReadOnly);
-        none.support.landlock = 0;
-        assert_eq!(none.reach(Grant::Unasked), Reach::All);
-        assert!(none.describe().starts_with("no sandbox"));
-    }
-
-    #[test]
-    fn blocked_commands_get_a_note() {
-        let write = Reach::Write { network: true };
-        let note = |reach, failed, out| blocked_note(reach, failed, out).is_some();
-        assert!(note(
-            write,
-            true,
-            "touch: cannot touch 'x': Permission denied"
-        ));
-        assert!(note(Reach::Read, true, "x: Read-only file system"));
-        assert!(!note(write, false, "Permission denied"));
-        assert!(!note(Reach::All, true, "Permission denied"));
-        assert!(!note(write, true, "no such file"));
-    }
-}
+mod tests;
