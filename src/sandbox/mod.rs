@@ -356,8 +356,9 @@ pub fn blocked_note(reach: Reach, failed: bool, output: &str) -> Option<String> 
     let what = match (hit, reach) {
         (false, _) | (_, Reach::All) => return None,
         (_, Reach::Read) => {
-            "this command ran without approval, so nib's sandbox let it read only the \
-             workspace and system files, write nothing and reach no network"
+            "nib's sandbox let this command read only the workspace and system files, write \
+             nothing and reach no network (so it does for commands run without asking, and \
+             for every command at --sandbox read-only)"
         }
         (_, Reach::Write { network }) => match network {
             true => {
