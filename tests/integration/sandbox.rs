@@ -196,7 +196,7 @@ fn auto_runs_what_would_ask_without_network() {
 }
 
 #[test]
-fn auto_still_refuses_deny_rules_and_protected_paths() {
+fn auto_still_refuses_deny_rules_ask_rules_and_protected_paths() {
     if !supported() {
         return;
     }
@@ -204,6 +204,15 @@ fn auto_still_refuses_deny_rules_and_protected_paths() {
     let (nib, result) = bash("touch denied", &deny, |_| {});
     assert!(result.contains("denied"), "{result}");
     assert!(!nib.work().join("denied").exists());
+    let ask_rule = |nib: &Nib| {
+        nib.put(
+            ".claude/settings.json",
+            r#"{"permissions": {"ask": ["Bash(touch *)"]}}"#,
+        )
+    };
+    let (nib, result) = bash("touch asked", &["--auto"], ask_rule);
+    assert!(result.contains("denied"), "{result}");
+    assert!(!nib.work().join("asked").exists());
     let (nib, result) = bash("mkdir -p .claude && touch .claude/x", &["--auto"], |_| {});
     assert!(!nib.work().join(".claude/x").exists(), "{result}");
     // Control: the same call with --yes in an unconfined run goes through.
