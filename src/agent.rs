@@ -11,6 +11,7 @@ use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
 use crate::price;
+use crate::sandbox::{Grant, Sandbox};
 use crate::tools::disk::Links;
 use crate::tools::fs::{Plan, Seen};
 use crate::tools::{self, Action, Outcome, Tool, Workspace};
@@ -181,6 +182,10 @@ pub struct Agent {
     /// Why the journal stopped being written, once it has: from then on no file is
     /// changed, since no change could be undone.
     pub unsaved: Option<String>,
+    /// Confines the commands the model runs.
+    pub sandbox: Sandbox,
+    /// `--auto`: calls that would ask run confined instead (see `Grant::Auto`).
+    pub auto: bool,
 }
 
 impl Agent {
@@ -555,11 +560,23 @@ impl Agent {
             });
             Outcome::error(why)
         };
+        let mut grant = Grant::Approved;
         let (allowed, by, rule) = match self.gate.check(&action) {
-            Verdict::Allow => (true, "rules", None),
+            Verdict::Allow => {
+                if self.gate.allows_unasked(&action) {
+                    grant = Grant::Unasked;
+                }
+                (true, "rules", None)
+            }
             Verdict::Deny(why) => {
                 self.decision(ui, call, false, "rules", None);
                 return denied(denials, format!("denied: {why}"));
+            }
+            // --auto: what the bare tool rule would allow (not protected paths, not
+            // ask rules) runs confined instead of asking.
+            Verdict::Ask(_) if self.auto && self.gate.allowing_rule(&action, None).is_some() => {
+                grant = Grant::Auto;
+                (true, "auto", None)
             }
             Verdict::Ask(reason) => {
                 let suggestion = self.gate.suggest_rule(&action);
@@ -601,6 +618,8 @@ impl Agent {
             skills: &self.skills,
             may_read: &|path| gate.may_search(&action, path),
             seen: &self.seen,
+            sandbox: &self.sandbox,
+            grant,
         };
         let mut outcome = match tools::plan(&action, &ctx) {
             None => tools::execute(&action, &ctx),

@@ -11,6 +11,7 @@ pub mod disk;
 pub mod fs;
 pub mod search;
 pub mod shell;
+pub mod watchdog;
 
 use crate::model::{ToolCall, ToolSpec};
 use serde::{Deserialize, Serialize};
@@ -281,6 +282,10 @@ pub struct Context<'a> {
     pub may_read: &'a dyn Fn(&Path) -> bool,
     /// What the model has read or written, so a stale change is refused.
     pub seen: &'a fs::Seen,
+    /// Confines commands; how far depends on `grant`.
+    pub sandbox: &'a crate::sandbox::Sandbox,
+    /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
+    pub grant: crate::sandbox::Grant,
 }
 
 /// The schemas of the given tools, as the model sees them. Every byte here is paid on
@@ -784,6 +789,8 @@ mod tests {
             skills: &[],
             may_read: &|_| true,
             seen: &fs::Seen::default(),
+            sandbox: &crate::sandbox::Sandbox::off(&ws.root),
+            grant: crate::sandbox::Grant::Approved,
         };
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),

@@ -17,6 +17,8 @@ mod real_model;
 mod real_protocols;
 mod repl;
 mod search;
+mod sandbox;
 mod sessions;
+mod signals;
 mod tools;
 mod wire;
