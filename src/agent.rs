@@ -164,8 +164,6 @@ pub struct Agent {
     pub instructed: HashSet<PathBuf>,
     /// Confines the commands the model runs.
     pub sandbox: Sandbox,
-    /// `--auto`: calls that would ask run confined instead (see `Grant::Auto`).
-    pub auto: bool,
 }
 
 impl Agent {
@@ -523,7 +521,9 @@ impl Agent {
             }
             // --auto: what the bare tool rule would allow (not protected paths, not
             // ask rules) runs confined instead of asking.
-            Verdict::Ask(_) if self.auto && self.gate.allowing_rule(&action, None).is_some() => {
+            Verdict::Ask(_)
+                if self.sandbox.auto() && self.gate.allowing_rule(&action, None).is_some() =>
+            {
                 grant = Grant::Auto;
                 (true, "auto", None)
             }

@@ -309,7 +309,6 @@ pub fn prepare(
         skills,
         instructed: Default::default(),
         sandbox,
-        auto: args.auto || settings.bool("auto"),
     };
     Ok(Setup {
         agent,
@@ -329,9 +328,10 @@ fn sandbox_for(
     settings: &Settings,
     cwd: &std::path::Path,
 ) -> Result<Sandbox, Error> {
-    let (level, options) =
+    let (level, mut options) =
         sandbox::from_settings(settings.json.get("sandbox"), dirs.home.as_deref())
             .map_err(Error::Setup)?;
+    options.auto = args.auto || settings.bool("auto");
     let level = args
         .sandbox
         .or(level)
