@@ -6,13 +6,18 @@
 mod support;
 
 mod context;
+mod durable;
 mod economy;
 mod fake_selftest;
 mod gate;
 mod headless;
+mod keys;
+mod providers;
 mod real_model;
+mod real_protocols;
 mod repl;
 mod sandbox;
+mod search;
 mod sessions;
 mod signals;
 mod tools;
