@@ -177,15 +177,13 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// Confines the commands the model runs.
+    pub sandbox: Sandbox,
     /// What the model has read or written (rebuilt from the journal on resume).
     pub seen: Seen,
     /// Why the journal stopped being written, once it has: from then on no file is
     /// changed, since no change could be undone.
     pub unsaved: Option<String>,
-    /// Confines the commands the model runs.
-    pub sandbox: Sandbox,
-    /// `--auto`: calls that would ask run confined instead (see `Grant::Auto`).
-    pub auto: bool,
 }
 
 impl Agent {
@@ -574,7 +572,9 @@ impl Agent {
             }
             // --auto: what the bare tool rule would allow (not protected paths, not
             // ask rules) runs confined instead of asking.
-            Verdict::Ask(_) if self.auto && self.gate.allowing_rule(&action, None).is_some() => {
+            Verdict::Ask(_)
+                if self.sandbox.auto() && self.gate.allowing_rule(&action, None).is_some() =>
+            {
                 grant = Grant::Auto;
                 (true, "auto", None)
             }
@@ -616,10 +616,10 @@ impl Agent {
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
-            may_read: &|path| gate.may_search(&action, path),
-            seen: &self.seen,
             sandbox: &self.sandbox,
             grant,
+            may_read: &|path| gate.may_search(&action, path),
+            seen: &self.seen,
         };
         let mut outcome = match tools::plan(&action, &ctx) {
             None => tools::execute(&action, &ctx),

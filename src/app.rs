@@ -310,10 +310,9 @@ pub fn prepare(
         cancel,
         skills,
         instructed: Default::default(),
+        sandbox,
         seen: resumed.seen,
         unsaved: None,
-        sandbox,
-        auto: args.auto || settings.bool("auto"),
     };
     Ok(Setup {
         agent,
@@ -325,19 +324,6 @@ pub fn prepare(
     })
 }
 
-/// Request limits: the defaults, with settings `idle_timeout_secs` for the idle limit.
-pub fn limits(settings: &Settings) -> Limits {
-    let idle = settings
-        .json
-        .get("idle_timeout_secs")
-        .and_then(Value::as_u64)
-        .filter(|secs| *secs > 0);
-    Limits {
-        idle_timeout: idle.map_or(model::IDLE_TIMEOUT, Duration::from_secs),
-        ..Limits::default()
-    }
-}
-
 /// The sandbox from `--sandbox` and the user's settings (a project cannot change it);
 /// what the kernel cannot do is said in one line.
 fn sandbox_for(
@@ -346,9 +332,10 @@ fn sandbox_for(
     settings: &Settings,
     cwd: &std::path::Path,
 ) -> Result<Sandbox, Error> {
-    let (level, options) =
+    let (level, mut options) =
         sandbox::from_settings(settings.json.get("sandbox"), dirs.home.as_deref())
             .map_err(Error::Setup)?;
+    options.auto = args.auto || settings.bool("auto");
     let level = args
         .sandbox
         .or(level)
@@ -363,6 +350,19 @@ fn sandbox_for(
         eprintln!("nib: {notice}");
     }
     Ok(sandbox)
+}
+
+/// Request limits: the defaults, with settings `idle_timeout_secs` for the idle limit.
+pub fn limits(settings: &Settings) -> Limits {
+    let idle = settings
+        .json
+        .get("idle_timeout_secs")
+        .and_then(Value::as_u64)
+        .filter(|secs| *secs > 0);
+    Limits {
+        idle_timeout: idle.map_or(model::IDLE_TIMEOUT, Duration::from_secs),
+        ..Limits::default()
+    }
 }
 
 /// The endpoint the arguments, environment and settings name, with a model.

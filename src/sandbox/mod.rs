@@ -133,6 +133,7 @@ pub struct Sandbox {
     /// Read-only inside writable trees besides `READ_ONLY_INSIDE` (nib's settings).
     read_only: Vec<PathBuf>,
     network: bool,
+    auto: bool,
 }
 
 /// Settings that shape the sandbox (`sandbox.*` in the user's settings).
@@ -142,6 +143,8 @@ pub struct Options {
     pub deny_read: Vec<PathBuf>,
     /// `sandbox.network`: approved commands reach the network (default true).
     pub network: Option<bool>,
+    /// `--auto` (settings `auto`): calls that would ask run confined instead.
+    pub auto: bool,
 }
 
 impl Sandbox {
@@ -176,6 +179,7 @@ impl Sandbox {
             deny_read: deny_read.iter().map(|p| canonical(p)).collect(),
             read_only: nib_dirs.iter().map(|p| canonical(p)).collect(),
             network: options.network.unwrap_or(true),
+            auto: options.auto,
         }
     }
 
@@ -198,13 +202,24 @@ impl Sandbox {
         }
     }
 
+    /// `--auto` in effect: only inside a sandbox, never unconfined.
+    pub fn auto(&self) -> bool {
+        self.auto && self.level() != Level::Off
+    }
+
     /// One line for people about what the kernel could not do, if anything.
     pub fn notice(&self) -> Option<String> {
+        let auto = match self.auto {
+            true => "; --auto is off: calls that would ask still ask",
+            false => "",
+        };
         if self.level == Level::Off {
-            return None;
+            return (!auto.is_empty()).then(|| format!("no sandbox (--sandbox off){auto}"));
         }
         if self.support.landlock == 0 {
-            return Some("no sandbox: this kernel has no Landlock; commands run unconfined".into());
+            return Some(format!(
+                "no sandbox: this kernel has no Landlock; commands run unconfined{auto}"
+            ));
         }
         if !self.support.namespaces {
             return Some(
@@ -232,7 +247,11 @@ impl Sandbox {
                 "approved commands write the workspace and temp dir, no network"
             }
         };
-        format!("{} ({what})", level.name())
+        let auto = match self.auto() {
+            true => "; --auto: calls that would ask run here without network",
+            false => "",
+        };
+        format!("{} ({what}){auto}", level.name())
     }
 
     /// How far a command with this grant reaches.
@@ -547,6 +566,7 @@ pub fn from_settings(
                 writable: paths(map.get("writable"), ".writable")?,
                 deny_read: paths(map.get("deny_read"), ".deny_read")?,
                 network,
+                auto: false,
             };
             let level = map.get("level").map(|v| level(v, ".level")).transpose()?;
             Ok((level, options))

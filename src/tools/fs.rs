@@ -596,6 +596,7 @@ mod tests {
             let ws = t.workspace();
             let sandbox = crate::sandbox::Sandbox::off(&ws.root);
             Fixture {
+                sandbox: crate::sandbox::Sandbox::off(&ws.root),
                 t,
                 ws,
                 cancel: AtomicBool::new(false),

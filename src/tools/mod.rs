@@ -277,15 +277,15 @@ pub struct Context<'a> {
     pub env: &'a [(String, String)],
     /// What the `skill` tool can load.
     pub skills: &'a [crate::context::Skill],
+    /// Confines commands; how far depends on `grant`.
+    pub sandbox: &'a crate::sandbox::Sandbox,
+    /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
+    pub grant: crate::sandbox::Grant,
     /// Whether grep and glob may read a file they found: the gate's deny and ask rules,
     /// asked per file (the gate only saw the search's path).
     pub may_read: &'a dyn Fn(&Path) -> bool,
     /// What the model has read or written, so a stale change is refused.
     pub seen: &'a fs::Seen,
-    /// Confines commands; how far depends on `grant`.
-    pub sandbox: &'a crate::sandbox::Sandbox,
-    /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
-    pub grant: crate::sandbox::Grant,
 }
 
 /// The schemas of the given tools, as the model sees them. Every byte here is paid on
@@ -787,10 +787,10 @@ mod tests {
             cancel: &cancel,
             env: &[],
             skills: &[],
-            may_read: &|_| true,
-            seen: &fs::Seen::default(),
             sandbox: &crate::sandbox::Sandbox::off(&ws.root),
             grant: crate::sandbox::Grant::Approved,
+            may_read: &|_| true,
+            seen: &fs::Seen::default(),
         };
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),

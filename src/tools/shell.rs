@@ -11,7 +11,7 @@ use super::clip::Capture;
 use super::{Context, Outcome, watchdog};
 use crate::sandbox::{self, Grant};
 use std::io::{self, PipeReader, PipeWriter, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,7 +94,6 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
     };
     // setsid made the shell the leader of its own group: its pid is the group id.
     let group = child.id() as libc::pid_t;
-    watchdog::guard(group);
     let mut pipe = Pipe::new(reader);
     let end = wait(&mut child, &mut pipe, timeout, ctx.cancel);
     let mut stopped_jobs = false;
@@ -138,8 +137,9 @@ fn spawn(command: &str, writer: &PipeWriter, ctx: &Context) -> io::Result<Child>
         }
         // SAFETY: getpid before the fork; the child only makes system calls.
         let parent = unsafe { libc::getpid() };
+        let watchdog = watchdog::pipe_fd();
         unsafe {
-            cmd.pre_exec(move || own_group(parent));
+            cmd.pre_exec(move || own_group(parent, watchdog));
         }
         ctx.sandbox.confine(&mut cmd, ctx.grant)?;
         match cmd.spawn() {
@@ -150,13 +150,16 @@ fn spawn(command: &str, writer: &PipeWriter, ctx: &Context) -> io::Result<Child>
     Err(not_found.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
 }
 
-/// In the child: a session (and process group) of its own, killed by the kernel if
-/// nib dies before it (the backstop when nib gets SIGKILL).
-fn own_group(parent: libc::pid_t) -> io::Result<()> {
+/// In the child: a session (and process group) of its own, listed with the watchdog
+/// and killed by the kernel if nib dies before it (the backstops for SIGKILL of nib).
+fn own_group(parent: libc::pid_t, watchdog: Option<RawFd>) -> io::Result<()> {
     // SAFETY: setsid, prctl and getppid are async-signal-safe system calls.
     unsafe {
         if libc::setsid() == -1 {
             return Err(io::Error::last_os_error());
+        }
+        if let Some(fd) = watchdog {
+            watchdog::guard_from_child(fd);
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         // nib died between the fork and the prctl: the signal would never come.
@@ -358,10 +361,10 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
-            may_read: &|_| true,
-            seen: &crate::tools::fs::Seen::default(),
             sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
             grant: crate::sandbox::Grant::Approved,
+            may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         run(command, timeout, &ctx)
     }
@@ -582,10 +585,10 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
-            may_read: &|_| true,
-            seen: &crate::tools::fs::Seen::default(),
             sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
             grant: crate::sandbox::Grant::Approved,
+            may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {

@@ -1,11 +1,12 @@
 //! The backstop that keeps commands from outliving nib, however nib ends (SIGKILL
 //! included): a small process, nib itself re-executed, that holds the read end of a
-//! pipe only nib writes to. nib tells it the process group of each command it starts,
-//! and again (negated) once the group is gone; when the pipe closes because nib is
+//! pipe only nib writes to. Each command's child lists its own process group before it
+//! execs, and nib takes it off (negated) once the group is gone; when the pipe closes because nib is
 //! gone, the watchdog stops every group still listed (TERM, a grace, KILL) and exits.
 
 use std::collections::HashSet;
 use std::io::{self, PipeWriter, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -28,9 +29,20 @@ pub fn requested() -> bool {
     std::env::var_os(VAR).is_some()
 }
 
-/// Lists `group` with the watchdog (started on first use).
-pub fn guard(group: libc::pid_t) {
-    send(group);
+/// The descriptor a command's child writes its group to, between fork and exec (with
+/// `guard_from_child`), so no command is ever unlisted; the watchdog starts on first use.
+pub fn pipe_fd() -> Option<RawFd> {
+    pipe().map(|p| p.lock().map_or(-1, |w| w.as_raw_fd()))
+}
+
+/// In the child, between fork and exec: lists the child's own group. A four-byte
+/// write is async-signal-safe and atomic.
+pub fn guard_from_child(fd: RawFd) {
+    // SAFETY: getpid and write on an inherited descriptor and a stack buffer.
+    unsafe {
+        let group = libc::getpid().to_le_bytes();
+        libc::write(fd, group.as_ptr().cast(), group.len());
+    }
 }
 
 /// Takes `group` off the list: it is gone, and its id may be reused.
@@ -38,9 +50,12 @@ pub fn release(group: libc::pid_t) {
     send(-group);
 }
 
+fn pipe() -> Option<&'static Mutex<PipeWriter>> {
+    PIPE.get_or_init(|| start().ok().map(Mutex::new)).as_ref()
+}
+
 fn send(value: i32) {
-    let pipe = PIPE.get_or_init(|| start().ok().map(Mutex::new));
-    if let Some(pipe) = pipe
+    if let Some(pipe) = pipe()
         && let Ok(mut pipe) = pipe.lock()
     {
         // Four bytes are written at once (less than PIPE_BUF): never interleaved.

@@ -190,7 +190,7 @@ fn auto_runs_what_would_ask_without_network() {
     assert!(!received(&udp), "a datagram left: {result}");
     assert!(result.contains("reach no network"), "{result}");
     // Control: unconfined, both get through.
-    let (_, control) = bash(&command, &["--auto", "--sandbox", "off"], |_| {});
+    let (_, control) = bash(&command, &["--yes", "--sandbox", "off"], |_| {});
     assert!(control.contains("CONNECTED"), "{control}");
     assert!(received(&udp), "{control}");
 }
@@ -415,4 +415,17 @@ fn the_users_settings_set_the_level_and_a_project_cannot_lower_it() {
     // Control: the same files with the user's level at workspace-write.
     let (nib, result) = bash("touch inside", &["--yes"], settings("workspace-write"));
     assert!(nib.work().join("inside").exists(), "{result}");
+}
+
+#[test]
+fn auto_never_runs_unconfined() {
+    if !supported() {
+        return;
+    }
+    let (nib, result) = bash("touch made", &["--auto", "--sandbox", "off"], |_| {});
+    assert!(result.contains("denied"), "{result}");
+    assert!(!nib.work().join("made").exists());
+    // Control: inside the sandbox --auto runs it.
+    let (nib, result) = bash("touch made", &["--auto"], |_| {});
+    assert!(nib.work().join("made").exists(), "{result}");
 }
