@@ -596,7 +596,6 @@ mod tests {
             let ws = t.workspace();
             let sandbox = crate::sandbox::Sandbox::off(&ws.root);
             Fixture {
-                sandbox: crate::sandbox::Sandbox::off(&ws.root),
                 t,
                 ws,
                 cancel: AtomicBool::new(false),
