@@ -5,10 +5,14 @@
 //! module only says that it must ask. Shell parsing lives in `shell.rs`, rule syntax
 //! in `rules.rs`.
 
+#[cfg(test)]
+mod class_tests;
+mod files;
 mod rules;
 mod shell;
 
 use crate::tools::{Action, Tool, Workspace, canonical_prefix};
+use files::{Arg, Named};
 use rules::{Anchors, Rule, RuleTool, Spec};
 use serde_json::{Map, Value};
 use shell::{Redirect, Simple, Word};
@@ -574,7 +578,7 @@ impl Gate {
     }
 
     /// A deny verdict when any rule could match any part, nested commands included, or
-    /// when a part reads a file a `Read` deny rule covers.
+    /// when a command nib can see would open a file a path deny rule covers.
     fn denied(&self, parts: &[Simple]) -> Option<Verdict> {
         if let Some(rule) = self.bash_rule(&self.deny, parts) {
             return Some(Verdict::Deny(format!(
@@ -582,17 +586,97 @@ impl Gate {
                 rule.describe()
             )));
         }
-        for path in parts.iter().flat_map(|p| self.reads(p)) {
-            let resolved = self.resolve(Path::new(&path));
-            if let Some(rule) = self.path_rule(&self.deny, Tool::Read, &resolved) {
+        let path_rules = |tool| {
+            self.deny
+                .iter()
+                .find(|r| r.tool.covers(tool) && r.tool != RuleTool::Bash)
+        };
+        if path_rules(Tool::Read).is_none() && path_rules(Tool::Edit).is_none() {
+            return None;
+        }
+        for seen in parts.iter().flat_map(commands_in) {
+            let Some(seen) = seen else {
+                let rule = path_rules(Tool::Read).or(path_rules(Tool::Edit))?;
                 return Some(Verdict::Deny(format!(
-                    "reading {} is denied by {}",
-                    resolved.display(),
+                    "part of the command is computed when it runs, so it may open what {} denies",
                     rule.describe()
                 )));
+            };
+            if let Some(deny) = self.opens_denied(&seen) {
+                return Some(deny);
             }
         }
         None
+    }
+
+    /// A deny verdict when a file `seen` names, or one its recursion would open, is
+    /// covered by a path deny rule; an unknowable one counts as covered.
+    fn opens_denied(&self, seen: &Seen) -> Option<Verdict> {
+        for (tool, arg) in named_args(seen) {
+            let Some(rule) = self.deny.iter().find(|r| r.tool.covers(tool)) else {
+                continue;
+            };
+            match self.expand(&arg) {
+                Named::Unknown(why) => {
+                    return Some(Verdict::Deny(format!(
+                        "{why}, so it may open what {} denies",
+                        rule.describe()
+                    )));
+                }
+                Named::Paths(paths) => {
+                    for path in paths {
+                        if let Some(rule) = self.path_rule(&self.deny, tool, &path) {
+                            return Some(Verdict::Deny(format!(
+                                "{} {} is denied by {}",
+                                tool.name(),
+                                path.display(),
+                                rule.describe()
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        let (starts, follow, reads) = shell::walk_of(&seen.words)?;
+        let rule = self.deny.iter().find(|r| r.tool.covers(Tool::Read))?;
+        if !reads {
+            return None;
+        }
+        let walk = self.walk(&starts, follow)?;
+        let name = shell::basename(&seen.words[0].text);
+        if !walk.complete {
+            return Some(Verdict::Deny(format!(
+                "`{name}` would read more files than nib can check against {}",
+                rule.describe()
+            )));
+        }
+        walk.files.iter().find_map(|file| {
+            let rule = self.path_rule(&self.deny, Tool::Read, file)?;
+            Some(Verdict::Deny(format!(
+                "`{name}` would read {} below its directories, denied by {}; name the files to search instead",
+                file.display(),
+                rule.describe()
+            )))
+        })
+    }
+
+    /// Every file `arg` names, against this workspace.
+    fn expand(&self, arg: &Arg) -> Named {
+        files::expand(arg, &self.root, self.home.as_deref())
+    }
+
+    /// Walks where a recursive command starts; `None` when a start is unknowable.
+    fn walk(&self, starts: &[Arg], follow: bool) -> Option<files::Walk> {
+        let mut paths = Vec::new();
+        for start in starts {
+            match self.expand(start) {
+                Named::Paths(p) => paths.extend(p),
+                Named::Unknown(_) => {
+                    return Some(files::Walk::default());
+                }
+            }
+        }
+        Some(files::walk(&paths, follow, &|p| self.readable(p)))
     }
 
     /// The first bash rule that matches (or might match) some part.
@@ -603,27 +687,10 @@ impl Gate {
         }
         let mut forms = Vec::new();
         for part in parts {
-            part_forms(part, 0, &mut forms);
+            part_forms(part, &mut forms);
         }
         bash.into_iter()
             .find(|rule| forms.iter().any(|f| form_matches(rule, f)))
-    }
-
-    /// Files a part reads that the gate can name: `< file`, and the path arguments of
-    /// built-in read-only commands.
-    fn reads(&self, part: &Simple) -> Vec<String> {
-        let mut out: Vec<String> = part
-            .redirects
-            .iter()
-            .filter_map(|r| match r {
-                Redirect::Read(w) => Some(w.text.clone()),
-                _ => None,
-            })
-            .collect();
-        if shell::is_read_only(&part.words) {
-            out.extend(shell::path_args(&part.words));
-        }
-        out
     }
 
     /// Why one part of an allowed-so-far command needs approval, if it does.
@@ -665,40 +732,170 @@ impl Gate {
         }
     }
 
-    /// Reads outside the workspace, or covered by a `Read` ask rule, need approval.
+    /// Reads outside the workspace, files an ask rule covers, computed file names and
+    /// recursion through symlinks that leave the workspace need approval.
     fn reads_need_approval(&self, part: &Simple) -> Option<String> {
-        for path in self.reads(part) {
-            let resolved = self.resolve(Path::new(&path));
-            if !self.readable(&resolved) {
-                return Some(format!(
-                    "reads {}, outside the workspace",
-                    resolved.display()
-                ));
-            }
-            if let Some(rule) = self.path_rule(&self.ask, Tool::Read, &resolved) {
-                return Some(format!("reading {path} matches {}", rule.describe()));
+        let seen = Seen {
+            words: part.words.clone(),
+            redirects: part.redirects.clone(),
+        };
+        let read_only = shell::is_read_only(&part.words);
+        for (tool, arg) in named_args(&seen) {
+            let checks_place = read_only && tool == Tool::Read;
+            let paths = match self.expand(&arg) {
+                Named::Unknown(why) if checks_place => {
+                    return Some(format!("{why}, so it needs approval"));
+                }
+                Named::Unknown(_) => continue,
+                Named::Paths(paths) => paths,
+            };
+            for path in paths {
+                if checks_place && !self.readable(&path) {
+                    return Some(format!("reads {}, outside the workspace", path.display()));
+                }
+                if let Some(rule) = self.path_rule(&self.ask, tool, &path) {
+                    return Some(format!(
+                        "{} {} matches {}",
+                        tool.name(),
+                        path.display(),
+                        rule.describe()
+                    ));
+                }
             }
         }
-        None
+        let (starts, true, _) = shell::walk_of(&part.words)? else {
+            return None;
+        };
+        let name = &part.words[0].text;
+        let walk = self.walk(&starts, true)?;
+        if let Some((link, target)) = walk.escapes.first() {
+            return Some(format!(
+                "`{name}` follows the symlink {} to {}, outside the workspace",
+                link.display(),
+                target.display()
+            ));
+        }
+        (!walk.complete)
+            .then(|| format!("`{name}` follows symlinks through more than nib can check"))
     }
 
-    /// An allowed command that names a protected path still asks.
+    /// An allowed command that writes a protected path nib can see (through wrappers,
+    /// nested strings, globs and `~`) still asks.
     fn touches_protected(&self, part: &Simple) -> Option<String> {
-        let args = match shell::is_read_only(&part.words) {
-            true => &[][..],
-            false => part.words.get(1..).unwrap_or_default(),
-        };
-        let targets = part.redirects.iter().filter_map(|r| match r {
-            Redirect::Write(w) => Some(w),
-            _ => None,
-        });
-        args.iter()
-            .chain(targets)
-            .filter(|w| !w.dynamic)
-            .flat_map(|w| [w.text.as_str(), w.text.split_once('=').map_or("", |s| s.1)])
-            .filter(|t| !t.is_empty() && !t.starts_with('-'))
-            .find_map(|t| self.protected(&self.resolve(Path::new(t))))
+        let seen = commands_in(part).into_iter().flatten();
+        let mut writes = seen
+            .flat_map(|s| named_args(&s))
+            .filter(|(tool, _)| *tool == Tool::Edit);
+        writes.find_map(|(_, arg)| match self.expand(&arg) {
+            Named::Paths(paths) => paths.iter().find_map(|p| self.protected(p)),
+            Named::Unknown(_) => None,
+        })
     }
+}
+
+/// One command nib can see inside a part: its words and redirections.
+struct Seen {
+    words: Vec<Word>,
+    redirects: Vec<Redirect>,
+}
+
+/// Every command a part runs that nib can see: the part itself, what wrappers run,
+/// `sh -c` / `eval` strings, substitutions, `find -exec`. `None` stands for a command
+/// nib cannot see (a computed string, nesting deeper than `MAX_NESTING`).
+fn commands_in(part: &Simple) -> Vec<Option<Seen>> {
+    let mut out = Vec::new();
+    visit_part(part, 0, &mut out);
+    out
+}
+
+fn visit_part(part: &Simple, depth: usize, out: &mut Vec<Option<Seen>>) {
+    visit_words(&part.words, &part.redirects, depth, out);
+    for nested in &part.nested {
+        visit_string(nested, depth + 1, out);
+    }
+}
+
+fn visit_words(words: &[Word], redirects: &[Redirect], depth: usize, out: &mut Vec<Option<Seen>>) {
+    if words.is_empty() && redirects.is_empty() {
+        return;
+    }
+    if depth > MAX_NESTING {
+        out.push(None);
+        return;
+    }
+    out.push(Some(Seen {
+        words: words.to_vec(),
+        redirects: redirects.to_vec(),
+    }));
+    if let Some(inner) = shell::unwrap(words) {
+        visit_words(inner, &[], depth + 1, out);
+    }
+    for string in shell::command_strings(words) {
+        match string {
+            Some(s) => visit_string(&s, depth + 1, out),
+            None => out.push(None),
+        }
+    }
+    for command in shell::find_exec_commands(words) {
+        visit_words(command, &[], depth + 1, out);
+    }
+}
+
+fn visit_string(command: &str, depth: usize, out: &mut Vec<Option<Seen>>) {
+    if depth > MAX_NESTING {
+        out.push(None);
+        return;
+    }
+    match shell::parse(command) {
+        Ok(parts) => parts.iter().for_each(|p| visit_part(p, depth, out)),
+        Err(_) => out.push(None),
+    }
+}
+
+/// The words of `seen` that may name files, with the tool whose rules apply: `< f`
+/// reads, `> f` writes; a read-only command's file arguments are reads; any other
+/// command's arguments may be either. A computed command name may open anything.
+fn named_args(seen: &Seen) -> Vec<(Tool, Arg)> {
+    let word_arg = |w: &Word| Arg {
+        text: w.text.clone(),
+        glob: w.glob,
+        dynamic: w.dynamic,
+    };
+    let mut out: Vec<(Tool, Arg)> = seen
+        .redirects
+        .iter()
+        .filter_map(|r| match r {
+            Redirect::Read(w) => Some((Tool::Read, word_arg(w))),
+            Redirect::Write(w) => Some((Tool::Edit, word_arg(w))),
+            _ => None,
+        })
+        .collect();
+    let Some(first) = seen.words.first() else {
+        return out;
+    };
+    if first.dynamic || first.glob {
+        let unknown = word_arg(&Word {
+            dynamic: true,
+            ..first.clone()
+        });
+        out.push((Tool::Read, unknown.clone()));
+        out.push((Tool::Edit, unknown));
+        return out;
+    }
+    match shell::only_reads(&seen.words) {
+        true => out.extend(
+            shell::read_args(&seen.words)
+                .into_iter()
+                .map(|a| (Tool::Read, a)),
+        ),
+        false => {
+            for arg in shell::other_args(&seen.words) {
+                out.push((Tool::Read, arg.clone()));
+                out.push((Tool::Edit, arg));
+            }
+        }
+    }
+    out
 }
 
 /// Plan mode runs only built-in read-only commands.
@@ -713,50 +910,22 @@ fn plan_denies(parts: &[Simple]) -> Option<Verdict> {
     )))
 }
 
-/// Every way a deny or ask rule should see a part: as written, with argv[0]'s
-/// basename, after wrappers, and the commands nested in it.
-fn part_forms(part: &Simple, depth: usize, out: &mut Vec<Form>) {
-    word_forms(&part.words, depth, out);
-    for nested in &part.nested {
-        string_forms(nested, depth + 1, out);
-    }
-}
-
-fn word_forms(words: &[Word], depth: usize, out: &mut Vec<Form>) {
-    if words.is_empty() {
-        return;
-    }
-    if depth > MAX_NESTING {
-        out.push(Form::Unknown);
-        return;
-    }
-    out.push(form_of(words, &words[0].text));
-    let base = shell::basename(&words[0].text);
-    if base != words[0].text {
-        out.push(form_of(words, base));
-    }
-    if let Some(inner) = shell::unwrap(words) {
-        word_forms(inner, depth + 1, out);
-    }
-    for string in shell::command_strings(words) {
-        match string {
-            Some(s) => string_forms(&s, depth + 1, out),
-            None => out.push(Form::Unknown),
+/// Every way a deny or ask rule should see a part: each command in it as written,
+/// and with argv[0]'s basename.
+fn part_forms(part: &Simple, out: &mut Vec<Form>) {
+    for seen in commands_in(part) {
+        let Some(seen) = seen else {
+            out.push(Form::Unknown);
+            continue;
+        };
+        let Some(first) = seen.words.first() else {
+            continue;
+        };
+        out.push(form_of(&seen.words, &first.text));
+        let base = shell::basename(&first.text);
+        if base != first.text {
+            out.push(form_of(&seen.words, base));
         }
-    }
-    for command in shell::find_exec_commands(words) {
-        word_forms(command, depth + 1, out);
-    }
-}
-
-fn string_forms(command: &str, depth: usize, out: &mut Vec<Form>) {
-    if depth > MAX_NESTING {
-        out.push(Form::Unknown);
-        return;
-    }
-    match shell::parse(command) {
-        Ok(parts) => parts.iter().for_each(|p| part_forms(p, depth, out)),
-        Err(_) => out.push(Form::Unknown),
     }
 }
 
@@ -796,8 +965,11 @@ fn form_matches(rule: &Rule, form: &Form) -> bool {
     }
 }
 
-/// A prefix rule for one plain command (`Bash(cargo test *)`), the exact command for
-/// one word or a destructive command, `None` for anything compound or unsafe.
+/// A prefix rule for one plain command (`Bash(cargo test *)`); the exact command for
+/// one word, a destructive command, or a program followed by options
+/// (`git --no-pager log`); `None` for anything compound or unsafe, and for commands
+/// that run other commands (`timeout`, `env`, `command`, shells…), whose prefix would
+/// allow whatever they run.
 fn suggest_bash(command: &str) -> Option<String> {
     let parts = shell::parse(command).ok()?;
     let [part] = parts.as_slice() else {
@@ -813,8 +985,8 @@ fn suggest_bash(command: &str) -> Option<String> {
         return None;
     }
     let name = words[0].text.as_str();
-    if words.len() == 1 || EXACT_ONLY.contains(&shell::basename(name)) {
-        return Some(format!("Bash({})", shell::render(words)));
+    if shell::runs_commands(name) {
+        return None;
     }
     let subcommand = |w: &Word| {
         let t = w.text.as_str();
@@ -822,13 +994,13 @@ fn suggest_bash(command: &str) -> Option<String> {
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c))
     };
-    let mut prefix = vec![shell::render(&words[..1])];
-    if subcommand(&words[1]) {
-        prefix.push(words[1].text.clone());
-        let runs_script = SCRIPT_RUNNERS.contains(&name) && words[1].text == "run";
-        if let Some(script) = words.get(2).filter(|w| runs_script && subcommand(w)) {
-            prefix.push(script.text.clone());
-        }
+    if words.len() == 1 || EXACT_ONLY.contains(&shell::basename(name)) || !subcommand(&words[1]) {
+        return Some(format!("Bash({})", shell::render(words)));
+    }
+    let mut prefix = vec![shell::render(&words[..1]), words[1].text.clone()];
+    let runs_script = SCRIPT_RUNNERS.contains(&name) && words[1].text == "run";
+    if let Some(script) = words.get(2).filter(|w| runs_script && subcommand(w)) {
+        prefix.push(script.text.clone());
     }
     Some(format!("Bash({} *)", prefix.join(" ")))
 }
@@ -1008,6 +1180,15 @@ mod tests {
     }
 
     fn check_table(gate: &Gate, cases: &[(&str, char)]) {
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(command, expected)| {
+                let verdict = gate.check(&bash(command));
+                (short(&verdict) != *expected)
+                    .then(|| format!("{command} → {verdict:?}, expected {expected}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
         for (command, expected) in cases {
             check(gate, &bash(command), *expected);
         }
@@ -1089,8 +1270,8 @@ mod tests {
             ("ls $'\\x2fetc'", 'Q'),
             ("cat private/notes.txt", 'Q'),
             // Never allowed by a rule.
-            ("ls $(pwd)", 'Q'),
-            ("ls `pwd`", 'Q'),
+            ("ls $(pwd)", 'D'),
+            ("ls `pwd`", 'D'),
             ("$CMD", 'D'),
             ("echo ${HOME:-x}", 'Q'),
             ("echo $((1+2))", 'Q'),
@@ -1228,6 +1409,8 @@ mod tests {
                 ("ls )", 'Q'),
                 ("(ls", 'Q'),
                 ("$CMD", 'Q'),
+                ("ls $(pwd)", 'Q'),
+                ("cat `echo .env`", 'Q'),
                 ("ls", 'A'),
             ],
         );
@@ -1527,7 +1710,7 @@ mod tests {
             ("git commit -m 'x y'", Some("Bash(git commit *)")),
             ("cargo test", Some("Bash(cargo test *)")),
             ("make", Some("Bash(make)")),
-            ("ls -la", Some("Bash(ls *)")),
+            ("ls -la", Some("Bash(ls -la)")),
             (
                 "python3 script.py --fast",
                 Some("Bash(python3 script.py *)"),

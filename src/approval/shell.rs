@@ -6,6 +6,8 @@
 //! It never runs anything and never decides a verdict: `mod.rs` matches the result
 //! against rules and modes.
 
+use super::files::Arg;
+
 /// One word of a simple command after quote removal.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Word {
@@ -660,48 +662,215 @@ fn finish(out: &mut Vec<Simple>, current: &mut Simple, depth: usize) {
     }
 }
 
-/// Commands that only read, with the flags that would make them write or run
-/// something. Listed in README; `git` is checked by `git_is_read_only`.
-pub const READ_ONLY: &[(&str, &[&str])] = &[
-    ("ls", &[]),
-    ("cat", &[]),
-    ("head", &[]),
-    ("tail", &[]),
-    ("wc", &[]),
-    ("grep", &[]),
-    ("rg", &["--pre", "--hostname-bin", "--search-zip", "-z"]),
-    ("pwd", &[]),
-    ("echo", &[]),
-    ("which", &[]),
-    ("stat", &[]),
-    ("file", &["-C", "--compile"]),
-    ("tree", &["-o", "--fromfile"]),
-    ("du", &[]),
-    ("df", &[]),
-    ("basename", &[]),
-    ("dirname", &[]),
-    ("realpath", &[]),
-    ("readlink", &[]),
-    ("sort", &["-o", "--output", "--compress-program"]),
-    ("uniq", &[]),
-    ("cut", &[]),
-    ("tr", &[]),
-    ("diff", &[]),
-    ("cmp", &[]),
-    ("true", &[]),
-    ("false", &[]),
-    ("date", &["-s", "--set"]),
-    ("whoami", &[]),
-    ("uname", &[]),
-    ("nl", &[]),
-    (
-        "find",
-        &[
-            "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fls",
-        ],
+/// One built-in read-only command: what it must not be given, which of its words name
+/// files it reads, and how it descends directories. The whole of what nib knows about
+/// a command is in its row; README lists the commands.
+pub struct ReadOnly {
+    pub name: &'static str,
+    /// Flags that make it write or run something (GNU abbreviations count too).
+    pub unsafe_flags: &'static [&'static str],
+    /// Options whose value is a file it reads (`grep -f FILE`, `date --file=FILE`), in
+    /// every spelling: separate, attached (`-fFILE`), `--opt=FILE`, abbreviated.
+    pub file_options: &'static [&'static str],
+    /// Whether its other arguments are files (`cat x`) or not (`echo x`).
+    pub operands: Operands,
+    /// How it descends into directories.
+    pub walk: Walk,
+    /// Whether it opens the files it walks past (`grep -r`), not only lists them (`find`).
+    pub reads_walked: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Operands {
+    Files,
+    NotFiles,
+}
+
+/// When a command descends into directories, and when it follows symlinks there.
+#[derive(Clone, Copy)]
+pub struct Walk {
+    /// Flags that make it recurse; `None`: never, `Some(&[])`: always.
+    pub when: Option<&'static [&'static str]>,
+    /// Flags that make it follow the symlinks it meets (for `diff`, its recursion flags).
+    pub follows: &'static [&'static str],
+}
+
+const FLAT: Walk = Walk {
+    when: None,
+    follows: &[],
+};
+
+/// A command that reads its file operands and has nothing unsafe.
+const fn plain(name: &'static str) -> ReadOnly {
+    row(name, &[], &[], Operands::Files)
+}
+
+const fn row(
+    name: &'static str,
+    unsafe_flags: &'static [&'static str],
+    file_options: &'static [&'static str],
+    operands: Operands,
+) -> ReadOnly {
+    ReadOnly {
+        name,
+        unsafe_flags,
+        file_options,
+        operands,
+        walk: FLAT,
+        reads_walked: false,
+    }
+}
+
+const fn walking(base: ReadOnly, walk: Walk, reads_walked: bool) -> ReadOnly {
+    ReadOnly {
+        walk,
+        reads_walked,
+        ..base
+    }
+}
+
+use Operands::{Files, NotFiles};
+
+/// Commands that only read. `git` is further checked by `git_is_read_only`.
+pub const READ_ONLY: &[ReadOnly] = &[
+    walking(
+        plain("ls"),
+        Walk {
+            when: Some(&["-R", "--recursive"]),
+            follows: &["-L", "--dereference"],
+        },
+        false,
     ),
-    ("git", &[]),
+    plain("cat"),
+    plain("head"),
+    plain("tail"),
+    row("wc", &[], &["--files0-from"], Files),
+    walking(
+        row("grep", &[], &["-f", "--file", "--exclude-from"], Files),
+        Walk {
+            when: Some(&["-r", "-R", "--recursive", "--dereference-recursive"]),
+            follows: &["-R", "--dereference-recursive"],
+        },
+        true,
+    ),
+    walking(
+        row(
+            "rg",
+            &["--pre", "--hostname-bin", "--search-zip", "-z"],
+            &["-f", "--file", "--ignore-file"],
+            Files,
+        ),
+        Walk {
+            when: Some(&[]),
+            follows: &["-L", "--follow"],
+        },
+        true,
+    ),
+    row("pwd", &[], &[], NotFiles),
+    row("echo", &[], &[], NotFiles),
+    row("which", &[], &[], NotFiles),
+    plain("stat"),
+    row(
+        "file",
+        &["-C", "--compile"],
+        &["-f", "--files-from", "-m", "--magic-file"],
+        Files,
+    ),
+    walking(
+        row("tree", &["-o", "--fromfile"], &[], Files),
+        Walk {
+            when: Some(&[]),
+            follows: &["-l"],
+        },
+        false,
+    ),
+    walking(
+        row("du", &[], &["--files0-from", "-X", "--exclude-from"], Files),
+        Walk {
+            when: Some(&[]),
+            follows: &["-L", "--dereference"],
+        },
+        false,
+    ),
+    plain("df"),
+    row("basename", &[], &[], NotFiles),
+    row("dirname", &[], &[], NotFiles),
+    row(
+        "realpath",
+        &[],
+        &["--relative-to", "--relative-base"],
+        Files,
+    ),
+    plain("readlink"),
+    row(
+        "sort",
+        &["-o", "--output", "--compress-program"],
+        &["--files0-from", "--random-source"],
+        Files,
+    ),
+    plain("uniq"),
+    plain("cut"),
+    row("tr", &[], &[], NotFiles),
+    walking(
+        row(
+            "diff",
+            &[],
+            &["--from-file", "--to-file", "-X", "--exclude-from"],
+            Files,
+        ),
+        Walk {
+            when: Some(&["-r", "--recursive"]),
+            follows: &["-r", "--recursive"],
+        },
+        true,
+    ),
+    plain("cmp"),
+    row("true", &[], &[], NotFiles),
+    row("false", &[], &[], NotFiles),
+    row(
+        "date",
+        &["-s", "--set"],
+        &["-f", "--file", "-r", "--reference"],
+        NotFiles,
+    ),
+    row("whoami", &[], &[], NotFiles),
+    row("uname", &[], &[], NotFiles),
+    plain("nl"),
+    walking(
+        row(
+            "find",
+            &[
+                "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fls",
+            ],
+            &["-newer", "-anewer", "-cnewer", "-samefile", "-files0-from"],
+            Files,
+        ),
+        Walk {
+            when: Some(&[]),
+            follows: &["-L", "-follow"],
+        },
+        false,
+    ),
+    row(
+        "git",
+        &[],
+        &[
+            "-C",
+            "--git-dir",
+            "--work-tree",
+            "-S",
+            "--contents",
+            "--ignore-revs-file",
+            "-O",
+        ],
+        Files,
+    ),
 ];
+
+/// The row of a built-in read-only command.
+pub fn read_only_row(name: &str) -> Option<&'static ReadOnly> {
+    READ_ONLY.iter().find(|r| r.name == name)
+}
 
 /// `git` subcommands that only read; `branch` and `remote` are limited further.
 const GIT_READ_ONLY: &[&str] = &[
@@ -748,11 +917,6 @@ const EXECUTING_FLAGS: &[&str] = &[
     "--receive-pack",
     "--textconv",
     "--open-files-in-pager",
-];
-
-/// Commands whose arguments are not file names (no path check for them).
-const NO_PATH_ARGS: &[&str] = &[
-    "echo", "which", "basename", "dirname", "true", "false", "date", "whoami", "uname", "pwd", "tr",
 ];
 
 /// Shells: with `-c` they run a string as a command.
@@ -853,11 +1017,70 @@ pub fn unsafe_reason(simple: &Simple) -> Option<String> {
             w.raw, w.raw
         ));
     }
-    command_reason(&simple.words)
+    // What a wrapper runs is judged like the wrapper itself: `command sh -c …`.
+    let mut words = simple.words.as_slice();
+    loop {
+        if let Some(reason) = command_reason(words) {
+            return Some(reason);
+        }
+        words = unwrap(words)?;
+        if words[0].dynamic || words[0].glob {
+            return Some(format!(
+                "the command run by `{}` is computed when it runs ({}) and needs approval",
+                basename(&simple.words[0].text),
+                words[0].raw
+            ));
+        }
+    }
+}
+
+/// Commands that run another command (given as words, a string or a file) besides
+/// the wrappers, shells and evaluators above: no rule prefix may end at one.
+const OTHER_RUNNERS: &[&str] = &[
+    "su",
+    "chroot",
+    "setsid",
+    "flock",
+    "taskset",
+    "chrt",
+    "unshare",
+    "nsenter",
+    "strace",
+    "ltrace",
+    "script",
+    "parallel",
+    "run-parts",
+    "fakeroot",
+    "firejail",
+    "systemd-run",
+    "pkexec",
+    "runuser",
+    "setpriv",
+    "prlimit",
+    "cpulimit",
+    "trickle",
+    "proxychains",
+    "torsocks",
+    "catchsegv",
+    "valgrind",
+    "gdb",
+    "rr",
+    "perf",
+    "dbus-run-session",
+];
+
+/// True when `name` runs other commands: a wrapper (`timeout`, `env`, `sudo`, …), a
+/// shell, an evaluator (`eval`, `xargs`, `exec`, …).
+pub fn runs_commands(name: &str) -> bool {
+    let base = basename(name);
+    WRAPPERS.iter().any(|(n, _, _)| *n == base)
+        || SHELLS.contains(&base)
+        || EVALUATORS.contains(&base)
+        || OTHER_RUNNERS.contains(&base)
 }
 
 /// Command-specific reasons: shells with `-c`, `eval`, `find -exec`, `sed -i`, ...
-fn command_reason(words: &[Word]) -> Option<String> {
+pub fn command_reason(words: &[Word]) -> Option<String> {
     let name = words[0].text.as_str();
     let base = basename(name);
     let args = &words[1..];
@@ -883,7 +1106,7 @@ fn command_reason(words: &[Word]) -> Option<String> {
 }
 
 fn find_flag(args: &[Word]) -> Option<String> {
-    let forbidden = READ_ONLY.iter().find(|(n, _)| *n == "find")?.1;
+    let forbidden = read_only_row("find")?.unsafe_flags;
     args.iter()
         .find(|w| forbidden.iter().any(|f| w.text.starts_with(f)))
         .map(|w| w.text.clone())
@@ -904,7 +1127,7 @@ fn git_global_flag(args: &[Word]) -> Option<String> {
 }
 
 fn table_flag(base: &str, args: &[Word]) -> Option<String> {
-    let forbidden = READ_ONLY.iter().find(|(n, _)| *n == base)?.1;
+    let forbidden = read_only_row(base)?.unsafe_flags;
     if base == "find" {
         return None;
     }
@@ -1049,10 +1272,7 @@ pub fn is_read_only(words: &[Word]) -> bool {
         return false;
     };
     let name = first.text.as_str();
-    if !READ_ONLY.iter().any(|(n, _)| *n == name) {
-        return false;
-    }
-    if name != "echo" && words.iter().any(|w| w.dynamic) {
+    if read_only_row(name).is_none() || (name != "echo" && words.iter().any(|w| w.dynamic)) {
         return false;
     }
     match name {
@@ -1060,6 +1280,28 @@ pub fn is_read_only(words: &[Word]) -> bool {
         "uniq" => positional(&words[1..]).count() <= 1,
         _ => true,
     }
+}
+
+/// True when the words run a built-in read-only command in a way that only reads,
+/// however its name is spelled (`/bin/cat`) and whatever its words compute: its
+/// row then says which words are files.
+pub fn only_reads(words: &[Word]) -> bool {
+    let Some(first) = words.first() else {
+        return false;
+    };
+    let literal = Word {
+        text: basename(&first.text).to_string(),
+        ..Word::default()
+    };
+    let mut plain: Vec<Word> = words
+        .iter()
+        .map(|w| Word {
+            dynamic: false,
+            ..w.clone()
+        })
+        .collect();
+    plain[0] = literal;
+    is_read_only(&plain) && command_reason(&plain).is_none()
 }
 
 fn git_is_read_only(args: &[Word]) -> bool {
@@ -1096,24 +1338,125 @@ fn positional(args: &[Word]) -> impl Iterator<Item = &Word> {
         .filter(|w| !w.text.starts_with('-') || w.text == "-")
 }
 
-/// The words of a read-only command that name files it reads (flag values after
-/// `=` included), for the workspace and deny checks.
-pub fn path_args(words: &[Word]) -> Vec<String> {
-    let Some(first) = words.first() else {
+/// The words of a built-in read-only command that may name files it reads, in every
+/// spelling its row allows: operands, `--opt=FILE`, `--opt FILE` (abbreviated too),
+/// `-fFILE`, and for commands whose operands are files, whatever follows a short
+/// flag's letter (`-xFILE`, when `x` might take a value). Empty for other commands.
+pub fn read_args(words: &[Word]) -> Vec<Arg> {
+    let Some(row) = words.first().and_then(|w| read_only_row(basename(&w.text))) else {
         return Vec::new();
     };
-    if NO_PATH_ARGS.contains(&first.text.as_str()) {
-        return Vec::new();
+    let files = row.operands == Operands::Files;
+    let mut out = Vec::new();
+    let mut operands_only = false;
+    let mut i = 1;
+    while i < words.len() {
+        let w = &words[i];
+        let t = w.text.as_str();
+        i += 1;
+        if operands_only || !t.starts_with('-') || t == "-" {
+            // `<(…)` is a pipe from a command checked on its own.
+            let pipe = w.raw.starts_with("<(") || w.raw.starts_with(">(");
+            if files && t != "-" && !pipe {
+                out.push(arg(w, t));
+            }
+            continue;
+        }
+        if t == "--" {
+            operands_only = true;
+            continue;
+        }
+        let (name, value) = match t.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (t, None),
+        };
+        let names_file = row.file_options.contains(&name) || abbreviates(name, row.file_options);
+        match value {
+            Some(value) if files || names_file => out.push(arg(w, value)),
+            Some(_) => {}
+            None if names_file => out.extend(words.get(i).map(|next| arg(next, &next.text))),
+            None if !t.starts_with("--") => out.extend(attached_values(row, w, files)),
+            None => {}
+        }
+        if value.is_none() && names_file {
+            i += 1;
+        }
     }
-    words[1..]
-        .iter()
-        .filter_map(|w| match w.text.split_once('=') {
-            Some((flag, value)) if flag.starts_with('-') => Some(value.to_string()),
-            _ if w.text.starts_with('-') => None,
-            _ => Some(w.text.clone()),
+    out
+}
+
+/// Values attached to short flags: `-fFILE` when `-f` reads a file; with file
+/// operands, every tail after a flag letter (an unknown flag may take a value).
+fn attached_values(row: &ReadOnly, w: &Word, files: bool) -> Vec<Arg> {
+    let t = w.text.as_str();
+    let mut out = Vec::new();
+    for (j, c) in t.char_indices().skip(1) {
+        let tail = &t[j + c.len_utf8()..];
+        if tail.is_empty() {
+            break;
+        }
+        let flag = format!("-{c}");
+        if row.file_options.contains(&flag.as_str()) {
+            out.push(arg(w, tail));
+            break;
+        }
+        if files {
+            out.push(arg(w, tail));
+        }
+    }
+    out
+}
+
+/// A part of a word as a file argument: a glob only if the part has the glob
+/// characters, computed if the word is.
+fn arg(w: &Word, text: &str) -> Arg {
+    Arg {
+        text: text.to_string(),
+        glob: w.glob && text.contains(['*', '?', '[']),
+        dynamic: w.dynamic,
+    }
+}
+
+/// The arguments of any other command that look like files (operands and `=` values,
+/// literal or globbed): best effort, for deny rules and protected paths.
+pub fn other_args(words: &[Word]) -> Vec<Arg> {
+    let values = words.iter().skip(1).filter(|w| !w.dynamic).filter_map(|w| {
+        let t = w.text.as_str();
+        match t.split_once('=') {
+            Some((name, value)) if name.starts_with('-') || w.assignment => Some(arg(w, value)),
+            _ if t.starts_with('-') => None,
+            _ => Some(arg(w, t)),
+        }
+    });
+    values.filter(|a| !a.text.is_empty()).collect()
+}
+
+/// How a read-only command would descend directories: where it starts (its file
+/// operands, `.` when none) and whether it follows symlinks; `None` when it does not.
+pub fn walk_of(words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
+    let row = read_only_row(basename(&words.first()?.text))?;
+    let triggers = row.walk.when?;
+    let uses = |flags: &[&str]| {
+        words[1..].iter().any(|w| {
+            let t = w.text.as_str();
+            flags.contains(&t) || has_flag(t, flags) || abbreviates(t, flags)
         })
-        .filter(|p| !p.is_empty())
-        .collect()
+    };
+    if !triggers.is_empty() && !uses(triggers) {
+        return None;
+    }
+    // grep and rg take the pattern first unless it is given by a flag.
+    let pattern_first =
+        matches!(row.name, "grep" | "rg") && !uses(&["-e", "--regexp", "-f", "--file"]);
+    let operands = positional(&words[1..]).filter(|w| w.text != "-");
+    let mut starts: Vec<Arg> = operands
+        .skip(usize::from(pattern_first))
+        .map(|w| arg(w, &w.text))
+        .collect();
+    if starts.is_empty() {
+        starts.push(arg(&Word::default(), "."));
+    }
+    Some((starts, uses(row.walk.follows), row.reads_walked))
 }
 
 /// The command a wrapper runs (`timeout 5 rm x` → `rm x`), if `words` start with one.

@@ -1,0 +1,414 @@
+//! What files a shell word names, found the way the shell and the kernel would find
+//! them: `~`, `~user`, `~+` and `~-` expanded, unquoted globs matched against the
+//! directories as they are, symlinks and `..` resolved. Also walks the directories a
+//! recursive command would descend, noting the symlinks that lead out.
+//!
+//! It only reads the filesystem (lists directories, resolves links); which rule a
+//! path meets is `mod.rs`'s job.
+
+use crate::tools::{canonical_prefix, normalize};
+use std::collections::HashSet;
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+
+/// A glob that matches more paths than this is not expanded: it counts as unknown
+/// (no real command line names this many files one by one).
+const MAX_GLOB_PATHS: usize = 4096;
+
+/// A recursive walk stops after this many entries and counts as incomplete (keeps a
+/// check within milliseconds on large trees).
+const MAX_WALK_ENTRIES: usize = 20_000;
+
+/// A word that may name files, as the shell will see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    /// The value with quotes removed.
+    pub text: String,
+    /// Has unquoted `*`, `?` or `[` (the shell matches it against file names).
+    pub glob: bool,
+    /// Part of it is computed when the command runs (`$X`, `$(…)`).
+    pub dynamic: bool,
+}
+
+/// The files a word names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Named {
+    /// Absolute paths, symlinks resolved (both the kernel's and the lexical reading
+    /// of `..` when they differ).
+    Paths(Vec<PathBuf>),
+    /// Not knowable before the command runs; the string says why.
+    Unknown(String),
+}
+
+/// Expands `arg` in `cwd` the way bash would, then resolves each path.
+pub fn expand(arg: &Arg, cwd: &Path, home: Option<&Path>) -> Named {
+    if arg.dynamic {
+        return Named::Unknown(format!("the word {} is computed when it runs", arg.text));
+    }
+    let text = match expand_tilde(&arg.text, cwd, home) {
+        Ok(text) => text,
+        Err(why) => return Named::Unknown(why),
+    };
+    let paths = match arg.glob && has_glob(&text) {
+        true => match glob(&text, cwd) {
+            Ok(paths) => paths,
+            Err(why) => return Named::Unknown(why),
+        },
+        false => vec![cwd.join(&text)],
+    };
+    let mut out = Vec::new();
+    for path in paths {
+        for resolved in resolve(&path) {
+            if !out.contains(&resolved) {
+                out.push(resolved);
+            }
+        }
+    }
+    Named::Paths(out)
+}
+
+/// The path as the kernel opens it (symlinks, then `..`), and as written with `..`
+/// taken lexically; one path when both agree.
+pub fn resolve(path: &Path) -> Vec<PathBuf> {
+    let physical = normalize(Path::new("/"), None, &canonical_prefix(path));
+    let lexical = canonical_prefix(&normalize(Path::new("/"), None, path));
+    match physical == lexical {
+        true => vec![physical],
+        false => vec![physical, lexical],
+    }
+}
+
+/// `~/x` → home, `~+/x` → cwd, `~user/x` → that user's home; `~-` is unknowable
+/// (`$OLDPWD` when it runs). A `~user` with no such user stays as written.
+fn expand_tilde(text: &str, cwd: &Path, home: Option<&Path>) -> Result<String, String> {
+    let Some(rest) = text.strip_prefix('~') else {
+        return Ok(text.to_string());
+    };
+    let (prefix, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let base = match prefix {
+        "" => home.map(Path::to_path_buf),
+        "+" => Some(cwd.to_path_buf()),
+        "-" => return Err(format!("`{text}` names the previous directory ($OLDPWD)")),
+        user => user_home(user),
+    };
+    Ok(match base {
+        Some(base) => format!("{}{tail}", base.display()),
+        None => text.to_string(),
+    })
+}
+
+/// The home directory of `user` from the password database.
+fn user_home(user: &str) -> Option<PathBuf> {
+    let name = std::ffi::CString::new(user).ok()?;
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `found` is null or points to `entry`,
+    // whose strings live in `buf`.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || entry.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: `pw_dir` is a NUL-terminated string inside `buf`.
+    let dir = unsafe { CStr::from_ptr(entry.pw_dir) };
+    Some(PathBuf::from(dir.to_string_lossy().into_owned()))
+}
+
+fn has_glob(text: &str) -> bool {
+    text.contains(['*', '?', '['])
+}
+
+/// The paths a glob matches, component by component, as bash (without `dotglob`)
+/// would; the word itself when nothing matches. A directory that cannot be listed
+/// makes the result unknown.
+fn glob(pattern: &str, cwd: &Path) -> Result<Vec<PathBuf>, String> {
+    let start = match pattern.starts_with('/') {
+        true => PathBuf::from("/"),
+        false => cwd.to_path_buf(),
+    };
+    let mut bases = vec![start];
+    for part in pattern.split('/').filter(|p| !p.is_empty()) {
+        if !has_glob(part) {
+            bases.iter_mut().for_each(|b| b.push(part));
+            continue;
+        }
+        let mut next = Vec::new();
+        for base in &bases {
+            for name in list(base)? {
+                if fnmatch(part, &name) {
+                    next.push(base.join(&name));
+                }
+            }
+            if next.len() > MAX_GLOB_PATHS {
+                return Err(format!("`{pattern}` matches too many files to check"));
+            }
+        }
+        bases = next;
+    }
+    Ok(match bases.is_empty() {
+        true => vec![cwd.join(pattern)],
+        false => bases,
+    })
+}
+
+/// The names in a directory, with `.` and `..` (which `.*` matches in older bash);
+/// nothing when it does not exist or is not a directory.
+fn list(dir: &Path) -> Result<Vec<String>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(format!("nib cannot list {} ({e})", dir.display())),
+    };
+    let mut names = vec![".".to_string(), "..".to_string()];
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("nib cannot list {} ({e})", dir.display()))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    Ok(names)
+}
+
+/// Shell pattern matching of one file name: `*`, `?`, `[…]` (`!` or `^` negates),
+/// `\` escapes; a leading `.` must be matched by a literal `.`.
+pub fn fnmatch(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    matches_from(&p, &n)
+}
+
+fn matches_from(p: &[char], n: &[char]) -> bool {
+    match p.first() {
+        None => n.is_empty(),
+        Some('*') => (0..=n.len()).any(|i| matches_from(&p[1..], &n[i..])),
+        Some('?') => !n.is_empty() && matches_from(&p[1..], &n[1..]),
+        Some('[') => match class(p) {
+            Some((set, negated, len)) => {
+                n.first().is_some_and(|c| in_class(&set, *c) != negated)
+                    && matches_from(&p[len..], &n[1..])
+            }
+            None => n.first() == Some(&'[') && matches_from(&p[1..], &n[1..]),
+        },
+        Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && matches_from(&p[2..], &n[1..]),
+        Some(c) => n.first() == Some(c) && matches_from(&p[1..], &n[1..]),
+    }
+}
+
+/// A bracket class at the start of `p`: its characters, whether negated, and how many
+/// pattern characters it spans; `None` when unclosed (then `[` is literal).
+fn class(p: &[char]) -> Option<(Vec<char>, bool, usize)> {
+    let mut i = 1;
+    let negated = matches!(p.get(i), Some('!' | '^'));
+    if negated {
+        i += 1;
+    }
+    let start = i;
+    while i < p.len() && (p[i] != ']' || i == start) {
+        i += 1;
+    }
+    (i < p.len()).then(|| (p[start..i].to_vec(), negated, i + 1))
+}
+
+fn in_class(set: &[char], c: char) -> bool {
+    let mut i = 0;
+    while i < set.len() {
+        if i + 2 < set.len() && set[i + 1] == '-' {
+            if set[i] <= c && c <= set[i + 2] {
+                return true;
+            }
+            i += 3;
+        } else {
+            if set[i] == c {
+                return true;
+            }
+            i += 1;
+        }
+    }
+    false
+}
+
+/// What a recursive command would meet below its starting points.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Every file it would open (symlinks resolved when followed).
+    pub files: Vec<PathBuf>,
+    /// Followed symlinks that lead out of the places it may read: (link, target).
+    pub escapes: Vec<(PathBuf, PathBuf)>,
+    /// False when the walk stopped early (too many entries, an unreadable directory).
+    pub complete: bool,
+}
+
+/// Walks `starts` (resolved paths) as `grep -r` or `find` would. With `follow`, a
+/// symlink met on the way is followed when `inside(target)`, and noted as an escape
+/// otherwise; without it, symlinks are skipped.
+pub fn walk(starts: &[PathBuf], follow: bool, inside: &dyn Fn(&Path) -> bool) -> Walk {
+    let mut out = Walk {
+        complete: true,
+        ..Walk::default()
+    };
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut stack: Vec<PathBuf> = starts.to_vec();
+    let mut entries = 0;
+    while let Some(path) = stack.pop() {
+        if !path.is_dir() {
+            out.files.push(path);
+            continue;
+        }
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let Ok(children) = std::fs::read_dir(&path) else {
+            out.complete = false;
+            continue;
+        };
+        for child in children.flatten() {
+            entries += 1;
+            if entries > MAX_WALK_ENTRIES {
+                out.complete = false;
+                return out;
+            }
+            let child = child.path();
+            let is_link = child.symlink_metadata().is_ok_and(|m| m.is_symlink());
+            match (is_link, follow) {
+                (false, _) => stack.push(child),
+                (true, false) => {}
+                (true, true) => match child.canonicalize() {
+                    Ok(target) if inside(&target) => stack.push(target),
+                    Ok(target) => out.escapes.push((child, target)),
+                    Err(_) => {}
+                },
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn shell_patterns() {
+        let cases = [
+            (".en?", ".env", true),
+            (".e*", ".env", true),
+            (".[e]nv", ".env", true),
+            ("*", ".env", false),
+            ("?env", ".env", false),
+            ("[.]env", ".env", false),
+            ("*.rs", "main.rs", true),
+            ("*.rs", "main.rsx", false),
+            ("[!a]x", "bx", true),
+            ("[!a]x", "ax", false),
+            ("[^a]x", "ax", false),
+            ("[a-c]", "b", true),
+            ("[a-c]", "d", false),
+            ("[]]", "]", true),
+            ("a[", "a[", true),
+            ("\\*", "*", true),
+            ("\\*", "x", false),
+            (".*", "..", true),
+        ];
+        for (pattern, name, expected) in cases {
+            assert_eq!(fnmatch(pattern, name), expected, "{pattern} vs {name}");
+        }
+    }
+
+    fn arg(text: &str) -> Arg {
+        Arg {
+            text: text.into(),
+            glob: has_glob(text),
+            dynamic: false,
+        }
+    }
+
+    #[test]
+    fn words_name_the_files_the_shell_would_open() {
+        let tmp = TempDir::new("expand");
+        tmp.put("ws/.env", "x");
+        tmp.put("ws/src/a.rs", "x");
+        tmp.put("ws/src/b.rs", "x");
+        tmp.put("out/secret", "x");
+        tmp.put("home/.ssh/id_rsa", "x");
+        let root = tmp.path().canonicalize().unwrap();
+        let ws = root.join("ws");
+        std::os::unix::fs::symlink(root.join("out"), ws.join("link")).unwrap();
+        let home = root.join("home");
+        let paths = |text: &str| match expand(&arg(text), &ws, Some(&home)) {
+            Named::Paths(p) => p,
+            Named::Unknown(why) => panic!("{text}: {why}"),
+        };
+        assert_eq!(paths(".en?"), [ws.join(".env")]);
+        assert_eq!(paths("./.e*"), [ws.join(".env")]);
+        assert_eq!(paths(".[e]nv"), [ws.join(".env")]);
+        assert_eq!(paths("src/*.rs").len(), 2);
+        assert_eq!(paths("nothing*"), [ws.join("nothing*")]);
+        assert_eq!(paths("~/.ssh/id_rsa"), [home.join(".ssh/id_rsa")]);
+        assert_eq!(paths("~+/../home"), vec![home.clone()]);
+        assert_eq!(paths("~root"), [PathBuf::from("/root")]);
+        assert_eq!(paths("~no-such-user-x/a"), [ws.join("~no-such-user-x/a")]);
+        assert_eq!(paths("link/secret"), [root.join("out/secret")]);
+        // The kernel follows `link` before `..`; the lexical reading differs.
+        let both = paths("link/../ws/.env");
+        assert!(both.contains(&root.join("ws/.env")), "{both:?}");
+        assert!(paths("li*/sec*").contains(&root.join("out/secret")));
+        assert!(paths(".*/out/secret").contains(&root.join("out/secret")));
+        for unknown in ["~-/x", "~-"] {
+            let got = expand(&arg(unknown), &ws, Some(&home));
+            assert!(matches!(got, Named::Unknown(_)), "{unknown}: {got:?}");
+        }
+        let computed = Arg {
+            dynamic: true,
+            ..arg("$F")
+        };
+        assert!(matches!(expand(&computed, &ws, None), Named::Unknown(_)));
+    }
+
+    #[test]
+    fn an_unlistable_directory_makes_a_glob_unknown() {
+        let tmp = TempDir::new("unlistable");
+        tmp.put("ws/closed/.env", "x");
+        let ws = tmp.path().canonicalize().unwrap().join("ws");
+        let closed = ws.join("closed");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o311)).unwrap();
+        let listable = std::fs::read_dir(&closed).is_ok();
+        let got = expand(&arg("closed/.e*"), &ws, None);
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if !listable {
+            assert!(matches!(got, Named::Unknown(_)), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn walks_follow_links_only_inside() {
+        let tmp = TempDir::new("walk");
+        tmp.put("ws/a/b.txt", "x");
+        tmp.put("ws/c.txt", "x");
+        tmp.put("out/key", "x");
+        let root = tmp.path().canonicalize().unwrap();
+        let ws = root.join("ws");
+        std::os::unix::fs::symlink(root.join("out"), ws.join("a/ssh")).unwrap();
+        std::os::unix::fs::symlink(ws.join("c.txt"), ws.join("inner")).unwrap();
+        let inside = |p: &Path| p.starts_with(&ws);
+        let plain = walk(std::slice::from_ref(&ws), false, &inside);
+        assert!(plain.complete && plain.escapes.is_empty());
+        assert_eq!(plain.files.len(), 2);
+        let follow = walk(std::slice::from_ref(&ws), true, &inside);
+        assert_eq!(follow.escapes.len(), 1, "{follow:?}");
+        assert_eq!(follow.escapes[0].1, root.join("out"));
+        assert!(!follow.files.contains(&root.join("out/key")));
+    }
+}
