@@ -10,6 +10,7 @@ mod class_tests;
 mod files;
 mod rules;
 mod shell;
+mod trust;
 
 use crate::tools::{Action, Tool, Workspace, canonical_prefix};
 use files::{Arg, Named};
@@ -143,49 +144,90 @@ pub struct Gate {
     ask: Vec<Rule>,
     deny: Vec<Rule>,
     warnings: Vec<String>,
+    /// Project rules and mode waiting for the folder's trust.
+    held: Vec<Held>,
+    /// The mode was chosen on the command line (or in nib's settings): trusting a
+    /// folder does not change it.
+    explicit_mode: bool,
+    /// nib's data directory (folder trust).
+    nib_data: Option<PathBuf>,
 }
 
-/// Reads the settings files (`~/.claude/settings.json`, `<nib_config_dir>/settings.json`,
+/// Where the gate's files are: home, nib's config directory (`<config_dir>/nib`)
+/// and nib's data directory (`<data_dir>/nib`, where folder trust is kept).
+pub struct Places {
+    pub home: Option<PathBuf>,
+    pub nib_config: Option<PathBuf>,
+    pub nib_data: Option<PathBuf>,
+}
+
+/// Allow rules and `defaultMode` of a project file that wait for the folder's trust.
+#[derive(Clone, Debug)]
+pub struct Held {
+    /// The file, as shown to the user.
+    pub file: String,
+    pub allow: Vec<String>,
+    pub mode: Option<String>,
+}
+
+/// Reads the settings files (`~/.claude/settings.json`, `<nib_config>/settings.json`,
 /// `.claude/settings.json`, `.claude/settings.local.json` in the workspace) and adds
-/// the CLI rules. `nib_config_dir` is nib's own directory (`<config_dir>/nib`). The
-/// CLI mode beats `defaultMode` from the files; later files beat earlier ones.
+/// the CLI rules. The CLI mode beats `defaultMode` from the files; later files beat
+/// earlier ones. The project's own allow rules and `defaultMode` apply only in a
+/// trusted folder (else they are `held`, except rules the user saved there); its
+/// deny and ask rules always apply.
 pub fn load(
     cli: RuleSet,
     mode: Option<Mode>,
     workspace: Workspace,
-    home: Option<PathBuf>,
-    nib_config_dir: Option<PathBuf>,
+    places: Places,
 ) -> Result<Gate, String> {
+    let Places {
+        home,
+        nib_config,
+        nib_data,
+    } = places;
     let root = workspace.root.clone();
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     if let Some(home) = &home {
         files.push((home.join(".claude/settings.json"), false));
     }
-    if let Some(dir) = &nib_config_dir {
+    if let Some(dir) = &nib_config {
         files.push((dir.join("settings.json"), false));
     }
     files.push((root.join(".claude/settings.json"), true));
     files.push((root.join(".claude/settings.local.json"), true));
+    let folder = canonical_prefix(&root);
+    let trust = match &nib_data {
+        Some(data) => trust::entry(data, &folder)?,
+        None => trust::Entry::default(),
+    };
+    let trusted = trust.trusted == Some(true);
 
     let mut sources = Vec::new();
     let mut warnings = Vec::new();
+    let mut held = Vec::new();
     let mut file_mode = None;
     for (path, in_project) in files {
         let name = display_path(&path, home.as_deref());
-        let Some(settings) = read_settings(&path, &name)? else {
+        let Some(mut settings) = read_settings(&path, &name)? else {
             continue;
         };
-        match settings.mode.as_deref().map(|m| (m, Mode::parse(m))) {
-            Some((_, Some(Mode::Bypass))) if in_project => warnings.push(format!(
-                "{name}: defaultMode bypassPermissions is ignored in project files; \
-                 pass --permission-mode bypassPermissions to use it"
-            )),
-            Some((_, Some(m))) => file_mode = Some(m),
-            Some((m, None)) => warnings.push(format!(
-                "{name}: unknown defaultMode `{m}` is ignored; use default, acceptEdits, \
-                 plan, dontAsk or bypassPermissions"
-            )),
-            None => {}
+        if in_project && !trusted {
+            let allow = std::mem::take(&mut settings.rules.allow);
+            let (own, waiting) = allow.into_iter().partition(|r| trust.saved.contains(r));
+            settings.rules.allow = own;
+            let mode = settings.mode.take();
+            if !waiting.is_empty() || mode.is_some() {
+                held.push(Held {
+                    file: name.clone(),
+                    allow: waiting,
+                    mode,
+                });
+            }
+        }
+        if let Some(m) = settings.mode.as_deref() {
+            file_mode = settings_mode(&name, m, in_project, &mut warnings).or(file_mode);
         }
         sources.push(Source {
             name,
@@ -198,13 +240,47 @@ pub fn load(
         rules: cli,
         strict: true,
     });
-    let mut nib_dirs: Vec<PathBuf> = nib_config_dir.into_iter().collect();
-    nib_dirs.extend(dirs::data_dir().map(|d| d.join("nib")));
+    let mut nib_dirs: Vec<PathBuf> = nib_config.into_iter().collect();
+    nib_dirs.extend(
+        nib_data
+            .clone()
+            .or_else(|| dirs::data_dir().map(|d| d.join("nib"))),
+    );
+    let explicit_mode = mode.is_some();
     let mode = mode.or(file_mode).unwrap_or(Mode::Default);
     let mut gate = Gate::build(sources, mode, workspace, home, nib_dirs)?;
     warnings.append(&mut gate.warnings);
     gate.warnings = warnings;
+    gate.held = held;
+    gate.explicit_mode = explicit_mode;
+    gate.nib_data = nib_data;
     Ok(gate)
+}
+
+/// The mode a settings file's `defaultMode` asks for, if nib honours it there.
+fn settings_mode(
+    name: &str,
+    mode: &str,
+    in_project: bool,
+    warnings: &mut Vec<String>,
+) -> Option<Mode> {
+    match Mode::parse(mode) {
+        Some(Mode::Bypass) if in_project => {
+            warnings.push(format!(
+                "{name}: defaultMode bypassPermissions is ignored in project files; \
+                 pass --permission-mode bypassPermissions to use it"
+            ));
+            None
+        }
+        Some(m) => Some(m),
+        None => {
+            warnings.push(format!(
+                "{name}: unknown defaultMode `{mode}` is ignored; use default, acceptEdits, \
+                 plan, dontAsk or bypassPermissions"
+            ));
+            None
+        }
+    }
 }
 
 /// What one settings file says about permissions.
@@ -321,6 +397,9 @@ impl Gate {
             ask: Vec::new(),
             deny: Vec::new(),
             warnings: Vec::new(),
+            held: Vec::new(),
+            explicit_mode: false,
+            nib_data: None,
         };
         for source in &sources {
             for (kind, texts) in lists(&source.rules) {
@@ -369,6 +448,76 @@ impl Gate {
     /// Problems found while loading (malformed allow/ask rules, ignored settings).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The project's allow rules and `defaultMode` that wait for the folder's trust.
+    pub fn held(&self) -> &[Held] {
+        &self.held
+    }
+
+    /// One line saying which files' rules are ignored and how to apply them, when
+    /// some are.
+    pub fn untrusted_notice(&self) -> Option<String> {
+        let files: Vec<&str> = self.held.iter().map(|h| h.file.as_str()).collect();
+        (!files.is_empty()).then(|| {
+            format!(
+                "ignoring the allow rules and defaultMode of {} because this folder is not \
+                 trusted; run `nib trust` here to apply them",
+                files.join(" and ")
+            )
+        })
+    }
+
+    /// Records the user's answer for this folder; on yes, the held rules and mode apply
+    /// from now on.
+    pub fn answer_trust(&mut self, trusted: bool) -> Result<(), String> {
+        if let Some(data) = &self.nib_data {
+            trust::answer(data, &self.root, trusted)?;
+        }
+        if !trusted {
+            return Ok(());
+        }
+        for held in std::mem::take(&mut self.held) {
+            for rule in &held.allow {
+                self.add(Kind::Allow, rule, &held.file, false)?;
+            }
+            let mode = held.mode.as_deref();
+            let mode = mode.and_then(|m| settings_mode(&held.file, m, true, &mut self.warnings));
+            if let Some(mode) = mode.filter(|_| !self.explicit_mode) {
+                self.mode = mode;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every rule in force, deny first, each with the file (or flag, or session) it
+    /// came from: `deny: Read(./.env) (from ~/.claude/settings.json)`.
+    pub fn rules_in_force(&self) -> Vec<String> {
+        let kinds = [
+            ("deny", &self.deny),
+            ("ask", &self.ask),
+            ("allow", &self.allow),
+        ];
+        kinds
+            .iter()
+            .flat_map(|(kind, rules)| {
+                rules
+                    .iter()
+                    .map(move |r| format!("{kind}: {}", r.describe()))
+            })
+            .collect()
+    }
+
+    /// Allows `rule` for the rest of this session and saves it to the project's
+    /// `.claude/settings.local.json`; remembered as the user's own, so it applies in
+    /// this folder even before the folder is trusted.
+    pub fn save_project_rule(&mut self, rule: &str) -> Result<(), String> {
+        self.allow(rule)?;
+        write_project_rule(&self.root, rule)?;
+        match &self.nib_data {
+            Some(data) => trust::saved(data, &self.root, rule),
+            None => Ok(()),
+        }
     }
 
     /// Decides one action.
@@ -1019,9 +1168,14 @@ fn glob_base(path: Option<&Path>, pattern: &str) -> PathBuf {
     base
 }
 
+/// `nib trust`: records that the user trusts `folder` (canonical) with its own settings.
+pub fn trust_folder(nib_data: &Path, folder: &Path) -> Result<(), String> {
+    trust::answer(nib_data, folder, true)
+}
+
 /// Appends an allow rule to `<root>/.claude/settings.local.json` (created if needed),
 /// keeping the other keys; a rule already there is not added twice.
-pub fn save_project_rule(root: &Path, rule: &str) -> Result<(), String> {
+fn write_project_rule(root: &Path, rule: &str) -> Result<(), String> {
     let anchors = Anchors {
         root,
         home: Some(Path::new("/")),
@@ -1801,13 +1955,12 @@ mod tests {
         let root = tmp.join("proj");
         std::fs::create_dir_all(&root).unwrap();
         let ws = Workspace { root };
-        load(
-            cli,
-            mode,
-            ws,
-            Some(tmp.join("home")),
-            Some(tmp.join("config/nib")),
-        )
+        let places = Places {
+            home: Some(tmp.join("home")),
+            nib_config: Some(tmp.join("config/nib")),
+            nib_data: Some(tmp.join("data/nib")),
+        };
+        load(cli, mode, ws, places)
     }
 
     #[test]
@@ -1829,12 +1982,9 @@ mod tests {
             "proj/.claude/settings.local.json",
             r#"{"permissions":{"allow":["Bash(cargo run *)","Bash(oops"]}}"#,
         );
-        let gate = load_from(
-            &tmp,
-            rule_set(&[], &[], &["Bash(npm test --update *)"]),
-            None,
-        )
-        .unwrap();
+        let cli = || rule_set(&[], &[], &["Bash(npm test --update *)"]);
+        trust_folder(&tmp.join("data/nib"), &tmp.join("proj")).unwrap();
+        let gate = load_from(&tmp, cli(), None).unwrap();
         assert_eq!(gate.mode(), Mode::AcceptEdits);
         check_table(
             &gate,
@@ -1853,6 +2003,76 @@ mod tests {
         assert!(warnings.contains("Bash(oops") && warnings.contains("settings.local.json"));
         let cli_mode = load_from(&tmp, RuleSet::default(), Some(Mode::Plan)).unwrap();
         assert_eq!(cli_mode.mode(), Mode::Plan);
+    }
+
+    #[test]
+    fn project_allow_rules_and_mode_wait_for_trust() {
+        let tmp = TempDir::new("trust-gate");
+        tmp.put(
+            "proj/.claude/settings.json",
+            r#"{"permissions":{"allow":["Bash"],"deny":["Bash(curl *)"],"ask":["Bash(git push *)"],"defaultMode":"acceptEdits"}}"#,
+        );
+        tmp.put(
+            "proj/.claude/settings.local.json",
+            r#"{"permissions":{"allow":["Bash(make *)"]}}"#,
+        );
+        let untrusted = load_from(&tmp, RuleSet::default(), None).unwrap();
+        assert_eq!(untrusted.mode(), Mode::Default);
+        // Deny and ask rules apply in any folder; the allow rules do not.
+        let cases = [
+            ("touch x", 'Q'),
+            ("make all", 'Q'),
+            ("curl x", 'D'),
+            ("git push", 'Q'),
+        ];
+        check_table(&untrusted, &cases);
+        assert_eq!(untrusted.held().len(), 2);
+        let notice = untrusted.untrusted_notice().unwrap();
+        assert!(
+            notice.contains(".claude/settings.json")
+                && notice.contains("settings.local.json")
+                && notice.contains("nib trust"),
+            "{notice}"
+        );
+        let listed = untrusted.rules_in_force().join("\n");
+        assert!(listed.contains("deny: Bash(curl *) (from "), "{listed}");
+        assert!(!listed.contains("allow: Bash"), "{listed}");
+
+        // Saying yes applies them now and is remembered.
+        let mut gate = untrusted.clone();
+        gate.answer_trust(true).unwrap();
+        assert_eq!(gate.mode(), Mode::AcceptEdits);
+        let trusted = [
+            ("touch x", 'A'),
+            ("make all", 'A'),
+            ("curl x", 'D'),
+            ("git push", 'Q'),
+        ];
+        check_table(&gate, &trusted);
+        assert!(
+            gate.rules_in_force()
+                .iter()
+                .any(|r| r.starts_with("allow: Bash (from "))
+        );
+        let again = load_from(&tmp, RuleSet::default(), None).unwrap();
+        assert!(again.held().is_empty() && again.untrusted_notice().is_none());
+        check_table(&again, &trusted);
+        // A mode on the command line stays.
+        let cli_mode = load_from(&tmp, RuleSet::default(), Some(Mode::Plan)).unwrap();
+        assert_eq!(cli_mode.mode(), Mode::Plan);
+
+        // Saying no is remembered too; rules the user saved apply without trust.
+        let tmp2 = TempDir::new("trust-saved");
+        tmp2.put(
+            "proj/.claude/settings.json",
+            r#"{"permissions":{"allow":["Bash(touch *)"]}}"#,
+        );
+        let mut gate = load_from(&tmp2, RuleSet::default(), None).unwrap();
+        gate.answer_trust(false).unwrap();
+        gate.save_project_rule("Bash(make *)").unwrap();
+        let next = load_from(&tmp2, RuleSet::default(), None).unwrap();
+        check_table(&next, &[("make all", 'A'), ("touch x", 'Q')]);
+        assert_eq!(next.held()[0].allow, ["Bash(touch *)"]);
     }
 
     #[test]
@@ -1887,8 +2107,8 @@ mod tests {
     fn saving_project_rules() {
         let tmp = TempDir::new("save");
         let root = tmp.path().to_path_buf();
-        save_project_rule(&root, "Bash(npm test *)").unwrap();
-        save_project_rule(&root, "Bash(npm test *)").unwrap();
+        write_project_rule(&root, "Bash(npm test *)").unwrap();
+        write_project_rule(&root, "Bash(npm test *)").unwrap();
         let path = root.join(".claude/settings.local.json");
         let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
@@ -1899,7 +2119,7 @@ mod tests {
             ".claude/settings.local.json",
             r#"{"env":{"A":"1"},"permissions":{"deny":["Read(.env)"],"allow":["Read"]}}"#,
         );
-        save_project_rule(&root, "Edit(./src/a.rs)").unwrap();
+        write_project_rule(&root, "Edit(./src/a.rs)").unwrap();
         let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(value["env"]["A"], "1");
         assert_eq!(
@@ -1910,8 +2130,8 @@ mod tests {
             value["permissions"]["allow"],
             serde_json::json!(["Read", "Edit(./src/a.rs)"])
         );
-        assert!(save_project_rule(&root, "Bash(oops").is_err());
+        assert!(write_project_rule(&root, "Bash(oops").is_err());
         tmp.put(".claude/settings.local.json", "[1]");
-        assert!(save_project_rule(&root, "Read").is_err());
+        assert!(write_project_rule(&root, "Read").is_err());
     }
 }
