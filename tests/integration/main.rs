@@ -9,6 +9,7 @@ mod context;
 mod economy;
 mod fake_selftest;
 mod gate;
+mod gate_classes;
 mod headless;
 mod real_model;
 mod repl;
