@@ -127,6 +127,15 @@ fn deny_rules_see_what_globs_and_tildes_open() {
             ("cat ~-/x", "DQ"),
             ("$CMD .env", "DQ"),
             ("bash -c \"$X\"", "DQ"),
+            ("ls -a | xargs cat", "DQ"),
+            ("find . -name '.e*' -exec cat {} \\;", "DQ"),
+            // The shell opens names relative to where `cd` took it.
+            ("cd src && cat ../.en?", "DQ"),
+            ("cd .. && cat ws/.env", "DQ"),
+            ("cd - && cat .env", "DQ"),
+            ("env -C src cat ../.env", "DQ"),
+            ("env --chdir=src cat ../.e*", "DQ"),
+            ("pushd src; cat ../.env", "DQ"),
             // Controls: other files, quoted patterns that name no file.
             ("cat seed.txt", "AA"),
             ("cat s*.txt", "AA"),
@@ -161,6 +170,8 @@ fn option_values_are_files_in_every_spelling() {
         ("cat ~+/../home/.ssh/id_rsa".into(), "QQ"),
         ("cat ~root/.profile".into(), "QQ"),
         ("cat ~-/x".into(), "DQ"),
+        ("cd / && cat etc/passwd".into(), "QQ"),
+        ("cd .. && cat home/.ssh/id_rsa".into(), "QQ"),
         ("grep -f.env x seed.txt".into(), "DA"),
         ("grep --file=.e* x seed.txt".into(), "DA"),
         ("date -f .env".into(), "DA"),
@@ -178,6 +189,20 @@ fn option_values_are_files_in_every_spelling() {
     ];
     let cases: Vec<(&str, &str)> = cases.iter().map(|(c, e)| (c.as_str(), *e)).collect();
     check(&gate, &control, &cases);
+    // With `cd` allowed, reads after it are judged where the shell will be.
+    let cd = place.gate(&["Bash(cd *)"], &[]);
+    let mut bypass = place.gate(&[], &[]);
+    bypass.mode = Mode::Bypass;
+    check(
+        &cd,
+        &bypass,
+        &[
+            ("cd / && cat etc/passwd", "QA"),
+            ("cd .. && cat home/.ssh/id_rsa", "QA"),
+            ("cd ~ && cat .ssh/id_rsa", "QA"),
+            ("cd src && cat main.rs", "AA"),
+        ],
+    );
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub enum Named {
 /// Expands `arg` in `cwd` the way bash would, then resolves each path.
 pub fn expand(arg: &Arg, cwd: &Path, home: Option<&Path>) -> Named {
     if arg.dynamic {
-        return Named::Unknown(format!("the word {} is computed when it runs", arg.text));
+        return Named::Unknown(format!("{} is computed when it runs", arg.text));
     }
     let text = match expand_tilde(&arg.text, cwd, home) {
         Ok(text) => text,

@@ -716,10 +716,36 @@ impl Gate {
         if let Some(rule) = self.bash_rule(&self.ask, &parts) {
             return Verdict::Ask(format!("the command matches {}", rule.describe()));
         }
-        parts
-            .iter()
-            .find_map(|p| self.part_needs_approval(p))
-            .map_or(Verdict::Allow, Verdict::Ask)
+        let mut cwd = self.start_dir();
+        for part in &parts {
+            if let Some(why) = self.part_needs_approval(part, &cwd) {
+                return Verdict::Ask(why);
+            }
+            for seen in commands_in(part).into_iter().flatten() {
+                self.moved(&mut cwd, &seen.words);
+            }
+        }
+        Verdict::Allow
+    }
+
+    /// Where a command line starts: the workspace.
+    fn start_dir(&self) -> Cwd {
+        Cwd {
+            dirs: vec![self.root.clone()],
+            unknown: false,
+        }
+    }
+
+    /// After `cd DIR` (or `pushd`, `env -C`), later commands may run in DIR too.
+    fn moved(&self, cwd: &mut Cwd, words: &[Word]) {
+        match shell::changes_dir(words) {
+            None => {}
+            Some(None) => cwd.unknown = true,
+            Some(Some(target)) => match self.expand(&target, cwd) {
+                Named::Paths(paths) => cwd.dirs.extend(paths),
+                Named::Unknown(_) => cwd.unknown = true,
+            },
+        }
     }
 
     fn has_bash_rules(&self, rules: &[Rule]) -> bool {
@@ -743,6 +769,7 @@ impl Gate {
         if path_rules(Tool::Read).is_none() && path_rules(Tool::Edit).is_none() {
             return None;
         }
+        let mut cwd = self.start_dir();
         for seen in parts.iter().flat_map(commands_in) {
             let Some(seen) = seen else {
                 let rule = path_rules(Tool::Read).or(path_rules(Tool::Edit))?;
@@ -751,21 +778,22 @@ impl Gate {
                     rule.describe()
                 )));
             };
-            if let Some(deny) = self.opens_denied(&seen) {
+            if let Some(deny) = self.opens_denied(&seen, &cwd) {
                 return Some(deny);
             }
+            self.moved(&mut cwd, &seen.words);
         }
         None
     }
 
     /// A deny verdict when a file `seen` names, or one its recursion would open, is
     /// covered by a path deny rule; an unknowable one counts as covered.
-    fn opens_denied(&self, seen: &Seen) -> Option<Verdict> {
+    fn opens_denied(&self, seen: &Seen, cwd: &Cwd) -> Option<Verdict> {
         for (tool, arg) in named_args(seen) {
             let Some(rule) = self.deny.iter().find(|r| r.tool.covers(tool)) else {
                 continue;
             };
-            match self.expand(&arg) {
+            match self.expand(&arg, cwd) {
                 Named::Unknown(why) => {
                     return Some(Verdict::Deny(format!(
                         "{why}, so it may open what {} denies",
@@ -791,7 +819,7 @@ impl Gate {
         if !reads {
             return None;
         }
-        let walk = self.walk(&starts, follow)?;
+        let walk = self.walk(&starts, follow, cwd)?;
         let name = shell::basename(&seen.words[0].text);
         if !walk.complete {
             return Some(Verdict::Deny(format!(
@@ -809,16 +837,31 @@ impl Gate {
         })
     }
 
-    /// Every file `arg` names, against this workspace.
-    fn expand(&self, arg: &Arg) -> Named {
-        files::expand(arg, &self.root, self.home.as_deref())
+    /// Every file `arg` names, in every directory the command may run in.
+    fn expand(&self, arg: &Arg, cwd: &Cwd) -> Named {
+        let relative = !arg.text.starts_with(['/', '~']);
+        if cwd.unknown && relative {
+            return Named::Unknown(format!(
+                "{} is relative to a directory an earlier cd chose at run time",
+                arg.text
+            ));
+        }
+        let mut out = Vec::new();
+        for dir in &cwd.dirs {
+            match files::expand(arg, dir, self.home.as_deref()) {
+                Named::Paths(paths) => out.extend(paths),
+                unknown => return unknown,
+            }
+        }
+        out.dedup();
+        Named::Paths(out)
     }
 
-    /// Walks where a recursive command starts; `None` when a start is unknowable.
-    fn walk(&self, starts: &[Arg], follow: bool) -> Option<files::Walk> {
+    /// Walks where a recursive command starts; incomplete when a start is unknowable.
+    fn walk(&self, starts: &[Arg], follow: bool, cwd: &Cwd) -> Option<files::Walk> {
         let mut paths = Vec::new();
         for start in starts {
-            match self.expand(start) {
+            match self.expand(start, cwd) {
                 Named::Paths(p) => paths.extend(p),
                 Named::Unknown(_) => {
                     return Some(files::Walk::default());
@@ -843,7 +886,7 @@ impl Gate {
     }
 
     /// Why one part of an allowed-so-far command needs approval, if it does.
-    fn part_needs_approval(&self, part: &Simple) -> Option<String> {
+    fn part_needs_approval(&self, part: &Simple, cwd: &Cwd) -> Option<String> {
         for r in &part.redirects {
             if let Redirect::Read(w) = r
                 && w.dynamic
@@ -854,7 +897,7 @@ impl Gate {
                 ));
             }
         }
-        if let Some(why) = self.reads_need_approval(part) {
+        if let Some(why) = self.reads_need_approval(part, cwd) {
             return Some(why);
         }
         if self
@@ -862,7 +905,7 @@ impl Gate {
             .iter()
             .any(|r| r.tool == RuleTool::Bash && matches!(r.spec, Spec::Any))
         {
-            return self.touches_protected(part);
+            return self.touches_protected(part, cwd);
         }
         if let Some(reason) = shell::unsafe_reason(part) {
             return Some(reason);
@@ -876,22 +919,23 @@ impl Gate {
             _ => false,
         });
         match allowed {
-            true => self.touches_protected(part),
+            true => self.touches_protected(part, cwd),
             false => Some(format!("`{text}` needs approval")),
         }
     }
 
     /// Reads outside the workspace, files an ask rule covers, computed file names and
     /// recursion through symlinks that leave the workspace need approval.
-    fn reads_need_approval(&self, part: &Simple) -> Option<String> {
+    fn reads_need_approval(&self, part: &Simple, cwd: &Cwd) -> Option<String> {
         let seen = Seen {
             words: part.words.clone(),
             redirects: part.redirects.clone(),
+            fed: false,
         };
         let read_only = shell::is_read_only(&part.words);
         for (tool, arg) in named_args(&seen) {
             let checks_place = read_only && tool == Tool::Read;
-            let paths = match self.expand(&arg) {
+            let paths = match self.expand(&arg, cwd) {
                 Named::Unknown(why) if checks_place => {
                     return Some(format!("{why}, so it needs approval"));
                 }
@@ -916,7 +960,7 @@ impl Gate {
             return None;
         };
         let name = &part.words[0].text;
-        let walk = self.walk(&starts, true)?;
+        let walk = self.walk(&starts, true, cwd)?;
         if let Some((link, target)) = walk.escapes.first() {
             return Some(format!(
                 "`{name}` follows the symlink {} to {}, outside the workspace",
@@ -930,12 +974,12 @@ impl Gate {
 
     /// An allowed command that writes a protected path nib can see (through wrappers,
     /// nested strings, globs and `~`) still asks.
-    fn touches_protected(&self, part: &Simple) -> Option<String> {
+    fn touches_protected(&self, part: &Simple, cwd: &Cwd) -> Option<String> {
         let seen = commands_in(part).into_iter().flatten();
         let mut writes = seen
             .flat_map(|s| named_args(&s))
             .filter(|(tool, _)| *tool == Tool::Edit);
-        writes.find_map(|(_, arg)| match self.expand(&arg) {
+        writes.find_map(|(_, arg)| match self.expand(&arg, cwd) {
             Named::Paths(paths) => paths.iter().find_map(|p| self.protected(p)),
             Named::Unknown(_) => None,
         })
@@ -946,6 +990,15 @@ impl Gate {
 struct Seen {
     words: Vec<Word>,
     redirects: Vec<Redirect>,
+    /// More arguments are added when it runs (`xargs cat`, `find -exec cat {} ;`).
+    fed: bool,
+}
+
+/// The directories a command may run in, after the `cd`s before it.
+struct Cwd {
+    dirs: Vec<PathBuf>,
+    /// A `cd` went somewhere only known at run time.
+    unknown: bool,
 }
 
 /// Every command a part runs that nib can see: the part itself, what wrappers run,
@@ -958,13 +1011,19 @@ fn commands_in(part: &Simple) -> Vec<Option<Seen>> {
 }
 
 fn visit_part(part: &Simple, depth: usize, out: &mut Vec<Option<Seen>>) {
-    visit_words(&part.words, &part.redirects, depth, out);
+    visit_words(&part.words, &part.redirects, false, depth, out);
     for nested in &part.nested {
         visit_string(nested, depth + 1, out);
     }
 }
 
-fn visit_words(words: &[Word], redirects: &[Redirect], depth: usize, out: &mut Vec<Option<Seen>>) {
+fn visit_words(
+    words: &[Word],
+    redirects: &[Redirect],
+    fed: bool,
+    depth: usize,
+    out: &mut Vec<Option<Seen>>,
+) {
     if words.is_empty() && redirects.is_empty() {
         return;
     }
@@ -975,9 +1034,11 @@ fn visit_words(words: &[Word], redirects: &[Redirect], depth: usize, out: &mut V
     out.push(Some(Seen {
         words: words.to_vec(),
         redirects: redirects.to_vec(),
+        fed,
     }));
     if let Some(inner) = shell::unwrap(words) {
-        visit_words(inner, &[], depth + 1, out);
+        let feeds = shell::basename(&words[0].text) == "xargs";
+        visit_words(inner, &[], fed || feeds, depth + 1, out);
     }
     for string in shell::command_strings(words) {
         match string {
@@ -986,7 +1047,7 @@ fn visit_words(words: &[Word], redirects: &[Redirect], depth: usize, out: &mut V
         }
     }
     for command in shell::find_exec_commands(words) {
-        visit_words(command, &[], depth + 1, out);
+        visit_words(command, &[], true, depth + 1, out);
     }
 }
 
@@ -1022,9 +1083,10 @@ fn named_args(seen: &Seen) -> Vec<(Tool, Arg)> {
     let Some(first) = seen.words.first() else {
         return out;
     };
-    if first.dynamic || first.glob {
+    if first.dynamic || first.glob || seen.fed {
         let unknown = word_arg(&Word {
             dynamic: true,
+            text: format!("what {} is given", first.text),
             ..first.clone()
         });
         out.push((Tool::Read, unknown.clone()));
@@ -1443,9 +1505,9 @@ mod tests {
             (". x.sh", 'Q'),
             ("sh -c 'ls'", 'Q'),
             ("bash -lc ls", 'Q'),
-            ("xargs ls", 'Q'),
-            ("find . -exec ls {} \\;", 'Q'),
-            ("find . -execdir ls {} +", 'Q'),
+            ("xargs ls", 'D'),
+            ("find . -exec ls {} \\;", 'D'),
+            ("find . -execdir ls {} +", 'D'),
             ("find . -delete", 'Q'),
             ("find . -fprint out", 'Q'),
             ("find . -fls out", 'Q'),
@@ -1565,6 +1627,8 @@ mod tests {
                 ("$CMD", 'Q'),
                 ("ls $(pwd)", 'Q'),
                 ("cat `echo .env`", 'Q'),
+                ("xargs cat", 'Q'),
+                ("find . -exec cat {} \\;", 'Q'),
                 ("ls", 'A'),
             ],
         );

@@ -1459,6 +1459,39 @@ pub fn walk_of(words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
     Some((starts, uses(row.walk.follows), row.reads_walked))
 }
 
+/// Where a command moves the shell: `cd DIR`, `pushd DIR`, `env -C DIR …`. `None`:
+/// it does not; `Some(None)`: somewhere only known at run time (`cd -`, `popd`).
+pub fn changes_dir(words: &[Word]) -> Option<Option<Arg>> {
+    let name = basename(&words.first()?.text);
+    let args = &words[1..];
+    let target = match name {
+        "cd" | "pushd" => args
+            .iter()
+            .find(|w| !w.text.starts_with('-') || w.text == "-"),
+        "popd" => return Some(None),
+        "env" => return env_chdir(args),
+        _ => return None,
+    };
+    match target {
+        None => Some(Some(arg(&Word::default(), "~"))),
+        Some(w) if w.text == "-" => Some(None),
+        Some(w) => Some(Some(arg(w, &w.text))),
+    }
+}
+
+/// `env -C DIR`, `-CDIR`, `--chdir DIR`, `--chdir=DIR`.
+fn env_chdir(args: &[Word]) -> Option<Option<Arg>> {
+    let at = args
+        .iter()
+        .position(|w| w.text.starts_with("-C") || w.text.starts_with("--chdir"))?;
+    let t = args[at].text.as_str();
+    let attached = t.strip_prefix("--chdir=").or(t.strip_prefix("-C"));
+    match attached.filter(|dir| !dir.is_empty()) {
+        Some(dir) => Some(Some(arg(&args[at], dir))),
+        None => Some(args.get(at + 1).map(|w| arg(w, &w.text))),
+    }
+}
+
 /// The command a wrapper runs (`timeout 5 rm x` → `rm x`), if `words` start with one.
 pub fn unwrap(words: &[Word]) -> Option<&[Word]> {
     let name = basename(&words.first()?.text);
