@@ -147,6 +147,27 @@ fn deny_rules_see_what_globs_and_tildes_open() {
 }
 
 #[test]
+fn edit_deny_rules_see_what_any_command_names() {
+    let place = Place::new("class-edit-deny");
+    place.tmp.put("ws/locked/a.txt", "x");
+    let gate = place.gate(&[], &["Edit(./locked)"]);
+    let control = place.gate(&[], &[]);
+    check(
+        &gate,
+        &control,
+        &[
+            ("cp seed.txt locked/a.txt", "DQ"),
+            ("cp seed.txt lo*/a.txt", "DQ"),
+            ("echo x > locked/a.txt", "DQ"),
+            ("echo x > ./lock?d/a.txt", "DQ"),
+            ("sh -c 'rm locked/a.txt'", "DQ"),
+            // Reading is not editing.
+            ("cat locked/a.txt", "AA"),
+        ],
+    );
+}
+
+#[test]
 fn option_values_are_files_in_every_spelling() {
     let place = Place::new("class-options");
     let gate = place.gate(&[], &["Read(./.env)"]);

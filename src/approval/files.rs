@@ -50,7 +50,7 @@ pub fn expand(arg: &Arg, cwd: &Path, home: Option<&Path>) -> Named {
         Err(why) => return Named::Unknown(why),
     };
     let paths = match arg.glob && has_glob(&text) {
-        true => match glob(&text, cwd) {
+        true => match glob(&text, cwd, MAX_GLOB_PATHS) {
             Ok(paths) => paths,
             Err(why) => return Named::Unknown(why),
         },
@@ -129,7 +129,7 @@ fn has_glob(text: &str) -> bool {
 /// The paths a glob matches, component by component, as bash (without `dotglob`)
 /// would; the word itself when nothing matches. A directory that cannot be listed
 /// makes the result unknown.
-fn glob(pattern: &str, cwd: &Path) -> Result<Vec<PathBuf>, String> {
+fn glob(pattern: &str, cwd: &Path, limit: usize) -> Result<Vec<PathBuf>, String> {
     let start = match pattern.starts_with('/') {
         true => PathBuf::from("/"),
         false => cwd.to_path_buf(),
@@ -147,7 +147,7 @@ fn glob(pattern: &str, cwd: &Path) -> Result<Vec<PathBuf>, String> {
                     next.push(base.join(&name));
                 }
             }
-            if next.len() > MAX_GLOB_PATHS {
+            if next.len() > limit {
                 return Err(format!("`{pattern}` matches too many files to check"));
             }
         }
@@ -253,6 +253,15 @@ pub struct Walk {
 /// symlink met on the way is followed when `inside(target)`, and noted as an escape
 /// otherwise; without it, symlinks are skipped.
 pub fn walk(starts: &[PathBuf], follow: bool, inside: &dyn Fn(&Path) -> bool) -> Walk {
+    walk_at_most(starts, follow, inside, MAX_WALK_ENTRIES)
+}
+
+fn walk_at_most(
+    starts: &[PathBuf],
+    follow: bool,
+    inside: &dyn Fn(&Path) -> bool,
+    limit: usize,
+) -> Walk {
     let mut out = Walk {
         complete: true,
         ..Walk::default()
@@ -274,7 +283,7 @@ pub fn walk(starts: &[PathBuf], follow: bool, inside: &dyn Fn(&Path) -> bool) ->
         };
         for child in children.flatten() {
             entries += 1;
-            if entries > MAX_WALK_ENTRIES {
+            if entries > limit {
                 out.complete = false;
                 return out;
             }
@@ -390,6 +399,24 @@ mod tests {
         if !listable {
             assert!(matches!(got, Named::Unknown(_)), "{got:?}");
         }
+    }
+
+    #[test]
+    fn too_many_matches_or_entries_are_unknown() {
+        let tmp = TempDir::new("limits");
+        let ws = tmp.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        for i in 0..12 {
+            std::fs::write(ws.join(format!("f{i}")), "").unwrap();
+        }
+        assert_eq!(glob("f*", &ws, 12).unwrap().len(), 12);
+        assert!(glob("f*", &ws, 11).is_err());
+        assert_eq!(glob("f1*", &ws, 11).unwrap().len(), 3);
+        let inside = |_: &Path| true;
+        let starts = std::slice::from_ref(&ws);
+        assert!(walk(starts, false, &inside).complete);
+        assert!(walk_at_most(starts, false, &inside, 12).complete);
+        assert!(!walk_at_most(starts, false, &inside, 11).complete);
     }
 
     #[test]

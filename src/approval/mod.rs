@@ -146,6 +146,8 @@ pub struct Gate {
     warnings: Vec<String>,
     /// Project rules and mode waiting for the folder's trust.
     held: Vec<Held>,
+    /// The user already said whether they trust this folder.
+    trust_answered: bool,
     /// The mode was chosen on the command line (or in nib's settings): trusting a
     /// folder does not change it.
     explicit_mode: bool,
@@ -252,6 +254,7 @@ pub fn load(
     warnings.append(&mut gate.warnings);
     gate.warnings = warnings;
     gate.held = held;
+    gate.trust_answered = trust.trusted.is_some();
     gate.explicit_mode = explicit_mode;
     gate.nib_data = nib_data;
     Ok(gate)
@@ -398,6 +401,7 @@ impl Gate {
             deny: Vec::new(),
             warnings: Vec::new(),
             held: Vec::new(),
+            trust_answered: false,
             explicit_mode: false,
             nib_data: None,
         };
@@ -450,9 +454,13 @@ impl Gate {
         &self.warnings
     }
 
-    /// The project's allow rules and `defaultMode` that wait for the folder's trust.
-    pub fn held(&self) -> &[Held] {
-        &self.held
+    /// The project's allow rules and `defaultMode` that wait for the folder's trust,
+    /// when the user has not been asked yet (empty otherwise).
+    pub fn trust_question(&self) -> &[Held] {
+        match self.trust_answered {
+            true => &[],
+            false => &self.held,
+        }
     }
 
     /// One line saying which files' rules are ignored and how to apply them, when
@@ -474,6 +482,7 @@ impl Gate {
         if let Some(data) = &self.nib_data {
             trust::answer(data, &self.root, trusted)?;
         }
+        self.trust_answered = true;
         if !trusted {
             return Ok(());
         }
@@ -2090,7 +2099,7 @@ mod tests {
             ("git push", 'Q'),
         ];
         check_table(&untrusted, &cases);
-        assert_eq!(untrusted.held().len(), 2);
+        assert_eq!(untrusted.trust_question().len(), 2);
         let notice = untrusted.untrusted_notice().unwrap();
         assert!(
             notice.contains(".claude/settings.json")
@@ -2119,7 +2128,7 @@ mod tests {
                 .any(|r| r.starts_with("allow: Bash (from "))
         );
         let again = load_from(&tmp, RuleSet::default(), None).unwrap();
-        assert!(again.held().is_empty() && again.untrusted_notice().is_none());
+        assert!(again.trust_question().is_empty() && again.untrusted_notice().is_none());
         check_table(&again, &trusted);
         // A mode on the command line stays.
         let cli_mode = load_from(&tmp, RuleSet::default(), Some(Mode::Plan)).unwrap();
@@ -2136,7 +2145,8 @@ mod tests {
         gate.save_project_rule("Bash(make *)").unwrap();
         let next = load_from(&tmp2, RuleSet::default(), None).unwrap();
         check_table(&next, &[("make all", 'A'), ("touch x", 'Q')]);
-        assert_eq!(next.held()[0].allow, ["Bash(touch *)"]);
+        assert_eq!(next.held[0].allow, ["Bash(touch *)"]);
+        assert!(next.trust_question().is_empty() && next.untrusted_notice().is_some());
     }
 
     #[test]

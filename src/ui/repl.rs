@@ -580,7 +580,7 @@ impl Repl {
     /// A folder whose own settings would allow tools or set the mode: shows what they
     /// would apply and asks once (the answer is kept in nib's data directory).
     fn ask_trust(&mut self) {
-        let held = self.agent.gate.held().to_vec();
+        let held = self.agent.gate.trust_question().to_vec();
         if held.is_empty() {
             return;
         }

@@ -133,6 +133,9 @@ const GLOB_ATTACKS: &[&str] = &[
     "sh -c 'cat .e*'",
     "timeout 5 cat .en?",
     "cp .en? leak.txt && cat leak.txt",
+    "cd .git && cat ../.env",
+    "ls -a | xargs cat",
+    "find . -maxdepth 1 -name '.e*' -exec cat {} \\;",
 ];
 
 #[test]
