@@ -129,6 +129,17 @@ fn deny_rules_see_what_globs_and_tildes_open() {
             ("bash -c \"$X\"", "DQ"),
             ("ls -a | xargs cat", "DQ"),
             ("find . -name '.e*' -exec cat {} \\;", "DQ"),
+            // POSIX classes, and shell options that widen globs.
+            ("cat .[[:alpha:]]nv", "DA"),
+            ("cat .[![:digit:]]n[[:lower:]]", "DA"),
+            ("shopt -s dotglob; cat *", "DQ"),
+            ("bash -O dotglob -c 'cat *'", "DQ"),
+            ("GLOBIGNORE=x; cat *", "DQ"),
+            ("shopt -s globstar; cat **/.e*", "DQ"),
+            ("git show HEAD:.env", "DA"),
+            ("setsid cat .en?", "DQ"),
+            ("flock /tmp/l cat .en?", "DQ"),
+            ("watch cat .env", "DQ"),
             // The shell opens names relative to where `cd` took it.
             ("cd src && cat ../.en?", "DQ"),
             ("cd .. && cat ws/.env", "DQ"),

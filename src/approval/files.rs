@@ -215,15 +215,55 @@ fn class(p: &[char]) -> Option<(Vec<char>, bool, usize)> {
     }
     let start = i;
     while i < p.len() && (p[i] != ']' || i == start) {
-        i += 1;
+        i += bracket_expression(&p[i..]).unwrap_or(1);
     }
     (i < p.len()).then(|| (p[start..i].to_vec(), negated, i + 1))
+}
+
+/// The length of `[:name:]`, `[=c=]` or `[.c.]` at the start of `p`, if one is there.
+fn bracket_expression(p: &[char]) -> Option<usize> {
+    let kind = *p.get(1).filter(|k| matches!(k, ':' | '=' | '.'))?;
+    if p[0] != '[' {
+        return None;
+    }
+    let end = (2..p.len().saturating_sub(1)).find(|&j| p[j] == kind && p[j + 1] == ']')?;
+    Some(end + 2)
+}
+
+/// Whether `c` is in the POSIX class `name` (`alpha`, `digit`, …) in the C locale.
+fn in_named_class(name: &str, c: char) -> bool {
+    match name {
+        "alpha" => c.is_ascii_alphabetic(),
+        "digit" => c.is_ascii_digit(),
+        "alnum" => c.is_ascii_alphanumeric(),
+        "upper" => c.is_ascii_uppercase(),
+        "lower" => c.is_ascii_lowercase(),
+        "space" => c.is_ascii_whitespace(),
+        "blank" => c == ' ' || c == '\t',
+        "punct" => c.is_ascii_punctuation(),
+        "xdigit" => c.is_ascii_hexdigit(),
+        "print" => c.is_ascii_graphic() || c == ' ',
+        "graph" => c.is_ascii_graphic(),
+        "cntrl" => c.is_ascii_control(),
+        "word" => c.is_ascii_alphanumeric() || c == '_',
+        _ => false,
+    }
 }
 
 fn in_class(set: &[char], c: char) -> bool {
     let mut i = 0;
     while i < set.len() {
-        if i + 2 < set.len() && set[i + 1] == '-' {
+        if let Some(len) = bracket_expression(&set[i..]) {
+            let inner: String = set[i + 2..i + len - 2].iter().collect();
+            let hit = match set[i + 1] {
+                ':' => in_named_class(&inner, c),
+                _ => inner.chars().eq([c]),
+            };
+            if hit {
+                return true;
+            }
+            i += len;
+        } else if i + 2 < set.len() && set[i + 1] == '-' {
             if set[i] <= c && c <= set[i + 2] {
                 return true;
             }
@@ -329,6 +369,13 @@ mod tests {
             ("\\*", "*", true),
             ("\\*", "x", false),
             (".*", "..", true),
+            (".[[:alpha:]]nv", ".env", true),
+            (".[[:digit:]]nv", ".env", false),
+            (".[![:digit:]]nv", ".env", true),
+            (".[[:alpha:][:digit:]]n[v]", ".env", true),
+            (".[[=e=]]nv", ".env", true),
+            (".[[.e.]]nv", ".env", true),
+            ("[[:upper:]]*", "Readme", true),
         ];
         for (pattern, name, expected) in cases {
             assert_eq!(fnmatch(pattern, name), expected, "{pattern} vs {name}");

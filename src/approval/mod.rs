@@ -710,7 +710,7 @@ impl Gate {
             Err(_) if self.mode == Mode::Bypass => return Verdict::Allow,
             Err(e) => return Verdict::Ask(format!("the command does not parse ({e})")),
         };
-        if let Some(deny) = self.denied(&parts) {
+        if let Some(deny) = self.denied(command, &parts) {
             return deny;
         }
         if self.mode == Mode::Bypass {
@@ -725,7 +725,7 @@ impl Gate {
         if let Some(rule) = self.bash_rule(&self.ask, &parts) {
             return Verdict::Ask(format!("the command matches {}", rule.describe()));
         }
-        let mut cwd = self.start_dir();
+        let mut cwd = self.start_dir(command);
         for part in &parts {
             if let Some(why) = self.part_needs_approval(part, &cwd) {
                 return Verdict::Ask(why);
@@ -737,11 +737,15 @@ impl Gate {
         Verdict::Allow
     }
 
-    /// Where a command line starts: the workspace.
-    fn start_dir(&self) -> Cwd {
+    /// Where a command line starts: the workspace. A line that may change what globs
+    /// match (`shopt -s dotglob`, `bash -O globstar`, `GLOBIGNORE=…`, a `BASH_ENV`
+    /// script) leaves its globs unknown.
+    fn start_dir(&self, command: &str) -> Cwd {
+        let changes_globs = ["glob", "GLOBIGNORE", "BASH_ENV"];
         Cwd {
             dirs: vec![self.root.clone()],
             unknown: false,
+            globs_unknown: changes_globs.iter().any(|w| command.contains(w)),
         }
     }
 
@@ -763,7 +767,7 @@ impl Gate {
 
     /// A deny verdict when any rule could match any part, nested commands included, or
     /// when a command nib can see would open a file a path deny rule covers.
-    fn denied(&self, parts: &[Simple]) -> Option<Verdict> {
+    fn denied(&self, command: &str, parts: &[Simple]) -> Option<Verdict> {
         if let Some(rule) = self.bash_rule(&self.deny, parts) {
             return Some(Verdict::Deny(format!(
                 "the command is denied by {}",
@@ -778,7 +782,7 @@ impl Gate {
         if path_rules(Tool::Read).is_none() && path_rules(Tool::Edit).is_none() {
             return None;
         }
-        let mut cwd = self.start_dir();
+        let mut cwd = self.start_dir(command);
         for seen in parts.iter().flat_map(commands_in) {
             let Some(seen) = seen else {
                 let rule = path_rules(Tool::Read).or(path_rules(Tool::Edit))?;
@@ -852,6 +856,12 @@ impl Gate {
         if cwd.unknown && relative {
             return Named::Unknown(format!(
                 "{} is relative to a directory an earlier cd chose at run time",
+                arg.text
+            ));
+        }
+        if cwd.globs_unknown && arg.glob {
+            return Named::Unknown(format!(
+                "the glob {} may match more than usual after the shell options this command sets",
                 arg.text
             ));
         }
@@ -1008,6 +1018,8 @@ struct Cwd {
     dirs: Vec<PathBuf>,
     /// A `cd` went somewhere only known at run time.
     unknown: bool,
+    /// The command line may change what globs match.
+    globs_unknown: bool,
 }
 
 /// Every command a part runs that nib can see: the part itself, what wrappers run,

@@ -925,7 +925,9 @@ const SHELLS: &[&str] = &[
 ];
 
 /// Commands that run their arguments (or a file) as shell code.
-const EVALUATORS: &[&str] = &["eval", "exec", "source", ".", "xargs", "builtin", "trap"];
+const EVALUATORS: &[&str] = &[
+    "eval", "exec", "source", ".", "xargs", "builtin", "trap", "watch",
+];
 
 /// Commands that run the rest of their words as a command: (name, options taking a
 /// value, positional words before the command).
@@ -975,6 +977,24 @@ const WRAPPERS: &[(&str, &[&str], usize)] = &[
         0,
     ),
     ("doas", &["-u", "-C"], 0),
+    ("setsid", &[], 0),
+    ("chroot", &["--userspec", "--groups"], 1),
+    ("taskset", &[], 1),
+    ("chrt", &[], 1),
+    (
+        "flock",
+        &["-w", "--timeout", "-E", "--conflict-exit-code"],
+        1,
+    ),
+    ("unshare", &[], 0),
+    ("nsenter", &["-t", "--target"], 0),
+    ("strace", &["-o", "-e", "-p", "-s", "-u"], 0),
+    ("ltrace", &["-o", "-e", "-p", "-s", "-u"], 0),
+    ("fakeroot", &[], 0),
+    ("proxychains", &["-f"], 0),
+    ("torsocks", &[], 0),
+    ("pkexec", &["--user"], 0),
+    ("runuser", &["-u", "-g", "-G"], 0),
     ("ionice", &["-c", "-n", "-p", "-t"], 0),
     ("watch", &["-n", "--interval", "-d", "--differences"], 0),
     ("caffeinate", &["-t", "-w"], 0),
@@ -1038,29 +1058,15 @@ pub fn unsafe_reason(simple: &Simple) -> Option<String> {
 /// the wrappers, shells and evaluators above: no rule prefix may end at one.
 const OTHER_RUNNERS: &[&str] = &[
     "su",
-    "chroot",
-    "setsid",
-    "flock",
-    "taskset",
-    "chrt",
-    "unshare",
-    "nsenter",
-    "strace",
-    "ltrace",
     "script",
     "parallel",
     "run-parts",
-    "fakeroot",
     "firejail",
     "systemd-run",
-    "pkexec",
-    "runuser",
     "setpriv",
     "prlimit",
     "cpulimit",
     "trickle",
-    "proxychains",
-    "torsocks",
     "catchsegv",
     "valgrind",
     "gdb",
@@ -1360,6 +1366,10 @@ pub fn read_args(words: &[Word]) -> Vec<Arg> {
             if files && t != "-" && !pipe {
                 out.push(arg(w, t));
             }
+            // `git show HEAD:path` reads `path` as committed.
+            if let Some((_, path)) = t.split_once(':').filter(|_| row.name == "git") {
+                out.push(arg(w, path));
+            }
             continue;
         }
         if t == "--" {
@@ -1539,7 +1549,7 @@ pub fn command_strings(words: &[Word]) -> Vec<Option<String>> {
         let joined = args.iter().map(|w| w.text.as_str()).collect::<Vec<_>>();
         return vec![(!dynamic).then(|| joined.join(" "))];
     }
-    if base == "env" || base == "su" {
+    if base == "env" || base == "su" || base == "flock" {
         let flags = ["-S", "--split-string", "-c", "--command"];
         return args
             .windows(2)
