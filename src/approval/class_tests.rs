@@ -153,6 +153,14 @@ fn deny_rules_see_what_globs_and_tildes_open() {
             ("cat '.en?'", "AA"),
             ("cat src/*.rs", "AA"),
             ("git commit -m \"$(cat seed.txt)\"", "QQ"),
+            // A grep pattern is not a file; the files after it are.
+            ("grep .env .gitignore", "AA"),
+            ("grep -n .env seed.txt", "AA"),
+            ("grep .env seed.txt .en?", "DA"),
+            ("grep -e x .env", "DA"),
+            ("grep -ex .env", "DA"),
+            ("grep --regexp=x .env", "DA"),
+            ("grep -- x .env", "DA"),
         ],
     );
 }

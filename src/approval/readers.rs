@@ -336,6 +336,7 @@ pub fn read_args(words: &[Word]) -> Vec<Arg> {
         return Vec::new();
     };
     let files = row.operands == Operands::Files;
+    let mut pattern = pattern_first(row, words);
     let mut out = Vec::new();
     let mut operands_only = false;
     let mut i = 1;
@@ -346,7 +347,7 @@ pub fn read_args(words: &[Word]) -> Vec<Arg> {
         if operands_only || !t.starts_with('-') || t == "-" {
             // `<(…)` is a pipe from a command checked on its own.
             let pipe = w.raw.starts_with("<(") || w.raw.starts_with(">(");
-            if files && t != "-" && !pipe {
+            if files && t != "-" && !pipe && !std::mem::take(&mut pattern) {
                 out.push(arg(w, t));
             }
             // `git show HEAD:path` reads `path` as committed.
@@ -424,6 +425,16 @@ pub fn other_args(words: &[Word]) -> Vec<Arg> {
     values.filter(|a| !a.text.is_empty()).collect()
 }
 
+/// True when the first operand is a pattern, not a file: `grep PATTERN FILE…` and
+/// `rg`, unless the pattern is given by `-e` or `-f`.
+fn pattern_first(row: &ReadOnly, words: &[Word]) -> bool {
+    let flags = ["-e", "--regexp", "-f", "--file"];
+    let given = words[1..]
+        .iter()
+        .any(|w| has_flag(&w.text, &flags) || abbreviates(&w.text, &flags));
+    matches!(row.name, "grep" | "rg") && !given
+}
+
 /// How a read-only command would descend directories: where it starts (its file
 /// operands, `.` when none) and whether it follows symlinks; `None` when it does not.
 pub fn walk_of(words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
@@ -438,12 +449,9 @@ pub fn walk_of(words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
     if !triggers.is_empty() && !uses(triggers) {
         return None;
     }
-    // grep and rg take the pattern first unless it is given by a flag.
-    let pattern_first =
-        matches!(row.name, "grep" | "rg") && !uses(&["-e", "--regexp", "-f", "--file"]);
     let operands = positional(&words[1..]).filter(|w| w.text != "-");
     let mut starts: Vec<Arg> = operands
-        .skip(usize::from(pattern_first))
+        .skip(usize::from(pattern_first(row, words)))
         .map(|w| arg(w, &w.text))
         .collect();
     if starts.is_empty() {
