@@ -408,3 +408,73 @@ fn a_broken_trust_file_stops_nib_before_anything_runs() {
     server.push(Reply::text("Finished."));
     assert_eq!(nib.run().code(), 0);
 }
+
+#[test]
+fn malformed_settings_and_rules_stop_nib_before_anything_runs() {
+    let cases: &[(&str, Option<&str>, &[&str], &str)] = &[
+        // (what, project settings, flags, expected in the one line)
+        (
+            "not json",
+            Some("{not json"),
+            &[],
+            "fix it or move it aside",
+        ),
+        (
+            "deny rule",
+            Some(r#"{"permissions":{"deny":["Bash(rm *"]}}"#),
+            &[],
+            "fix or remove it",
+        ),
+        (
+            "not a list",
+            Some(r#"{"permissions":{"allow":"Bash"}}"#),
+            &[],
+            "must be a list of strings",
+        ),
+        (
+            "flag rule",
+            None,
+            &["--allowedTools", "Bash(ls"],
+            "fix or remove it",
+        ),
+    ];
+    for (what, settings, flags, expected) in cases {
+        let server = FakeServer::start(Vec::new());
+        let nib = Nib::against(&server, Protocol::OpenAi)
+            .args(["-p", "go"])
+            .args(*flags);
+        if let Some(text) = settings {
+            nib.put(".claude/settings.json", text);
+        }
+        server.push(Reply::calls(vec![call(
+            "bash",
+            json!({"command": "touch m"}),
+        )]));
+        server.push(Reply::text("Finished."));
+        let out = nib.run();
+        assert_ne!(out.code(), 0, "{what}: {out}");
+        let err = out.stderr.trim();
+        assert!(
+            !err.contains('\n') && err.contains(expected),
+            "{what}: {err}"
+        );
+        assert!(
+            server.chat_requests().is_empty() && nib.read("m").is_none(),
+            "{what}"
+        );
+    }
+    // Control: a well-formed file with the same rule runs the call.
+    let server = FakeServer::start(Vec::new());
+    let nib = Nib::against(&server, Protocol::OpenAi).args(["-p", "go", "--yes"]);
+    nib.put(
+        ".claude/settings.json",
+        r#"{"permissions":{"deny":["Bash(rm *)"]}}"#,
+    );
+    server.push(Reply::calls(vec![call(
+        "bash",
+        json!({"command": "touch m"}),
+    )]));
+    server.push(Reply::text("Finished."));
+    assert_eq!(nib.run().code(), 0);
+    assert!(nib.read("m").is_some());
+}
