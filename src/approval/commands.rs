@@ -100,6 +100,7 @@ pub fn named_args(seen: &Seen) -> Vec<(Tool, Arg)> {
         text: w.text.clone(),
         glob: w.glob,
         dynamic: w.dynamic,
+        loose: false,
     };
     let mut out: Vec<(Tool, Arg)> = seen
         .redirects

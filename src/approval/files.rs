@@ -28,6 +28,9 @@ pub struct Arg {
     pub glob: bool,
     /// Part of it is computed when the command runs (`$X`, `$(…)`).
     pub dynamic: bool,
+    /// From a command nib knows nothing about: what it cannot know is not held
+    /// against the command (it may not be a file at all).
+    pub loose: bool,
 }
 
 /// The files a word names.
@@ -42,10 +45,14 @@ pub enum Named {
 
 /// Expands `arg` in `cwd` the way bash would, then resolves each path.
 pub fn expand(arg: &Arg, cwd: &Path, home: Option<&Path>) -> Named {
-    if arg.dynamic {
-        return Named::Unknown(format!("{} is computed when it runs", arg.text));
-    }
-    let text = match expand_tilde(&arg.text, cwd, home) {
+    let text = match arg.dynamic {
+        true => match known_variables(&arg.text, cwd, home) {
+            Some(text) => text,
+            None => return Named::Unknown(format!("{} is computed when it runs", arg.text)),
+        },
+        false => arg.text.clone(),
+    };
+    let text = match expand_tilde(&text, cwd, home) {
         Ok(text) => text,
         Err(why) => return Named::Unknown(why),
     };
@@ -65,6 +72,22 @@ pub fn expand(arg: &Arg, cwd: &Path, home: Option<&Path>) -> Named {
         }
     }
     Named::Paths(out)
+}
+
+/// `$HOME/…` and `$PWD/…` (also `${HOME}`, `${PWD}`), the variables every command
+/// nib runs has as nib knows them; `None` for anything else computed.
+fn known_variables(text: &str, cwd: &Path, home: Option<&Path>) -> Option<String> {
+    let known = [
+        ("${HOME}", home),
+        ("$HOME", home),
+        ("${PWD}", Some(cwd)),
+        ("$PWD", Some(cwd)),
+    ];
+    let (value, rest) = known
+        .iter()
+        .find_map(|(name, value)| Some(((*value)?, text.strip_prefix(name)?)))?;
+    let plain = !rest.contains(['$', '`']) && (rest.is_empty() || rest.starts_with('/'));
+    plain.then(|| format!("{}{rest}", value.display()))
 }
 
 /// The path as the kernel opens it (symlinks, then `..`), and as written with `..`
@@ -387,6 +410,7 @@ mod tests {
             text: text.into(),
             glob: has_glob(text),
             dynamic: false,
+            loose: false,
         }
     }
 
@@ -425,11 +449,20 @@ mod tests {
             let got = expand(&arg(unknown), &ws, Some(&home));
             assert!(matches!(got, Named::Unknown(_)), "{unknown}: {got:?}");
         }
-        let computed = Arg {
+        let computed = |text: &str| Arg {
             dynamic: true,
-            ..arg("$F")
+            ..arg(text)
         };
-        assert!(matches!(expand(&computed, &ws, None), Named::Unknown(_)));
+        for unknown in ["$F", "$HOMEX/a", "$HOME$X", "${HOME:-/}x", "$(pwd)"] {
+            let got = expand(&computed(unknown), &ws, Some(&home));
+            assert!(matches!(got, Named::Unknown(_)), "{unknown}: {got:?}");
+        }
+        let known = |text: &str| match expand(&computed(text), &ws, Some(&home)) {
+            Named::Paths(p) => p,
+            Named::Unknown(why) => panic!("{text}: {why}"),
+        };
+        assert_eq!(known("$HOME/.ssh/id_rsa"), [home.join(".ssh/id_rsa")]);
+        assert_eq!(known("${PWD}/.en?"), [ws.join(".env")]);
     }
 
     #[test]

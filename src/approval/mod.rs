@@ -796,6 +796,7 @@ impl Gate {
                 continue;
             };
             match self.expand(&arg, cwd) {
+                Named::Unknown(_) if arg.loose => {}
                 Named::Unknown(why) => {
                     return Some(Verdict::Deny(format!(
                         "{why}, so it may open what {} denies",

@@ -347,7 +347,9 @@ pub fn read_args(words: &[Word]) -> Vec<Arg> {
         if operands_only || !t.starts_with('-') || t == "-" {
             // `<(…)` is a pipe from a command checked on its own.
             let pipe = w.raw.starts_with("<(") || w.raw.starts_with(">(");
-            if files && t != "-" && !pipe && !std::mem::take(&mut pattern) {
+            // Words that are not files still list directories when they are globs.
+            let named = files || w.glob;
+            if named && t != "-" && !pipe && !std::mem::take(&mut pattern) {
                 out.push(arg(w, t));
             }
             // `git show HEAD:path` reads `path` as committed.
@@ -408,13 +410,14 @@ pub fn arg(w: &Word, text: &str) -> Arg {
         text: text.to_string(),
         glob: w.glob && text.contains(['*', '?', '[']),
         dynamic: w.dynamic,
+        loose: false,
     }
 }
 
-/// The arguments of any other command that look like files (operands and `=` values,
-/// literal or globbed): best effort, for deny rules and protected paths.
+/// The arguments of any other command that look like files (operands and `=` values):
+/// best effort (`loose`), for deny rules and protected paths.
 pub fn other_args(words: &[Word]) -> Vec<Arg> {
-    let values = words.iter().skip(1).filter(|w| !w.dynamic).filter_map(|w| {
+    let values = words.iter().skip(1).filter_map(|w| {
         let t = w.text.as_str();
         match t.split_once('=') {
             Some((name, value)) if name.starts_with('-') || w.assignment => Some(arg(w, value)),
@@ -422,7 +425,30 @@ pub fn other_args(words: &[Word]) -> Vec<Arg> {
             _ => Some(arg(w, t)),
         }
     });
-    values.filter(|a| !a.text.is_empty()).collect()
+    let loose = values.map(|a| Arg { loose: true, ..a });
+    loose.filter(|a| !a.text.is_empty()).collect()
+}
+
+/// Commands that copy or archive whole trees: with one of the flags (always, when
+/// none are listed), every file below a directory operand is read.
+const TREE_COPIERS: &[(&str, &[&str])] = &[
+    ("cp", &["-r", "-R", "-a", "--recursive", "--archive"]),
+    ("tar", &[]),
+    ("zip", &["-r", "--recurse-paths"]),
+    ("rsync", &[]),
+    ("scp", &["-r"]),
+];
+
+/// `walk_of` for the commands in `TREE_COPIERS`: every operand is a start, links
+/// are not followed.
+fn copies_tree(name: &str, words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
+    let (_, flags) = TREE_COPIERS.iter().find(|(n, _)| *n == name)?;
+    let recursive = flags.is_empty()
+        || words[1..]
+            .iter()
+            .any(|w| has_flag(&w.text, flags) || abbreviates(&w.text, flags));
+    let starts = positional(&words[1..]).map(|w| arg(w, &w.text)).collect();
+    recursive.then_some((starts, false, true))
 }
 
 /// True when the first operand is a pattern, not a file: `grep PATTERN FILE…` and
@@ -438,7 +464,10 @@ fn pattern_first(row: &ReadOnly, words: &[Word]) -> bool {
 /// How a read-only command would descend directories: where it starts (its file
 /// operands, `.` when none) and whether it follows symlinks; `None` when it does not.
 pub fn walk_of(words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
-    let row = read_only_row(basename(&words.first()?.text))?;
+    let name = basename(&words.first()?.text);
+    let Some(row) = read_only_row(name) else {
+        return copies_tree(name, words);
+    };
     let triggers = row.walk.when?;
     let uses = |flags: &[&str]| {
         words[1..].iter().any(|w| {

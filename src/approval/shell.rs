@@ -249,6 +249,11 @@ impl Lexer {
             }
             ">&" | "<&" if is_fd_target(&target) => Redirect::Harmless,
             "<" => Redirect::Read(target),
+            // `<>` opens for reading and writing.
+            "<>" => {
+                current.redirects.push(Redirect::Read(target.clone()));
+                Redirect::Write(target)
+            }
             _ if !target.dynamic && target.text == "/dev/null" => Redirect::Harmless,
             _ => Redirect::Write(target),
         };
@@ -853,6 +858,9 @@ pub fn command_reason(words: &[Word]) -> Option<String> {
             "`{base} -c` runs a command string and needs approval"
         ));
     }
+    if !command_strings(words).is_empty() {
+        return Some(format!("`{base}` runs a command string and needs approval"));
+    }
     if let Some(w) = args.iter().find(|w| has_flag(&w.text, EXECUTING_FLAGS)) {
         return Some(format!("the flag {} writes or runs something", w.text));
     }
@@ -1106,15 +1114,30 @@ pub fn command_strings(words: &[Word]) -> Vec<Option<String>> {
         let joined = args.iter().map(|w| w.text.as_str()).collect::<Vec<_>>();
         return vec![(!dynamic).then(|| joined.join(" "))];
     }
-    if base == "env" || base == "su" || base == "flock" {
-        let flags = ["-S", "--split-string", "-c", "--command"];
-        return args
-            .windows(2)
-            .filter(|pair| flags.contains(&pair[0].text.as_str()))
-            .map(|pair| literal(&pair[1]))
-            .collect();
+    let (short, long) = match base {
+        "env" => ('S', "--split-string"),
+        "su" | "flock" => ('c', "--command"),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, w) in args.iter().enumerate() {
+        let t = w.text.as_str();
+        let next = || args.get(i + 1).map(literal);
+        let value = match t.split_once('=') {
+            Some((name, value)) if name.len() > 2 && long.starts_with(name) => {
+                Some((!w.dynamic).then(|| value.to_string()))
+            }
+            _ if t.len() > 2 && long.starts_with(t) => next(),
+            _ if t.starts_with('-') && !t.starts_with("--") => match t.find(short) {
+                Some(at) if at + 1 < t.len() => Some((!w.dynamic).then(|| t[at + 1..].to_string())),
+                Some(_) => next(),
+                None => None,
+            },
+            _ => None,
+        };
+        out.extend(value);
     }
-    Vec::new()
+    out
 }
 
 /// Commands `find -exec … ;` (and `-execdir`, `-ok`, `-okdir`) would run.
