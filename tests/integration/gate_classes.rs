@@ -136,6 +136,12 @@ const GLOB_ATTACKS: &[&str] = &[
     "cd .git && cat ../.env",
     "ls -a | xargs cat",
     "find . -maxdepth 1 -name '.e*' -exec cat {} \\;",
+    "cat <>.env",
+    "cat $PWD/.env",
+    "env -S'cat .env'",
+    "tar cf - . | tar xOf - ./.env",
+    "cat .[[:alpha:]]nv",
+    "shopt -s dotglob; cat *",
 ];
 
 #[test]
