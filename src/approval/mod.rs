@@ -817,12 +817,9 @@ impl Gate {
                 }
             }
         }
-        let (starts, follow, reads) = readers::walk_of(&seen.words)?;
+        let descent = readers::walk_of(&seen.words).filter(|d| d.reads)?;
         let rule = self.deny.iter().find(|r| r.tool.covers(Tool::Read))?;
-        if !reads {
-            return None;
-        }
-        let walk = self.walk(&starts, follow, cwd)?;
+        let walk = self.walk(&descent.starts, descent.follows, cwd);
         let name = shell::basename(&seen.words[0].text);
         if !walk.complete {
             return Some(Verdict::Deny(format!(
@@ -867,17 +864,15 @@ impl Gate {
     }
 
     /// Walks where a recursive command starts; incomplete when a start is unknowable.
-    fn walk(&self, starts: &[Arg], follow: bool, cwd: &Cwd) -> Option<files::Walk> {
+    fn walk(&self, starts: &[Arg], follow: bool, cwd: &Cwd) -> files::Walk {
         let mut paths = Vec::new();
         for start in starts {
             match self.expand(start, cwd) {
                 Named::Paths(p) => paths.extend(p),
-                Named::Unknown(_) => {
-                    return Some(files::Walk::default());
-                }
+                Named::Unknown(_) => return files::Walk::default(),
             }
         }
-        Some(files::walk(&paths, follow, &|p| self.readable(p)))
+        files::walk(&paths, follow, &|p| self.readable(p))
     }
 
     /// The first bash rule that matches (or might match) some part.
@@ -965,11 +960,9 @@ impl Gate {
                 }
             }
         }
-        let (starts, true, _) = readers::walk_of(&part.words)? else {
-            return None;
-        };
+        let descent = readers::walk_of(&part.words).filter(|d| d.follows)?;
         let name = &part.words[0].text;
-        let walk = self.walk(&starts, true, cwd)?;
+        let walk = self.walk(&descent.starts, true, cwd);
         if let Some((link, target)) = walk.escapes.first() {
             return Some(format!(
                 "`{name}` follows the symlink {} to {}, outside the workspace",

@@ -7,6 +7,7 @@
 
 use super::files::Arg;
 use super::shell::{Word, abbreviates, basename, command_reason, has_flag};
+use Operands::{Files, NotFiles};
 
 /// One built-in read-only command: what it must not be given, which of its words name
 /// files it reads, and how it descends directories. The whole of what nib knows about
@@ -74,8 +75,6 @@ const fn walking(base: ReadOnly, walk: Walk, reads_walked: bool) -> ReadOnly {
         ..base
     }
 }
-
-use Operands::{Files, NotFiles};
 
 /// Commands that only read. `git` is further checked by `git_is_read_only`.
 pub const READ_ONLY: &[ReadOnly] = &[
@@ -439,16 +438,30 @@ const TREE_COPIERS: &[(&str, &[&str])] = &[
     ("scp", &["-r"]),
 ];
 
+/// How a command descends directories.
+pub struct Descent {
+    /// Where it starts (its directory operands, `.` when it has none).
+    pub starts: Vec<Arg>,
+    /// It follows the symlinks it meets.
+    pub follows: bool,
+    /// It opens the files it meets (`grep -r`), not only lists them (`find`).
+    pub reads: bool,
+}
+
 /// `walk_of` for the commands in `TREE_COPIERS`: every operand is a start, links
 /// are not followed.
-fn copies_tree(name: &str, words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
+fn copies_tree(name: &str, words: &[Word]) -> Option<Descent> {
     let (_, flags) = TREE_COPIERS.iter().find(|(n, _)| *n == name)?;
     let recursive = flags.is_empty()
         || words[1..]
             .iter()
             .any(|w| has_flag(&w.text, flags) || abbreviates(&w.text, flags));
     let starts = positional(&words[1..]).map(|w| arg(w, &w.text)).collect();
-    recursive.then_some((starts, false, true))
+    recursive.then_some(Descent {
+        starts,
+        follows: false,
+        reads: true,
+    })
 }
 
 /// True when the first operand is a pattern, not a file: `grep PATTERN FILE…` and
@@ -461,9 +474,8 @@ fn pattern_first(row: &ReadOnly, words: &[Word]) -> bool {
     matches!(row.name, "grep" | "rg") && !given
 }
 
-/// How a read-only command would descend directories: where it starts (its file
-/// operands, `.` when none) and whether it follows symlinks; `None` when it does not.
-pub fn walk_of(words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
+/// How a command would descend directories; `None` when it does not.
+pub fn walk_of(words: &[Word]) -> Option<Descent> {
     let name = basename(&words.first()?.text);
     let Some(row) = read_only_row(name) else {
         return copies_tree(name, words);
@@ -486,5 +498,9 @@ pub fn walk_of(words: &[Word]) -> Option<(Vec<Arg>, bool, bool)> {
     if starts.is_empty() {
         starts.push(arg(&Word::default(), "."));
     }
-    Some((starts, uses(row.walk.follows), row.reads_walked))
+    Some(Descent {
+        starts,
+        follows: uses(row.walk.follows),
+        reads: row.reads_walked,
+    })
 }
