@@ -140,6 +140,8 @@ fn deny_rules_see_what_globs_and_tildes_open() {
             ("setsid cat .en?", "DQ"),
             ("flock /tmp/l cat .en?", "DQ"),
             ("watch cat .env", "DQ"),
+            ("watch 'cat .env'", "DQ"),
+            ("watch -n 1 'cat .e*'", "DQ"),
             ("cat <>.env", "DQ"),
             ("cat $PWD/.env", "DQ"),
             ("env -S'cat .env'", "DQ"),

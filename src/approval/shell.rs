@@ -1109,7 +1109,13 @@ pub fn command_strings(words: &[Word]) -> Vec<Option<String>> {
             .map(|w| vec![literal(w)])
             .unwrap_or_default();
     }
-    if base == "eval" || (base == "trap" && !args.is_empty()) {
+    // `watch` hands its words to `sh -c`, joined like `eval` joins them.
+    let joined = match base {
+        "eval" | "trap" if !args.is_empty() => Some(args),
+        "watch" => unwrap(words),
+        _ => None,
+    };
+    if let Some(args) = joined {
         let dynamic = args.iter().any(|w| w.dynamic);
         let joined = args.iter().map(|w| w.text.as_str()).collect::<Vec<_>>();
         return vec![(!dynamic).then(|| joined.join(" "))];
