@@ -509,6 +509,35 @@ fn deny_beats_allow_wherever_each_is() {
 }
 
 #[test]
+fn searches_leave_out_files_deny_and_ask_rules_cover() {
+    let ws = Path::new(ROOT);
+    let rules = rule_set(&[], &["Read(./private/**)"], &["Grep(./logs/**)"]);
+    let (default, bypass) = (standard(Mode::Default), standard(Mode::Bypass));
+    let own = gate_with(rules, Mode::Default);
+    let (top, private) = (grep(None), grep(Some("private")));
+    let cases: [(&Gate, Action, &str, bool); 13] = [
+        (&default, top.clone(), ".env", false),
+        (&default, glob("**", None), "sub/../.env", false),
+        (&bypass, top.clone(), ".env", false),
+        (&default, top.clone(), "private", false),
+        (&bypass, top.clone(), "private", true),
+        (&default, top.clone(), "src/main.rs", true),
+        (&default, top.clone(), ".env.example", true),
+        (&own, top.clone(), "logs/a", false),
+        (&own, glob("*", Some("logs")), "logs/a", true),
+        (&own, top.clone(), "private/a", false),
+        (&own, private.clone(), "private/a", false),
+        // An ask rule the search's own path passed (someone said yes) lets it read.
+        (&default, private, "private/a", true),
+        (&default, glob("private/*", None), "private/a", true),
+    ];
+    for (gate, action, path, expected) in cases {
+        let got = gate.may_search(&action, &ws.join(path));
+        assert_eq!(got, expected, "{action:?} {path}");
+    }
+}
+
+#[test]
 fn rule_syntax() {
     let cases: &[(&str, Option<bool>)] = &[
         // Some(true): a rule nib uses; Some(false): ignored; None: malformed.

@@ -6,13 +6,18 @@
 mod support;
 
 mod context;
+mod durable;
 mod economy;
 mod fake_selftest;
 mod gate;
 mod gate_classes;
 mod headless;
+mod keys;
+mod providers;
 mod real_model;
+mod real_protocols;
 mod repl;
+mod search;
 mod sessions;
 mod tools;
 mod wire;
