@@ -1,9 +1,11 @@
 //! The approval gate: permission rules and modes → a `Verdict` for each action.
 //!
-//! It reads settings files when built (`load`), then decides without changing the
-//! system (it only resolves symlinks in paths). Asking the user is the UI's job; this
-//! module only says that it must ask. Shell parsing lives in `shell.rs`, rule syntax
-//! in `rules.rs`.
+//! It reads settings files and folder trust when built (`load`), then decides without
+//! changing the system (it lists directories and resolves symlinks to see what a
+//! command would open). Asking the user is the UI's job; this module only says that it
+//! must ask. Shell parsing lives in `shell.rs`, the read-only command table in
+//! `readers.rs`, the commands nested in a line in `commands.rs`, glob and path
+//! resolution in `files.rs`, trusted folders in `trust.rs`, rule syntax in `rules.rs`.
 
 #[cfg(test)]
 mod class_tests;
