@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 /// (no real command line names this many files one by one).
 const MAX_GLOB_PATHS: usize = 4096;
 
-/// A recursive walk stops after this many entries and counts as incomplete (keeps a
-/// check within milliseconds on large trees).
-const MAX_WALK_ENTRIES: usize = 20_000;
+/// A recursive walk stops after this many entries and counts as incomplete: a large
+/// repository's tree, walked in well under a second (about 10 µs an entry).
+const MAX_WALK_ENTRIES: usize = 50_000;
 
 /// A word that may name files, as the shell will see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -324,28 +324,43 @@ fn in_class(set: &[char], c: char) -> bool {
     false
 }
 
-/// What a recursive command would meet below its starting points.
+/// What a recursive command would meet below its starting points, as far as a walk
+/// needed to look.
 #[derive(Debug, Default)]
 pub struct Walk {
-    /// Every file it would open (symlinks resolved when followed).
-    pub files: Vec<PathBuf>,
-    /// Followed symlinks that lead out of the places it may read: (link, target).
-    pub escapes: Vec<(PathBuf, PathBuf)>,
-    /// False when the walk stopped early (too many entries, an unreadable directory).
+    /// The first file it would open that the walk was looking for.
+    pub found: Option<PathBuf>,
+    /// A followed symlink that leads out of the places it may read: (link, target).
+    pub escape: Option<(PathBuf, PathBuf)>,
+    /// False when the walk gave up (too many entries, an unreadable directory).
     pub complete: bool,
+}
+
+/// What a walk looks for; it stops at the first.
+pub enum Looking<'a> {
+    /// A file the predicate holds for (a file a deny rule covers).
+    For(&'a dyn Fn(&Path) -> bool),
+    /// A symlink that leads out.
+    ForEscape,
 }
 
 /// Walks `starts` (resolved paths) as `grep -r` or `find` would. With `follow`, a
 /// symlink met on the way is followed when `inside(target)`, and noted as an escape
 /// otherwise; without it, symlinks are skipped.
-pub fn walk(starts: &[PathBuf], follow: bool, inside: &dyn Fn(&Path) -> bool) -> Walk {
-    walk_at_most(starts, follow, inside, MAX_WALK_ENTRIES)
+pub fn walk(
+    starts: &[PathBuf],
+    follow: bool,
+    inside: &dyn Fn(&Path) -> bool,
+    looking: Looking,
+) -> Walk {
+    walk_at_most(starts, follow, inside, looking, MAX_WALK_ENTRIES)
 }
 
 fn walk_at_most(
     starts: &[PathBuf],
     follow: bool,
     inside: &dyn Fn(&Path) -> bool,
+    looking: Looking,
     limit: usize,
 ) -> Walk {
     let mut out = Walk {
@@ -353,17 +368,33 @@ fn walk_at_most(
         ..Walk::default()
     };
     let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut stack: Vec<PathBuf> = starts.to_vec();
     let mut entries = 0;
-    while let Some(path) = stack.pop() {
-        if !path.is_dir() {
-            out.files.push(path);
+    let file = |path: PathBuf, out: &mut Walk| {
+        if let Looking::For(wanted) = &looking
+            && out.found.is_none()
+            && wanted(&path)
+        {
+            out.found = Some(path);
+        }
+    };
+    for start in starts {
+        if !start.is_dir() {
+            file(start.clone(), &mut out);
+        }
+    }
+    let done = |out: &Walk| match &looking {
+        Looking::For(_) => out.found.is_some(),
+        Looking::ForEscape => out.escape.is_some(),
+    };
+    let mut stack: Vec<PathBuf> = starts.iter().filter(|s| s.is_dir()).cloned().collect();
+    while let Some(dir) = stack.pop() {
+        if done(&out) {
+            return out;
+        }
+        if !seen.insert(dir.clone()) {
             continue;
         }
-        if !seen.insert(path.clone()) {
-            continue;
-        }
-        let Ok(children) = std::fs::read_dir(&path) else {
+        let Ok(children) = std::fs::read_dir(&dir) else {
             out.complete = false;
             continue;
         };
@@ -373,16 +404,23 @@ fn walk_at_most(
                 out.complete = false;
                 return out;
             }
-            let child = child.path();
-            let is_link = child.symlink_metadata().is_ok_and(|m| m.is_symlink());
-            match (is_link, follow) {
-                (false, _) => stack.push(child),
-                (true, false) => {}
-                (true, true) => match child.canonicalize() {
-                    Ok(target) if inside(&target) => stack.push(target),
-                    Ok(target) => out.escapes.push((child, target)),
+            let Ok(kind) = child.file_type() else {
+                continue;
+            };
+            let path = child.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if !kind.is_symlink() {
+                file(path, &mut out);
+            } else if follow {
+                match path.canonicalize() {
+                    Ok(target) if !inside(&target) => {
+                        out.escape = out.escape.take().or(Some((path, target)))
+                    }
+                    Ok(target) if target.is_dir() => stack.push(target),
+                    Ok(target) => file(target, &mut out),
                     Err(_) => {}
-                },
+                }
             }
         }
     }
@@ -532,9 +570,10 @@ mod tests {
         assert_eq!(glob("f1*", &ws, 11).unwrap().len(), 3);
         let inside = |_: &Path| true;
         let starts = std::slice::from_ref(&ws);
-        assert!(walk(starts, false, &inside).complete);
-        assert!(walk_at_most(starts, false, &inside, 12).complete);
-        assert!(!walk_at_most(starts, false, &inside, 11).complete);
+        let none = |_: &Path| false;
+        assert!(walk(starts, false, &inside, Looking::For(&none)).complete);
+        assert!(walk_at_most(starts, false, &inside, Looking::For(&none), 12).complete);
+        assert!(!walk_at_most(starts, false, &inside, Looking::For(&none), 11).complete);
     }
 
     #[test]
@@ -548,12 +587,16 @@ mod tests {
         std::os::unix::fs::symlink(root.join("out"), ws.join("a/ssh")).unwrap();
         std::os::unix::fs::symlink(ws.join("c.txt"), ws.join("inner")).unwrap();
         let inside = |p: &Path| p.starts_with(&ws);
-        let plain = walk(std::slice::from_ref(&ws), false, &inside);
-        assert!(plain.complete && plain.escapes.is_empty());
-        assert_eq!(plain.files.len(), 2);
-        let follow = walk(std::slice::from_ref(&ws), true, &inside);
-        assert_eq!(follow.escapes.len(), 1, "{follow:?}");
-        assert_eq!(follow.escapes[0].1, root.join("out"));
-        assert!(!follow.files.contains(&root.join("out/key")));
+        let starts = std::slice::from_ref(&ws);
+        let plain = walk(starts, false, &inside, Looking::ForEscape);
+        assert!(plain.complete && plain.escape.is_none());
+        let follow = walk(starts, true, &inside, Looking::ForEscape);
+        assert_eq!(follow.escape.map(|e| e.1), Some(root.join("out")));
+        // Files are found through links inside, never through links out.
+        let key = |p: &Path| p.ends_with("key");
+        assert_eq!(walk(starts, true, &inside, Looking::For(&key)).found, None);
+        let c = |p: &Path| p.ends_with("c.txt");
+        let found = walk(starts, true, &inside, Looking::For(&c)).found;
+        assert_eq!(found, Some(ws.join("c.txt")));
     }
 }

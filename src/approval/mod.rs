@@ -18,7 +18,8 @@ mod trust;
 
 use crate::tools::{Action, Tool, Workspace, canonical_prefix};
 use commands::{Seen, commands_in, form_matches, named_args, part_forms};
-use files::{Arg, Named};
+use files::{Arg, Looking, Named};
+use readers::Descent;
 use rules::{Anchors, Rule, RuleTool, Spec};
 use serde_json::{Map, Value};
 use shell::{Redirect, Simple, Word};
@@ -831,21 +832,24 @@ impl Gate {
         }
         let descent = readers::walk_of(&seen.words).filter(|d| d.reads)?;
         let rule = self.deny.iter().find(|r| r.tool.covers(Tool::Read))?;
-        let walk = self.walk(&descent.starts, descent.follows, cwd);
+        let denied = |file: &Path| self.path_rule(&self.deny, Tool::Read, file).is_some();
+        let walk = self.walk(&descent, cwd, Looking::For(&denied));
         let name = shell::basename(&seen.words[0].text);
-        if !walk.complete {
+        if let Some(file) = walk.found {
+            let rule = self
+                .path_rule(&self.deny, Tool::Read, &file)
+                .unwrap_or(rule);
             return Some(Verdict::Deny(format!(
-                "`{name}` would read more files than nib can check against {}",
+                "`{name}` would read {} below its directories, denied by {}; name the files instead",
+                file.display(),
                 rule.describe()
             )));
         }
-        walk.files.iter().find_map(|file| {
-            let rule = self.path_rule(&self.deny, Tool::Read, file)?;
-            Some(Verdict::Deny(format!(
-                "`{name}` would read {} below its directories, denied by {}; name the files to search instead",
-                file.display(),
+        (!walk.complete).then(|| {
+            Verdict::Deny(format!(
+                "`{name}` would read more files than nib can check against {}",
                 rule.describe()
-            )))
+            ))
         })
     }
 
@@ -876,15 +880,15 @@ impl Gate {
     }
 
     /// Walks where a recursive command starts; incomplete when a start is unknowable.
-    fn walk(&self, starts: &[Arg], follow: bool, cwd: &Cwd) -> files::Walk {
+    fn walk(&self, descent: &Descent, cwd: &Cwd, looking: Looking) -> files::Walk {
         let mut paths = Vec::new();
-        for start in starts {
+        for start in &descent.starts {
             match self.expand(start, cwd) {
                 Named::Paths(p) => paths.extend(p),
                 Named::Unknown(_) => return files::Walk::default(),
             }
         }
-        files::walk(&paths, follow, &|p| self.readable(p))
+        files::walk(&paths, descent.follows, &|p| self.readable(p), looking)
     }
 
     /// The first bash rule that matches (or might match) some part.
@@ -974,8 +978,8 @@ impl Gate {
         }
         let descent = readers::walk_of(&part.words).filter(|d| d.follows)?;
         let name = &part.words[0].text;
-        let walk = self.walk(&descent.starts, true, cwd);
-        if let Some((link, target)) = walk.escapes.first() {
+        let walk = self.walk(&descent, cwd, Looking::ForEscape);
+        if let Some((link, target)) = walk.escape {
             return Some(format!(
                 "`{name}` follows the symlink {} to {}, outside the workspace",
                 link.display(),
