@@ -310,6 +310,9 @@ fn recursion_does_not_read_what_a_deny_rule_covers() {
             ("grep -r TOKEN", "DA"),
             ("rg TOKEN", "DA"),
             ("diff -r . src", "DA"),
+            ("git grep --no-index TOKEN", "DQ"),
+            ("git grep --untracked TOKEN", "DQ"),
+            ("git grep TOKEN", "QQ"),
             // Controls: a directory without the file, tools that only list names.
             ("grep -r TOKEN src", "AA"),
             ("rg TOKEN src", "AA"),

@@ -448,9 +448,12 @@ pub struct Descent {
     pub reads: bool,
 }
 
-/// `walk_of` for the commands in `TREE_COPIERS`: every operand is a start, links
-/// are not followed.
+/// `walk_of` for the commands in `TREE_COPIERS` (every operand is a start, links are
+/// not followed) and `git grep` outside the index.
 fn copies_tree(name: &str, words: &[Word]) -> Option<Descent> {
+    if name == "git" {
+        return git_grep_outside_the_index(words);
+    }
     let (_, flags) = TREE_COPIERS.iter().find(|(n, _)| *n == name)?;
     let recursive = flags.is_empty()
         || words[1..]
@@ -459,6 +462,17 @@ fn copies_tree(name: &str, words: &[Word]) -> Option<Descent> {
     let starts = positional(&words[1..]).map(|w| arg(w, &w.text)).collect();
     recursive.then_some(Descent {
         starts,
+        follows: false,
+        reads: true,
+    })
+}
+
+/// `git grep --no-index` and `--untracked` read files git does not track, below `.`.
+fn git_grep_outside_the_index(words: &[Word]) -> Option<Descent> {
+    let flags = ["--no-index", "--untracked"];
+    let outside = words.iter().any(|w| abbreviates(&w.text, &flags));
+    (words.get(1)?.text == "grep" && outside).then(|| Descent {
+        starts: vec![arg(&Word::default(), ".")],
         follows: false,
         reads: true,
     })
@@ -477,9 +491,10 @@ fn pattern_first(row: &ReadOnly, words: &[Word]) -> bool {
 /// How a command would descend directories; `None` when it does not.
 pub fn walk_of(words: &[Word]) -> Option<Descent> {
     let name = basename(&words.first()?.text);
-    let Some(row) = read_only_row(name) else {
-        return copies_tree(name, words);
-    };
+    if let Some(descent) = copies_tree(name, words) {
+        return Some(descent);
+    }
+    let row = read_only_row(name)?;
     let triggers = row.walk.when?;
     let uses = |flags: &[&str]| {
         words[1..].iter().any(|w| {
