@@ -310,6 +310,8 @@ fn recursion_does_not_read_what_a_deny_rule_covers() {
             ("grep -r TOKEN", "DA"),
             ("rg TOKEN", "DA"),
             ("diff -r . src", "DA"),
+            ("grep -d recurse TOKEN .", "DA"),
+            ("grep --directories=recurse TOKEN", "DA"),
             ("git grep --no-index TOKEN", "DQ"),
             ("git grep --untracked TOKEN", "DQ"),
             ("git grep TOKEN", "QQ"),

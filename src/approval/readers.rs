@@ -93,7 +93,15 @@ pub const READ_ONLY: &[ReadOnly] = &[
     walking(
         row("grep", &[], &["-f", "--file", "--exclude-from"], Files),
         Walk {
-            when: Some(&["-r", "-R", "--recursive", "--dereference-recursive"]),
+            // `-d recurse` (`--directories=recurse`) recurses too.
+            when: Some(&[
+                "-r",
+                "-R",
+                "--recursive",
+                "--dereference-recursive",
+                "-d",
+                "--directories",
+            ]),
             follows: &["-R", "--dereference-recursive"],
         },
         true,
@@ -149,7 +157,14 @@ pub const READ_ONLY: &[ReadOnly] = &[
     plain("readlink"),
     row(
         "sort",
-        &["-o", "--output", "--compress-program"],
+        // `-T DIR` writes temporary files there.
+        &[
+            "-o",
+            "--output",
+            "--compress-program",
+            "-T",
+            "--temporary-directory",
+        ],
         &["--files0-from", "--random-source"],
         Files,
     ),

@@ -231,6 +231,8 @@ fn bash_commands_in_default_mode() {
         ("sort --o=out in", 'Q'),
         ("sort --compress-prog=sh in", 'Q'),
         ("sort --reverse in", 'A'),
+        ("sort -T scratch in", 'Q'),
+        ("sort --temporary-directory=scratch in", 'Q'),
         ("sort -- in", 'A'),
         ("tree -o out", 'Q'),
         ("uniq a b", 'Q'),
