@@ -593,10 +593,7 @@ impl Agent {
                         (true, "user", Some(rule))
                     }
                     Answer::Project(rule) => {
-                        let _ = self.gate.allow(&rule);
-                        if let Err(e) =
-                            crate::approval::save_project_rule(&self.workspace.root, &rule)
-                        {
+                        if let Err(e) = self.gate.save_project_rule(&rule) {
                             ui.event(Event::Warning(e));
                         }
                         (true, "user", Some(rule))

@@ -97,6 +97,7 @@ pub fn run(args: Args) -> Result<i32, Error> {
         }
         Command::Sessions { all, json } => list_sessions(&Dirs::from_env(), all, json),
         Command::Undo { count } => undo(&Dirs::from_env(), count),
+        Command::Trust => trust_folder(&Dirs::from_env()),
         Command::Run => run_task(args, &Dirs::from_env()),
     }
 }
@@ -150,6 +151,20 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// `nib trust`: this folder's own settings may allow tools and set the mode from now on.
+fn trust_folder(dirs: &Dirs) -> Result<i32, Error> {
+    let cwd = current_dir()?;
+    let data = dirs.data.as_ref().map(|d| d.join("nib"));
+    let data =
+        data.ok_or_else(|| Error::Setup("no data directory (set HOME or XDG_DATA_HOME)".into()))?;
+    approval::trust_folder(&data, &cwd).map_err(Error::Setup)?;
+    println!(
+        "trusted {}: its .claude/settings.json and .claude/settings.local.json now apply in full",
+        cwd.display()
+    );
+    Ok(0)
+}
+
 fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let cwd = current_dir()?;
     let settings = Settings::load(dirs.config.as_deref()).map_err(Error::Setup)?;
@@ -177,6 +192,9 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     }
     let prompt = headless_prompt(args.prompt.clone())?;
     let setup = prepare(&args, dirs, settings, system, skills, cwd)?;
+    if let Some(notice) = setup.agent.gate.untrusted_notice() {
+        eprintln!("nib: warning: {notice}");
+    }
     let Setup {
         mut agent,
         session_id,
@@ -244,14 +262,12 @@ pub fn prepare(
         ask: Vec::new(),
         deny: args.disallowed_tools.clone(),
     };
-    let mut gate = approval::load(
-        rules,
-        mode,
-        workspace.clone(),
-        dirs.home.clone(),
-        dirs.config.as_ref().map(|c| c.join("nib")),
-    )
-    .map_err(Error::Setup)?;
+    let places = approval::Places {
+        home: dirs.home.clone(),
+        nib_config: dirs.config.as_ref().map(|c| c.join("nib")),
+        nib_data: dirs.data.as_ref().map(|d| d.join("nib")),
+    };
+    let mut gate = approval::load(rules, mode, workspace.clone(), places).map_err(Error::Setup)?;
     for w in gate.warnings() {
         eprintln!("nib: warning: {w}");
     }

@@ -36,6 +36,8 @@ pub enum Command {
     Undo {
         count: usize,
     },
+    /// `nib trust`: this folder's own settings may grant permissions.
+    Trust,
 }
 
 /// How to pick the session to continue.
@@ -126,6 +128,7 @@ nib: a minimal, local-first terminal coding agent
 Usage: nib [options] [prompt]           interactive session (REPL)
        nib -p [options] [prompt]        headless: run one task, print the answer, exit
        nib sessions [--all] [--json]    list saved sessions of this directory (or all)
+       nib trust                        let this folder's .claude/settings*.json allow tools
        nib undo [N]                     revert the last N file changes of the latest session
 
 The prompt is the argument; with -p, piped stdin is appended to it.
@@ -383,6 +386,7 @@ fn apply_positional(args: &mut Args, positional: Vec<String>) -> Result<(), Usag
             };
             args.command = Command::Undo { count };
         }
+        Some("trust") if !args.print && positional.len() == 1 => args.command = Command::Trust,
         _ if !positional.is_empty() => args.prompt = Some(positional.join(" ")),
         _ => {}
     }
@@ -536,6 +540,8 @@ mod tests {
         );
         assert_eq!(parse_ok(&["undo", "2"]).command, Command::Undo { count: 2 });
         assert_eq!(parse_ok(&["undo"]).command, Command::Undo { count: 1 });
+        assert_eq!(parse_ok(&["trust"]).command, Command::Trust);
+        assert_eq!(parse_ok(&["-p", "trust"]).command, Command::Run);
         // With -p, "sessions" is just a prompt word.
         let a = parse_ok(&["-p", "sessions"]);
         assert_eq!(a.command, Command::Run);

@@ -1,14 +1,25 @@
 //! The approval gate: permission rules and modes → a `Verdict` for each action.
 //!
-//! It reads settings files when built (`load`), then decides without changing the
-//! system (it only resolves symlinks in paths). Asking the user is the UI's job; this
-//! module only says that it must ask. Shell parsing lives in `shell.rs`, rule syntax
-//! in `rules.rs`.
+//! It reads settings files and folder trust when built (`load`), then decides without
+//! changing the system (it lists directories and resolves symlinks to see what a
+//! command would open). Asking the user is the UI's job; this module only says that it
+//! must ask. Shell parsing lives in `shell.rs`, the read-only command table in
+//! `readers.rs`, the commands nested in a line in `commands.rs`, glob and path
+//! resolution in `files.rs`, trusted folders in `trust.rs`, rule syntax in `rules.rs`.
 
+#[cfg(test)]
+mod class_tests;
+mod commands;
+mod files;
+mod readers;
 mod rules;
 mod shell;
+mod trust;
 
 use crate::tools::{Action, Tool, Workspace, canonical_prefix};
+use commands::{Seen, commands_in, form_matches, named_args, part_forms};
+use files::{Arg, Looking, Named};
+use readers::Descent;
 use rules::{Anchors, Rule, RuleTool, Spec};
 use serde_json::{Map, Value};
 use shell::{Redirect, Simple, Word};
@@ -69,10 +80,6 @@ pub struct RuleSet {
     pub ask: Vec<String>,
     pub deny: Vec<String>,
 }
-
-/// Deepest nesting of wrappers, `sh -c` strings and substitutions we look into; deeper
-/// than this a deny rule is assumed to match (no real command nests this far).
-const MAX_NESTING: usize = 8;
 
 /// Files and directories under home that run code or hold credentials: writing them
 /// always asks.
@@ -139,49 +146,92 @@ pub struct Gate {
     ask: Vec<Rule>,
     deny: Vec<Rule>,
     warnings: Vec<String>,
+    /// Project rules and mode waiting for the folder's trust.
+    held: Vec<Held>,
+    /// The user already said whether they trust this folder.
+    trust_answered: bool,
+    /// The mode was chosen on the command line (or in nib's settings): trusting a
+    /// folder does not change it.
+    explicit_mode: bool,
+    /// nib's data directory (folder trust).
+    nib_data: Option<PathBuf>,
 }
 
-/// Reads the settings files (`~/.claude/settings.json`, `<nib_config_dir>/settings.json`,
+/// Where the gate's files are: home, nib's config directory (`<config_dir>/nib`)
+/// and nib's data directory (`<data_dir>/nib`, where folder trust is kept).
+pub struct Places {
+    pub home: Option<PathBuf>,
+    pub nib_config: Option<PathBuf>,
+    pub nib_data: Option<PathBuf>,
+}
+
+/// Allow rules and `defaultMode` of a project file that wait for the folder's trust.
+#[derive(Clone, Debug)]
+pub struct Held {
+    /// The file, as shown to the user.
+    pub file: String,
+    pub allow: Vec<String>,
+    pub mode: Option<String>,
+}
+
+/// Reads the settings files (`~/.claude/settings.json`, `<nib_config>/settings.json`,
 /// `.claude/settings.json`, `.claude/settings.local.json` in the workspace) and adds
-/// the CLI rules. `nib_config_dir` is nib's own directory (`<config_dir>/nib`). The
-/// CLI mode beats `defaultMode` from the files; later files beat earlier ones.
+/// the CLI rules. The CLI mode beats `defaultMode` from the files; later files beat
+/// earlier ones. The project's own allow rules and `defaultMode` apply only in a
+/// trusted folder (else they are `held`, except rules the user saved there); its
+/// deny and ask rules always apply.
 pub fn load(
     cli: RuleSet,
     mode: Option<Mode>,
     workspace: Workspace,
-    home: Option<PathBuf>,
-    nib_config_dir: Option<PathBuf>,
+    places: Places,
 ) -> Result<Gate, String> {
+    let Places {
+        home,
+        nib_config,
+        nib_data,
+    } = places;
     let root = workspace.root.clone();
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     if let Some(home) = &home {
         files.push((home.join(".claude/settings.json"), false));
     }
-    if let Some(dir) = &nib_config_dir {
+    if let Some(dir) = &nib_config {
         files.push((dir.join("settings.json"), false));
     }
     files.push((root.join(".claude/settings.json"), true));
     files.push((root.join(".claude/settings.local.json"), true));
+    let folder = canonical_prefix(&root);
+    let trust = match &nib_data {
+        Some(data) => trust::entry(data, &folder)?,
+        None => trust::Entry::default(),
+    };
+    let trusted = trust.trusted == Some(true);
 
     let mut sources = Vec::new();
     let mut warnings = Vec::new();
+    let mut held = Vec::new();
     let mut file_mode = None;
     for (path, in_project) in files {
         let name = display_path(&path, home.as_deref());
-        let Some(settings) = read_settings(&path, &name)? else {
+        let Some(mut settings) = read_settings(&path, &name)? else {
             continue;
         };
-        match settings.mode.as_deref().map(|m| (m, Mode::parse(m))) {
-            Some((_, Some(Mode::Bypass))) if in_project => warnings.push(format!(
-                "{name}: defaultMode bypassPermissions is ignored in project files; \
-                 pass --permission-mode bypassPermissions to use it"
-            )),
-            Some((_, Some(m))) => file_mode = Some(m),
-            Some((m, None)) => warnings.push(format!(
-                "{name}: unknown defaultMode `{m}` is ignored; use default, acceptEdits, \
-                 plan, dontAsk or bypassPermissions"
-            )),
-            None => {}
+        if in_project && !trusted {
+            let allow = std::mem::take(&mut settings.rules.allow);
+            let (own, waiting) = allow.into_iter().partition(|r| trust.saved.contains(r));
+            settings.rules.allow = own;
+            let mode = settings.mode.take();
+            if !waiting.is_empty() || mode.is_some() {
+                held.push(Held {
+                    file: name.clone(),
+                    allow: waiting,
+                    mode,
+                });
+            }
+        }
+        if let Some(m) = settings.mode.as_deref() {
+            file_mode = settings_mode(&name, m, in_project, &mut warnings).or(file_mode);
         }
         sources.push(Source {
             name,
@@ -194,13 +244,48 @@ pub fn load(
         rules: cli,
         strict: true,
     });
-    let mut nib_dirs: Vec<PathBuf> = nib_config_dir.into_iter().collect();
-    nib_dirs.extend(dirs::data_dir().map(|d| d.join("nib")));
+    let mut nib_dirs: Vec<PathBuf> = nib_config.into_iter().collect();
+    nib_dirs.extend(
+        nib_data
+            .clone()
+            .or_else(|| dirs::data_dir().map(|d| d.join("nib"))),
+    );
+    let explicit_mode = mode.is_some();
     let mode = mode.or(file_mode).unwrap_or(Mode::Default);
     let mut gate = Gate::build(sources, mode, workspace, home, nib_dirs)?;
     warnings.append(&mut gate.warnings);
     gate.warnings = warnings;
+    gate.held = held;
+    gate.trust_answered = trust.trusted.is_some();
+    gate.explicit_mode = explicit_mode;
+    gate.nib_data = nib_data;
     Ok(gate)
+}
+
+/// The mode a settings file's `defaultMode` asks for, if nib honours it there.
+fn settings_mode(
+    name: &str,
+    mode: &str,
+    in_project: bool,
+    warnings: &mut Vec<String>,
+) -> Option<Mode> {
+    match Mode::parse(mode) {
+        Some(Mode::Bypass) if in_project => {
+            warnings.push(format!(
+                "{name}: defaultMode bypassPermissions is ignored in project files; \
+                 pass --permission-mode bypassPermissions to use it"
+            ));
+            None
+        }
+        Some(m) => Some(m),
+        None => {
+            warnings.push(format!(
+                "{name}: unknown defaultMode `{mode}` is ignored; use default, acceptEdits, \
+                 plan, dontAsk or bypassPermissions"
+            ));
+            None
+        }
+    }
 }
 
 /// What one settings file says about permissions.
@@ -276,16 +361,6 @@ enum Kind {
     Deny,
 }
 
-/// A command line as deny and ask rules see it.
-enum Form {
-    /// Every word is known.
-    Known(String),
-    /// Only the start is known; the rest is computed when it runs.
-    Partial(String),
-    /// Nothing is known (an unparsable nested string, nesting too deep).
-    Unknown,
-}
-
 impl Gate {
     /// Builds the gate from CLI rules and mode, reading no files. Malformed rules are
     /// errors that name the rule.
@@ -317,6 +392,10 @@ impl Gate {
             ask: Vec::new(),
             deny: Vec::new(),
             warnings: Vec::new(),
+            held: Vec::new(),
+            trust_answered: false,
+            explicit_mode: false,
+            nib_data: None,
         };
         for source in &sources {
             for (kind, texts) in lists(&source.rules) {
@@ -365,6 +444,81 @@ impl Gate {
     /// Problems found while loading (malformed allow/ask rules, ignored settings).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The project's allow rules and `defaultMode` that wait for the folder's trust,
+    /// when the user has not been asked yet (empty otherwise).
+    pub fn trust_question(&self) -> &[Held] {
+        match self.trust_answered {
+            true => &[],
+            false => &self.held,
+        }
+    }
+
+    /// One line saying which files' rules are ignored and how to apply them, when
+    /// some are.
+    pub fn untrusted_notice(&self) -> Option<String> {
+        let files: Vec<&str> = self.held.iter().map(|h| h.file.as_str()).collect();
+        (!files.is_empty()).then(|| {
+            format!(
+                "ignoring the allow rules and defaultMode of {} because this folder is not \
+                 trusted; run `nib trust` here to apply them",
+                files.join(" and ")
+            )
+        })
+    }
+
+    /// Records the user's answer for this folder; on yes, the held rules and mode apply
+    /// from now on.
+    pub fn answer_trust(&mut self, trusted: bool) -> Result<(), String> {
+        if let Some(data) = &self.nib_data {
+            trust::answer(data, &self.root, trusted)?;
+        }
+        self.trust_answered = true;
+        if !trusted {
+            return Ok(());
+        }
+        for held in std::mem::take(&mut self.held) {
+            for rule in &held.allow {
+                self.add(Kind::Allow, rule, &held.file, false)?;
+            }
+            let mode = held.mode.as_deref();
+            let mode = mode.and_then(|m| settings_mode(&held.file, m, true, &mut self.warnings));
+            if let Some(mode) = mode.filter(|_| !self.explicit_mode) {
+                self.mode = mode;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every rule in force, deny first, each with the file (or flag, or session) it
+    /// came from: `deny: Read(./.env) (from ~/.claude/settings.json)`.
+    pub fn rules_in_force(&self) -> Vec<String> {
+        let kinds = [
+            ("deny", &self.deny),
+            ("ask", &self.ask),
+            ("allow", &self.allow),
+        ];
+        kinds
+            .iter()
+            .flat_map(|(kind, rules)| {
+                rules
+                    .iter()
+                    .map(move |r| format!("{kind}: {}", r.describe()))
+            })
+            .collect()
+    }
+
+    /// Allows `rule` for the rest of this session and saves it to the project's
+    /// `.claude/settings.local.json`; remembered as the user's own, so it applies in
+    /// this folder even before the folder is trusted.
+    pub fn save_project_rule(&mut self, rule: &str) -> Result<(), String> {
+        self.allow(rule)?;
+        write_project_rule(&self.root, rule)?;
+        match &self.nib_data {
+            Some(data) => trust::saved(data, &self.root, rule),
+            None => Ok(()),
+        }
     }
 
     /// Decides one action.
@@ -567,7 +721,7 @@ impl Gate {
             Err(_) if self.mode == Mode::Bypass => return Verdict::Allow,
             Err(e) => return Verdict::Ask(format!("the command does not parse ({e})")),
         };
-        if let Some(deny) = self.denied(&parts) {
+        if let Some(deny) = self.denied(command, &parts) {
             return deny;
         }
         if self.mode == Mode::Bypass {
@@ -582,10 +736,40 @@ impl Gate {
         if let Some(rule) = self.bash_rule(&self.ask, &parts) {
             return Verdict::Ask(format!("the command matches {}", rule.describe()));
         }
-        parts
-            .iter()
-            .find_map(|p| self.part_needs_approval(p))
-            .map_or(Verdict::Allow, Verdict::Ask)
+        let mut cwd = self.start_dir(command);
+        for part in &parts {
+            if let Some(why) = self.part_needs_approval(part, &cwd) {
+                return Verdict::Ask(why);
+            }
+            for seen in commands_in(part).into_iter().flatten() {
+                self.moved(&mut cwd, &seen.words);
+            }
+        }
+        Verdict::Allow
+    }
+
+    /// Where a command line starts: the workspace. A line that may change what globs
+    /// match (`shopt -s dotglob`, `bash -O globstar`, `GLOBIGNORE=…`, a `BASH_ENV`
+    /// script) leaves its globs unknown.
+    fn start_dir(&self, command: &str) -> Cwd {
+        let changes_globs = ["glob", "GLOBIGNORE", "BASH_ENV"];
+        Cwd {
+            dirs: vec![self.root.clone()],
+            unknown: false,
+            globs_unknown: changes_globs.iter().any(|w| command.contains(w)),
+        }
+    }
+
+    /// After `cd DIR` (or `pushd`, `env -C`), later commands may run in DIR too.
+    fn moved(&self, cwd: &mut Cwd, words: &[Word]) {
+        match shell::changes_dir(words) {
+            None => {}
+            Some(None) => cwd.unknown = true,
+            Some(Some(target)) => match self.expand(&target, cwd) {
+                Named::Paths(paths) => cwd.dirs.extend(paths),
+                Named::Unknown(_) => cwd.unknown = true,
+            },
+        }
     }
 
     fn has_bash_rules(&self, rules: &[Rule]) -> bool {
@@ -593,25 +777,127 @@ impl Gate {
     }
 
     /// A deny verdict when any rule could match any part, nested commands included, or
-    /// when a part reads a file a `Read` deny rule covers.
-    fn denied(&self, parts: &[Simple]) -> Option<Verdict> {
+    /// when a command nib can see would open a file a path deny rule covers.
+    fn denied(&self, command: &str, parts: &[Simple]) -> Option<Verdict> {
         if let Some(rule) = self.bash_rule(&self.deny, parts) {
             return Some(Verdict::Deny(format!(
                 "the command is denied by {}",
                 rule.describe()
             )));
         }
-        for path in parts.iter().flat_map(|p| self.reads(p)) {
-            let resolved = self.resolve(Path::new(&path));
-            if let Some(rule) = self.path_rule(&self.deny, Tool::Read, &resolved) {
+        let path_rules = |tool| {
+            self.deny
+                .iter()
+                .find(|r| r.tool.covers(tool) && r.tool != RuleTool::Bash)
+        };
+        if path_rules(Tool::Read).is_none() && path_rules(Tool::Edit).is_none() {
+            return None;
+        }
+        let mut cwd = self.start_dir(command);
+        for seen in parts.iter().flat_map(commands_in) {
+            let Some(seen) = seen else {
+                let rule = path_rules(Tool::Read).or(path_rules(Tool::Edit))?;
                 return Some(Verdict::Deny(format!(
-                    "reading {} is denied by {}",
-                    resolved.display(),
+                    "part of the command is computed when it runs, so it may open what {} denies",
                     rule.describe()
                 )));
+            };
+            if let Some(deny) = self.opens_denied(&seen, &cwd) {
+                return Some(deny);
             }
+            self.moved(&mut cwd, &seen.words);
         }
         None
+    }
+
+    /// A deny verdict when a file `seen` names, or one its recursion would open, is
+    /// covered by a path deny rule; an unknowable one counts as covered.
+    fn opens_denied(&self, seen: &Seen, cwd: &Cwd) -> Option<Verdict> {
+        for (tool, arg) in named_args(seen) {
+            let Some(rule) = self.deny.iter().find(|r| r.tool.covers(tool)) else {
+                continue;
+            };
+            match self.expand(&arg, cwd) {
+                Named::Unknown(_) if arg.loose => {}
+                Named::Unknown(why) => {
+                    return Some(Verdict::Deny(format!(
+                        "{why}, so it may open what {} denies",
+                        rule.describe()
+                    )));
+                }
+                Named::Paths(paths) => {
+                    for path in paths {
+                        if let Some(rule) = self.path_rule(&self.deny, tool, &path) {
+                            return Some(Verdict::Deny(format!(
+                                "{} {} is denied by {}",
+                                tool.name(),
+                                path.display(),
+                                rule.describe()
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        let descent = readers::walk_of(&seen.words).filter(|d| d.reads)?;
+        let rule = self.deny.iter().find(|r| r.tool.covers(Tool::Read))?;
+        let denied = |file: &Path| self.path_rule(&self.deny, Tool::Read, file).is_some();
+        let walk = self.walk(&descent, cwd, Looking::For(&denied));
+        let name = shell::basename(&seen.words[0].text);
+        if let Some(file) = walk.found {
+            let rule = self
+                .path_rule(&self.deny, Tool::Read, &file)
+                .unwrap_or(rule);
+            return Some(Verdict::Deny(format!(
+                "`{name}` would read {} below its directories, denied by {}; name the files instead",
+                file.display(),
+                rule.describe()
+            )));
+        }
+        (!walk.complete).then(|| {
+            Verdict::Deny(format!(
+                "`{name}` would read more files than nib can check against {}",
+                rule.describe()
+            ))
+        })
+    }
+
+    /// Every file `arg` names, in every directory the command may run in.
+    fn expand(&self, arg: &Arg, cwd: &Cwd) -> Named {
+        let relative = !arg.text.starts_with(['/', '~']);
+        if cwd.unknown && relative {
+            return Named::Unknown(format!(
+                "{} is relative to a directory an earlier cd chose at run time",
+                arg.text
+            ));
+        }
+        if cwd.globs_unknown && arg.glob {
+            return Named::Unknown(format!(
+                "the glob {} may match more than usual after the shell options this command sets",
+                arg.text
+            ));
+        }
+        let mut out = Vec::new();
+        for dir in &cwd.dirs {
+            match files::expand(arg, dir, self.home.as_deref()) {
+                Named::Paths(paths) => out.extend(paths),
+                unknown => return unknown,
+            }
+        }
+        out.dedup();
+        Named::Paths(out)
+    }
+
+    /// Walks where a recursive command starts; incomplete when a start is unknowable.
+    fn walk(&self, descent: &Descent, cwd: &Cwd, looking: Looking) -> files::Walk {
+        let mut paths = Vec::new();
+        for start in &descent.starts {
+            match self.expand(start, cwd) {
+                Named::Paths(p) => paths.extend(p),
+                Named::Unknown(_) => return files::Walk::default(),
+            }
+        }
+        files::walk(&paths, descent.follows, &|p| self.readable(p), looking)
     }
 
     /// The first bash rule that matches (or might match) some part.
@@ -622,31 +908,14 @@ impl Gate {
         }
         let mut forms = Vec::new();
         for part in parts {
-            part_forms(part, 0, &mut forms);
+            part_forms(part, &mut forms);
         }
         bash.into_iter()
             .find(|rule| forms.iter().any(|f| form_matches(rule, f)))
     }
 
-    /// Files a part reads that the gate can name: `< file`, and the path arguments of
-    /// built-in read-only commands.
-    fn reads(&self, part: &Simple) -> Vec<String> {
-        let mut out: Vec<String> = part
-            .redirects
-            .iter()
-            .filter_map(|r| match r {
-                Redirect::Read(w) => Some(w.text.clone()),
-                _ => None,
-            })
-            .collect();
-        if shell::is_read_only(&part.words) {
-            out.extend(shell::path_args(&part.words));
-        }
-        out
-    }
-
     /// Why one part of an allowed-so-far command needs approval, if it does.
-    fn part_needs_approval(&self, part: &Simple) -> Option<String> {
+    fn part_needs_approval(&self, part: &Simple, cwd: &Cwd) -> Option<String> {
         for r in &part.redirects {
             if let Redirect::Read(w) = r
                 && w.dynamic
@@ -657,7 +926,7 @@ impl Gate {
                 ));
             }
         }
-        if let Some(why) = self.reads_need_approval(part) {
+        if let Some(why) = self.reads_need_approval(part, cwd) {
             return Some(why);
         }
         if self
@@ -665,12 +934,12 @@ impl Gate {
             .iter()
             .any(|r| r.tool == RuleTool::Bash && matches!(r.spec, Spec::Any))
         {
-            return self.touches_protected(part);
+            return self.touches_protected(part, cwd);
         }
         if let Some(reason) = shell::unsafe_reason(part) {
             return Some(reason);
         }
-        if part.words.is_empty() || shell::is_read_only(&part.words) {
+        if part.words.is_empty() || readers::is_read_only(&part.words) {
             return None;
         }
         let text = shell::render(&part.words);
@@ -679,51 +948,84 @@ impl Gate {
             _ => false,
         });
         match allowed {
-            true => self.touches_protected(part),
+            true => self.touches_protected(part, cwd),
             false => Some(format!("`{text}` needs approval")),
         }
     }
 
-    /// Reads outside the workspace, or covered by a `Read` ask rule, need approval.
-    fn reads_need_approval(&self, part: &Simple) -> Option<String> {
-        for path in self.reads(part) {
-            let resolved = self.resolve(Path::new(&path));
-            if !self.readable(&resolved) {
-                return Some(format!(
-                    "reads {}, outside the workspace",
-                    resolved.display()
-                ));
-            }
-            if let Some(rule) = self.path_rule(&self.ask, Tool::Read, &resolved) {
-                return Some(format!("reading {path} matches {}", rule.describe()));
+    /// Reads outside the workspace, files an ask rule covers, computed file names and
+    /// recursion through symlinks that leave the workspace need approval.
+    fn reads_need_approval(&self, part: &Simple, cwd: &Cwd) -> Option<String> {
+        let seen = Seen {
+            words: part.words.clone(),
+            redirects: part.redirects.clone(),
+            fed: false,
+        };
+        let read_only = readers::is_read_only(&part.words);
+        for (tool, arg) in named_args(&seen) {
+            let checks_place = read_only && tool == Tool::Read;
+            let paths = match self.expand(&arg, cwd) {
+                Named::Unknown(why) if checks_place => {
+                    return Some(format!("{why}, so it needs approval"));
+                }
+                Named::Unknown(_) => continue,
+                Named::Paths(paths) => paths,
+            };
+            for path in paths {
+                if checks_place && !self.readable(&path) {
+                    return Some(format!("reads {}, outside the workspace", path.display()));
+                }
+                if let Some(rule) = self.path_rule(&self.ask, tool, &path) {
+                    return Some(format!(
+                        "{} {} matches {}",
+                        tool.name(),
+                        path.display(),
+                        rule.describe()
+                    ));
+                }
             }
         }
-        None
+        let descent = readers::walk_of(&part.words).filter(|d| d.follows)?;
+        let name = &part.words[0].text;
+        let walk = self.walk(&descent, cwd, Looking::ForEscape);
+        if let Some((link, target)) = walk.escape {
+            return Some(format!(
+                "`{name}` follows the symlink {} to {}, outside the workspace",
+                link.display(),
+                target.display()
+            ));
+        }
+        (!walk.complete)
+            .then(|| format!("`{name}` follows symlinks through more than nib can check"))
     }
 
-    /// An allowed command that names a protected path still asks.
-    fn touches_protected(&self, part: &Simple) -> Option<String> {
-        let args = match shell::is_read_only(&part.words) {
-            true => &[][..],
-            false => part.words.get(1..).unwrap_or_default(),
-        };
-        let targets = part.redirects.iter().filter_map(|r| match r {
-            Redirect::Write(w) => Some(w),
-            _ => None,
-        });
-        args.iter()
-            .chain(targets)
-            .filter(|w| !w.dynamic)
-            .flat_map(|w| [w.text.as_str(), w.text.split_once('=').map_or("", |s| s.1)])
-            .filter(|t| !t.is_empty() && !t.starts_with('-'))
-            .find_map(|t| self.protected(&self.resolve(Path::new(t))))
+    /// An allowed command that writes a protected path nib can see (through wrappers,
+    /// nested strings, globs and `~`) still asks.
+    fn touches_protected(&self, part: &Simple, cwd: &Cwd) -> Option<String> {
+        let seen = commands_in(part).into_iter().flatten();
+        let mut writes = seen
+            .flat_map(|s| named_args(&s))
+            .filter(|(tool, _)| *tool == Tool::Edit);
+        writes.find_map(|(_, arg)| match self.expand(&arg, cwd) {
+            Named::Paths(paths) => paths.iter().find_map(|p| self.protected(p)),
+            Named::Unknown(_) => None,
+        })
     }
+}
+
+/// The directories a command may run in, after the `cd`s before it.
+struct Cwd {
+    dirs: Vec<PathBuf>,
+    /// A `cd` went somewhere only known at run time.
+    unknown: bool,
+    /// The command line may change what globs match.
+    globs_unknown: bool,
 }
 
 /// Plan mode runs only built-in read-only commands.
 fn plan_denies(parts: &[Simple]) -> Option<Verdict> {
     let writer = parts.iter().find(|p| {
-        let read_only = p.words.is_empty() || shell::is_read_only(&p.words);
+        let read_only = p.words.is_empty() || readers::is_read_only(&p.words);
         !read_only || shell::unsafe_reason(p).is_some()
     })?;
     Some(Verdict::Deny(format!(
@@ -732,91 +1034,11 @@ fn plan_denies(parts: &[Simple]) -> Option<Verdict> {
     )))
 }
 
-/// Every way a deny or ask rule should see a part: as written, with argv[0]'s
-/// basename, after wrappers, and the commands nested in it.
-fn part_forms(part: &Simple, depth: usize, out: &mut Vec<Form>) {
-    word_forms(&part.words, depth, out);
-    for nested in &part.nested {
-        string_forms(nested, depth + 1, out);
-    }
-}
-
-fn word_forms(words: &[Word], depth: usize, out: &mut Vec<Form>) {
-    if words.is_empty() {
-        return;
-    }
-    if depth > MAX_NESTING {
-        out.push(Form::Unknown);
-        return;
-    }
-    out.push(form_of(words, &words[0].text));
-    let base = shell::basename(&words[0].text);
-    if base != words[0].text {
-        out.push(form_of(words, base));
-    }
-    if let Some(inner) = shell::unwrap(words) {
-        word_forms(inner, depth + 1, out);
-    }
-    for string in shell::command_strings(words) {
-        match string {
-            Some(s) => string_forms(&s, depth + 1, out),
-            None => out.push(Form::Unknown),
-        }
-    }
-    for command in shell::find_exec_commands(words) {
-        word_forms(command, depth + 1, out);
-    }
-}
-
-fn string_forms(command: &str, depth: usize, out: &mut Vec<Form>) {
-    if depth > MAX_NESTING {
-        out.push(Form::Unknown);
-        return;
-    }
-    match shell::parse(command) {
-        Ok(parts) => parts.iter().for_each(|p| part_forms(p, depth, out)),
-        Err(_) => out.push(Form::Unknown),
-    }
-}
-
-/// The words joined with spaces (argv[0] replaced by `name`), cut at the first part
-/// known only at run time.
-fn form_of(words: &[Word], name: &str) -> Form {
-    let mut text = String::new();
-    for (i, w) in words.iter().enumerate() {
-        if i > 0 {
-            text.push(' ');
-        }
-        let value = if i == 0 { name } else { w.text.as_str() };
-        if w.dynamic || w.glob {
-            let known = match w.dynamic {
-                true => w.literal_prefix.as_str(),
-                false => value.split(['*', '?', '[']).next().unwrap_or(""),
-            };
-            text.push_str(if i == 0 && name != w.text { "" } else { known });
-            return Form::Partial(text);
-        }
-        text.push_str(value);
-    }
-    Form::Known(text)
-}
-
-fn form_matches(rule: &Rule, form: &Form) -> bool {
-    let pattern = match &rule.spec {
-        Spec::Command(p) => p,
-        _ => return true,
-    };
-    match form {
-        Form::Known(s) => pattern.matches(s),
-        Form::Partial(s) => {
-            pattern.could_match_from(s) || (s.ends_with(' ') && pattern.matches(s.trim_end()))
-        }
-        Form::Unknown => true,
-    }
-}
-
-/// A prefix rule for one plain command (`Bash(cargo test *)`), the exact command for
-/// one word or a destructive command, `None` for anything compound or unsafe.
+/// A prefix rule for one plain command (`Bash(cargo test *)`); the exact command for
+/// one word, a destructive command, or a program followed by options
+/// (`git --no-pager log`); `None` for anything compound or unsafe, and for commands
+/// that run other commands (`timeout`, `env`, `command`, shells…), whose prefix would
+/// allow whatever they run.
 fn suggest_bash(command: &str) -> Option<String> {
     let parts = shell::parse(command).ok()?;
     let [part] = parts.as_slice() else {
@@ -832,8 +1054,8 @@ fn suggest_bash(command: &str) -> Option<String> {
         return None;
     }
     let name = words[0].text.as_str();
-    if words.len() == 1 || EXACT_ONLY.contains(&shell::basename(name)) {
-        return Some(format!("Bash({})", shell::render(words)));
+    if shell::runs_commands(name) {
+        return None;
     }
     let subcommand = |w: &Word| {
         let t = w.text.as_str();
@@ -841,13 +1063,13 @@ fn suggest_bash(command: &str) -> Option<String> {
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c))
     };
-    let mut prefix = vec![shell::render(&words[..1])];
-    if subcommand(&words[1]) {
-        prefix.push(words[1].text.clone());
-        let runs_script = SCRIPT_RUNNERS.contains(&name) && words[1].text == "run";
-        if let Some(script) = words.get(2).filter(|w| runs_script && subcommand(w)) {
-            prefix.push(script.text.clone());
-        }
+    if words.len() == 1 || EXACT_ONLY.contains(&shell::basename(name)) || !subcommand(&words[1]) {
+        return Some(format!("Bash({})", shell::render(words)));
+    }
+    let mut prefix = vec![shell::render(&words[..1]), words[1].text.clone()];
+    let runs_script = SCRIPT_RUNNERS.contains(&name) && words[1].text == "run";
+    if let Some(script) = words.get(2).filter(|w| runs_script && subcommand(w)) {
+        prefix.push(script.text.clone());
     }
     Some(format!("Bash({} *)", prefix.join(" ")))
 }
@@ -884,9 +1106,14 @@ fn glob_base(path: Option<&Path>, pattern: &str) -> PathBuf {
     base
 }
 
+/// `nib trust`: records that the user trusts `folder` (canonical) with its own settings.
+pub fn trust_folder(nib_data: &Path, folder: &Path) -> Result<(), String> {
+    trust::answer(nib_data, folder, true)
+}
+
 /// Appends an allow rule to `<root>/.claude/settings.local.json` (created if needed),
 /// keeping the other keys; a rule already there is not added twice.
-pub fn save_project_rule(root: &Path, rule: &str) -> Result<(), String> {
+fn write_project_rule(root: &Path, rule: &str) -> Result<(), String> {
     let anchors = Anchors {
         root,
         home: Some(Path::new("/")),
@@ -957,844 +1184,4 @@ pub fn parse_tool_list(s: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::TempDir;
-    use std::time::Duration;
-
-    const ROOT: &str = "/nib-test-ws";
-    const HOME: &str = "/nib-test-home";
-
-    fn workspace() -> Workspace {
-        Workspace {
-            root: PathBuf::from(ROOT),
-        }
-    }
-
-    fn rule_set(allow: &[&str], ask: &[&str], deny: &[&str]) -> RuleSet {
-        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
-        RuleSet {
-            allow: own(allow),
-            ask: own(ask),
-            deny: own(deny),
-        }
-    }
-
-    fn gate_with(rules: RuleSet, mode: Mode) -> Gate {
-        let source = Source {
-            name: "test".into(),
-            rules,
-            strict: true,
-        };
-        let nib = vec![PathBuf::from(HOME).join(".config/nib")];
-        Gate::build(vec![source], mode, workspace(), Some(HOME.into()), nib).unwrap()
-    }
-
-    /// The gate most cases run against.
-    fn standard(mode: Mode) -> Gate {
-        let rules = rule_set(
-            &[
-                "Bash(npm run test *)",
-                "Bash(git commit *)",
-                "Bash(cargo test:*)",
-                "Bash(make)",
-                "Bash(sed *)",
-                "Bash(./build.sh)",
-                "Edit(docs/**)",
-                "Read(~/notes)",
-                "Read(//opt/shared/**)",
-                "WebFetch(domain:example.com)",
-            ],
-            &["Bash(git push *)", "Read(./private)"],
-            &[
-                "Bash(rm *)",
-                "Bash(curl:*)",
-                "Bash(git push --force *)",
-                "Read(./.env)",
-                "Edit(/locked)",
-                "mcp__server__tool",
-            ],
-        );
-        gate_with(rules, mode)
-    }
-
-    fn bash(command: &str) -> Action {
-        Action::Bash {
-            command: command.into(),
-            timeout: Duration::from_secs(1),
-        }
-    }
-
-    fn short(v: &Verdict) -> char {
-        match v {
-            Verdict::Allow => 'A',
-            Verdict::Ask(_) => 'Q',
-            Verdict::Deny(_) => 'D',
-        }
-    }
-
-    fn check(gate: &Gate, action: &Action, expected: char) {
-        let verdict = gate.check(action);
-        assert_eq!(short(&verdict), expected, "{action:?} → {verdict:?}");
-        if let Verdict::Ask(why) | Verdict::Deny(why) = &verdict {
-            assert!(
-                !why.contains('\n') && !why.is_empty(),
-                "one-line reason: {why:?}"
-            );
-        }
-    }
-
-    fn check_table(gate: &Gate, cases: &[(&str, char)]) {
-        for (command, expected) in cases {
-            check(gate, &bash(command), *expected);
-        }
-    }
-
-    #[test]
-    fn bash_commands_in_default_mode() {
-        let cases: &[(&str, char)] = &[
-            // Built-in read-only commands and their safe combinations.
-            ("ls", 'A'),
-            ("ls -la src", 'A'),
-            ("cat src/main.rs", 'A'),
-            ("head -n 5 README.md", 'A'),
-            ("git status", 'A'),
-            ("git log --oneline -5", 'A'),
-            ("git diff HEAD~1", 'A'),
-            ("git show HEAD:src/main.rs", 'A'),
-            ("git branch", 'A'),
-            ("git branch -a", 'A'),
-            ("git remote -v", 'A'),
-            ("ls && pwd", 'A'),
-            ("cat a | grep x | wc -l", 'A'),
-            ("echo hi; echo there", 'A'),
-            ("echo a && echo b || echo c", 'A'),
-            ("ls &", 'A'),
-            ("cat a |& grep b", 'A'),
-            ("ls\npwd", 'A'),
-            ("echo $HOME", 'A'),
-            ("grep -rn foo src", 'A'),
-            ("rg foo src", 'A'),
-            ("find . -name '*.rs'", 'A'),
-            ("sort -k2 file", 'A'),
-            ("wc -l < src/main.rs", 'A'),
-            ("ls # a comment", 'A'),
-            ("ls # && rm -rf /", 'A'),
-            ("ls 2>&1", 'A'),
-            ("ls >/dev/null 2>&1", 'A'),
-            ("ls 2>/dev/null", 'A'),
-            ("ls &>/dev/null", 'A'),
-            ("echo done >&2", 'A'),
-            ("ec\"h\"o hi", 'A'),
-            ("'ls'", 'A'),
-            ("\\ls", 'A'),
-            ("echo rm -rf /", 'A'),
-            ("ls ./*.rs", 'A'),
-            ("diff a b", 'A'),
-            // Allow rules: prefix at a word boundary, legacy `:*`, exact.
-            ("npm run test", 'A'),
-            ("npm run test -- --watch", 'A'),
-            ("npm run testing", 'Q'),
-            ("npm run build", 'Q'),
-            ("cargo test", 'A'),
-            ("cargo test -p nib", 'A'),
-            ("cargo testx", 'Q'),
-            ("cargo build", 'Q'),
-            ("make", 'A'),
-            ("make install", 'Q'),
-            ("git commit -m 'fix: rm -rf, really'", 'A'),
-            ("git commit -m \"$(cat msg)\"", 'Q'),
-            ("./build.sh", 'A'),
-            ("build.sh", 'Q'),
-            ("sed -n 1p file", 'A'),
-            ("sed s/hello/world/g file", 'A'),
-            ("lsof", 'Q'),
-            ("./cat file", 'Q'),
-            ("/bin/cat file", 'Q'),
-            ("timeout 5 ls", 'Q'),
-            // Compound: every part must be allowed.
-            ("git status; npm run build", 'Q'),
-            ("npm run test && cargo test", 'A'),
-            ("npm run test && make install", 'Q'),
-            // Reads outside the workspace.
-            ("cat /etc/passwd", 'Q'),
-            ("cat ../secret", 'Q'),
-            ("cat src/../../secret", 'Q'),
-            ("cat ~/.ssh/id_rsa", 'Q'),
-            ("cat < /etc/passwd", 'Q'),
-            ("grep --file=/etc/shadow x", 'Q'),
-            ("ls $'\\x2fetc'", 'Q'),
-            ("cat private/notes.txt", 'Q'),
-            // Never allowed by a rule.
-            ("ls $(pwd)", 'Q'),
-            ("ls `pwd`", 'Q'),
-            ("$CMD", 'D'),
-            ("echo ${HOME:-x}", 'Q'),
-            ("echo $((1+2))", 'Q'),
-            ("cat <(ls)", 'Q'),
-            ("echo hi > out.txt", 'Q'),
-            ("echo hi >> out.txt", 'Q'),
-            ("ls >&out", 'Q'),
-            ("ls 2>err.log", 'Q'),
-            ("FOO=bar ls", 'Q'),
-            ("(ls)", 'Q'),
-            ("{ ls; }", 'Q'),
-            ("eval ls", 'Q'),
-            ("exec ls", 'Q'),
-            ("source x.sh", 'Q'),
-            (". x.sh", 'Q'),
-            ("sh -c 'ls'", 'Q'),
-            ("bash -lc ls", 'Q'),
-            ("xargs ls", 'Q'),
-            ("find . -exec ls {} \\;", 'Q'),
-            ("find . -execdir ls {} +", 'Q'),
-            ("find . -delete", 'Q'),
-            ("find . -fprint out", 'Q'),
-            ("find . -fls out", 'Q'),
-            ("sed -i s/a/b/ f", 'Q'),
-            ("sed -i.bak s/a/b/ f", 'Q'),
-            ("sed --in-place s/a/b/ f", 'Q'),
-            ("sed -ni p f", 'Q'),
-            ("sed 's/a/b/e' f", 'Q'),
-            ("sed 's/a/b/w out' f", 'Q'),
-            ("sed 'w out' f", 'Q'),
-            ("sed -e 1p -e '1e ls' f", 'Q'),
-            ("sed -f script.sed f", 'Q'),
-            ("rg --pre cat foo", 'Q'),
-            ("rg --pre=cat foo", 'Q'),
-            ("git -c core.pager=x log", 'Q'),
-            ("git diff --output=x", 'Q'),
-            ("git diff --ext-diff", 'Q'),
-            ("git log --exec=x", 'Q'),
-            ("git fetch --upload-pack=x", 'Q'),
-            ("git push origin main", 'Q'),
-            ("git branch -D x", 'Q'),
-            ("git branch newb", 'Q'),
-            ("git remote add o url", 'Q'),
-            ("sort -o out in", 'Q'),
-            ("sort -ro out in", 'Q'),
-            // GNU tools take any unambiguous prefix of a long option.
-            ("sort --outp=out in", 'Q'),
-            ("sort --o=out in", 'Q'),
-            ("sort --compress-prog=sh in", 'Q'),
-            ("sort --reverse in", 'A'),
-            ("sort -- in", 'A'),
-            ("tree -o out", 'Q'),
-            ("uniq a b", 'Q'),
-            ("ls *", 'Q'),
-            ("cat *.rs", 'Q'),
-            ("for f in a; do echo $f; done", 'Q'),
-            ("if true; then ls; fi", 'Q'),
-            ("echo {a,b}", 'Q'),
-            ("cat <<EOF\nhi\nEOF", 'Q'),
-            ("cat <<< hi", 'Q'),
-            ("env", 'Q'),
-            ("printenv", 'Q'),
-            ("less file", 'Q'),
-            ("rmdir x", 'Q'),
-            // Deny rules on every part, through wrappers, quoting and nesting.
-            ("rm -rf /", 'D'),
-            ("rm", 'D'),
-            ("/bin/rm x", 'D'),
-            ("\\rm x", 'D'),
-            ("'rm' x", 'D'),
-            ("r\"m\" x", 'D'),
-            ("$'\\x72m' x", 'D'),
-            ("$'\\162m' x", 'D'),
-            ("ls && rm x", 'D'),
-            ("ls; rm x", 'D'),
-            ("ls\nrm x", 'D'),
-            ("ls | xargs rm", 'D'),
-            ("ls | xargs -I{} rm {}", 'D'),
-            ("timeout 5 rm x", 'D'),
-            ("timeout -s KILL 5 rm x", 'D'),
-            ("nice -n 5 rm x", 'D'),
-            ("nohup rm x", 'D'),
-            ("env FOO=1 rm x", 'D'),
-            ("env -S 'rm x'", 'D'),
-            ("command rm x", 'D'),
-            ("time rm x", 'D'),
-            ("stdbuf -o0 rm x", 'D'),
-            ("sudo rm x", 'D'),
-            ("watch rm x", 'D'),
-            ("echo $(rm x)", 'D'),
-            ("echo \"$(rm x)\"", 'D'),
-            ("echo `rm x`", 'D'),
-            ("echo $(echo $(rm x))", 'D'),
-            ("cat <(rm x)", 'D'),
-            ("echo ${X:-$(rm x)}", 'D'),
-            ("sh -c 'rm x'", 'D'),
-            ("bash -c \"ls; rm x\"", 'D'),
-            ("/bin/sh -c 'timeout 1 rm x'", 'D'),
-            ("eval 'rm x'", 'D'),
-            ("find . -exec rm {} \\;", 'D'),
-            ("FOO=1 rm x", 'D'),
-            ("(rm x)", 'D'),
-            ("{ rm x; }", 'D'),
-            ("if true; then rm x; fi", 'D'),
-            ("{rm,-rf,x}", 'D'),
-            ("r$X x", 'D'),
-            ("rm$X x", 'D'),
-            ("r* x", 'D'),
-            ("sh -c \"$CMD\"", 'D'),
-            ("curl http://x", 'D'),
-            ("curl", 'D'),
-            ("git push --force origin", 'D'),
-            ("git push \"--force\" origin", 'D'),
-            ("cat .env", 'D'),
-            ("cat < .env", 'D'),
-            ("grep KEY .env", 'D'),
-            ("echo 'unterminated", 'D'),
-        ];
-        assert!(cases.len() > 150);
-        check_table(&standard(Mode::Default), cases);
-    }
-
-    #[test]
-    fn unparseable_input_asks_without_deny_rules() {
-        let gate = gate_with(RuleSet::default(), Mode::Default);
-        check_table(
-            &gate,
-            &[
-                ("echo 'unterminated", 'Q'),
-                ("echo \"x", 'Q'),
-                ("echo $(ls", 'Q'),
-                ("echo `ls", 'Q'),
-                ("ls |", 'Q'),
-                ("ls &&", 'Q'),
-                ("ls )", 'Q'),
-                ("(ls", 'Q'),
-                ("$CMD", 'Q'),
-                ("ls", 'A'),
-            ],
-        );
-        let bypass = gate_with(RuleSet::default(), Mode::Bypass);
-        check(&bypass, &bash("echo 'unterminated"), 'A');
-    }
-
-    #[test]
-    fn bare_bash_allow_runs_everything_but_denies_and_protected_paths() {
-        let gate = gate_with(rule_set(&["Bash"], &[], &["Bash(rm *)"]), Mode::Default);
-        check_table(
-            &gate,
-            &[
-                ("npm install", 'A'),
-                ("echo $(date) > out.txt", 'A'),
-                ("sh -c 'make'", 'A'),
-                ("rm x", 'D'),
-                ("echo x >> ~/.bashrc", 'Q'),
-                ("cp hook .git/hooks/pre-commit", 'Q'),
-                ("cat .git/HEAD", 'A'),
-            ],
-        );
-    }
-
-    #[test]
-    fn an_allow_rule_does_not_reach_protected_paths() {
-        let gate = gate_with(rule_set(&["Bash(cp *)"], &[], &[]), Mode::Default);
-        check(&gate, &bash("cp a b"), 'A');
-        check(&gate, &bash("cp a .claude/settings.json"), 'Q');
-        check(&gate, &bash("cp a --target-directory=.git"), 'Q');
-    }
-
-    fn read(path: &str) -> Action {
-        Action::Read {
-            path: path.into(),
-            offset: None,
-            limit: None,
-        }
-    }
-
-    fn write(path: &str) -> Action {
-        Action::Write {
-            path: path.into(),
-            content: String::new(),
-        }
-    }
-
-    fn edit(path: &str) -> Action {
-        Action::Edit {
-            path: path.into(),
-            old: String::new(),
-            new: String::new(),
-            replace_all: false,
-        }
-    }
-
-    fn glob(pattern: &str, path: Option<&str>) -> Action {
-        Action::Glob {
-            pattern: pattern.into(),
-            path: path.map(PathBuf::from),
-        }
-    }
-
-    fn grep(path: Option<&str>) -> Action {
-        Action::Grep {
-            pattern: "x".into(),
-            path: path.map(PathBuf::from),
-            glob: None,
-            ignore_case: false,
-        }
-    }
-
-    #[test]
-    fn file_tools_by_mode() {
-        // (action, default, acceptEdits, plan, dontAsk, bypass)
-        let cases: Vec<(Action, &str)> = vec![
-            (read("src/main.rs"), "AAAAA"),
-            (read("./src/../README.md"), "AAAAA"),
-            (read("/etc/hosts"), "QQQDA"),
-            (read("../other/x"), "QQQDA"),
-            (read(".env"), "DDDDD"),
-            (read("sub/.env"), "AAAAA"),
-            (read("private/a"), "QQQDA"),
-            (read("~/notes/todo.md"), "AAAAA"),
-            (read("~/other.md"), "QQQDA"),
-            (read("/opt/shared/lib/x"), "AAAAA"),
-            (grep(None), "AAAAA"),
-            (grep(Some("/etc")), "QQQDA"),
-            (glob("**/*.rs", None), "AAAAA"),
-            (glob("../../*", None), "QQQDA"),
-            (glob("/etc/*.conf", None), "QQQDA"),
-            (write("src/a.rs"), "QADDA"),
-            (edit("src/a.rs"), "QADDA"),
-            (write("docs/guide/intro.md"), "AADAA"),
-            (write("docsx/a.md"), "QADDA"),
-            (write("locked"), "DDDDD"),
-            (edit("locked/inner.txt"), "DDDDD"),
-            (write("sub/locked"), "QADDA"),
-            (write(".git/config"), "QQDDA"),
-            (edit("sub/.git/hooks/pre-commit"), "QQDDA"),
-            (write(".claude/settings.local.json"), "QQDDA"),
-            (write("~/.bashrc"), "QQDDA"),
-            (write("~/.ssh/authorized_keys"), "QQDDA"),
-            (write("~/.config/fish/config.fish"), "QQDDA"),
-            (write("~/.config/nib/settings.json"), "QQDDA"),
-            (write("/tmp/elsewhere.txt"), "QQDDA"),
-        ];
-        let modes = [
-            Mode::Default,
-            Mode::AcceptEdits,
-            Mode::Plan,
-            Mode::DontAsk,
-            Mode::Bypass,
-        ];
-        for (mode, index) in modes.into_iter().zip(0..) {
-            let gate = standard(mode);
-            for (action, expected) in &cases {
-                let want = expected.chars().nth(index).unwrap();
-                let verdict = gate.check(action);
-                assert_eq!(short(&verdict), want, "{mode:?} {action:?} → {verdict:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn protected_paths_ask_even_with_an_allow_rule() {
-        let rules = rule_set(&["Edit", "Edit(//nib-test-home/**)"], &[], &[]);
-        let gate = gate_with(rules, Mode::AcceptEdits);
-        check(&gate, &write("src/x.rs"), 'A');
-        check(&gate, &write("/nib-test-home/project/x"), 'A');
-        check(&gate, &write("/nib-test-home/.zshrc"), 'Q');
-        check(&gate, &write(".git/HEAD"), 'Q');
-        // A bare `Edit` rule covers the workspace only.
-        check(&gate, &write("/tmp/x"), 'Q');
-    }
-
-    #[test]
-    fn bash_by_mode() {
-        // (command, default, acceptEdits, plan, dontAsk, bypass)
-        let cases = [
-            ("ls -la", "AAAAA"),
-            ("cat /etc/hosts", "QQQDA"),
-            ("npm run test", "AADAA"),
-            ("npm install", "QQDDA"),
-            ("echo x > f", "QQDDA"),
-            ("rm -rf x", "DDDDD"),
-            ("git push origin", "QQDDA"),
-            ("echo $(rm x)", "DDDDD"),
-        ];
-        let modes = [
-            Mode::Default,
-            Mode::AcceptEdits,
-            Mode::Plan,
-            Mode::DontAsk,
-            Mode::Bypass,
-        ];
-        for (mode, index) in modes.into_iter().zip(0..) {
-            let gate = standard(mode);
-            for (command, expected) in cases {
-                check(&gate, &bash(command), expected.chars().nth(index).unwrap());
-            }
-        }
-    }
-
-    #[test]
-    fn deny_beats_allow_wherever_each_is() {
-        let gate = gate_with(
-            rule_set(
-                &["Bash(git *)", "Read"],
-                &[],
-                &["Bash(git push *)", "Read(*.pem)"],
-            ),
-            Mode::Default,
-        );
-        check(&gate, &bash("git pull"), 'A');
-        check(&gate, &bash("git push"), 'D');
-        check(&gate, &read("certs/server.pem"), 'D');
-        check(&gate, &read("certs/server.crt"), 'A');
-        let ask_first = gate_with(
-            rule_set(&["Bash(git *)"], &["Bash(git push *)"], &[]),
-            Mode::Default,
-        );
-        check(&ask_first, &bash("git push"), 'Q');
-        check(&ask_first, &bash("git status && git push"), 'Q');
-    }
-
-    #[test]
-    fn searches_leave_out_files_deny_and_ask_rules_cover() {
-        let ws = Path::new(ROOT);
-        let rules = rule_set(&[], &["Read(./private/**)"], &["Grep(./logs/**)"]);
-        let (default, bypass) = (standard(Mode::Default), standard(Mode::Bypass));
-        let own = gate_with(rules, Mode::Default);
-        let (top, private) = (grep(None), grep(Some("private")));
-        let cases: [(&Gate, Action, &str, bool); 13] = [
-            (&default, top.clone(), ".env", false),
-            (&default, glob("**", None), "sub/../.env", false),
-            (&bypass, top.clone(), ".env", false),
-            (&default, top.clone(), "private", false),
-            (&bypass, top.clone(), "private", true),
-            (&default, top.clone(), "src/main.rs", true),
-            (&default, top.clone(), ".env.example", true),
-            (&own, top.clone(), "logs/a", false),
-            (&own, glob("*", Some("logs")), "logs/a", true),
-            (&own, top.clone(), "private/a", false),
-            (&own, private.clone(), "private/a", false),
-            // An ask rule the search's own path passed (someone said yes) lets it read.
-            (&default, private, "private/a", true),
-            (&default, glob("private/*", None), "private/a", true),
-        ];
-        for (gate, action, path, expected) in cases {
-            let got = gate.may_search(&action, &ws.join(path));
-            assert_eq!(got, expected, "{action:?} {path}");
-        }
-    }
-
-    #[test]
-    fn rule_syntax() {
-        let cases: &[(&str, Option<bool>)] = &[
-            // Some(true): a rule nib uses; Some(false): ignored; None: malformed.
-            ("Bash", Some(true)),
-            ("Bash(ls)", Some(true)),
-            ("Bash(git diff:*)", Some(true)),
-            ("Bash(*)", Some(true)),
-            ("Read(./.env)", Some(true)),
-            ("Read(//etc/**)", Some(true)),
-            ("Read(~/x)", Some(true)),
-            ("Edit(/src/**/*.rs)", Some(true)),
-            ("Write(*.md)", Some(true)),
-            ("Glob", Some(true)),
-            ("Grep(src)", Some(true)),
-            ("WebFetch(domain:example.com)", Some(false)),
-            ("mcp__server__tool", Some(false)),
-            ("Task", Some(false)),
-            ("Bash(ls", None),
-            ("Bash()", None),
-            ("bash(ls)", None),
-            ("read", None),
-            ("Read([abc)", None),
-            ("Read(../x)", None),
-            ("Ba sh", None),
-            ("(ls)", None),
-            ("Bash ls)", None),
-        ];
-        let anchors = Anchors {
-            root: Path::new(ROOT),
-            home: Some(Path::new(HOME)),
-        };
-        for (text, expected) in cases {
-            let got = rules::parse(text, "test", anchors);
-            let got = got.as_ref().ok().map(Option::is_some);
-            assert_eq!(got, *expected, "{text}");
-        }
-    }
-
-    #[test]
-    fn command_patterns() {
-        let cases = [
-            ("ls *", "ls", true),
-            ("ls *", "ls -la", true),
-            ("ls *", "lsof", false),
-            ("ls*", "lsof", true),
-            ("git diff:*", "git diff", true),
-            ("git diff:*", "git diff HEAD", true),
-            ("git diff:*", "git diffx", false),
-            ("npm run build", "npm run build", true),
-            ("npm run build", "npm run build --prod", false),
-            ("git * main", "git push origin main", true),
-            ("git * main", "git push origin dev", false),
-            ("*--force*", "git push --force", true),
-        ];
-        for (pattern, command, expected) in cases {
-            let p = rules::CommandPattern::new(pattern);
-            assert_eq!(p.matches(command), expected, "{pattern} vs {command}");
-        }
-        let p = rules::CommandPattern::new("rm -rf *");
-        assert!(p.could_match_from("rm "));
-        assert!(!p.could_match_from("ls "));
-    }
-
-    #[test]
-    fn path_anchors() {
-        let anchors = Anchors {
-            root: Path::new("/proj"),
-            home: Some(Path::new("/home/u")),
-        };
-        let cases = [
-            ("//etc/hosts", "/etc/hosts", true),
-            ("//etc/hosts", "/proj/etc/hosts", false),
-            ("~/notes/*.md", "/home/u/notes/a.md", true),
-            ("~/notes/*.md", "/home/u/notes/sub/a.md", false),
-            ("/src/**", "/proj/src/a/b.rs", true),
-            ("/src/**", "/other/src/a.rs", false),
-            ("./.env", "/proj/.env", true),
-            ("./.env", "/proj/sub/.env", false),
-            (".env", "/proj/sub/.env", true),
-            ("*.pem", "/proj/a/b/c.pem", true),
-            ("*.pem", "/elsewhere/c.pem", false),
-            ("src/*.rs", "/proj/src/main.rs", true),
-            ("src/*.rs", "/proj/src/sub/main.rs", false),
-            ("src/**/*.rs", "/proj/src/main.rs", true),
-            ("src/**/*.rs", "/proj/src/a/b/main.rs", true),
-            ("docs", "/proj/docs/a/b.md", true),
-            ("docs/", "/proj/docs/a.md", true),
-            ("docs", "/proj/docsx/a.md", false),
-            ("/docs", "/proj/docsx", false),
-            ("file?.txt", "/proj/file1.txt", true),
-            ("[ab].txt", "/proj/a.txt", true),
-            ("[!ab].txt", "/proj/a.txt", false),
-            (".", "/proj/anything", true),
-        ];
-        for (spec, path, expected) in cases {
-            let pattern = rules::PathPattern::new(spec, anchors).unwrap();
-            assert_eq!(
-                pattern.matches(Path::new(path)),
-                expected,
-                "{spec} vs {path}"
-            );
-        }
-    }
-
-    #[test]
-    fn suggestions() {
-        let gate = gate_with(RuleSet::default(), Mode::Default);
-        let cases = [
-            ("npm run test -- --watch", Some("Bash(npm run test *)")),
-            ("git commit -m 'x y'", Some("Bash(git commit *)")),
-            ("cargo test", Some("Bash(cargo test *)")),
-            ("make", Some("Bash(make)")),
-            ("ls -la", Some("Bash(ls *)")),
-            (
-                "python3 script.py --fast",
-                Some("Bash(python3 script.py *)"),
-            ),
-            ("rm -rf build", Some("Bash(rm -rf build)")),
-            ("ls && pwd", None),
-            ("echo $(date)", None),
-            ("echo x > f", None),
-            ("FOO=1 make", None),
-            ("sh -c make", None),
-            ("'unterminated", None),
-        ];
-        for (command, expected) in cases {
-            let got = gate.suggest_rule(&bash(command));
-            assert_eq!(got.as_deref(), expected, "{command}");
-            if let Some(rule) = got {
-                let mut gate = gate_with(RuleSet::default(), Mode::Default);
-                gate.allow(&rule).unwrap();
-                check(&gate, &bash(command), 'A');
-            }
-        }
-        assert_eq!(
-            gate.suggest_rule(&write("src/a.rs")).as_deref(),
-            Some("Edit(./src/a.rs)")
-        );
-        assert_eq!(gate.suggest_rule(&write(".git/config")), None);
-        assert_eq!(
-            gate.suggest_rule(&read("/etc/hosts")).as_deref(),
-            Some("Read(//etc/hosts)")
-        );
-        let mut session = gate_with(RuleSet::default(), Mode::Default);
-        check(&session, &write("src/a.rs"), 'Q');
-        session.allow("Edit(./src/a.rs)").unwrap();
-        check(&session, &write("src/a.rs"), 'A');
-        check(&session, &write("src/b.rs"), 'Q');
-        assert!(session.allow("Bash(ls").is_err());
-        assert!(session.allow("WebFetch").is_err());
-    }
-
-    #[test]
-    fn allowing_rules() {
-        let gate = gate_with(rule_set(&["Bash(echo *)"], &[], &[]), Mode::Default);
-        let cases: &[(Action, Option<&str>)] = &[
-            (bash("touch m"), Some("Bash(touch m *)")),
-            (bash("echo x; touch m"), Some("Bash")),
-            (bash("echo x > m"), Some("Bash")),
-            (bash("echo x >> ~/.bashrc"), None),
-            (bash("cat /etc/hosts"), None),
-            (write("src/a.rs"), Some("Edit(./src/a.rs)")),
-            (write("/tmp/x"), Some("Edit(//tmp/x)")),
-            (write(".git/hooks/pre-commit"), None),
-            (read("/etc/hosts"), Some("Read(//etc/hosts)")),
-        ];
-        for (action, expected) in cases {
-            let suggestion = gate.suggest_rule(action);
-            let got = gate.allowing_rule(action, suggestion.as_deref());
-            assert_eq!(got.as_deref(), *expected, "{action:?}");
-        }
-    }
-
-    #[test]
-    fn cli_rules_malformed_are_errors() {
-        let bad = rule_set(&["Bash(ls"], &[], &[]);
-        let err = Gate::new(bad, Mode::Default, workspace()).err().unwrap();
-        assert!(err.contains("Bash(ls"), "{err}");
-        let ok = rule_set(&["WebFetch", "Bash(ls *)"], &[], &[]);
-        assert!(Gate::new(ok, Mode::Default, workspace()).is_ok());
-    }
-
-    #[test]
-    fn tool_lists() {
-        let cases: &[(&str, &[&str])] = &[
-            ("Bash(git *),Read", &["Bash(git *)", "Read"]),
-            (
-                "Bash(git diff *) Read  Edit",
-                &["Bash(git diff *)", "Read", "Edit"],
-            ),
-            ("Bash(a, b), Write", &["Bash(a, b)", "Write"]),
-            ("", &[]),
-            (" , ", &[]),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(parse_tool_list(input), *expected, "{input}");
-        }
-    }
-
-    fn load_from(tmp: &TempDir, cli: RuleSet, mode: Option<Mode>) -> Result<Gate, String> {
-        let root = tmp.join("proj");
-        std::fs::create_dir_all(&root).unwrap();
-        let ws = Workspace { root };
-        load(
-            cli,
-            mode,
-            ws,
-            Some(tmp.join("home")),
-            Some(tmp.join("config/nib")),
-        )
-    }
-
-    #[test]
-    fn settings_files_merge_and_deny_wins() {
-        let tmp = TempDir::new("merge");
-        tmp.put(
-            "home/.claude/settings.json",
-            r#"{"permissions":{"allow":["Bash(npm test *)","Bash(make *)"],"defaultMode":"acceptEdits"}}"#,
-        );
-        tmp.put(
-            "config/nib/settings.json",
-            r#"{"permissions":{"allow":["Bash(just *)"]}}"#,
-        );
-        tmp.put(
-            "proj/.claude/settings.json",
-            r#"{"permissions":{"deny":["Bash(make deploy *)"],"ask":["Bash(just release *)"],"defaultMode":"bypassPermissions"},"model":"x"}"#,
-        );
-        tmp.put(
-            "proj/.claude/settings.local.json",
-            r#"{"permissions":{"allow":["Bash(cargo run *)","Bash(oops"]}}"#,
-        );
-        let gate = load_from(
-            &tmp,
-            rule_set(&[], &[], &["Bash(npm test --update *)"]),
-            None,
-        )
-        .unwrap();
-        assert_eq!(gate.mode(), Mode::AcceptEdits);
-        check_table(
-            &gate,
-            &[
-                ("npm test", 'A'),
-                ("npm test --update x", 'D'),
-                ("make all", 'A'),
-                ("make deploy now", 'D'),
-                ("just build", 'A'),
-                ("just release", 'Q'),
-                ("cargo run", 'A'),
-            ],
-        );
-        let warnings = gate.warnings().join("\n");
-        assert!(warnings.contains("bypassPermissions"), "{warnings}");
-        assert!(warnings.contains("Bash(oops") && warnings.contains("settings.local.json"));
-        let cli_mode = load_from(&tmp, RuleSet::default(), Some(Mode::Plan)).unwrap();
-        assert_eq!(cli_mode.mode(), Mode::Plan);
-    }
-
-    #[test]
-    fn settings_errors_are_reported() {
-        let tmp = TempDir::new("errors");
-        tmp.put(
-            "proj/.claude/settings.json",
-            r#"{"permissions":{"deny":["Bash(rm *"]}}"#,
-        );
-        let err = load_from(&tmp, RuleSet::default(), None).err().unwrap();
-        assert!(
-            err.contains(".claude/settings.json") && err.contains("Bash(rm *"),
-            "{err}"
-        );
-        tmp.put("proj/.claude/settings.json", "{not json");
-        let err = load_from(&tmp, RuleSet::default(), None).err().unwrap();
-        assert!(err.contains("not valid JSON"), "{err}");
-        tmp.put(
-            "proj/.claude/settings.json",
-            r#"{"permissions":{"allow":"Bash"}}"#,
-        );
-        assert!(load_from(&tmp, RuleSet::default(), None).is_err());
-        tmp.put(
-            "proj/.claude/settings.json",
-            r#"{"permissions":{"allow":["WebFetch"]}}"#,
-        );
-        let gate = load_from(&tmp, RuleSet::default(), None).unwrap();
-        assert!(gate.warnings().is_empty());
-    }
-
-    #[test]
-    fn saving_project_rules() {
-        let tmp = TempDir::new("save");
-        let root = tmp.path().to_path_buf();
-        save_project_rule(&root, "Bash(npm test *)").unwrap();
-        save_project_rule(&root, "Bash(npm test *)").unwrap();
-        let path = root.join(".claude/settings.local.json");
-        let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(
-            value["permissions"]["allow"],
-            serde_json::json!(["Bash(npm test *)"])
-        );
-        tmp.put(
-            ".claude/settings.local.json",
-            r#"{"env":{"A":"1"},"permissions":{"deny":["Read(.env)"],"allow":["Read"]}}"#,
-        );
-        save_project_rule(&root, "Edit(./src/a.rs)").unwrap();
-        let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(value["env"]["A"], "1");
-        assert_eq!(
-            value["permissions"]["deny"],
-            serde_json::json!(["Read(.env)"])
-        );
-        assert_eq!(
-            value["permissions"]["allow"],
-            serde_json::json!(["Read", "Edit(./src/a.rs)"])
-        );
-        assert!(save_project_rule(&root, "Bash(oops").is_err());
-        tmp.put(".claude/settings.local.json", "[1]");
-        assert!(save_project_rule(&root, "Read").is_err());
-    }
-}
+mod tests;

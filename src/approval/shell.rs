@@ -6,6 +6,9 @@
 //! It never runs anything and never decides a verdict: `mod.rs` matches the result
 //! against rules and modes.
 
+use super::files::Arg;
+use super::readers::{arg, read_only_row};
+
 /// One word of a simple command after quote removal.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Word {
@@ -246,6 +249,11 @@ impl Lexer {
             }
             ">&" | "<&" if is_fd_target(&target) => Redirect::Harmless,
             "<" => Redirect::Read(target),
+            // `<>` opens for reading and writing.
+            "<>" => {
+                current.redirects.push(Redirect::Read(target.clone()));
+                Redirect::Write(target)
+            }
             _ if !target.dynamic && target.text == "/dev/null" => Redirect::Harmless,
             _ => Redirect::Write(target),
         };
@@ -660,85 +668,6 @@ fn finish(out: &mut Vec<Simple>, current: &mut Simple, depth: usize) {
     }
 }
 
-/// Commands that only read, with the flags that would make them write or run
-/// something. Listed in README; `git` is checked by `git_is_read_only`.
-pub const READ_ONLY: &[(&str, &[&str])] = &[
-    ("ls", &[]),
-    ("cat", &[]),
-    ("head", &[]),
-    ("tail", &[]),
-    ("wc", &[]),
-    ("grep", &[]),
-    ("rg", &["--pre", "--hostname-bin", "--search-zip", "-z"]),
-    ("pwd", &[]),
-    ("echo", &[]),
-    ("which", &[]),
-    ("stat", &[]),
-    ("file", &["-C", "--compile"]),
-    ("tree", &["-o", "--fromfile"]),
-    ("du", &[]),
-    ("df", &[]),
-    ("basename", &[]),
-    ("dirname", &[]),
-    ("realpath", &[]),
-    ("readlink", &[]),
-    ("sort", &["-o", "--output", "--compress-program"]),
-    ("uniq", &[]),
-    ("cut", &[]),
-    ("tr", &[]),
-    ("diff", &[]),
-    ("cmp", &[]),
-    ("true", &[]),
-    ("false", &[]),
-    ("date", &["-s", "--set"]),
-    ("whoami", &[]),
-    ("uname", &[]),
-    ("nl", &[]),
-    (
-        "find",
-        &[
-            "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fls",
-        ],
-    ),
-    ("git", &[]),
-];
-
-/// `git` subcommands that only read; `branch` and `remote` are limited further.
-const GIT_READ_ONLY: &[&str] = &[
-    "status",
-    "log",
-    "diff",
-    "show",
-    "branch",
-    "rev-parse",
-    "ls-files",
-    "blame",
-    "remote",
-];
-
-/// `git branch` flags that only list branches.
-const GIT_BRANCH_LIST_FLAGS: &[&str] = &[
-    "-a",
-    "-r",
-    "-v",
-    "-vv",
-    "-l",
-    "--list",
-    "--all",
-    "--remotes",
-    "--show-current",
-    "--verbose",
-    "--no-color",
-    "--color",
-    "--contains",
-    "--merged",
-    "--no-merged",
-    "--points-at",
-    "--sort",
-    "--format",
-    "--no-abbrev",
-];
-
 /// Flags that make many tools write a file or run a program, whatever the tool.
 const EXECUTING_FLAGS: &[&str] = &[
     "--output",
@@ -750,18 +679,15 @@ const EXECUTING_FLAGS: &[&str] = &[
     "--open-files-in-pager",
 ];
 
-/// Commands whose arguments are not file names (no path check for them).
-const NO_PATH_ARGS: &[&str] = &[
-    "echo", "which", "basename", "dirname", "true", "false", "date", "whoami", "uname", "pwd", "tr",
-];
-
 /// Shells: with `-c` they run a string as a command.
 const SHELLS: &[&str] = &[
     "sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox",
 ];
 
 /// Commands that run their arguments (or a file) as shell code.
-const EVALUATORS: &[&str] = &["eval", "exec", "source", ".", "xargs", "builtin", "trap"];
+const EVALUATORS: &[&str] = &[
+    "eval", "exec", "source", ".", "xargs", "builtin", "trap", "watch",
+];
 
 /// Commands that run the rest of their words as a command: (name, options taking a
 /// value, positional words before the command).
@@ -811,6 +737,24 @@ const WRAPPERS: &[(&str, &[&str], usize)] = &[
         0,
     ),
     ("doas", &["-u", "-C"], 0),
+    ("setsid", &[], 0),
+    ("chroot", &["--userspec", "--groups"], 1),
+    ("taskset", &[], 1),
+    ("chrt", &[], 1),
+    (
+        "flock",
+        &["-w", "--timeout", "-E", "--conflict-exit-code"],
+        1,
+    ),
+    ("unshare", &[], 0),
+    ("nsenter", &["-t", "--target"], 0),
+    ("strace", &["-o", "-e", "-p", "-s", "-u"], 0),
+    ("ltrace", &["-o", "-e", "-p", "-s", "-u"], 0),
+    ("fakeroot", &[], 0),
+    ("proxychains", &["-f"], 0),
+    ("torsocks", &[], 0),
+    ("pkexec", &["--user"], 0),
+    ("runuser", &["-u", "-g", "-G"], 0),
     ("ionice", &["-c", "-n", "-p", "-t"], 0),
     ("watch", &["-n", "--interval", "-d", "--differences"], 0),
     ("caffeinate", &["-t", "-w"], 0),
@@ -853,11 +797,56 @@ pub fn unsafe_reason(simple: &Simple) -> Option<String> {
             w.raw, w.raw
         ));
     }
-    command_reason(&simple.words)
+    // What a wrapper runs is judged like the wrapper itself: `command sh -c …`.
+    let mut words = simple.words.as_slice();
+    loop {
+        if let Some(reason) = command_reason(words) {
+            return Some(reason);
+        }
+        words = unwrap(words)?;
+        if words[0].dynamic || words[0].glob {
+            return Some(format!(
+                "the command run by `{}` is computed when it runs ({}) and needs approval",
+                basename(&simple.words[0].text),
+                words[0].raw
+            ));
+        }
+    }
+}
+
+/// Commands that run another command (given as words, a string or a file) besides
+/// the wrappers, shells and evaluators above: no rule prefix may end at one.
+const OTHER_RUNNERS: &[&str] = &[
+    "su",
+    "script",
+    "parallel",
+    "run-parts",
+    "firejail",
+    "systemd-run",
+    "setpriv",
+    "prlimit",
+    "cpulimit",
+    "trickle",
+    "catchsegv",
+    "valgrind",
+    "gdb",
+    "rr",
+    "perf",
+    "dbus-run-session",
+];
+
+/// True when `name` runs other commands: a wrapper (`timeout`, `env`, `sudo`, …), a
+/// shell, an evaluator (`eval`, `xargs`, `exec`, …).
+pub fn runs_commands(name: &str) -> bool {
+    let base = basename(name);
+    WRAPPERS.iter().any(|(n, _, _)| *n == base)
+        || SHELLS.contains(&base)
+        || EVALUATORS.contains(&base)
+        || OTHER_RUNNERS.contains(&base)
 }
 
 /// Command-specific reasons: shells with `-c`, `eval`, `find -exec`, `sed -i`, ...
-fn command_reason(words: &[Word]) -> Option<String> {
+pub fn command_reason(words: &[Word]) -> Option<String> {
     let name = words[0].text.as_str();
     let base = basename(name);
     let args = &words[1..];
@@ -868,6 +857,9 @@ fn command_reason(words: &[Word]) -> Option<String> {
         return Some(format!(
             "`{base} -c` runs a command string and needs approval"
         ));
+    }
+    if !command_strings(words).is_empty() {
+        return Some(format!("`{base}` runs a command string and needs approval"));
     }
     if let Some(w) = args.iter().find(|w| has_flag(&w.text, EXECUTING_FLAGS)) {
         return Some(format!("the flag {} writes or runs something", w.text));
@@ -883,7 +875,7 @@ fn command_reason(words: &[Word]) -> Option<String> {
 }
 
 fn find_flag(args: &[Word]) -> Option<String> {
-    let forbidden = READ_ONLY.iter().find(|(n, _)| *n == "find")?.1;
+    let forbidden = read_only_row("find")?.unsafe_flags;
     args.iter()
         .find(|w| forbidden.iter().any(|f| w.text.starts_with(f)))
         .map(|w| w.text.clone())
@@ -904,7 +896,7 @@ fn git_global_flag(args: &[Word]) -> Option<String> {
 }
 
 fn table_flag(base: &str, args: &[Word]) -> Option<String> {
-    let forbidden = READ_ONLY.iter().find(|(n, _)| *n == base)?.1;
+    let forbidden = read_only_row(base)?.unsafe_flags;
     if base == "find" {
         return None;
     }
@@ -915,14 +907,14 @@ fn table_flag(base: &str, args: &[Word]) -> Option<String> {
 
 /// True when `word` could be a GNU-style abbreviation of one of the long `flags`:
 /// `sort --outp=f` is `sort --output=f`, since getopt takes any unambiguous prefix.
-fn abbreviates(word: &str, flags: &[&str]) -> bool {
+pub fn abbreviates(word: &str, flags: &[&str]) -> bool {
     let name = word.split('=').next().unwrap_or(word);
     name.len() > 2 && name.starts_with("--") && flags.iter().any(|f| f.starts_with(name))
 }
 
 /// True when `word` is one of `flags`: `--long`, `--long=value`, or a short flag
 /// (also inside a bundle like `-ro`).
-fn has_flag(word: &str, flags: &[&str]) -> bool {
+pub fn has_flag(word: &str, flags: &[&str]) -> bool {
     flags.iter().any(|f| match f.strip_prefix("--") {
         Some(_) => word == *f || word.strip_prefix(f).is_some_and(|r| r.starts_with('=')),
         None => f
@@ -1042,78 +1034,37 @@ fn skip_sed_arguments(chars: &[char], mut i: usize) -> Option<(usize, String)> {
     Some((i, chars[start..i].iter().collect()))
 }
 
-/// True when the words are a built-in read-only command used without flags that
-/// write or run. Every word must be literal (only `echo` may print variables).
-pub fn is_read_only(words: &[Word]) -> bool {
-    let Some(first) = words.first() else {
-        return false;
+/// Where a command moves the shell: `cd DIR`, `pushd DIR`, `env -C DIR …`. `None`:
+/// it does not; `Some(None)`: somewhere only known at run time (`cd -`, `popd`).
+pub fn changes_dir(words: &[Word]) -> Option<Option<Arg>> {
+    let name = basename(&words.first()?.text);
+    let args = &words[1..];
+    let target = match name {
+        "cd" | "pushd" => args
+            .iter()
+            .find(|w| !w.text.starts_with('-') || w.text == "-"),
+        "popd" => return Some(None),
+        "env" => return env_chdir(args),
+        _ => return None,
     };
-    let name = first.text.as_str();
-    if !READ_ONLY.iter().any(|(n, _)| *n == name) {
-        return false;
-    }
-    if name != "echo" && words.iter().any(|w| w.dynamic) {
-        return false;
-    }
-    match name {
-        "git" => git_is_read_only(&words[1..]),
-        "uniq" => positional(&words[1..]).count() <= 1,
-        _ => true,
+    match target {
+        None => Some(Some(arg(&Word::default(), "~"))),
+        Some(w) if w.text == "-" => Some(None),
+        Some(w) => Some(Some(arg(w, &w.text))),
     }
 }
 
-fn git_is_read_only(args: &[Word]) -> bool {
-    let Some(sub) = args.first() else {
-        return false;
-    };
-    if !GIT_READ_ONLY.contains(&sub.text.as_str()) {
-        return false;
-    }
-    let rest = &args[1..];
-    match sub.text.as_str() {
-        "remote" => rest.iter().all(|w| w.text == "-v" || w.text == "--verbose"),
-        "branch" => git_branch_lists(rest),
-        _ => true,
-    }
-}
-
-fn git_branch_lists(args: &[Word]) -> bool {
-    let flags_ok = args.iter().filter(|w| w.text.starts_with('-')).all(|w| {
-        let name = w.text.split('=').next().unwrap_or("");
-        GIT_BRANCH_LIST_FLAGS.contains(&name)
-    });
-    let takes_args = args.iter().any(|w| {
-        matches!(
-            w.text.as_str(),
-            "-l" | "--list" | "--contains" | "--merged" | "--no-merged" | "--points-at"
-        )
-    });
-    flags_ok && (takes_args || positional(args).count() == 0)
-}
-
-fn positional(args: &[Word]) -> impl Iterator<Item = &Word> {
-    args.iter()
-        .filter(|w| !w.text.starts_with('-') || w.text == "-")
-}
-
-/// The words of a read-only command that name files it reads (flag values after
-/// `=` included), for the workspace and deny checks.
-pub fn path_args(words: &[Word]) -> Vec<String> {
-    let Some(first) = words.first() else {
-        return Vec::new();
-    };
-    if NO_PATH_ARGS.contains(&first.text.as_str()) {
-        return Vec::new();
-    }
-    words[1..]
+/// `env -C DIR`, `-CDIR`, `--chdir DIR`, `--chdir=DIR`.
+fn env_chdir(args: &[Word]) -> Option<Option<Arg>> {
+    let at = args
         .iter()
-        .filter_map(|w| match w.text.split_once('=') {
-            Some((flag, value)) if flag.starts_with('-') => Some(value.to_string()),
-            _ if w.text.starts_with('-') => None,
-            _ => Some(w.text.clone()),
-        })
-        .filter(|p| !p.is_empty())
-        .collect()
+        .position(|w| w.text.starts_with("-C") || w.text.starts_with("--chdir"))?;
+    let t = args[at].text.as_str();
+    let attached = t.strip_prefix("--chdir=").or(t.strip_prefix("-C"));
+    match attached.filter(|dir| !dir.is_empty()) {
+        Some(dir) => Some(Some(arg(&args[at], dir))),
+        None => Some(args.get(at + 1).map(|w| arg(w, &w.text))),
+    }
 }
 
 /// The command a wrapper runs (`timeout 5 rm x` → `rm x`), if `words` start with one.
@@ -1158,20 +1109,41 @@ pub fn command_strings(words: &[Word]) -> Vec<Option<String>> {
             .map(|w| vec![literal(w)])
             .unwrap_or_default();
     }
-    if base == "eval" || (base == "trap" && !args.is_empty()) {
+    // `watch` hands its words to `sh -c`, joined like `eval` joins them.
+    let joined = match base {
+        "eval" | "trap" if !args.is_empty() => Some(args),
+        "watch" => unwrap(words),
+        _ => None,
+    };
+    if let Some(args) = joined {
         let dynamic = args.iter().any(|w| w.dynamic);
         let joined = args.iter().map(|w| w.text.as_str()).collect::<Vec<_>>();
         return vec![(!dynamic).then(|| joined.join(" "))];
     }
-    if base == "env" || base == "su" {
-        let flags = ["-S", "--split-string", "-c", "--command"];
-        return args
-            .windows(2)
-            .filter(|pair| flags.contains(&pair[0].text.as_str()))
-            .map(|pair| literal(&pair[1]))
-            .collect();
+    let (short, long) = match base {
+        "env" => ('S', "--split-string"),
+        "su" | "flock" => ('c', "--command"),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, w) in args.iter().enumerate() {
+        let t = w.text.as_str();
+        let next = || args.get(i + 1).map(literal);
+        let value = match t.split_once('=') {
+            Some((name, value)) if name.len() > 2 && long.starts_with(name) => {
+                Some((!w.dynamic).then(|| value.to_string()))
+            }
+            _ if t.len() > 2 && long.starts_with(t) => next(),
+            _ if t.starts_with('-') && !t.starts_with("--") => match t.find(short) {
+                Some(at) if at + 1 < t.len() => Some((!w.dynamic).then(|| t[at + 1..].to_string())),
+                Some(_) => next(),
+                None => None,
+            },
+            _ => None,
+        };
+        out.extend(value);
     }
-    Vec::new()
+    out
 }
 
 /// Commands `find -exec … ;` (and `-execdir`, `-ok`, `-okdir`) would run.

@@ -75,6 +75,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
     install_panic_hook();
     let mut repl = Repl::new(args, dirs, setup);
     repl.greet();
+    repl.ask_trust();
     match &args.resume {
         Some(Resume::Pick) => repl.pick_session(),
         Some(_) => repl.recap(),
@@ -143,7 +144,6 @@ impl Repl {
             held_cr: false,
             streamed: false,
             tokens: 0,
-            rules: Vec::new(),
             cancel: setup.agent.cancel.clone(),
             cwd: setup.cwd.clone(),
         };
@@ -568,17 +568,61 @@ impl Repl {
     }
 
     fn permissions(&self) {
-        say(&format!("mode: {}", self.agent.gate.mode().name()));
+        let gate = &self.agent.gate;
+        say(&format!("mode: {}", gate.mode().name()));
         say(&format!("sandbox: {}", self.agent.sandbox.describe()));
-        if self.view.rules.is_empty() {
-            say("allowed this session: none");
+        let rules = gate.rules_in_force();
+        if rules.is_empty() {
+            say("no rules in force");
         }
-        for rule in &self.view.rules {
-            say(&format!("allowed: {}", sanitize(rule)));
+        for rule in &rules {
+            say(&sanitize(rule));
+        }
+        if let Some(notice) = gate.untrusted_notice() {
+            self.warn(&notice);
         }
         self.dim(&format!(
             "rules are read from ~/.claude/settings.json, .claude/settings.json and {PROJECT_SETTINGS}"
         ));
+    }
+
+    /// A folder whose own settings would allow tools or set the mode: shows what they
+    /// would apply and asks once (the answer is kept in nib's data directory).
+    fn ask_trust(&mut self) {
+        let held = self.agent.gate.trust_question().to_vec();
+        if held.is_empty() {
+            return;
+        }
+        let title = "? trust this folder? Its own settings would apply:";
+        say(&self.style().paint(Paint::Yellow, title));
+        for h in &held {
+            for rule in &h.allow {
+                say(&sanitize(&format!("    allow {rule}  ({})", h.file)));
+            }
+            if let Some(mode) = &h.mode {
+                say(&sanitize(&format!("    defaultMode {mode}  ({})", h.file)));
+            }
+        }
+        say("  [y] yes, trust it · [n] no (its deny and ask rules apply either way)");
+        let trusted = loop {
+            let Ok(key) = editor::read_key() else {
+                break false;
+            };
+            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            match key.code {
+                KeyCode::Char('y' | 'Y') => break true,
+                KeyCode::Char('c' | 'd') if ctrl => break false,
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => break false,
+                _ => {}
+            }
+        };
+        self.dim(match trusted {
+            true => "  → trusted: its rules apply",
+            false => "  → not trusted: its allow rules and defaultMode are ignored (nib trust changes that)",
+        });
+        if let Err(e) = self.agent.gate.answer_trust(trusted) {
+            self.warn(&e);
+        }
     }
 
     fn farewell(&self) {
@@ -664,8 +708,6 @@ struct View {
     streamed: bool,
     /// Output tokens of this task, for the spinner.
     tokens: u64,
-    /// Rules the user allowed during this session.
-    rules: Vec<String>,
     /// Set on Ctrl-C at an approval question, like the signal would.
     cancel: Arc<AtomicBool>,
     cwd: PathBuf,
@@ -897,15 +939,8 @@ impl View {
         self.line(&self.style.paint(Paint::Dim, &format!("  → {said}")));
         match choice {
             Choice::Once => Answer::Once,
-            Choice::Session => {
-                self.rules.push(rule.clone());
-                Answer::Session(rule)
-            }
-            Choice::Project => {
-                self.rules
-                    .push(format!("{rule} (saved to {PROJECT_SETTINGS})"));
-                Answer::Project(rule)
-            }
+            Choice::Session => Answer::Session(rule),
+            Choice::Project => Answer::Project(rule),
             Choice::No => {
                 let mut asker = Editor::new(None);
                 let read =

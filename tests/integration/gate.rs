@@ -227,9 +227,9 @@ struct Battery {
 
 impl Battery {
     /// Every attack and control in one reply, then a closing answer.
-    fn run(server: FakeServer, extra: &[&str], setup: impl FnOnce(&Nib)) -> Battery {
-        let nib = Nib::against(&server, Protocol::OpenAi);
-        setup(&nib);
+    fn run(server: FakeServer, extra: &[&str], setup: impl FnOnce(&mut Nib)) -> Battery {
+        let mut nib = Nib::against(&server, Protocol::OpenAi);
+        setup(&mut nib);
         prepare(&nib);
         let attacks = attacks();
         let mut calls: Vec<Call> = attacks
@@ -340,7 +340,8 @@ fn denials_say_how_to_allow() {
     };
     let cases = [
         ("echo x; touch", "--allowedTools Bash or"),
-        ("timeout 5 touch", "--allowedTools \"Bash(timeout 5 *)\""),
+        // No prefix rooted at a wrapper: `Bash(timeout 5 *)` would allow `sh -c` too.
+        ("timeout 5 touch", "--allowedTools Bash or"),
         ("echo x >> {m}", "No rule can allow it"),
         (".git/hooks/pre-commit", "No rule can allow it"),
         ("../escape.txt", "--allowedTools \"Edit(//"),
@@ -367,6 +368,13 @@ fn denials_say_how_to_allow() {
 
 fn settings_json(allow: &[&str]) -> String {
     json!({"permissions": {"allow": allow}}).to_string()
+}
+
+/// `nib trust` in the workspace, as the user would before a repository's own allow
+/// rules and defaultMode apply.
+fn trust(nib: &mut Nib) {
+    let out = nib.run_alone(&["trust"]);
+    assert_eq!(out.code(), 0, "{out}");
 }
 
 #[test]
@@ -413,13 +421,16 @@ fn attacks_fail_with_allowed_tools_flags() {
 #[test]
 fn attacks_fail_with_project_settings() {
     let settings = settings_json(&TYPICAL_RULES);
-    let put = |nib: &Nib| nib.put(".claude/settings.json", &settings);
+    let put = |nib: &mut Nib| {
+        nib.put(".claude/settings.json", &settings);
+        trust(nib);
+    };
     Battery::run(FakeServer::start(Vec::new()), &[], put).assert_held();
 }
 
 #[test]
 fn attacks_fail_with_user_settings() {
-    let put = |nib: &Nib| {
+    let put = |nib: &mut Nib| {
         let path = nib.home().join(".claude/settings.json");
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, settings_json(&TYPICAL_RULES)).unwrap();
@@ -540,8 +551,10 @@ fn curl_run(flags: &[&str], project_settings: Option<&Value>) -> (Run, usize) {
         fs::set_permissions(&curl, fs::Permissions::from_mode(0o755)).unwrap();
         let path = std::env::var("PATH").unwrap_or_default();
         let path = format!("{}:{path}", bin(&nib).display());
+        let mut nib = nib;
         if let Some(settings) = project_settings {
             nib.put(".claude/settings.json", &settings.to_string());
+            trust(&mut nib);
         }
         nib.env("PATH", path)
     };
@@ -704,8 +717,9 @@ fn bypass_mode_runs_everything_but_deny_rules() {
 fn settings_default_mode() {
     let calls = || vec![write("new.txt"), sh("ls")];
     let accept = json!({"permissions": {"defaultMode": "acceptEdits"}});
-    let put = |nib: Nib| {
+    let put = |mut nib: Nib| {
         nib.put(".claude/settings.json", &accept.to_string());
+        trust(&mut nib);
         nib
     };
     let run = Run::with(&[], put, |_| calls());
@@ -729,8 +743,9 @@ fn settings_default_mode() {
 
     // A repository cannot put nib in bypass mode.
     let bypass = json!({"permissions": {"defaultMode": "bypassPermissions"}});
-    let put = |nib: Nib| {
+    let put = |mut nib: Nib| {
         nib.put(".claude/settings.json", &bypass.to_string());
+        trust(&mut nib);
         nib
     };
     let run = Run::with(&[], put, |_| vec![sh("touch m")]);
@@ -744,8 +759,9 @@ fn a_saved_project_rule_allows_the_command_next_run() {
     assert!(!run.exists("m") && run.denied().len() == 2);
     // What a "p" answer saves (see approval::save_project_rule).
     let saved = json!({"permissions": {"allow": ["Bash(touch m *)"]}});
-    let put = |nib: Nib| {
+    let put = |mut nib: Nib| {
         nib.put(".claude/settings.local.json", &saved.to_string());
+        trust(&mut nib);
         nib
     };
     let run = Run::with(&[], put, |_| calls());

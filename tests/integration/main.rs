@@ -10,6 +10,7 @@ mod durable;
 mod economy;
 mod fake_selftest;
 mod gate;
+mod gate_classes;
 mod headless;
 mod keys;
 mod providers;

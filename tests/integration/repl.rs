@@ -595,3 +595,146 @@ fn a_full_window_is_compacted_and_said_on_screen() {
     pane.key("C-d");
     pane.wait_for("resume with: nib -r ");
 }
+
+/// A repository whose own settings allow a command.
+fn repository_rules(pane: &Pane) {
+    let rules = json!({"permissions": {
+        "allow": ["Bash(touch m *)"],
+        "deny": ["Read(./.env)"],
+    }});
+    pane.nib.put(".claude/settings.json", &rules.to_string());
+}
+
+#[test]
+fn an_untrusted_folder_is_asked_about_once() {
+    let Some(pane) = Pane::start() else { return };
+    repository_rules(&pane);
+    let server = FakeServer::start(vec![
+        Reply::tool_call("bash", json!({"command": "touch m here"})),
+        Reply::text("asked first"),
+    ]);
+    pane.nib(&server, "");
+    let screen = pane.wait_for("trust this folder?");
+    assert!(
+        screen.contains("allow Bash(touch m *)") && screen.contains(".claude/settings.json"),
+        "the question shows the rules it would apply:\n{screen}"
+    );
+    pane.key("n");
+    pane.ask("/permissions");
+    let screen = pane.wait_for("deny: Read(./.env) (from ");
+    assert!(!screen.contains("allow: Bash(touch m *)"), "{screen}");
+    assert!(screen.contains("not trusted"), "{screen}");
+    // The repository's allow rule does not apply: the call asks.
+    pane.ask("make m");
+    pane.wait_for("[y] yes, once");
+    pane.key("n");
+    pane.wait_for("tell the model why");
+    pane.line("");
+    pane.wait_for("asked first");
+    assert!(pane.nib.read("m").is_none());
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+    // The answer is kept: no question the next time.
+    pane.reset();
+    pane.nib(&server, "");
+    pane.wait_prompt();
+    assert!(
+        !pane.screen().contains("trust this folder?"),
+        "{}",
+        pane.screen()
+    );
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+}
+
+#[test]
+fn a_trusted_folder_applies_its_rules_and_lists_them() {
+    let Some(pane) = Pane::start() else { return };
+    repository_rules(&pane);
+    let server = FakeServer::start(vec![
+        Reply::tool_call("bash", json!({"command": "touch m here"})),
+        Reply::text("made m"),
+    ]);
+    pane.nib(&server, "");
+    pane.wait_for("trust this folder?");
+    pane.key("y");
+    pane.ask("/permissions");
+    let screen = pane.wait_for("allow: Bash(touch m *) (from ");
+    assert!(screen.contains("deny: Read(./.env) (from "), "{screen}");
+    pane.ask("make m");
+    pane.wait_for("made m");
+    assert!(pane.nib.read("m").is_some(), "{}", pane.screen());
+    assert!(
+        !pane.screen().contains("[y] yes, once"),
+        "{}",
+        pane.screen()
+    );
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+    pane.reset();
+    pane.nib(&server, "");
+    pane.wait_prompt();
+    assert!(!pane.screen().contains("trust this folder?"));
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+}
+
+#[test]
+fn a_rule_saved_with_p_works_in_a_folder_not_trusted() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![
+        Reply::tool_call("bash", json!({"command": "touch m here"})),
+        Reply::text("saved"),
+    ]);
+    pane.nib(&server, "");
+    pane.ask("make m");
+    pane.wait_for("[p] always in this project");
+    pane.key("p");
+    pane.wait_for("saved");
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+    std::fs::remove_file(pane.work().join("m")).unwrap();
+    // Next run, headless: the saved rule applies without any trust question or notice.
+    server.push(Reply::tool_call(
+        "bash",
+        json!({"command": "touch m again"}),
+    ));
+    server.push(Reply::text("done"));
+    let out = pane.nib.run_with([
+        "--base-url",
+        &server.base_v1(),
+        "--model",
+        fake::MODEL,
+        "-p",
+        "again",
+    ]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(
+        pane.nib.read("m").is_some() && pane.nib.read("again").is_some(),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("not trusted"), "{out}");
+    // Control: another rule in the same file, written by someone else, waits for trust.
+    let file = pane.work().join(".claude/settings.local.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text.replace(
+        "\"Bash(touch m *)\"",
+        "\"Bash(touch m *)\", \"Bash(touch x *)\"",
+    );
+    std::fs::write(&file, text).unwrap();
+    server.push(Reply::tool_call("bash", json!({"command": "touch x y"})));
+    server.push(Reply::text("done"));
+    let out = pane.nib.run_with([
+        "--base-url",
+        &server.base_v1(),
+        "--model",
+        fake::MODEL,
+        "-p",
+        "x",
+    ]);
+    assert!(pane.nib.read("x").is_none(), "{out}");
+    assert!(out.stderr.contains("settings.local.json") && out.stderr.contains("nib trust"));
+}

@@ -282,6 +282,15 @@ impl Nib {
         running.wait(timeout)
     }
 
+    /// Runs nib with only `args` (not the builder's) in the same sandbox: a command the
+    /// same user runs first, like `nib trust`.
+    pub fn run_alone(&mut self, args: &[&str]) -> Output {
+        let kept = std::mem::take(&mut self.args);
+        let out = self.run_with(args);
+        self.args = kept;
+        out
+    }
+
     /// The session journals: `$XDG_DATA_HOME/nib/sessions/**.jsonl`, sorted.
     pub fn journal_files(&self) -> Vec<PathBuf> {
         let mut found = Vec::new();
