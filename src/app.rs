@@ -12,6 +12,7 @@ use crate::journal::{self, Journal, JournalError, Meta};
 use crate::model::{self, Client, Limits, Message, Usage};
 use crate::price;
 use crate::sessions;
+use crate::tools::fs::Seen;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
 use serde_json::Value;
@@ -275,8 +276,9 @@ pub fn prepare(
     } else {
         crate::agent::MAX_OUTPUT_TOKENS
     };
+    let options = config::options(&endpoint, args, &settings).map_err(Error::Setup)?;
     let agent = Agent {
-        client: Client::new(endpoint, Limits::default(), cancel.clone()),
+        client: Client::new(endpoint, limits(&settings), cancel.clone()).with_options(options),
         gate,
         specs: tools::specs(&enabled),
         system: context::render(&system),
@@ -303,6 +305,8 @@ pub fn prepare(
         cancel,
         skills,
         instructed: Default::default(),
+        seen: resumed.seen,
+        unsaved: None,
     };
     Ok(Setup {
         agent,
@@ -312,6 +316,19 @@ pub fn prepare(
         settings,
         cwd,
     })
+}
+
+/// Request limits: the defaults, with settings `idle_timeout_secs` for the idle limit.
+pub fn limits(settings: &Settings) -> Limits {
+    let idle = settings
+        .json
+        .get("idle_timeout_secs")
+        .and_then(Value::as_u64)
+        .filter(|secs| *secs > 0);
+    Limits {
+        idle_timeout: idle.map_or(model::IDLE_TIMEOUT, Duration::from_secs),
+        ..Limits::default()
+    }
 }
 
 /// The endpoint the arguments, environment and settings name, with a model.
@@ -445,6 +462,8 @@ pub struct Resumed {
     pub usage: Usage,
     pub cost_usd: f64,
     pub turns: u32,
+    /// What the model had read or written, so it need not read it again.
+    pub seen: Seen,
 }
 
 impl Resumed {
@@ -453,6 +472,11 @@ impl Resumed {
             messages: journal::conversation(entries),
             ..Resumed::default()
         };
+        for e in entries {
+            if let journal::Record::Seen { path, stamp } = &e.record {
+                r.seen.note(path, stamp.clone());
+            }
+        }
         for e in entries.iter().rev() {
             if let journal::Record::End {
                 usage,

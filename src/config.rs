@@ -9,7 +9,7 @@
 //! host the request goes to.
 
 use crate::cli::Args;
-use crate::model::{self, Endpoint, Provider};
+use crate::model::{self, CapField, Endpoint, Options, Profile, Provider};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::mpsc;
@@ -109,7 +109,63 @@ pub enum NoEndpoint {
 pub type EnvFn<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Picks the endpoint. `probe` finds a local server (injected so this stays testable).
+/// Unless a protocol was named, OpenAI's models that exist only on the Responses API
+/// get it.
 pub fn resolve_endpoint(
+    args: &Args,
+    env: EnvFn,
+    settings: &Settings,
+    probe: &dyn Fn() -> Option<(String, Vec<String>)>,
+) -> Result<Resolved, NoEndpoint> {
+    let named = args.provider.is_some()
+        || env("NIB_PROVIDER").is_some()
+        || settings.str("provider").is_some();
+    let mut resolved = resolve_any(args, env, settings, probe)?;
+    let e = &mut resolved.endpoint;
+    if !named
+        && e.provider == Provider::OpenAi
+        && host_of(&e.base_url) == host_of(OPENAI_URL)
+        && responses_only(&e.model)
+    {
+        e.provider = Provider::OpenAiResponses;
+    }
+    Ok(resolved)
+}
+
+/// OpenAI models served only on `/v1/responses`: the codex family and the `-pro` ones.
+fn responses_only(model: &str) -> bool {
+    let pro = ["o1-pro", "o3-pro", "gpt-5-pro"]
+        .iter()
+        .any(|p| model.starts_with(p));
+    model.contains("codex") || pro
+}
+
+/// How requests are shaped for this endpoint: its profile (settings `profile` beats the
+/// host), `--effort`, and settings `max_tokens_field` (beats the model-name guess).
+pub fn options(endpoint: &Endpoint, args: &Args, settings: &Settings) -> Result<Options, String> {
+    let mut options = Options::for_endpoint(endpoint);
+    options.effort = args.effort;
+    if let Some(name) = settings.str("profile") {
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        options.profile = Profile::from_name(&name).ok_or_else(|| {
+            format!(
+                "settings profile {name:?} is not one of {}; fix settings.json",
+                names.join(", ")
+            )
+        })?;
+        options.stream_options = options.profile != Profile::Mistral;
+    }
+    if let Some(name) = settings.str("max_tokens_field") {
+        options.cap_field = CapField::from_name(&name).ok_or_else(|| {
+            format!(
+                "settings max_tokens_field {name:?} must be max_tokens or max_completion_tokens; fix settings.json"
+            )
+        })?;
+    }
+    Ok(options)
+}
+
+fn resolve_any(
     args: &Args,
     env: EnvFn,
     settings: &Settings,
@@ -283,11 +339,21 @@ fn vendor_key(provider: Provider, url: &Url, env: EnvFn) -> Option<String> {
         Provider::Anthropic if matches(ANTHROPIC_URL, "ANTHROPIC_BASE_URL") => {
             env("ANTHROPIC_API_KEY").or_else(|| env("ANTHROPIC_AUTH_TOKEN"))
         }
-        Provider::OpenAi if matches(OPENAI_URL, "OPENAI_BASE_URL") => env("OPENAI_API_KEY"),
+        Provider::OpenAi | Provider::OpenAiResponses if matches(OPENAI_URL, "OPENAI_BASE_URL") => {
+            env("OPENAI_API_KEY")
+        }
         Provider::OpenAi if same(origin(OPENROUTER_URL)) => env("OPENROUTER_API_KEY"),
+        Provider::OpenAi | Provider::OpenAiResponses
+            if url.scheme() == "https"
+                && url.host_str().is_some_and(|h| h.ends_with(".openai.azure.com")) =>
+        {
+            env("AZURE_OPENAI_API_KEY")
+        }
         _ => None,
     }
 }
+
+pub use crate::model::host_of;
 
 fn trim_url(url: &str) -> String {
     url.trim().trim_end_matches('/').to_string()
@@ -487,5 +553,87 @@ mod tests {
         assert_eq!(infer("https://api.anthropic.com/"), Provider::Anthropic);
         assert_eq!(infer("https://x.test/anthropic/"), Provider::Anthropic);
         assert_eq!(infer("http://127.0.0.1:8080/v1"), Provider::OpenAi);
+    }
+
+    #[test]
+    fn responses_only_models_get_the_responses_api() {
+        let vars = [("OPENAI_API_KEY", "sk-o")];
+        let model = |m: &str| Args {
+            model: Some(m.into()),
+            ..Args::default()
+        };
+        let r = resolve(model("gpt-5-codex"), &vars, None).unwrap();
+        assert_eq!(r.endpoint.provider, Provider::OpenAiResponses);
+        let r = resolve(model("gpt-5-mini"), &vars, None).unwrap();
+        assert_eq!(
+            r.endpoint.provider,
+            Provider::OpenAi,
+            "chat models stay on chat"
+        );
+        let named = Args {
+            provider: Some(Provider::OpenAi),
+            ..model("gpt-5-codex")
+        };
+        let r = resolve(named, &vars, None).unwrap();
+        assert_eq!(
+            r.endpoint.provider,
+            Provider::OpenAi,
+            "a named protocol wins"
+        );
+        let r = resolve(
+            Args {
+                base_url: Some("https://openrouter.ai/api/v1".into()),
+                ..model("openai/gpt-5-codex")
+            },
+            &[],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.endpoint.provider,
+            Provider::OpenAi,
+            "only OpenAI's own host"
+        );
+    }
+
+    #[test]
+    fn options_from_settings() {
+        let endpoint = Endpoint {
+            provider: Provider::OpenAi,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            api_key: None,
+            model: "prod-gpt5".into(),
+        };
+        let settings = |json: &str| Settings {
+            json: serde_json::from_str(json).unwrap(),
+        };
+        let o = options(&endpoint, &Args::default(), &settings("{}")).unwrap();
+        assert_eq!(
+            (o.profile, o.cap_field),
+            (Profile::Generic, CapField::MaxTokens)
+        );
+        let s = settings(r#"{"profile": "mistral", "max_tokens_field": "max_completion_tokens"}"#);
+        let o = options(&endpoint, &Args::default(), &s).unwrap();
+        assert_eq!(o.profile, Profile::Mistral);
+        assert!(!o.stream_options);
+        assert_eq!(o.cap_field, CapField::MaxCompletionTokens);
+        let err = options(
+            &endpoint,
+            &Args::default(),
+            &settings(r#"{"profile": "x"}"#),
+        );
+        assert!(err.unwrap_err().contains("mistral"));
+        let err = options(
+            &endpoint,
+            &Args::default(),
+            &settings(r#"{"max_tokens_field": "x"}"#),
+        );
+        assert!(err.unwrap_err().contains("max_completion_tokens"));
+    }
+
+    #[test]
+    fn host_parsing() {
+        assert_eq!(host_of("https://API.openai.com/v1"), "api.openai.com");
+        assert_eq!(host_of("http://u:p@127.0.0.1:8080/v1"), "127.0.0.1:8080");
     }
 }

@@ -3,12 +3,15 @@
 //!
 //! Layout: `<data_dir>/nib/sessions/<cwd-slug>-<hash>/<id>.jsonl`, directories 0700, files
 //! 0600. The first record is `meta`; the rest are provider-neutral (`user`,
-//! `assistant`, `tool_result`, `decision`, `compacted`, `end`), so a session continues on any
-//! provider. Each record is one `write` of one line; a torn last line (a crash mid-write)
-//! is skipped on load and the next append starts on a fresh line.
+//! `assistant`, `tool_result`, `decision`, `change`, `seen`, `compacted`, `end`), so a session
+//! continues on any provider. Each record is one `write` of one line; a torn last line (a
+//! crash mid-write) is skipped on load and the next append starts on a fresh line; a
+//! record that could not be written whole (a full disk) is cut off again.
 
-use crate::model::{Block, Message, Role, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Opaque, Role, StopReason, ToolCall, Usage};
 use crate::tools::FileChange;
+use crate::tools::change::Change;
+use crate::tools::disk::Stamp;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
@@ -17,8 +20,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Journal format version, in every meta record.
-pub const FORMAT: u32 = 1;
+/// Journal format version, in every meta record. 2: file changes are `change` records
+/// (a patch, journaled before the file is touched), no longer copies in `tool_result`.
+pub const FORMAT: u32 = 2;
 /// Longest id `--session-id` takes: a UUID is 36; room for other schemes, short of
 /// any file-name limit.
 const MAX_ID: usize = 128;
@@ -63,6 +67,10 @@ pub enum Record {
         /// The reply was cut short by the user.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         interrupted: bool,
+        /// Provider data that goes back with this reply (reasoning, signatures), as
+        /// received: never redacted, since one changed byte voids a signature.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        opaque: Vec<Opaque>,
     },
     ToolResult {
         id: String,
@@ -81,6 +89,17 @@ pub enum Record {
         by: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
+    },
+    /// A file change tool call `id` is about to make, journaled (and synced) before the
+    /// file is touched: undo's copy of what was there.
+    Change {
+        id: String,
+        change: Change,
+    },
+    /// The model read or wrote `path`, which then held `stamp`.
+    Seen {
+        path: PathBuf,
+        stamp: Stamp,
     },
     /// A `nib undo` that reverted the file change of tool call `id`.
     Undo {
@@ -254,7 +273,14 @@ impl Journal {
             file,
             _lock: lock,
         };
-        journal.append(Record::Meta(meta))?;
+        // A journal without its meta record is no journal: remove it.
+        if let Err(e) = journal
+            .append(Record::Meta(meta))
+            .and_then(|()| journal.sync())
+        {
+            let _ = fs::remove_file(&journal.path);
+            return Err(e);
+        }
         Ok(journal)
     }
 
@@ -284,7 +310,8 @@ impl Journal {
         })
     }
 
-    /// Appends one record as one line, in one `write`.
+    /// Appends one record as one line, in one `write`. A line that could not be written
+    /// whole is cut off again, so the journal stays as it was.
     pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
         let entry = Entry {
             ts: now_ms(),
@@ -292,7 +319,11 @@ impl Journal {
         };
         let mut line = serde_json::to_vec(&entry).expect("journal records always serialise");
         line.push(b'\n');
-        self.file.write_all(&line).map_err(io_err(&self.path))
+        let len = self.file.metadata().map_err(io_err(&self.path))?.len();
+        self.file.write_all(&line).map_err(|err| {
+            let _ = self.file.set_len(len);
+            io_err(&self.path)(err)
+        })
     }
 
     /// Makes everything written so far durable (end of a turn).
@@ -373,6 +404,7 @@ pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Rec
             usage,
             model,
             interrupted,
+            opaque,
         } => Record::Assistant {
             text: clean(text),
             calls: calls
@@ -386,6 +418,7 @@ pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Rec
             usage,
             model,
             interrupted,
+            opaque,
         },
         Record::Compacted {
             summary,
@@ -413,6 +446,8 @@ fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
                     c.input = input;
                 }
             }
+            // Signatures and encrypted reasoning must go back byte for byte.
+            Block::Opaque(_) => {}
         }
     }
     m
@@ -420,7 +455,7 @@ fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
 
 /// Rebuilds the conversation from journal records, starting over at each compaction. A tool call whose result was never
 /// written (nib died while it ran) gets an "interrupted" result, so every provider
-/// accepts the history.
+/// accepts the history. A refused exchange is replaced by notes (`withhold_refusal`).
 pub fn conversation(entries: &[Entry]) -> Vec<Message> {
     let mut messages: Vec<Message> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
@@ -434,14 +469,20 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
                     Block::Text { text: text.clone() },
                 );
             }
-            Record::Assistant { text, calls, .. } => {
+            Record::Assistant {
+                text,
+                calls,
+                opaque,
+                stop,
+                ..
+            } => {
                 close_pending(&mut messages, &mut pending);
-                let mut content = Vec::new();
+                let mut content: Vec<Block> = opaque.iter().cloned().map(Block::Opaque).collect();
                 if !text.is_empty() {
                     content.push(Block::Text { text: text.clone() });
                 }
                 content.extend(calls.iter().cloned().map(Block::ToolCall));
-                if content.is_empty() {
+                if text.is_empty() && calls.is_empty() {
                     content.push(Block::Text {
                         text: "(no answer)".into(),
                     });
@@ -451,6 +492,9 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
                     role: Role::Assistant,
                     content,
                 });
+                if *stop == StopReason::Refusal {
+                    crate::model::withhold_refusal(&mut messages);
+                }
             }
             Record::Compacted { summary, kept, .. } => {
                 pending.clear();
@@ -509,12 +553,16 @@ pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError
     for dir in read_dirs(root) {
         for file in read_dirs_files(&dir) {
             let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-            if stem.as_deref().is_some_and(|s| s == prefix) {
+            let Some(stem) = stem.filter(|s| s.starts_with(prefix)) else {
+                continue;
+            };
+            if !has_meta(&file) {
+                continue;
+            }
+            if stem == prefix {
                 return Ok(file); // an exact id wins over prefixes
             }
-            if stem.as_deref().is_some_and(|s| s.starts_with(prefix)) {
-                hits.push(file);
-            }
+            hits.push(file);
         }
     }
     match hits.len() {
@@ -547,14 +595,19 @@ pub fn valid_id(id: &str) -> bool {
 
 /// The most recently written session of `cwd`.
 pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
-    files_for(root, cwd)
+    let mut all: Vec<(SystemTime, PathBuf)> = files_for(root, cwd)
         .into_iter()
         .filter_map(|p| {
             let modified = p.metadata().and_then(|m| m.modified()).ok()?;
             Some((modified, p))
         })
-        .max_by_key(|(m, _)| *m)
-        .map(|(_, p)| p)
+        .collect();
+    all.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+    all.into_iter().map(|(_, p)| p).next()
+}
+
+fn has_meta(path: &Path) -> bool {
+    read_meta(path).is_some()
 }
 
 /// All session folders under `root`.
@@ -728,6 +781,7 @@ mod tests {
             usage: None,
             model: "m".into(),
             interrupted: false,
+            opaque: Vec::new(),
         }
     }
 
@@ -824,6 +878,7 @@ mod tests {
             usage: None,
             model: "m".into(),
             interrupted: false,
+            opaque: Vec::new(),
         })
         .unwrap();
         j.append(Record::ToolResult {
@@ -951,6 +1006,12 @@ mod tests {
         assert_eq!(err, "No conversation found with session ID: zz");
         assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
         assert_eq!(latest_for(&root, Path::new("/z")), None);
+        // A newer file without a meta record (a journal whose start failed) is no session.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let empty = b.path.with_file_name("aab333.jsonl");
+        fs::write(&empty, "").unwrap();
+        assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
+        assert_eq!(find_by_prefix(&root, "aab").unwrap(), b.path);
     }
 
     #[test]

@@ -290,6 +290,7 @@ mod tests {
             env: &env,
             skills: &[],
             may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         run(command, timeout, &ctx)
     }
@@ -511,6 +512,7 @@ mod tests {
             env: &env,
             skills: &[],
             may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {

@@ -44,7 +44,7 @@ fn first_system(nib: Nib, protocol: Protocol) -> (String, Output) {
 fn nib_against(nib: Nib, server: &FakeServer, protocol: Protocol) -> Nib {
     let nib = nib.args(["--model", MODEL, "--provider", protocol.flag()]);
     match protocol {
-        Protocol::OpenAi => nib.args(["--base-url", &server.base_v1()]),
+        Protocol::OpenAi | Protocol::Responses => nib.args(["--base-url", &server.base_v1()]),
         Protocol::Anthropic => nib
             .args(["--base-url", &server.base()])
             .env("ANTHROPIC_API_KEY", "sk-fake-test"),

@@ -603,6 +603,7 @@ fn a_session_moves_from_anthropic_to_openai_and_back() {
 fn undo_restores_files_and_refuses_one_changed_since() {
     let server = FakeServer::start(vec![
         Reply::tool_call("write", json!({"path": "new.txt", "content": "created\n"})),
+        Reply::tool_call("read", json!({"path": "old.txt"})),
         Reply::tool_call(
             "edit",
             json!({"path": "old.txt", "old": "original", "new": "edited"}),
@@ -614,9 +615,11 @@ fn undo_restores_files_and_refuses_one_changed_since() {
     let out = nib.run_with(["-p", "change things", "--yes"]);
     assert_eq!(out.code(), 0, "{out}");
     assert_eq!(nib.read("old.txt").as_deref(), Some("edited line\n"));
-    let changes: Vec<Value> = records(&only_journal(&nib))
-        .into_iter()
-        .filter_map(|r| r.get("change").cloned())
+    let journal = records(&only_journal(&nib));
+    let changes: Vec<Value> = journal
+        .iter()
+        .filter(|r| r["type"] == "change")
+        .map(|r| r["change"].clone())
         .collect();
     assert_eq!(
         changes.len(),
@@ -624,7 +627,18 @@ fn undo_restores_files_and_refuses_one_changed_since() {
         "every write and edit journals what it replaced"
     );
     assert_eq!(changes[0]["before"], Value::Null);
-    assert_eq!(changes[1]["before"], "original line\n");
+    assert_eq!(
+        changes[1]["before"]["text"], "original",
+        "only what differs is kept"
+    );
+    let change = journal.iter().position(|r| r["type"] == "change");
+    let written = journal
+        .iter()
+        .position(|r| r["type"] == "tool_result" && r["name"] == "write");
+    assert!(
+        change.is_some() && change < written,
+        "the change is journaled before the file is touched"
+    );
 
     let out = nib.run_with(["undo"]);
     assert_eq!(out.code(), 0, "{out}");
@@ -648,6 +662,10 @@ fn undo_restores_files_and_refuses_one_changed_since() {
 #[test]
 fn undo_of_several_and_refusal_of_a_changed_file() {
     let server = FakeServer::start(vec![
+        Reply::calls(vec![
+            call("read", json!({"path": "a.txt"})),
+            call("read", json!({"path": "b.txt"})),
+        ]),
         Reply::tool_call("write", json!({"path": "a.txt", "content": "a2\n"})),
         Reply::tool_call("write", json!({"path": "b.txt", "content": "b2\n"})),
         Reply::text("done"),
@@ -739,8 +757,10 @@ fn first_model(base_v1: &str) -> String {
 #[test]
 fn sessions_of_look_alike_directories_stay_apart() {
     let server = FakeServer::start(vec![
+        Reply::tool_call("read", json!({"path": "a.txt"})),
         Reply::tool_call("write", json!({"path": "a.txt", "content": "by dot\n"})),
         Reply::text("dot done"),
+        Reply::tool_call("read", json!({"path": "a.txt"})),
         Reply::tool_call(
             "write",
             json!({"path": "a.txt", "content": "by underscore\n"}),

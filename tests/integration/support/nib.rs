@@ -101,7 +101,7 @@ impl Nib {
     pub fn against(server: &FakeServer, protocol: Protocol) -> Nib {
         let nib = Nib::new().args(["--model", MODEL, "--provider", protocol.flag()]);
         match protocol {
-            Protocol::OpenAi => nib.args(["--base-url", &server.base_v1()]),
+            Protocol::OpenAi | Protocol::Responses => nib.args(["--base-url", &server.base_v1()]),
             Protocol::Anthropic => nib
                 .args(["--base-url", &server.base()])
                 .env("ANTHROPIC_API_KEY", FAKE_KEY),
@@ -148,6 +148,11 @@ impl Nib {
     pub fn timeout(mut self, secs: u64) -> Nib {
         self.timeout = Duration::from_secs(secs);
         self
+    }
+
+    /// The program this runs (the nib binary unless `program` changed it).
+    pub fn bin(&self) -> &Path {
+        &self.program
     }
 
     /// The working directory nib runs in.
