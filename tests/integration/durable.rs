@@ -268,12 +268,14 @@ fn a_file_never_read_is_not_overwritten_and_a_read_survives_resume() {
 }
 
 #[test]
-fn a_fifo_target_returns_at_once() {
+fn a_fifo_or_device_target_returns_at_once() {
     let server = FakeServer::start(vec![
         Reply::calls(vec![
             call("write", json!({"path": "pipe", "content": "x"})),
             call("edit", json!({"path": "pipe", "old": "a", "new": "b"})),
             call("read", json!({"path": "pipe"})),
+            call("read", json!({"path": "zero"})),
+            call("write", json!({"path": "zero", "content": "x"})),
             call("read", json!({"path": "plain.txt"})),
         ]),
         Reply::text("done"),
@@ -282,6 +284,7 @@ fn a_fifo_target_returns_at_once() {
     let fifo = CString::new(nib.work().join("pipe").as_os_str().as_bytes()).unwrap();
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", nib.work().join("zero")).unwrap();
     nib.put("plain.txt", "plain\n");
     let started = Instant::now();
     let out = nib.run_with(["-p", "use the pipe", "--yes"]);
@@ -298,7 +301,13 @@ fn a_fifo_target_returns_at_once() {
             "{told:?}"
         );
     }
-    assert!(told[3].contains("plain"), "control: a regular file is read");
+    for result in &told[3..5] {
+        assert!(
+            result.contains("is a device, not a regular file"),
+            "{told:?}"
+        );
+    }
+    assert!(told[5].contains("plain"), "control: a regular file is read");
 }
 
 #[test]
