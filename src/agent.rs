@@ -7,7 +7,9 @@
 use crate::approval::{Gate, Verdict};
 use crate::compact::{self, Window};
 use crate::journal::{Journal, Record};
-use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall, ToolSpec, Usage};
+use crate::model::{
+    self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
+};
 use crate::price;
 use crate::tools::disk::Links;
 use crate::tools::fs::{Plan, Seen};
@@ -27,6 +29,9 @@ pub const MAX_OUTPUT_TOKENS: u32 = 8192;
 pub const LOCAL_MAX_OUTPUT_TOKENS: u32 = 2048;
 /// Asking a local server for its context window: it answers in milliseconds or not at all.
 const WINDOW_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// What the model is told when its reply was cut by the output cap (once per task).
+const CONTINUE_PROMPT: &str = "Your last reply was cut off by the output token limit. \
+     Continue exactly where it stopped, without repeating anything.";
 
 /// A person's (or the headless policy's) answer to "may this run?".
 #[derive(Clone, Debug, PartialEq)]
@@ -93,9 +98,15 @@ pub struct Denial {
 pub enum Stop {
     Done,
     MaxTurns,
-    Budget { spent: f64, limit: f64 },
+    Budget {
+        spent: f64,
+        limit: f64,
+    },
     Error(String),
     Interrupted,
+    /// The last reply did not finish: cut by the output cap (after one "continue"),
+    /// declined by the model, or the context window was full.
+    Incomplete(StopReason),
 }
 
 impl Stop {
@@ -105,7 +116,7 @@ impl Stop {
             Stop::Done => "success",
             Stop::MaxTurns => "error_max_turns",
             Stop::Budget { .. } => "error_max_budget_usd",
-            Stop::Error(_) | Stop::Interrupted => "error_during_execution",
+            Stop::Error(_) | Stop::Interrupted | Stop::Incomplete(_) => "error_during_execution",
         }
     }
 }
@@ -119,6 +130,8 @@ pub struct TaskResult {
     pub turns: u32,
     pub denials: Vec<Denial>,
     pub api_time: Duration,
+    /// Why the last reply ended; `None` before any reply.
+    pub stop_reason: Option<StopReason>,
 }
 
 /// The input size a server reported, and the conversation it was for.
@@ -187,6 +200,7 @@ impl Agent {
             turns: 0,
             denials: Vec::new(),
             api_time: Duration::ZERO,
+            stop_reason: None,
         };
         result.stop = self.turns(ui, &mut result);
         let end = Record::End {
@@ -202,6 +216,7 @@ impl Agent {
     }
 
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
+        let mut continued = false;
         while result.turns < self.max_turns {
             if let Some(stop) = self.over_budget() {
                 return stop;
@@ -223,10 +238,24 @@ impl Agent {
             };
             result.turns += 1;
             self.turns_total += 1;
-            result.text = reply.text.clone();
+            match result.stop_reason {
+                Some(StopReason::MaxTokens) if continued => result.text.push_str(&reply.text),
+                _ => result.text = reply.text.clone(),
+            }
+            result.stop_reason = Some(reply.stop.clone());
             if reply.calls.is_empty() {
                 self.sync(ui);
-                return Stop::Done;
+                match reply.stop {
+                    StopReason::MaxTokens if !continued => {
+                        continued = true;
+                        self.ask_to_continue(ui);
+                        continue;
+                    }
+                    stop if stop.cut() || stop == StopReason::Refusal => {
+                        return Stop::Incomplete(stop);
+                    }
+                    _ => return Stop::Done,
+                }
             }
             let interrupted = self.run_calls(&reply.calls, ui, &mut result.denials);
             self.sync(ui);
@@ -245,6 +274,16 @@ impl Agent {
             }
         }
         Stop::MaxTurns
+    }
+
+    /// A reply cut by the output cap: tell the model, once, and let it go on.
+    fn ask_to_continue(&mut self, ui: &mut dyn Ui) {
+        ui.event(Event::Warning(
+            "the reply was cut by the output token limit; asking the model to continue".into(),
+        ));
+        self.messages.push(Message::user_text(CONTINUE_PROMPT));
+        let text = CONTINUE_PROMPT.to_string();
+        self.record(ui, Record::User { text });
     }
 
     /// A stop when the next request could take the spending past the budget.
@@ -425,19 +464,13 @@ impl Agent {
                 usage: Some(usage),
                 model: self.client.endpoint.model.clone(),
                 interrupted: false,
+                opaque: reply.opaque.clone(),
             },
         );
-        let mut content = Vec::new();
-        if !reply.text.is_empty() || reply.calls.is_empty() {
-            content.push(Block::Text {
-                text: reply.text.clone(),
-            });
+        self.messages.push(reply.message());
+        if reply.stop == StopReason::Refusal {
+            model::withhold_refusal(&mut self.messages);
         }
-        content.extend(reply.calls.iter().cloned().map(Block::ToolCall));
-        self.messages.push(Message {
-            role: Role::Assistant,
-            content,
-        });
         ui.event(Event::Reply(&reply));
         Ok(reply)
     }
@@ -456,6 +489,7 @@ impl Agent {
                 usage: None,
                 model: self.client.endpoint.model.clone(),
                 interrupted: true,
+                opaque: Vec::new(),
             },
         );
         self.messages.push(Message {
@@ -559,11 +593,13 @@ impl Agent {
         };
         self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
+        let gate = &self.gate;
         let ctx = tools::Context {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
+            may_read: &|path| gate.may_search(&action, path),
             seen: &self.seen,
         };
         let mut outcome = match tools::plan(&action, &ctx) {
@@ -588,8 +624,12 @@ impl Agent {
                 self.record(ui, seen);
             }
             let root = &self.workspace.root;
-            let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
-            outcome.content.push_str(&added.unwrap_or_default());
+            let (added, left_out) =
+                crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            outcome.content.push_str(&added);
+            for w in left_out {
+                ui.event(Event::Warning(w));
+            }
         }
         ui.event(Event::ToolDone(call, &outcome));
         outcome

@@ -134,7 +134,7 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
     let cwd = current_dir()?;
     let path = journal::latest_for(&dirs.sessions()?, &cwd)
         .ok_or_else(|| Error::Setup("no session in this directory to undo".into()))?;
-    let done = sessions::undo(&path, count).map_err(Error::Setup)?;
+    let done = sessions::undo(&path, &cwd, count).map_err(Error::Setup)?;
     for d in &done {
         match d {
             sessions::Undone::Restored(p) => println!("restored {}", p.display()),
@@ -276,8 +276,9 @@ pub fn prepare(
     } else {
         crate::agent::MAX_OUTPUT_TOKENS
     };
+    let options = config::options(&endpoint, args, &settings).map_err(Error::Setup)?;
     let agent = Agent {
-        client: Client::new(endpoint, limits(&settings), cancel.clone()),
+        client: Client::new(endpoint, limits(&settings), cancel.clone()).with_options(options),
         gate,
         specs: tools::specs(&enabled),
         system: context::render(&system),
@@ -334,7 +335,10 @@ pub fn limits(settings: &Settings) -> Limits {
 pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Error> {
     let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let resolved = config::resolve_endpoint(args, &env_lookup, settings, &config::probe_local)
-        .map_err(|e| Error::Setup(e.0))?;
+        .map_err(|e| match e {
+            config::NoEndpoint::Missing(m) => Error::Setup(m),
+            config::NoEndpoint::BadUrl(m) => Error::Usage(m),
+        })?;
     let mut endpoint = resolved.endpoint;
     if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
         eprintln!(
@@ -383,7 +387,7 @@ fn system_prompt(
         (a, b) => a.clone().or(b),
     };
     let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
-    Ok(context::parts(&context::Options {
+    let (parts, left_out) = context::parts(&context::Options {
         root: cwd,
         home: dirs.home.as_deref(),
         nib_config: nib_config.as_deref(),
@@ -391,7 +395,11 @@ fn system_prompt(
         replace,
         append,
         terse: args.terse || settings.bool("terse"),
-    }))
+    });
+    for w in left_out {
+        eprintln!("nib: warning: {}", crate::ui::term::sanitize(&w));
+    }
+    Ok(parts)
 }
 
 /// The prompt argument, then piped stdin (Claude Code's order). A silent open stdin is

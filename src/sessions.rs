@@ -40,15 +40,14 @@ pub struct Summary {
 
 /// Summaries of the sessions of `cwd` (or all), newest first.
 pub fn list(root: &Path, cwd: Option<&Path>) -> Vec<Summary> {
-    let dirs = match cwd {
-        Some(cwd) => vec![journal::project_dir(root, cwd)],
-        None => journal::read_dirs(root),
+    let files = match cwd {
+        Some(cwd) => journal::files_for(root, cwd),
+        None => journal::read_dirs(root)
+            .iter()
+            .flat_map(|d| journal::read_dirs_files(d))
+            .collect(),
     };
-    let mut out: Vec<Summary> = dirs
-        .iter()
-        .flat_map(|d| journal::read_dirs_files(d))
-        .filter_map(|p| summarize(&p))
-        .collect();
+    let mut out: Vec<Summary> = files.iter().filter_map(|p| summarize(p)).collect();
     out.sort_by_key(|s| std::cmp::Reverse(s.modified));
     out
 }
@@ -158,10 +157,19 @@ pub enum Undone {
     Deleted(PathBuf),
 }
 
-/// Reverts the last `count` file changes of the session in `path`, newest first. A file
-/// that changed since nib wrote it is refused and stops the undo there.
-pub fn undo(path: &Path, count: usize) -> Result<Vec<Undone>, String> {
-    let id = journal::load(path).map_err(|e| e.to_string())?.meta.id;
+/// Reverts the last `count` file changes of the session in `path`, newest first, if it
+/// was started in `cwd`. A file that changed since nib wrote it is refused and stops
+/// the undo there.
+pub fn undo(path: &Path, cwd: &Path, count: usize) -> Result<Vec<Undone>, String> {
+    let meta = journal::load(path).map_err(|e| e.to_string())?.meta;
+    if meta.cwd != cwd {
+        return Err(format!(
+            "session {} was started in {}, not here; run nib undo there",
+            meta.id,
+            meta.cwd.display()
+        ));
+    }
+    let id = meta.id;
     let mut journal = Journal::reopen(path, &id).map_err(|e| e.to_string())?;
     undo_in(&mut journal, count)
 }
@@ -309,5 +317,36 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].first_prompt.as_str(), list[0].turns), ("first", 7));
         assert!(super::list(&root, Some(Path::new("/elsewhere"))).is_empty());
+    }
+
+    #[test]
+    fn undo_acts_only_in_the_directory_of_the_session() {
+        let tmp = TempDir::new("undo-cwd");
+        let root = tmp.path().to_path_buf();
+        let cwd = tmp.join("proj.v2");
+        let file = tmp.put("proj.v2/a.txt", "after");
+        let mut j = Journal::create(&root, crate::testing::meta("s1", &cwd)).unwrap();
+        j.append(Record::ToolResult {
+            id: "c1".into(),
+            name: "write".into(),
+            content: "ok".into(),
+            is_error: false,
+            change: Some(crate::tools::FileChange {
+                path: file.clone(),
+                before: Some("before".into()),
+                after: "after".into(),
+            }),
+        })
+        .unwrap();
+        drop(j);
+        let path = journal::latest_for(&root, &cwd).unwrap();
+        let elsewhere = undo(&path, &tmp.join("proj_v2"), 1).unwrap_err();
+        assert!(elsewhere.contains("was started in"), "{elsewhere}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "after");
+        assert_eq!(
+            undo(&path, &cwd, 1),
+            Ok(vec![Undone::Restored(file.clone())])
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "before");
     }
 }

@@ -51,8 +51,11 @@ pub struct Post {
 /// opens a fresh connection: on loopback that costs microseconds, while a kept-alive
 /// one can stall each reply for a delayed ACK (tens of ms) when the server sends its
 /// stream in small writes without TCP_NODELAY (llama.cpp's default, Python servers).
+/// Redirects are not followed: ureq would carry headers such as `x-api-key` to the new
+/// host, and a key goes only where its base URL says.
 pub fn agent(limits: &Limits, pool: bool) -> ureq::Agent {
     let builder = ureq::AgentBuilder::new()
+        .redirects(0)
         .timeout_connect(limits.connect_timeout)
         .timeout_read(limits.idle_timeout + IDLE_GRACE)
         .user_agent(concat!("nib/", env!("CARGO_PKG_VERSION")));
@@ -150,7 +153,8 @@ fn try_once(
             code,
             after,
             message,
-        }) => return Err(status_failure(code, after, message, url)),
+            billing,
+        }) => return Err(status_failure(code, after, message, billing, url)),
         Some(Wire::Unreachable { detail, transient }) => {
             let error = ModelError::Connect {
                 url: url.clone(),
@@ -178,7 +182,20 @@ fn try_once(
         .map_err(|e| stream_failure(e, client, url))
 }
 
-fn status_failure(code: u16, after: Option<Duration>, message: String, url: &str) -> Failure {
+fn status_failure(
+    code: u16,
+    after: Option<Duration>,
+    message: String,
+    billing: bool,
+    url: &str,
+) -> Failure {
+    if billing || code == 402 {
+        return Failure::Fatal(ModelError::Billing {
+            code,
+            url: url.to_string(),
+            body: message,
+        });
+    }
     let reason = format!("the server answered {code}: {message}");
     let error = ModelError::Status {
         code,
@@ -253,6 +270,8 @@ enum Wire {
         code: u16,
         after: Option<Duration>,
         message: String,
+        /// The body says the account is out of credit (`insufficient_quota`).
+        billing: bool,
     },
     Unreachable {
         detail: String,
@@ -276,16 +295,31 @@ fn spawn(agent: ureq::Agent, post: &Post) -> io::Result<Receiver<Wire>> {
                 request = request.set(name, value);
             }
             let head = match request.send_string(&body) {
+                Ok(response) if (300..400).contains(&response.status()) => Wire::Status {
+                    code: response.status(),
+                    after: None,
+                    message: format!(
+                        "a redirect to {}, which nib does not follow (it could take the key \
+                         elsewhere); use that URL as the base URL",
+                        response.header("location").unwrap_or("an unnamed place")
+                    ),
+                    billing: false,
+                },
                 Ok(response) => return pump(response, &tx),
-                Err(ureq::Error::Status(code, response)) => Wire::Status {
-                    code,
-                    after: retry_after(
+                Err(ureq::Error::Status(code, response)) => {
+                    let after = retry_after(
                         response.header("retry-after-ms"),
                         response.header("retry-after"),
                         SystemTime::now(),
-                    ),
-                    message: error_message(&read_capped(response, MAX_ERROR_BODY)),
-                },
+                    );
+                    let raw = read_capped(response, MAX_ERROR_BODY);
+                    Wire::Status {
+                        code,
+                        after,
+                        message: error_message(&raw),
+                        billing: is_billing(&raw),
+                    }
+                }
                 Err(ureq::Error::Transport(t)) => Wire::Unreachable {
                     transient: matches!(
                         t.kind(),
@@ -480,6 +514,19 @@ fn error_message(raw: &[u8]) -> String {
     }
 }
 
+/// An error body that means the account cannot pay: OpenAI's `insufficient_quota`
+/// (sent with a 429, but no wait fixes it), or a credit/billing message.
+fn is_billing(raw: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(raw).to_ascii_lowercase();
+    [
+        "insufficient_quota",
+        "credit balance is too low",
+        "payment required",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
+}
+
 /// A transport error without its URL (the caller shows that), lowercase.
 /// The most specific reason ureq knows: the OS error ("connection refused") when there
 /// is one, else its own message or kind.
@@ -519,6 +566,11 @@ fn redact_error(error: ModelError, key: Option<&str>) -> ModelError {
             detail: redact(&detail, key),
         },
         ModelError::Status { code, url, body } => ModelError::Status {
+            code,
+            url: redact(&url, key),
+            body: redact(&body, key),
+        },
+        ModelError::Billing { code, url, body } => ModelError::Billing {
             code,
             url: redact(&url, key),
             body: redact(&body, key),

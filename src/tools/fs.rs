@@ -607,6 +607,7 @@ mod tests {
                 cancel: &self.cancel,
                 env: &[],
                 skills: &[],
+                may_read: &|_| true,
                 seen: &self.seen,
             }
         }

@@ -276,6 +276,9 @@ pub struct Context<'a> {
     pub env: &'a [(String, String)],
     /// What the `skill` tool can load.
     pub skills: &'a [crate::context::Skill],
+    /// Whether grep and glob may read a file they found: the gate's deny and ask rules,
+    /// asked per file (the gate only saw the search's path).
+    pub may_read: &'a dyn Fn(&Path) -> bool,
     /// What the model has read or written, so a stale change is refused.
     pub seen: &'a fs::Seen,
 }
@@ -499,6 +502,11 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
         Some(p) => ws.resolve(p),
         None => ws.root.clone(),
     };
+    let search = |path: &Option<PathBuf>| search::Search {
+        root: under(path),
+        ws,
+        may_read: ctx.may_read,
+    };
     match action {
         Action::Bash { command, timeout } => shell::run(command, *timeout, ctx),
         Action::Read {
@@ -517,8 +525,8 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
             path,
             glob,
             ignore_case,
-        } => search::grep(pattern, &under(path), glob.as_deref(), *ignore_case, ws),
-        Action::Glob { pattern, path } => search::glob(pattern, &under(path), ws),
+        } => search::grep(pattern, glob.as_deref(), *ignore_case, &search(path)),
+        Action::Glob { pattern, path } => search::glob(pattern, &search(path)),
         Action::Skill { name } => match crate::context::skills::invoke(ctx.skills, name) {
             Ok(text) => Outcome::ok(clip::clip(text.as_bytes())),
             Err(e) => Outcome::error(e),
@@ -774,6 +782,7 @@ mod tests {
             cancel: &cancel,
             env: &[],
             skills: &[],
+            may_read: &|_| true,
             seen: &fs::Seen::default(),
         };
         let write = Action::Write {

@@ -289,6 +289,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            may_read: &|_| true,
             seen: &crate::tools::fs::Seen::default(),
         };
         run(command, timeout, &ctx)
@@ -510,6 +511,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            may_read: &|_| true,
             seen: &crate::tools::fs::Seen::default(),
         };
         let started = Instant::now();
