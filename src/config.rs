@@ -345,7 +345,9 @@ fn vendor_key(provider: Provider, url: &Url, env: EnvFn) -> Option<String> {
         Provider::OpenAi if same(origin(OPENROUTER_URL)) => env("OPENROUTER_API_KEY"),
         Provider::OpenAi | Provider::OpenAiResponses
             if url.scheme() == "https"
-                && url.host_str().is_some_and(|h| h.ends_with(".openai.azure.com")) =>
+                && url
+                    .host_str()
+                    .is_some_and(|h| h.ends_with(".openai.azure.com")) =>
         {
             env("AZURE_OPENAI_API_KEY")
         }
