@@ -563,3 +563,20 @@ fn a_large_file_edited_twice_keeps_the_journal_small() {
     eprintln!("journal {size} bytes; resume peaked at {peak_kb} kB");
     assert!(peak_kb < 100_000, "resume peaked at {peak_kb} kB");
 }
+
+#[test]
+fn no_resume_line_for_a_journal_deleted_mid_run() {
+    let server = FakeServer::start(Vec::new());
+    let nib = Nib::against(&server, Protocol::OpenAi);
+    let sessions = nib.data_home().join("nib/sessions");
+    let rm = format!("rm -rf '{}'", sessions.display());
+    server.push(Reply::tool_call("bash", json!({ "command": rm })));
+    server.push(Reply::text("done"));
+    let out = nib.run_with(["-p", "delete the journal", "--yes"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(!out.stderr.contains("resume with"), "{out}");
+    assert!(out.stderr.contains("was deleted while nib ran"), "{out}");
+    // Control: a journal that stays gets its resume line.
+    let out = nib.run_with(["-p", "again"]);
+    assert!(out.stderr.contains("resume with: nib -r"), "{out}");
+}
