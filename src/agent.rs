@@ -434,6 +434,12 @@ impl Agent {
                     reason: &reason,
                 });
             }
+            model::Event::Stalled { silent, limit } => ui.event(Event::Warning(format!(
+                "the model server has sent nothing for {} s; nib waits up to {} s \
+                 (settings idle_timeout_secs)",
+                silent.as_secs_f64(),
+                limit.as_secs_f64()
+            ))),
         });
         let reply = match sent {
             Ok(reply) => reply,

@@ -221,7 +221,14 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
-    let saved = agent.journal.is_some();
+    let deleted = agent.journal.as_ref().filter(|j| !j.path.exists());
+    if let Some(journal) = deleted {
+        eprintln!(
+            "nib: warning: the session journal {} was deleted while nib ran; this session cannot be resumed",
+            journal.path.display()
+        );
+    }
+    let saved = agent.journal.is_some() && deleted.is_none();
     let code = ui.finish(
         &result,
         &agent.usage,

@@ -558,8 +558,8 @@ pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError
             let Some(stem) = stem.filter(|s| s.starts_with(prefix)) else {
                 continue;
             };
-            if !has_meta(&file) {
-                continue;
+            if read_meta(&file).is_none() {
+                continue; // a journal whose start failed is no session
             }
             if stem == prefix {
                 return Ok(file); // an exact id wins over prefixes
@@ -597,19 +597,14 @@ pub fn valid_id(id: &str) -> bool {
 
 /// The most recently written session of `cwd`.
 pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
-    let mut all: Vec<(SystemTime, PathBuf)> = files_for(root, cwd)
+    files_for(root, cwd)
         .into_iter()
         .filter_map(|p| {
             let modified = p.metadata().and_then(|m| m.modified()).ok()?;
             Some((modified, p))
         })
-        .collect();
-    all.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
-    all.into_iter().map(|(_, p)| p).next()
-}
-
-fn has_meta(path: &Path) -> bool {
-    read_meta(path).is_some()
+        .max_by_key(|(m, _)| *m)
+        .map(|(_, p)| p)
 }
 
 /// All session folders under `root`.

@@ -183,7 +183,7 @@ pub fn undo_in(journal: &mut Journal, count: usize) -> Result<Vec<Undone>, Strin
     if changes.is_empty() {
         return Err("nothing to undo: this session changed no files (or all were undone)".into());
     }
-    let never = AtomicBool::new(false);
+    let never = AtomicBool::new(false); // undo reads are not cancelled
     let mut done = Vec::new();
     for (id, change) in changes.iter().rev() {
         if done.len() == count {

@@ -8,6 +8,7 @@
 
 use super::{Client, Event, Limits, ModelError, Reply, StreamError, random};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
@@ -26,6 +27,9 @@ const CHUNK: usize = 16 << 10;
 const MAX_ERROR_BODY: u64 = 4 << 10;
 /// A model list is a few KB; anything this big is not one.
 const MAX_MODEL_LIST: u64 = 1 << 20;
+/// Silence after which the caller hears, once, that nib is still waiting (half the idle
+/// limit when that is shorter): a long wait should not look like a hang.
+const STALL_NOTICE: Duration = Duration::from_secs(30);
 /// The first back-off wait; each retry doubles it.
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 /// The socket's own read timeout lags the idle limit by this much, so the caller's idle
@@ -146,7 +150,10 @@ fn try_once(
             detail: format!("cannot start a thread: {e}"),
         })
     })?;
-    let head = next_wire(&rx, client).map_err(|halt| Failure::Fatal(halt.error(client, url)))?;
+    let on_event = RefCell::new(on_event);
+    let stalled = || stall_event(client, &on_event);
+    let head =
+        next_wire(&rx, client, &stalled).map_err(|halt| Failure::Fatal(halt.error(client, url)))?;
     match head {
         Some(Wire::Open) => {}
         Some(Wire::Status {
@@ -177,9 +184,25 @@ fn try_once(
         chunk: Vec::new(),
         pos: 0,
         ended: false,
+        stalled: &stalled,
     };
-    (post.read)(&mut body, &mut |text| on_event(Event::Text(text)))
-        .map_err(|e| stream_failure(e, client, url))
+    (post.read)(&mut body, &mut |text| {
+        (*on_event.borrow_mut())(Event::Text(text))
+    })
+    .map_err(|e| stream_failure(e, client, url))
+}
+
+/// Tells the caller the server has gone quiet (see `STALL_NOTICE`).
+fn stall_event(client: &Client, on_event: &RefCell<&mut dyn FnMut(Event)>) {
+    let limit = client.limits.idle_timeout;
+    (*on_event.borrow_mut())(Event::Stalled {
+        silent: stall_notice(limit),
+        limit,
+    });
+}
+
+fn stall_notice(idle_timeout: Duration) -> Duration {
+    STALL_NOTICE.min(idle_timeout / 2)
 }
 
 fn status_failure(
@@ -386,9 +409,15 @@ impl Halt {
     }
 }
 
-/// The worker's next message; `None` once it has finished.
-fn next_wire(rx: &Receiver<Wire>, client: &Client) -> Result<Option<Wire>, Halt> {
+/// The worker's next message; `None` once it has finished. `stalled` is called once if
+/// the wait passes `stall_notice`.
+fn next_wire(
+    rx: &Receiver<Wire>,
+    client: &Client,
+    stalled: &dyn Fn(),
+) -> Result<Option<Wire>, Halt> {
     let start = Instant::now();
+    let mut told = false;
     loop {
         if client.cancel.load(Ordering::Relaxed) {
             return Err(Halt::Cancelled);
@@ -399,7 +428,12 @@ fn next_wire(rx: &Receiver<Wire>, client: &Client) -> Result<Option<Wire>, Halt>
             Err(RecvTimeoutError::Timeout) if start.elapsed() >= client.limits.idle_timeout => {
                 return Err(Halt::Idle);
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                if !told && start.elapsed() >= stall_notice(client.limits.idle_timeout) {
+                    told = true;
+                    stalled();
+                }
+            }
         }
     }
 }
@@ -412,6 +446,7 @@ struct Body<'a> {
     chunk: Vec<u8>,
     pos: usize,
     ended: bool,
+    stalled: &'a dyn Fn(),
 }
 
 impl Read for Body<'_> {
@@ -427,7 +462,7 @@ impl Read for Body<'_> {
 impl BufRead for Body<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.chunk.len() && !self.ended {
-            match next_wire(&self.rx, self.client) {
+            match next_wire(&self.rx, self.client, self.stalled) {
                 Err(halt) => return Err(io::Error::other(halt)),
                 Ok(Some(Wire::Chunk(chunk))) => {
                     self.chunk = chunk;
@@ -766,6 +801,7 @@ mod tests {
                 wait,
                 reason,
             } => retries.push((attempt, wait, reason)),
+            Event::Stalled { .. } => {}
         });
         (result, text, retries)
     }

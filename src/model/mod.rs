@@ -263,6 +263,8 @@ pub enum Event<'a> {
         wait: Duration,
         reason: String,
     },
+    /// The server has sent nothing for `silent`; nib gives up at `limit`.
+    Stalled { silent: Duration, limit: Duration },
 }
 
 /// Where requests go, and with which credentials.

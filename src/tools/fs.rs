@@ -885,7 +885,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_keep_mode_line_endings_owner_links_and_xattrs() {
+    fn writes_keep_mode_line_endings_and_hard_links() {
         let f = Fixture::new("mode");
         let script = f.t.put("run.sh", b"echo a\r\necho b\r\n");
         fs::set_permissions(&script, fs::Permissions::from_mode(0o751)).unwrap();

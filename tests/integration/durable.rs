@@ -268,12 +268,14 @@ fn a_file_never_read_is_not_overwritten_and_a_read_survives_resume() {
 }
 
 #[test]
-fn a_fifo_target_returns_at_once() {
+fn a_fifo_or_device_target_returns_at_once() {
     let server = FakeServer::start(vec![
         Reply::calls(vec![
             call("write", json!({"path": "pipe", "content": "x"})),
             call("edit", json!({"path": "pipe", "old": "a", "new": "b"})),
             call("read", json!({"path": "pipe"})),
+            call("read", json!({"path": "zero"})),
+            call("write", json!({"path": "zero", "content": "x"})),
             call("read", json!({"path": "plain.txt"})),
         ]),
         Reply::text("done"),
@@ -282,6 +284,7 @@ fn a_fifo_target_returns_at_once() {
     let fifo = CString::new(nib.work().join("pipe").as_os_str().as_bytes()).unwrap();
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", nib.work().join("zero")).unwrap();
     nib.put("plain.txt", "plain\n");
     let started = Instant::now();
     let out = nib.run_with(["-p", "use the pipe", "--yes"]);
@@ -298,7 +301,13 @@ fn a_fifo_target_returns_at_once() {
             "{told:?}"
         );
     }
-    assert!(told[3].contains("plain"), "control: a regular file is read");
+    for result in &told[3..5] {
+        assert!(
+            result.contains("is a device, not a regular file"),
+            "{told:?}"
+        );
+    }
+    assert!(told[5].contains("plain"), "control: a regular file is read");
 }
 
 #[test]
@@ -472,17 +481,26 @@ fn the_idle_limit_is_a_setting_and_a_stall_is_one_line() {
     let out = nib.run_with(["-p", "hi"]);
     assert_eq!(out.code(), 1, "{out}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    let errors: Vec<&str> = out
+    // One line while it waits, one when it gives up: not a line per second.
+    let notices: Vec<&str> = out
         .stderr
         .lines()
         .filter(|l| l.contains("sent nothing"))
         .collect();
-    assert_eq!(errors.len(), 1, "{out}");
-    assert!(errors[0].contains("sent nothing for 1 s") && errors[0].contains("idle_timeout_secs"));
+    assert_eq!(notices.len(), 2, "{out}");
+    assert!(
+        notices[0].contains("sent nothing for 0.5 s; nib waits up to 1 s"),
+        "{out}"
+    );
+    assert!(
+        notices[1].contains("sent nothing for 1 s") && notices[1].contains("idle_timeout_secs"),
+        "{out}"
+    );
     // Control: a reply whose pauses stay under the limit is not cut.
     let out = nib.run_with(["-p", "again"]);
     assert_eq!(out.code(), 0, "{out}");
     assert_eq!(out.stdout, "slow but steady\n");
+    assert!(!out.stderr.contains("sent nothing"), "{out}");
 }
 
 /// Two edits of a 50 MB file: the journal holds the edits, not copies, and resuming the
@@ -553,4 +571,21 @@ fn a_large_file_edited_twice_keeps_the_journal_small() {
         .expect("time -v reports the peak");
     eprintln!("journal {size} bytes; resume peaked at {peak_kb} kB");
     assert!(peak_kb < 100_000, "resume peaked at {peak_kb} kB");
+}
+
+#[test]
+fn no_resume_line_for_a_journal_deleted_mid_run() {
+    let server = FakeServer::start(Vec::new());
+    let nib = Nib::against(&server, Protocol::OpenAi);
+    let sessions = nib.data_home().join("nib/sessions");
+    let rm = format!("rm -rf '{}'", sessions.display());
+    server.push(Reply::tool_call("bash", json!({ "command": rm })));
+    server.push(Reply::text("done"));
+    let out = nib.run_with(["-p", "delete the journal", "--yes"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(!out.stderr.contains("resume with"), "{out}");
+    assert!(out.stderr.contains("was deleted while nib ran"), "{out}");
+    // Control: a journal that stays gets its resume line.
+    let out = nib.run_with(["-p", "again"]);
+    assert!(out.stderr.contains("resume with: nib -r"), "{out}");
 }
