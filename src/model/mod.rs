@@ -7,6 +7,7 @@
 //! Nothing here prints: progress reaches the caller through `Event`s.
 
 pub mod anthropic;
+pub mod count;
 mod http;
 pub mod openai;
 pub mod sse;

@@ -4,7 +4,7 @@
 
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::OutputFormat;
-use crate::model::{Block, Message, Reply, Usage};
+use crate::model::{Block, Message, Reply, StopReason, Usage};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::time::Duration;
@@ -102,7 +102,11 @@ pub fn result_json(r: &TaskResult, usage: &Usage, cost: f64, d: Duration, id: &s
         "duration_api_ms": r.api_time.as_millis() as u64,
         "num_turns": r.turns,
         "result": r.text,
-        "stop_reason": if is_error { Value::Null } else { json!("end_turn") },
+        "stop_reason": match (is_error, r.cut) {
+            (_, Some(cut)) => json!(cut),
+            (true, None) => Value::Null,
+            (false, None) => json!("end_turn"),
+        },
         "session_id": id,
         "total_cost_usd": cost,
         "usage": usage,
@@ -123,10 +127,10 @@ fn assistant_json(reply: &Reply, model: &str) -> Value {
     for c in &reply.calls {
         content.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input}));
     }
-    let stop = if reply.calls.is_empty() {
-        "end_turn"
-    } else {
-        "tool_use"
+    let stop = match &reply.stop {
+        StopReason::Other(why) if why == crate::guard::REPETITION_STOP => why,
+        _ if reply.calls.is_empty() => "end_turn",
+        _ => "tool_use",
     };
     json!({"role": "assistant", "type": "message", "model": model, "content": content,
            "stop_reason": stop, "usage": reply.usage})
@@ -196,6 +200,12 @@ impl Ui for Headless {
                 eprintln!(
                     "nib: compacted: {replaced} earlier messages {how} to fit the context window"
                 );
+            }
+            Event::Trimmed { cleared, cut } if self.progress => {
+                eprintln!("nib: {}", super::trimmed_line(cleared, cut));
+            }
+            Event::Context { used, window } if self.progress => {
+                eprintln!("nib: {}", super::context_line(used, window));
             }
             Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
             _ => {}

@@ -36,3 +36,21 @@ pub fn forward_interrupts(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>)
         }
     });
 }
+
+/// What trimming the conversation did, in one line.
+pub fn trimmed_line(cleared: usize, cut: usize) -> String {
+    let mut done = Vec::new();
+    if cleared > 0 {
+        done.push(format!("cleared {cleared} old tool results"));
+    }
+    if cut > 0 {
+        done.push(format!("cut the latest {cut} to fit"));
+    }
+    format!("context: {} to fit the context window", done.join(", "))
+}
+
+/// How full the context window is, in one line: `context: 6012 / 8192 tokens (73%)`.
+pub fn context_line(used: u64, window: u64) -> String {
+    let percent = used * 100 / window.max(1);
+    format!("context: {used} / {window} tokens ({percent}%)")
+}
