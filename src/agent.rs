@@ -291,19 +291,25 @@ impl Agent {
         price::estimate_bytes(self.system.len() + specs)
     }
 
-    /// Input tokens of the next request: the server's count when it can give one and
-    /// the request might come near the compaction mark (the upper bound of one token
-    /// a byte says when), else the last count plus a calibrated estimate of the rest.
+    /// Input tokens of the next request: the server's count when it can give one (a
+    /// llama.cpp on this machine answers in milliseconds; Anthropic is asked only when
+    /// the request might come near the compaction mark, which the upper bound of a
+    /// token a byte tells), else the last count plus a calibrated estimate of the rest.
     fn input_tokens(&mut self) -> u64 {
         let fixed = self.fixed_tokens();
         let estimate = self.tally.tokens(&self.messages, fixed);
-        if self.tally.is_exact(&self.messages) {
+        if self.tally.is_exact(&self.messages) || self.tally.no_counts {
             return estimate;
         }
         let worst = price::most_tokens(&self.messages) + fixed * 4;
-        if !self.window.is_full(worst, &|base| {
-            model::server_window(base, WINDOW_PROBE_TIMEOUT)
-        }) {
+        let endpoint = &self.client.endpoint;
+        let local = endpoint.provider == model::Provider::OpenAi
+            && model::is_loopback(&endpoint.base_url);
+        if !local
+            && !self.window.is_full(worst, &|base| {
+                model::server_window(base, WINDOW_PROBE_TIMEOUT)
+            })
+        {
             return estimate;
         }
         let request = Request {
@@ -318,7 +324,10 @@ impl Agent {
                 self.tally.record(tokens, &self.messages, fixed);
                 tokens
             }
-            None => estimate,
+            None => {
+                self.tally.no_counts = true;
+                estimate
+            }
         }
     }
 

@@ -278,6 +278,35 @@ mod tests {
         }
     }
 
+    /// Replies of SmolLM2-135M (temperature 0) to nib prompts, capped at 700 tokens.
+    const REAL_LOOPS: [&str; 5] = [
+        include_str!("../tests/fixtures/smollm2/loop-files.txt"),
+        include_str!("../tests/fixtures/smollm2/loop-code.txt"),
+        include_str!("../tests/fixtures/smollm2/loop-prose.txt"),
+        include_str!("../tests/fixtures/smollm2/loop-tags.txt"),
+        include_str!("../tests/fixtures/smollm2/loop-list.txt"),
+    ];
+    const REAL_FINE: [&str; 3] = [
+        include_str!("../tests/fixtures/smollm2/fine-python.txt"),
+        include_str!("../tests/fixtures/smollm2/fine-tcp.txt"),
+        include_str!("../tests/fixtures/smollm2/fine-rust.txt"),
+    ];
+
+    #[test]
+    fn real_model_loops_are_cut_and_its_answers_pass() {
+        for text in REAL_LOOPS {
+            let kept = feed(text, 4).unwrap_or_else(|| panic!("no loop found in:\n{text}"));
+            assert!(kept.len() * 2 < text.len(), "{kept}");
+            for line in kept.lines().filter(|l| !l.trim().is_empty()) {
+                let n = kept.lines().filter(|l| *l == line).count();
+                assert!(n <= LOOP_REPEATS, "{line:?} kept {n} times:\n{kept}");
+            }
+        }
+        for text in REAL_FINE {
+            assert_eq!(feed(text, 4), None, "{text}");
+        }
+    }
+
     fn call(command: &str) -> ToolCall {
         ToolCall {
             id: "c".into(),

@@ -150,14 +150,14 @@ const MESSAGE_OVERHEAD: u64 = 8;
 /// that far from the estimate, so a stray count cannot throw the estimate off.
 const CALIBRATION_PER_MILLE: (u64, u64) = (250, 4000);
 
-/// Tokens in a text, estimated from what it is made of: digits one each (many
-/// tokenizers split numbers into digits), other ASCII four bytes a token, anything else
-/// two bytes a token.
+/// Tokens in a text, estimated from what it is made of: digits and line breaks one
+/// each (many tokenizers split numbers into digits), other ASCII four bytes a token,
+/// anything else two bytes a token.
 pub fn estimate_text(text: &str) -> u64 {
     let (mut digits, mut ascii, mut wide) = (0u64, 0u64, 0u64);
     for b in text.bytes() {
         match b {
-            b'0'..=b'9' => digits += 1,
+            b'0'..=b'9' | b'\n' => digits += 1,
             0..=0x7f => ascii += 1,
             _ => wide += 1,
         }
@@ -225,6 +225,8 @@ pub struct Tally {
     last: Option<Counted>,
     /// Server tokens per thousand estimated tokens.
     per_mille: u64,
+    /// The server answered a count request with nothing: do not ask again.
+    pub no_counts: bool,
 }
 
 impl Default for Tally {
@@ -232,6 +234,7 @@ impl Default for Tally {
         Tally {
             last: None,
             per_mille: 1000,
+            no_counts: false,
         }
     }
 }

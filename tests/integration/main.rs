@@ -12,6 +12,7 @@ mod gate;
 mod guards;
 mod headless;
 mod real_model;
+mod real_window;
 mod repl;
 mod sessions;
 mod tools;

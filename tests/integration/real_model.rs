@@ -19,7 +19,7 @@ const TIMEOUT_SECS: u64 = 600;
 const SETTINGS: &str = r#"{"max_output_tokens": 128}"#;
 
 /// A nib against the real server, with the short-reply settings.
-fn real_nib(prompt: &str) -> Nib {
+pub fn real_nib(prompt: &str) -> Nib {
     let nib = Nib::new().args(["-p", prompt]).timeout(TIMEOUT_SECS);
     let dir = nib.config_home().join("nib");
     fs::create_dir_all(&dir).expect("config dir");
@@ -27,7 +27,7 @@ fn real_nib(prompt: &str) -> Nib {
     nib
 }
 
-fn server_url() -> String {
+pub fn server_url() -> String {
     std::env::var("NIB_TEST_LLM_URL").expect(
         "NIB_TEST_LLM_URL is not set: start the server with scripts/local-model start \
          and run scripts/test (or set NIB_TEST_LLM_URL=http://127.0.0.1:8081/v1)",
@@ -35,7 +35,7 @@ fn server_url() -> String {
 }
 
 /// Every journal record of the run's single session.
-fn journal(nib: &Nib) -> Vec<Value> {
+pub fn journal(nib: &Nib) -> Vec<Value> {
     let files = nib.journal_files();
     assert_eq!(files.len(), 1, "one session journal: {files:?}");
     fs::read_to_string(&files[0])
