@@ -303,8 +303,8 @@ impl Agent {
         }
         let worst = price::most_tokens(&self.messages) + fixed * 4;
         let endpoint = &self.client.endpoint;
-        let local = endpoint.provider == model::Provider::OpenAi
-            && model::is_loopback(&endpoint.base_url);
+        let local =
+            endpoint.provider == model::Provider::OpenAi && model::is_loopback(&endpoint.base_url);
         if !local
             && !self.window.is_full(worst, &|base| {
                 model::server_window(base, WINDOW_PROBE_TIMEOUT)

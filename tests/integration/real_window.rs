@@ -31,7 +31,12 @@ fn samples() -> Vec<(&'static str, String)> {
     let cjk = "这是一个测试。我们正在检查分词器如何处理中文文本，以及它需要多少个标记。日本語のテキストも少し入れます。"
         .repeat(12);
     let prose = head(include_str!("../../README.md"), 3000);
-    vec![("digits", digits), ("code", code), ("cjk", cjk), ("prose", prose)]
+    vec![
+        ("digits", digits),
+        ("code", code),
+        ("cjk", cjk),
+        ("prose", prose),
+    ]
 }
 
 /// The `context: N / W tokens` lines of a verbose run.
@@ -51,7 +56,14 @@ fn fills(stderr: &str) -> Vec<(u64, u64)> {
 fn token_counts_match_the_real_tokenizer() {
     for (kind, text) in samples() {
         let nib = real_nib(&format!("Say OK.\n\n{text}"))
-            .args(["--base-url", &server_url(), "--max-turns", "1", "--tools", "bash"])
+            .args([
+                "--base-url",
+                &server_url(),
+                "--max-turns",
+                "1",
+                "--tools",
+                "bash",
+            ])
             .args(["--verbose", "--output-format", "json"]);
         nib.settings(&json!({"max_output_tokens": 4}));
         let out = nib.run();
@@ -61,14 +73,24 @@ fn token_counts_match_the_real_tokenizer() {
         let (counted, window) = fill[0];
         assert_eq!(window, WINDOW, "the window comes from the server's /props");
         let records = journal(&nib);
-        let reply = records.iter().find(|r| r["type"] == "assistant").expect("a reply");
-        let usage = &reply["usage"];
-        let actual = ["input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+        let reply = records
             .iter()
-            .map(|k| usage[k].as_u64().unwrap_or(0))
-            .sum::<u64>();
+            .find(|r| r["type"] == "assistant")
+            .expect("a reply");
+        let usage = &reply["usage"];
+        let actual = [
+            "input_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ]
+        .iter()
+        .map(|k| usage[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
         let off = counted.abs_diff(actual) * 100 / actual;
-        assert!(off <= TOLERANCE_PERCENT, "{kind}: nib said {counted}, the server {actual}");
+        assert!(
+            off <= TOLERANCE_PERCENT,
+            "{kind}: nib said {counted}, the server {actual}"
+        );
         // Control: four bytes a token would be far off for digits and CJK.
         let naive = text.len() as u64 / 4;
         if kind == "digits" || kind == "cjk" {
@@ -87,18 +109,37 @@ fn a_session_stuck_on_a_huge_result_resumes_on_an_8k_model() {
     ]);
     let nib = Nib::new().args(["--yes", "--verbose"]).timeout(600);
     nib.settings(&json!({"context_window": 100_000}));
-    let out = nib.run_with(["-p", "count to 5000 with seq", "--base-url", &fake.base_v1()]);
+    let out = nib.run_with([
+        "-p",
+        "count to 5000 with seq",
+        "--base-url",
+        &fake.base_v1(),
+    ]);
     assert_eq!(out.code(), 0, "{out}");
     let big = fake.chat_requests()[1].tool_results()[0].content.len();
     assert!(big > 12_000, "{big}");
 
     // Then `-c` on the real 8k model: 12k tokens of digits would not fit.
     nib.settings(&json!({"max_output_tokens": 64}));
-    let out = nib.run_with(["-c", "-p", "What was the last number?", "--base-url", &server_url()]);
+    let out = nib.run_with([
+        "-c",
+        "-p",
+        "What was the last number?",
+        "--base-url",
+        &server_url(),
+    ]);
     assert_eq!(out.code(), 0, "{out}");
     assert!(!out.stdout.trim().is_empty(), "an answer: {out}");
-    assert!(!out.stderr.contains("exceeds the available context"), "{}", out.stderr);
-    assert!(out.stderr.contains("cut the latest 1 to fit"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("exceeds the available context"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("cut the latest 1 to fit"),
+        "{}",
+        out.stderr
+    );
     let (counted, window) = *fills(&out.stderr).last().unwrap();
     assert_eq!(window, WINDOW);
     assert!(counted < WINDOW * 80 / 100, "{counted}");
@@ -110,7 +151,12 @@ fn readme_first_command_ends_without_a_loop() {
     // README's first command, with the default output cap: SmolLM2 used to repeat two
     // lines until the cap (about 80 s).
     let nib = Nib::new()
-        .args(["-p", "what files are in this repo?", "--allowedTools", "Bash"])
+        .args([
+            "-p",
+            "what files are in this repo?",
+            "--allowedTools",
+            "Bash",
+        ])
         .args(["--base-url", &server_url()])
         .timeout(600);
     nib.put("scripts/test", "#!/bin/sh\n");
@@ -122,5 +168,9 @@ fn readme_first_command_ends_without_a_loop() {
         let n = out.stdout.lines().filter(|l| *l == line).count();
         assert!(n <= 4, "{line:?} {n} times:\n{}", out.stdout);
     }
-    assert!(started.elapsed() < Duration::from_secs(120), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
 }
