@@ -542,4 +542,49 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn old_results_become_stubs_and_the_latest_stays() {
+        let mut messages = vec![
+            user("task"),
+            call("a"),
+            result("a", 5000),
+            call("b"),
+            result("b", 100),
+            call("c"),
+            result("c", 5000),
+        ];
+        assert_eq!(clear_old_results(&mut messages), 1, "small results stay");
+        let Block::ToolResult { content, .. } = &messages[2].content[0] else {
+            panic!("a result");
+        };
+        assert_eq!(
+            content,
+            "[result cleared to save context: bash {\"command\":\"ls\"} returned 5000 bytes; \
+             run it again if you need them]"
+        );
+        assert_eq!(messages[4], result("b", 100));
+        assert_eq!(messages[6], result("c", 5000));
+        assert_eq!(
+            clear_old_results(&mut messages),
+            0,
+            "stubs are not stubbed again"
+        );
+    }
+
+    #[test]
+    fn the_latest_results_are_cut_to_a_size() {
+        let mut messages = vec![user("task"), call("a"), result("a", 5000)];
+        assert_eq!(latest_result_bytes(&messages), 5000);
+        assert_eq!(cut_latest_results(&mut messages, 1000), 1);
+        assert!(latest_result_bytes(&messages) <= 1000);
+        assert_eq!(cut_latest_results(&mut messages, 1000), 0);
+        assert_eq!(latest_result_bytes(&[user("no results")]), 0);
+    }
+
+    #[test]
+    fn rebuilding_without_a_summary_keeps_only_what_was_kept() {
+        let kept = vec![user("task"), call("a"), result("a", 10)];
+        assert_eq!(rebuild("", &kept), kept);
+    }
 }

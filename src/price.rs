@@ -375,4 +375,35 @@ mod tests {
             "`output` must be a number",
         );
     }
+
+    #[test]
+    fn estimates_weigh_digits_and_wide_characters() {
+        assert_eq!(estimate_text("abcdefgh"), 2);
+        assert_eq!(estimate_text("12345678"), 8);
+        assert_eq!(estimate_text("a\nb\n"), 3);
+        assert_eq!(estimate_text("这是"), 3);
+    }
+
+    #[test]
+    fn a_count_calibrates_what_comes_after_it() {
+        let first = vec![Message::user_text("a".repeat(400))];
+        let mut tally = Tally::default();
+        assert_eq!(tally.tokens(&first, 0), 8 + 100);
+        assert!(!tally.is_exact(&first));
+        // The server counted twice the estimate: later additions are doubled too.
+        tally.record(216, &first, 0);
+        assert!(tally.is_exact(&first));
+        assert_eq!(tally.tokens(&first, 0), 216);
+        let mut more = first.clone();
+        more.push(Message::user_text("b".repeat(400)));
+        assert_eq!(tally.tokens(&more, 0), 216 + 216);
+        // A rewritten conversation is estimated afresh, still calibrated.
+        let rewritten = vec![Message::user_text("c".repeat(800))];
+        assert_eq!(tally.tokens(&rewritten, 0), 2 * 208);
+        tally.forget();
+        assert!(!tally.is_exact(&first));
+        // A wild count is clamped.
+        tally.record(1_000_000, &first, 0);
+        assert_eq!(tally.tokens(&rewritten, 0), 4 * 208);
+    }
 }
