@@ -171,6 +171,7 @@ fn block_text(b: &Block) -> std::borrow::Cow<'_, str> {
         Block::Text { text } => text.into(),
         Block::ToolCall(c) => format!("{}{}", c.name, c.input).into(),
         Block::ToolResult { content, .. } => content.into(),
+        Block::Opaque(o) => o.data.to_string().into(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! the prompt (`POST /tokenize`); Anthropic answers `POST /v1/messages/count_tokens`.
 //! `None` when the server cannot say (Ollama, OpenAI): the caller estimates instead.
 
-use super::{Endpoint, Provider, Request, anthropic, is_loopback, openai};
+use super::{Client, Provider, Request, is_loopback};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -12,12 +12,17 @@ const LOCAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Anthropic's count endpoint is a network round trip.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The input tokens of `req`, as the server counts them.
-pub fn tokens(endpoint: &Endpoint, req: &Request) -> Option<u64> {
-    match endpoint.provider {
-        Provider::OpenAi if is_loopback(&endpoint.base_url) => llama_cpp(endpoint, req),
-        Provider::OpenAi => None,
-        Provider::Anthropic => count_tokens(endpoint, req),
+impl Client {
+    /// The input tokens of `req`, as the server counts them: the very body and
+    /// headers the request would be sent with.
+    pub fn count_tokens(&self, req: &Request) -> Option<u64> {
+        let post = self.post(req, &self.learned.get());
+        let base = &self.endpoint.base_url;
+        match self.endpoint.provider {
+            Provider::OpenAi if is_loopback(base) => llama_cpp(base, &post.headers, &post.body),
+            Provider::Anthropic => count_tokens(&post.url, &post.headers, &post.body),
+            _ => None,
+        }
     }
 }
 
@@ -25,6 +30,7 @@ fn post(url: &str, headers: &[(&str, String)], body: &str, timeout: Duration) ->
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(timeout)
         .timeout(timeout)
+        .redirects(0)
         .build();
     let mut request = agent.post(url).set("content-type", "application/json");
     for (name, value) in headers {
@@ -35,33 +41,27 @@ fn post(url: &str, headers: &[(&str, String)], body: &str, timeout: Duration) ->
 }
 
 /// llama.cpp: the prompt its template makes of the request, then its tokens.
-fn llama_cpp(endpoint: &Endpoint, req: &Request) -> Option<u64> {
-    let root = endpoint
-        .base_url
-        .trim_end_matches('/')
-        .trim_end_matches("/v1");
-    let headers = openai::headers(endpoint.api_key.as_deref());
-    let body = openai::body(req);
+fn llama_cpp(base: &str, headers: &[(&str, String)], body: &str) -> Option<u64> {
+    let root = base.trim_end_matches('/').trim_end_matches("/v1");
     let rendered = post(
         &format!("{root}/apply-template"),
-        &headers,
-        &body,
+        headers,
+        body,
         LOCAL_TIMEOUT,
     )?;
     let prompt = rendered["prompt"].as_str()?;
-    let body = json!({"content": prompt}).to_string();
-    let tokens = post(&format!("{root}/tokenize"), &headers, &body, LOCAL_TIMEOUT)?;
+    let body = json!({ "content": prompt }).to_string();
+    let tokens = post(&format!("{root}/tokenize"), headers, &body, LOCAL_TIMEOUT)?;
     tokens["tokens"].as_array().map(|t| t.len() as u64)
 }
 
 /// Anthropic: the request without the fields `count_tokens` does not take.
-fn count_tokens(endpoint: &Endpoint, req: &Request) -> Option<u64> {
-    let mut body: Value = serde_json::from_str(&anthropic::body(req)).ok()?;
+fn count_tokens(url: &str, headers: &[(&str, String)], body: &str) -> Option<u64> {
+    let mut body: Value = serde_json::from_str(body).ok()?;
     let object = body.as_object_mut()?;
     object.remove("stream");
     object.remove("max_tokens");
-    let url = format!("{}/count_tokens", anthropic::url(&endpoint.base_url));
-    let headers = anthropic::headers(endpoint.api_key.as_deref());
-    let answer = post(&url, &headers, &body.to_string(), REMOTE_TIMEOUT)?;
+    let url = format!("{}/count_tokens", url.split('?').next().unwrap_or(url));
+    let answer = post(&url, headers, &body.to_string(), REMOTE_TIMEOUT)?;
     answer["input_tokens"].as_u64()
 }

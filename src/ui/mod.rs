@@ -44,7 +44,7 @@ pub fn trimmed_line(cleared: usize, cut: usize) -> String {
         done.push(format!("cleared {cleared} old tool results"));
     }
     if cut > 0 {
-        done.push(format!("cut the latest {cut} to fit"));
+        done.push(format!("cut the latest {cut}"));
     }
     format!("context: {} to fit the context window", done.join(", "))
 }

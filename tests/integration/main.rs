@@ -6,14 +6,19 @@
 mod support;
 
 mod context;
+mod durable;
 mod economy;
 mod fake_selftest;
 mod gate;
 mod guards;
 mod headless;
+mod keys;
+mod providers;
 mod real_model;
+mod real_protocols;
 mod real_window;
 mod repl;
+mod search;
 mod sessions;
 mod tools;
 mod window;

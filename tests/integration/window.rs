@@ -69,7 +69,7 @@ both_protocols! {
         let out = nib.run_with(["-c", "-p", "go on"]);
         assert_eq!(out.code(), 0, "{out}");
         assert!(out.stdout.contains("answered"), "{out}");
-        assert!(out.stderr.contains("cut the latest 1 to fit"), "{}", out.stderr);
+        assert!(out.stderr.contains("cut the latest 1 to fit the context window"), "{}", out.stderr);
         let sent = server.chat_requests().pop().unwrap();
         let result = &sent.tool_results()[0].content;
         assert!(result.len() <= 8192 * 80 / 100, "{}", result.len());
