@@ -6,6 +6,7 @@
 
 use crate::approval::{Gate, Verdict};
 use crate::compact::{self, Window};
+use crate::guard::{self, CallCheck};
 use crate::journal::{Journal, Record};
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
@@ -78,6 +79,17 @@ pub enum Event<'a> {
         replaced: usize,
         summarised: bool,
     },
+    /// To make room, `cleared` old tool results became one-line stubs and `cut` of the
+    /// latest ones were shortened.
+    Trimmed {
+        cleared: usize,
+        cut: usize,
+    },
+    /// Before each request: how full the context window will be.
+    Context {
+        used: u64,
+        window: u64,
+    },
     Warning(String),
 }
 
@@ -135,15 +147,11 @@ pub struct TaskResult {
     pub stop_reason: Option<StopReason>,
 }
 
-/// The input size a server reported, and the conversation it was for.
-#[derive(Clone, Copy, Debug)]
-pub struct Reported {
-    tokens: u64,
-    /// The request held `messages[..messages]`...
-    messages: usize,
-    /// ...whose estimate was this (so a conversation replaced since is noticed).
-    estimate: u64,
-}
+/// Output room a request must leave in the window, else it is refused rather than
+/// sent to fail: a few words of answer (compaction aims far lower, at 80%).
+const MIN_REPLY_TOKENS: u64 = 32;
+/// Compaction halves the latest result until the request fits, down to this size.
+const MIN_CUT_BYTES: usize = 512;
 
 /// Everything the loop needs, passed in explicitly.
 pub struct Agent {
@@ -165,8 +173,10 @@ pub struct Agent {
     pub max_budget_usd: Option<f64>,
     pub prices: price::Table,
     pub window: Window,
-    /// The input tokens the server reported for the last request, to size the next.
-    pub reported: Option<Reported>,
+    /// The conversation's size as the server last counted it, to size the next request.
+    pub tally: price::Tally,
+    /// Watches for the same tool call made again and again.
+    pub calls: guard::Calls,
     /// Tokens and dollars over the whole session.
     pub usage: Usage,
     pub cost_usd: f64,
@@ -190,6 +200,7 @@ impl Agent {
     /// Runs one task to its end.
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.cancel.store(false, Ordering::SeqCst);
+        self.calls = guard::Calls::default();
         self.messages.push(Message::user_text(prompt));
         self.record(
             ui,
@@ -225,12 +236,15 @@ impl Agent {
                 return stop;
             }
             if self.window_full() {
-                if let Err(stop) = self.compact(ui) {
+                if let Err(stop) = self.make_room(ui, false) {
                     return stop;
                 }
                 if let Some(stop) = self.over_budget() {
                     return stop;
                 }
+            }
+            if let Some(stop) = self.too_big(ui) {
+                return stop;
             }
             let started = Instant::now();
             let reply = self.ask(ui);
@@ -260,10 +274,10 @@ impl Agent {
                     _ => return Stop::Done,
                 }
             }
-            let interrupted = self.run_calls(&reply.calls, ui, &mut result.denials);
+            let ended = self.run_calls(&reply.calls, ui, &mut result.denials);
             self.sync(ui);
-            if interrupted {
-                return Stop::Interrupted;
+            if let Some(stop) = ended {
+                return stop;
             }
             let changes_files =
                 |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
@@ -290,36 +304,94 @@ impl Agent {
     }
 
     /// A stop when the next request could take the spending past the budget.
-    fn over_budget(&self) -> Option<Stop> {
+    fn over_budget(&mut self) -> Option<Stop> {
         let limit = self.max_budget_usd?;
+        let input = self.input_tokens();
         let model = &self.client.endpoint.model;
-        let next = self.prices.estimate_request(model, self.input_tokens());
+        let next = self.prices.estimate_request(model, input);
         (self.cost_usd + next > limit).then_some(Stop::Budget {
             spent: self.cost_usd,
             limit,
         })
     }
 
-    /// Input tokens of the next request: the last reported count plus an estimate of
-    /// what was added since, or an estimate of the whole request.
-    fn input_tokens(&self) -> u64 {
-        if let Some(r) = self.reported
-            && r.messages <= self.messages.len()
-            && price::estimate_tokens(&self.messages[..r.messages]) == r.estimate
-        {
-            return r.tokens + price::estimate_tokens(&self.messages[r.messages..]);
-        }
+    /// Refuses a request that cannot fit the window even after compaction, rather
+    /// than sending it to fail on the server; otherwise reports how full it is.
+    fn too_big(&mut self, ui: &mut dyn Ui) -> Option<Stop> {
+        let used = self.input_tokens();
+        let window = self.window_tokens();
+        ui.event(Event::Context { used, window });
+        let known = self
+            .window
+            .is_known(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT));
+        (known && used + MIN_REPLY_TOKENS > window).then(|| {
+            Stop::Error(format!(
+                "the conversation needs about {used} tokens, more than the model's context window \
+                 of {window} even after compacting; start a new conversation (/clear, or nib \
+                 without -c), shorten the prompt, or give the model a larger window (llama.cpp \
+                 --ctx-size, settings \"context_window\")"
+            ))
+        })
+    }
+
+    /// The system prompt and tool schemas, estimated.
+    fn fixed_tokens(&self) -> u64 {
         let specs: usize = self
             .specs
             .iter()
             .map(|s| s.name.len() + s.description.len() + s.schema.to_string().len())
             .sum();
-        price::estimate_tokens(&self.messages) + price::estimate_bytes(self.system.len() + specs)
+        price::estimate_bytes(self.system.len() + specs)
+    }
+
+    /// Input tokens of the next request: the server's count when it can give one (a
+    /// llama.cpp on this machine answers in milliseconds; Anthropic is asked only when
+    /// the request might come near the compaction mark, which the upper bound of a
+    /// token a byte tells), else the last count plus a calibrated estimate of the rest.
+    fn input_tokens(&mut self) -> u64 {
+        let fixed = self.fixed_tokens();
+        let estimate = self.tally.tokens(&self.messages, fixed);
+        if self.tally.is_exact(&self.messages) || self.tally.no_counts {
+            return estimate;
+        }
+        let worst = price::most_tokens(&self.messages) + fixed * 4;
+        let endpoint = &self.client.endpoint;
+        let local =
+            endpoint.provider == model::Provider::OpenAi && model::is_loopback(&endpoint.base_url);
+        if !local
+            && !self.window.is_full(worst, &|base| {
+                model::server_window(base, WINDOW_PROBE_TIMEOUT)
+            })
+        {
+            return estimate;
+        }
+        let request = Request {
+            model: &self.client.endpoint.model,
+            system: &self.system,
+            messages: &self.messages,
+            tools: &self.specs,
+            max_tokens: self.max_output_tokens,
+        };
+        match self.client.count_tokens(&request) {
+            Some(tokens) => {
+                self.tally.record(tokens, &self.messages, fixed);
+                tokens
+            }
+            None => {
+                self.tally.no_counts = true;
+                estimate
+            }
+        }
     }
 
     fn window_tokens(&mut self) -> u64 {
         self.window
             .tokens(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
+    }
+
+    fn window_mark(&mut self) -> u64 {
+        self.window
+            .mark(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
     }
 
     fn window_full(&mut self) -> bool {
@@ -329,12 +401,60 @@ impl Agent {
         })
     }
 
-    /// Makes room in the context window (also `/compact`): the older part of the
-    /// conversation becomes a summary written by the model; recent prompts and the
-    /// latest tool exchange stay verbatim. When the summary request fails, the older
-    /// part is dropped with a note. Returns how many messages were replaced (0 when
-    /// nothing was worth it).
+    /// How full the window is: (tokens the next request would take, the window).
+    pub fn fill(&mut self) -> (u64, u64) {
+        (self.input_tokens(), self.window_tokens())
+    }
+
+    /// `/compact`: makes room on demand (see `make_room`), summarising when it can.
+    /// Returns how many messages changed (0 when nothing was worth it).
     pub fn compact(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
+        self.make_room(ui, true)
+    }
+
+    /// Makes room in the context window, cheapest loss first: old tool results become
+    /// one-line stubs, then the latest results are cut until the request fits under the
+    /// compaction mark; if it still does not (or `summarise` asks for it), the older
+    /// part of the conversation becomes a summary written by the model, recent prompts
+    /// and the latest tool exchange kept verbatim. When the summary request fails, the
+    /// older part is dropped with a note. Returns how many messages changed.
+    fn make_room(&mut self, ui: &mut dyn Ui, summarise: bool) -> Result<usize, Stop> {
+        let mark = self.window_mark();
+        let cleared = compact::clear_old_results(&mut self.messages);
+        let mut cut = 0;
+        let mut max = compact::latest_result_bytes(&self.messages);
+        self.tally.forget();
+        while max > MIN_CUT_BYTES && self.input_tokens() > mark {
+            max = (max / 2).max(MIN_CUT_BYTES);
+            cut = compact::cut_latest_results(&mut self.messages, max).max(cut);
+            self.tally.forget();
+        }
+        if cleared + cut > 0 {
+            ui.event(Event::Trimmed { cleared, cut });
+        }
+        let replaced = if summarise || self.input_tokens() > mark {
+            self.summarise_older(ui)?
+        } else {
+            0
+        };
+        if replaced == 0 && cleared + cut > 0 {
+            let kept = self.messages.clone();
+            self.record(
+                ui,
+                Record::Compacted {
+                    summary: String::new(),
+                    replaced: 0,
+                    kept,
+                },
+            );
+            self.sync(ui);
+        }
+        Ok(cleared + cut + replaced)
+    }
+
+    /// The older part of the conversation becomes a summary (or is dropped with a
+    /// note when summarising fails). Returns how many messages were replaced.
+    fn summarise_older(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
         let window = self.window_tokens();
         let Some(plan) = compact::plan(&self.messages, window) else {
             return Ok(0);
@@ -350,7 +470,7 @@ impl Agent {
             }
         };
         self.messages = compact::rebuild(&summary, &plan.kept);
-        self.reported = None;
+        self.tally.forget();
         let replaced = plan.head;
         let record = Record::Compacted {
             summary,
@@ -417,10 +537,19 @@ impl Agent {
             max_tokens: self.max_output_tokens,
         };
         let mut partial = String::new();
+        let mut repetition = guard::Repetition::new();
+        let mut looped = None;
+        let cancel = &self.cancel;
         let sent = self.client.send(&request, &mut |event| match event {
+            model::Event::Text(_) if looped.is_some() => {}
             model::Event::Text(t) => {
                 partial.push_str(t);
                 ui.event(Event::Text(t));
+                looped = repetition.push(t);
+                if looped.is_some() {
+                    // Stop reading: the rest of this reply would be more of the same.
+                    cancel.store(true, Ordering::SeqCst);
+                }
             }
             model::Event::Retry {
                 attempt,
@@ -428,6 +557,7 @@ impl Agent {
                 reason,
             } => {
                 partial.clear();
+                repetition = guard::Repetition::new();
                 ui.event(Event::Retry {
                     attempt,
                     wait,
@@ -441,23 +571,36 @@ impl Agent {
                 limit.as_secs_f64()
             ))),
         });
-        let reply = match sent {
-            Ok(reply) => reply,
-            Err(model::ModelError::Interrupted) => {
+        let reply = match (sent, looped) {
+            (_, Some(keep)) => {
+                self.cancel.store(false, Ordering::SeqCst);
+                partial.truncate(keep);
+                ui.event(Event::Warning(
+                    "the model's reply fell into a loop, repeating the same text; nib cut it there"
+                        .into(),
+                ));
+                Reply {
+                    text: partial,
+                    calls: Vec::new(),
+                    stop: StopReason::Other(guard::REPETITION_STOP.into()),
+                    usage: None,
+                    opaque: Vec::new(),
+                }
+            }
+            (Ok(reply), None) => reply,
+            (Err(model::ModelError::Interrupted), None) => {
                 self.keep_partial(partial, ui);
                 return Err(Stop::Interrupted);
             }
-            Err(e) => return Err(Stop::Error(e.to_string())),
+            (Err(e), None) => return Err(Stop::Error(e.to_string())),
         };
+        let fixed = self.fixed_tokens();
         let usage = match reply.usage {
             Some(usage) => {
-                self.reported = Some(Reported {
-                    tokens: usage.input_tokens
-                        + usage.cache_read_input_tokens
-                        + usage.cache_creation_input_tokens,
-                    messages: self.messages.len(),
-                    estimate: price::estimate_tokens(&self.messages),
-                });
+                let tokens = usage.input_tokens
+                    + usage.cache_read_input_tokens
+                    + usage.cache_creation_input_tokens;
+                self.tally.record(tokens, &self.messages, fixed);
                 usage
             }
             None => price::estimate_usage(self.input_tokens(), &reply),
@@ -509,22 +652,36 @@ impl Agent {
         });
     }
 
-    /// Runs one reply's tool calls in order. Returns true when the user interrupted.
+    /// Runs one reply's tool calls in order. Returns a stop when the user interrupted
+    /// or the model is stuck repeating a call.
     fn run_calls(
         &mut self,
         calls: &[ToolCall],
         ui: &mut dyn Ui,
         denials: &mut Vec<Denial>,
-    ) -> bool {
+    ) -> Option<Stop> {
         let mut results = Vec::new();
-        let mut interrupted = false;
+        let mut ended = None;
         for call in calls {
-            let outcome = if interrupted {
-                Outcome::error("interrupted: the user stopped nib before this call ran")
-            } else {
-                self.run_call(call, ui, denials)
+            let outcome = match (&ended, self.calls.check(call)) {
+                (Some(Stop::Interrupted), _) => {
+                    Outcome::error("interrupted: the user stopped nib before this call ran")
+                }
+                (Some(_), _) => Outcome::error("not run: the task ended before this call ran"),
+                (None, CallCheck::Run) => {
+                    let outcome = self.run_call(call, ui, denials);
+                    self.calls.ran(&outcome.content);
+                    outcome
+                }
+                (None, CallCheck::Remind(text)) => Outcome::error(text),
+                (None, CallCheck::Stop(why)) => {
+                    ended = Some(Stop::Error(why));
+                    Outcome::error("not run: the same call was made too many times in a row")
+                }
             };
-            interrupted |= self.cancel.load(Ordering::SeqCst);
+            if ended.is_none() && self.cancel.load(Ordering::SeqCst) {
+                ended = Some(Stop::Interrupted);
+            }
             self.record(
                 ui,
                 Record::ToolResult {
@@ -547,7 +704,7 @@ impl Agent {
         };
         ui.event(Event::Results(&message));
         self.messages.push(message);
-        interrupted
+        ended
     }
 
     /// Gate → run one call. Every failure is a result for the model.
@@ -613,6 +770,7 @@ impl Agent {
         };
         self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
+        let limit = tools::clip::limit_for_window(self.window_tokens());
         let gate = &self.gate;
         let ctx = tools::Context {
             workspace: &self.workspace,
@@ -629,6 +787,7 @@ impl Agent {
             Some(Err(why)) => Outcome::error(why),
             Some(Ok(plan)) => self.apply(call, plan, ui),
         };
+        outcome.content = tools::clip::shrink(&outcome.content, limit);
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
             outcome.content = masked;
         }

@@ -1,7 +1,8 @@
 //! Keeping a conversation inside the model's context window: how big the window is
 //! (a table per model family, the user's setting, or what a local llama.cpp server
 //! reports), when a conversation is too full, and how it is cut: which messages a
-//! summary replaces and which stay verbatim.
+//! summary replaces and which stay verbatim, and what is cheaper to lose first: old
+//! tool results become one-line stubs, then the latest results are cut.
 //!
 //! Pure: the agent sends the summary request and journals the result.
 
@@ -50,6 +51,13 @@ const SUMMARY_MAX_TOKENS: u64 = 2048;
 /// Bytes per token when turning a token budget into bytes (as `price` estimates).
 const BYTES_PER_TOKEN: u64 = 4;
 
+/// Results shorter than this stay when old results are cleared: a stub saves nothing.
+const STUB_MIN_BYTES: usize = 300;
+/// The call's arguments shown in a stub, at most.
+const STUB_ARGS_BYTES: usize = 120;
+/// How a cleared result starts.
+pub const STUB_MARK: &str = "[result cleared to save context:";
+
 /// How the summary starts, so people and models can tell it from a prompt.
 pub const SUMMARY_MARK: &str = "[summary of earlier conversation]";
 
@@ -69,6 +77,8 @@ pub struct Window {
     tokens: Option<u64>,
     /// The base URL of a local OpenAI-compatible server that may report its window.
     probe: Option<String>,
+    /// Nobody said: `tokens` is `DEFAULT_WINDOW`, a guess.
+    guessed: bool,
 }
 
 impl Window {
@@ -79,6 +89,7 @@ impl Window {
         Window {
             probe: local_base.filter(|_| tokens.is_none()),
             tokens,
+            guessed: false,
         }
     }
 
@@ -95,13 +106,22 @@ impl Window {
         if let Some(tokens) = self.tokens {
             return tokens;
         }
-        let tokens = self
-            .probe
-            .take()
-            .and_then(|base| ask(&base))
-            .unwrap_or(DEFAULT_WINDOW);
+        let told = self.probe.take().and_then(|base| ask(&base));
+        self.guessed = told.is_none();
+        let tokens = told.unwrap_or(DEFAULT_WINDOW);
         self.tokens = Some(tokens);
         tokens
+    }
+
+    /// Whether the window is known (a setting, the table, the server), not assumed.
+    pub fn is_known(&mut self, ask: &dyn Fn(&str) -> Option<u64>) -> bool {
+        self.tokens(ask);
+        !self.guessed
+    }
+
+    /// The tokens a request may fill before it is compacted.
+    pub fn mark(&mut self, ask: &dyn Fn(&str) -> Option<u64>) -> u64 {
+        self.tokens(ask) * COMPACT_AT_PERCENT / 100
     }
 
     /// Whether a request of `used` tokens fills the window past the compaction mark.
@@ -182,10 +202,14 @@ fn recent_prompts(head: &[Message], window: u64) -> Vec<String> {
     prompts
 }
 
-/// The conversation after a compaction: the summary as a user message, then what was
-/// kept, messages of the same role in a row merged (every provider accepts that).
+/// The conversation after a compaction: the summary (if any: clearing results writes
+/// none) as a user message, then what was kept, messages of the same role in a row
+/// merged (every provider accepts that).
 pub fn rebuild(summary: &str, kept: &[Message]) -> Vec<Message> {
-    let mut messages = vec![Message::user_text(format!("{SUMMARY_MARK}\n{summary}"))];
+    let mut messages = Vec::new();
+    if !summary.is_empty() {
+        messages.push(Message::user_text(format!("{SUMMARY_MARK}\n{summary}")));
+    }
     for message in kept {
         match messages.last_mut() {
             Some(last) if last.role == message.role => {
@@ -228,6 +252,84 @@ pub fn summary_request(head: &[Message], window: u64) -> Message {
 /// The summary's length limit for a window.
 pub fn summary_tokens(window: u64) -> u32 {
     SUMMARY_MAX_TOKENS.min(window / 8).max(1) as u32
+}
+
+/// Where the latest tool results are: the last message that holds any.
+fn latest_results(messages: &[Message]) -> Option<usize> {
+    messages.iter().rposition(|m| {
+        m.content
+            .iter()
+            .any(|b| matches!(b, Block::ToolResult { .. }))
+    })
+}
+
+/// Replaces every tool result but the latest ones by a one-line stub naming the call
+/// (as Anthropic's context editing clears old results). Returns how many were cleared.
+pub fn clear_old_results(messages: &mut [Message]) -> usize {
+    let Some(latest) = latest_results(messages) else {
+        return 0;
+    };
+    let calls: std::collections::HashMap<String, String> = messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|b| match b {
+            Block::ToolCall(c) => {
+                let args = clip(&c.input.to_string(), STUB_ARGS_BYTES);
+                Some((c.id.clone(), format!("{} {args}", c.name)))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut cleared = 0;
+    for block in messages[..latest].iter_mut().flat_map(|m| &mut m.content) {
+        let Block::ToolResult { id, content, .. } = block else {
+            continue;
+        };
+        if content.len() < STUB_MIN_BYTES || content.starts_with(STUB_MARK) {
+            continue;
+        }
+        let call = calls.get(id.as_str()).map_or("a tool call", String::as_str);
+        *content = format!(
+            "{STUB_MARK} {call} returned {} bytes; run it again if you need them]",
+            content.len()
+        );
+        cleared += 1;
+    }
+    cleared
+}
+
+/// The biggest of the latest tool results, in bytes (0 when there are none).
+pub fn latest_result_bytes(messages: &[Message]) -> usize {
+    let Some(latest) = latest_results(messages) else {
+        return 0;
+    };
+    messages[latest]
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            Block::ToolResult { content, .. } => Some(content.len()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Cuts each of the latest tool results to at most `max` bytes (head, marker, tail).
+/// Returns how many were cut.
+pub fn cut_latest_results(messages: &mut [Message], max: usize) -> usize {
+    let Some(latest) = latest_results(messages) else {
+        return 0;
+    };
+    let mut cut = 0;
+    for block in &mut messages[latest].content {
+        if let Block::ToolResult { content, .. } = block
+            && content.len() > max
+        {
+            *content = crate::tools::clip::shrink(content, max);
+            cut += 1;
+        }
+    }
+    cut
 }
 
 /// What stands for the replaced messages when the summary request failed.
@@ -440,5 +542,50 @@ mod tests {
             !text.contains("OLDEST") && text.contains("NEWEST"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn old_results_become_stubs_and_the_latest_stays() {
+        let mut messages = vec![
+            user("task"),
+            call("a"),
+            result("a", 5000),
+            call("b"),
+            result("b", 100),
+            call("c"),
+            result("c", 5000),
+        ];
+        assert_eq!(clear_old_results(&mut messages), 1, "small results stay");
+        let Block::ToolResult { content, .. } = &messages[2].content[0] else {
+            panic!("a result");
+        };
+        assert_eq!(
+            content,
+            "[result cleared to save context: bash {\"command\":\"ls\"} returned 5000 bytes; \
+             run it again if you need them]"
+        );
+        assert_eq!(messages[4], result("b", 100));
+        assert_eq!(messages[6], result("c", 5000));
+        assert_eq!(
+            clear_old_results(&mut messages),
+            0,
+            "stubs are not stubbed again"
+        );
+    }
+
+    #[test]
+    fn the_latest_results_are_cut_to_a_size() {
+        let mut messages = vec![user("task"), call("a"), result("a", 5000)];
+        assert_eq!(latest_result_bytes(&messages), 5000);
+        assert_eq!(cut_latest_results(&mut messages, 1000), 1);
+        assert!(latest_result_bytes(&messages) <= 1000);
+        assert_eq!(cut_latest_results(&mut messages, 1000), 0);
+        assert_eq!(latest_result_bytes(&[user("no results")]), 0);
+    }
+
+    #[test]
+    fn rebuilding_without_a_summary_keeps_only_what_was_kept() {
+        let kept = vec![user("task"), call("a"), result("a", 10)];
+        assert_eq!(rebuild("", &kept), kept);
     }
 }

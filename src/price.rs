@@ -142,25 +142,148 @@ fn longest_prefix<'a>(
 
 /// Roughly four bytes of English or code per token.
 const BYTES_PER_TOKEN: u64 = 4;
+/// Characters beyond ASCII (CJK, accents) take about two bytes a token (SmolLM2: 1.9).
+const WIDE_BYTES_PER_TOKEN: u64 = 2;
+/// Per-message tokens a chat template adds (role markers); also makes the upper bound safe.
+const MESSAGE_OVERHEAD: u64 = 8;
+/// A calibration factor stays within these bounds (per mille): a tokenizer is never
+/// that far from the estimate, so a stray count cannot throw the estimate off.
+const CALIBRATION_PER_MILLE: (u64, u64) = (250, 4000);
 
-/// Tokens in a conversation, estimated from its size.
+/// Tokens in a text, estimated from what it is made of: digits and line breaks one
+/// each (many tokenizers split numbers into digits), other ASCII four bytes a token,
+/// anything else two bytes a token.
+pub fn estimate_text(text: &str) -> u64 {
+    let (mut digits, mut ascii, mut wide) = (0u64, 0u64, 0u64);
+    for b in text.bytes() {
+        match b {
+            b'0'..=b'9' | b'\n' => digits += 1,
+            0..=0x7f => ascii += 1,
+            _ => wide += 1,
+        }
+    }
+    digits + ascii.div_ceil(BYTES_PER_TOKEN) + wide.div_ceil(WIDE_BYTES_PER_TOKEN)
+}
+
+/// The text of a block as it weighs in a request.
+fn block_text(b: &Block) -> std::borrow::Cow<'_, str> {
+    match b {
+        Block::Text { text } => text.into(),
+        Block::ToolCall(c) => format!("{}{}", c.name, c.input).into(),
+        Block::ToolResult { content, .. } => content.into(),
+        Block::Opaque(o) => o.data.to_string().into(),
+    }
+}
+
+/// Tokens in a conversation, estimated from its content.
 pub fn estimate_tokens(messages: &[Message]) -> u64 {
-    let bytes: usize = messages
+    messages
         .iter()
-        .flat_map(|m| &m.content)
-        .map(|b| match b {
-            Block::Text { text } => text.len(),
-            Block::ToolCall(c) => c.name.len() + c.input.to_string().len(),
-            Block::ToolResult { content, .. } => content.len(),
-            Block::Opaque(o) => o.data.to_string().len(),
+        .map(|m| {
+            MESSAGE_OVERHEAD
+                + m.content
+                    .iter()
+                    .map(|b| estimate_text(&block_text(b)))
+                    .sum::<u64>()
         })
-        .sum();
-    estimate_bytes(bytes)
+        .sum()
+}
+
+/// The most tokens a conversation can be: no tokenizer makes more than one token of a
+/// byte (byte-level BPE and byte fallback alike), plus the template's overhead.
+pub fn most_tokens(messages: &[Message]) -> u64 {
+    messages
+        .iter()
+        .map(|m| {
+            MESSAGE_OVERHEAD
+                + m.content
+                    .iter()
+                    .map(|b| block_text(b).len() as u64)
+                    .sum::<u64>()
+        })
+        .sum()
 }
 
 /// Tokens in a piece of text (a system prompt, tool schemas), estimated from its size.
 pub fn estimate_bytes(bytes: usize) -> u64 {
     bytes as u64 / BYTES_PER_TOKEN
+}
+
+/// A server's count of a request: the whole request held `messages[..messages]`,
+/// whose estimate was `estimate` (so a conversation replaced since is noticed).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Counted {
+    tokens: u64,
+    messages: usize,
+    estimate: u64,
+}
+
+/// What nib knows of a conversation's size in tokens: the server's last count (from a
+/// reply's usage or a count request) and, from it, how the server's tokenizer compares
+/// with the estimate, which then scales every estimate of what was added since.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tally {
+    last: Option<Counted>,
+    /// Server tokens per thousand estimated tokens.
+    per_mille: u64,
+    /// The server answered a count request with nothing: do not ask again.
+    pub no_counts: bool,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            last: None,
+            per_mille: 1000,
+            no_counts: false,
+        }
+    }
+}
+
+impl Tally {
+    /// The server counted `tokens` for a request of `messages`, plus system prompt and
+    /// tools estimated at `fixed` tokens.
+    pub fn record(&mut self, tokens: u64, messages: &[Message], fixed: u64) {
+        let estimate = estimate_tokens(messages);
+        let (low, high) = CALIBRATION_PER_MILLE;
+        self.per_mille = (tokens * 1000 / (estimate + fixed).max(1)).clamp(low, high);
+        self.last = Some(Counted {
+            tokens,
+            messages: messages.len(),
+            estimate,
+        });
+    }
+
+    /// Forgets the last count (the conversation was rewritten); keeps the calibration.
+    pub fn forget(&mut self) {
+        self.last = None;
+    }
+
+    fn calibrated(&self, estimate: u64) -> u64 {
+        estimate * self.per_mille / 1000
+    }
+
+    /// The counted prefix's tokens and how many messages it covers, when it still holds.
+    fn counted(&self, messages: &[Message]) -> Option<(u64, usize)> {
+        let c = self.last?;
+        let prefix = messages.get(..c.messages)?;
+        (estimate_tokens(prefix) == c.estimate).then_some((c.tokens, c.messages))
+    }
+
+    /// Whether the last count is of exactly this conversation.
+    pub fn is_exact(&self, messages: &[Message]) -> bool {
+        self.counted(messages)
+            .is_some_and(|(_, n)| n == messages.len())
+    }
+
+    /// The request's tokens: the last count plus a calibrated estimate of what came
+    /// since, or a calibrated estimate of the whole.
+    pub fn tokens(&self, messages: &[Message], fixed: u64) -> u64 {
+        match self.counted(messages) {
+            Some((tokens, n)) => tokens + self.calibrated(estimate_tokens(&messages[n..])),
+            None => self.calibrated(estimate_tokens(messages) + fixed),
+        }
+    }
 }
 
 /// Usage for a server that reported none: the estimated input, and the reply's size.
@@ -252,5 +375,36 @@ mod tests {
             json!({"m": {"input": 1, "output": "x"}}),
             "`output` must be a number",
         );
+    }
+
+    #[test]
+    fn estimates_weigh_digits_and_wide_characters() {
+        assert_eq!(estimate_text("abcdefgh"), 2);
+        assert_eq!(estimate_text("12345678"), 8);
+        assert_eq!(estimate_text("a\nb\n"), 3);
+        assert_eq!(estimate_text("这是"), 3);
+    }
+
+    #[test]
+    fn a_count_calibrates_what_comes_after_it() {
+        let first = vec![Message::user_text("a".repeat(400))];
+        let mut tally = Tally::default();
+        assert_eq!(tally.tokens(&first, 0), 8 + 100);
+        assert!(!tally.is_exact(&first));
+        // The server counted twice the estimate: later additions are doubled too.
+        tally.record(216, &first, 0);
+        assert!(tally.is_exact(&first));
+        assert_eq!(tally.tokens(&first, 0), 216);
+        let mut more = first.clone();
+        more.push(Message::user_text("b".repeat(400)));
+        assert_eq!(tally.tokens(&more, 0), 216 + 216);
+        // A rewritten conversation is estimated afresh, still calibrated.
+        let rewritten = vec![Message::user_text("c".repeat(800))];
+        assert_eq!(tally.tokens(&rewritten, 0), 2 * 208);
+        tally.forget();
+        assert!(!tally.is_exact(&first));
+        // A wild count is clamped.
+        tally.record(1_000_000, &first, 0);
+        assert_eq!(tally.tokens(&rewritten, 0), 4 * 208);
     }
 }

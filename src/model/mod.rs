@@ -10,6 +10,7 @@
 //! framing for all. Nothing here prints: progress reaches the caller through `Event`s.
 
 pub mod anthropic;
+pub mod count;
 mod http;
 pub mod openai;
 mod profile;

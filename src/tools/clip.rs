@@ -9,6 +9,13 @@ use std::collections::VecDeque;
 /// Most bytes of tool output the model ever sees (REFERENCE §6: 12 KB).
 pub const LIMIT: usize = 12_288;
 
+/// A tool result takes at most this share of the context window (percent, at four
+/// bytes a token): 4 KB on an 8k window, the whole 12 KB from a 24k window up. Digits
+/// can be a token a byte, so compaction still cuts the latest result when it must.
+const WINDOW_SHARE_PERCENT: u64 = 12;
+/// No window makes a result smaller than this: a page of output is always worth it.
+const MIN_LIMIT: usize = 1024;
+
 /// Bytes a `Capture` keeps from the start of the output: half the limit, so the head
 /// the model sees is never starved by a long tail.
 pub const CAPTURE_HEAD: usize = LIMIT / 2;
@@ -42,6 +49,49 @@ pub fn clip_with(prefix: &str, bytes: &[u8]) -> String {
     let (tail, tail_used) = take_back(&bytes[head_used..], room - head.len());
     let omitted = (bytes.len() - head_used - tail_used) as u64;
     join(prefix, &head, &tail, omitted, total)
+}
+
+/// The cap on a tool result for a context window of `tokens`: `min(LIMIT, a share of
+/// the window)`.
+pub fn limit_for_window(tokens: u64) -> usize {
+    let share = tokens.saturating_mul(4 * WINDOW_SHARE_PERCENT) / 100;
+    usize::try_from(share)
+        .unwrap_or(LIMIT)
+        .clamp(MIN_LIMIT, LIMIT)
+}
+
+/// A result (already sanitised, maybe already clipped) cut to at most `max` bytes, in
+/// the same head + marker + tail shape; an earlier marker's total is kept.
+pub fn shrink(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let (head, tail, total) = match find_marker(text) {
+        Some((start, end, total)) => (&text[..start], &text[end..], total),
+        None => (text, "", text.len() as u64),
+    };
+    let room = max.saturating_sub(marker(total, total).len() + 2);
+    let (head_text, _) = take_front(head.as_bytes(), room / 2);
+    let tail_source = if tail.is_empty() {
+        &head[head_text.len()..]
+    } else {
+        tail
+    };
+    let (tail_text, _) = take_back(tail_source.as_bytes(), room - head_text.len());
+    let omitted = total.saturating_sub((head_text.len() + tail_text.len()) as u64);
+    join("", &head_text, &tail_text, omitted, total)
+}
+
+/// Where a marker line is in `text` (its start, the end of its newline) and the
+/// total it gives.
+fn find_marker(text: &str) -> Option<(usize, usize, u64)> {
+    let start = text
+        .match_indices("[… ")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || text.as_bytes()[i - 1] == b'\n')?;
+    let line_end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+    let total = text[start..line_end].split(' ').nth(5)?.parse().ok()?;
+    Some((start, (line_end + 1).min(text.len()), total))
 }
 
 /// Every byte sanitised, nothing cut: for callers that bound the size themselves.
@@ -121,7 +171,10 @@ fn room(prefix: &str, total: u64) -> usize {
 }
 
 fn marker(omitted: u64, total: u64) -> String {
-    format!("[… {omitted} bytes omitted of {total} …]")
+    format!(
+        "[… {omitted} bytes omitted of {total} …] (for the rest: grep, head, tail or sed -n; \
+         read with an offset)"
+    )
 }
 
 fn join(prefix: &str, head: &str, tail: &str, omitted: u64, total: u64) -> String {
@@ -381,5 +434,31 @@ mod tests {
         let out = capture.render("exit status: 0\n");
         assert_sane(&out);
         assert_eq!(marker_in(&out).unwrap().1, 20 * 65_536);
+    }
+
+    #[test]
+    fn the_cap_is_a_share_of_small_windows() {
+        assert_eq!(limit_for_window(8192), 3932);
+        assert_eq!(limit_for_window(2048), MIN_LIMIT);
+        assert_eq!(limit_for_window(32_768), LIMIT);
+        assert_eq!(limit_for_window(u64::MAX), LIMIT);
+    }
+
+    #[test]
+    fn shrink_keeps_the_shape_and_the_first_total() {
+        let digits: String = (1..5000).map(|i| format!("{i}\n")).collect();
+        let clipped = clip(digits.as_bytes());
+        for text in [digits.as_str(), clipped.as_str()] {
+            let out = shrink(text, 2000);
+            assert_sane(&out);
+            assert!(out.len() <= 2000, "{}", out.len());
+            assert!(out.starts_with("1\n2\n3\n"), "{out}");
+            assert!(out.ends_with("4998\n4999\n"), "{out}");
+            assert_eq!(out.matches("bytes omitted").count(), 1, "{out}");
+            assert_eq!(marker_in(&out).unwrap().1, digits.len() as u64);
+            assert!(out.contains("read with an offset"));
+        }
+        // Short enough: untouched.
+        assert_eq!(shrink("abc", 10), "abc");
     }
 }

@@ -202,6 +202,12 @@ impl Ui for Headless {
                     "nib: compacted: {replaced} earlier messages {how} to fit the context window"
                 );
             }
+            Event::Trimmed { cleared, cut } if self.progress => {
+                eprintln!("nib: {}", super::trimmed_line(cleared, cut));
+            }
+            Event::Context { used, window } if self.progress => {
+                eprintln!("nib: {}", super::context_line(used, window));
+            }
             Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
             _ => {}
         }

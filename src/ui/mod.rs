@@ -5,3 +5,21 @@ pub mod editor;
 pub mod headless;
 pub mod repl;
 pub mod term;
+
+/// What trimming the conversation did, in one line.
+pub fn trimmed_line(cleared: usize, cut: usize) -> String {
+    let mut done = Vec::new();
+    if cleared > 0 {
+        done.push(format!("cleared {cleared} old tool results"));
+    }
+    if cut > 0 {
+        done.push(format!("cut the latest {cut}"));
+    }
+    format!("context: {} to fit the context window", done.join(", "))
+}
+
+/// How full the context window is, in one line: `context: 6012 / 8192 tokens (73%)`.
+pub fn context_line(used: u64, window: u64) -> String {
+    let percent = used * 100 / window.max(1);
+    format!("context: {used} / {window} tokens ({percent}%)")
+}

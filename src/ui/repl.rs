@@ -535,7 +535,7 @@ impl Repl {
         Ok(())
     }
 
-    fn context(&self) {
+    fn context(&mut self) {
         for part in &self.system {
             say(&format!(
                 "  {:<14} {:>7} bytes",
@@ -549,6 +549,8 @@ impl Repl {
             self.agent.system.len(),
             self.agent.messages.len()
         ));
+        let (used, window) = self.agent.fill();
+        say(&format!("  {}", super::context_line(used, window)));
     }
 
     fn skills(&self) {
@@ -875,6 +877,11 @@ impl Ui for View {
                 );
                 self.aside(&self.style.paint(Paint::Dim, &line));
             }
+            Event::Trimmed { cleared, cut } => {
+                let line = super::trimmed_line(cleared, cut);
+                self.aside(&self.style.paint(Paint::Dim, &line));
+            }
+            Event::Context { .. } => {}
             Event::Warning(w) => {
                 let line = format!("nib: warning: {}", sanitize(&w));
                 self.aside(&self.style.paint(Paint::Yellow, &line));

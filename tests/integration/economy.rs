@@ -91,9 +91,10 @@ both_protocols! {
     }
 
     fn a_full_window_is_compacted_and_resumes_from_the_summary(p: Protocol) {
+        // Results too small to be worth clearing or cutting: only a summary makes room.
         let server = FakeServer::start(vec![
-            print_call('A', 1500),
-            print_call('B', 1500),
+            print_call('A', 280),
+            print_call('B', 280),
             Reply::text("SUMMARY-OF-A"),
             Reply::text("Finished."),
         ]);
@@ -119,7 +120,7 @@ both_protocols! {
         assert!(!text.contains("AAAA"), "the summarised output is gone");
         let results = next.tool_results();
         assert_eq!(results.len(), 1, "{}", next.body);
-        assert!(results[0].content.contains(&"B".repeat(1500)));
+        assert!(results[0].content.contains(&"B".repeat(280)));
         assert_eq!(next.assistant_calls().len(), 1);
         assert_eq!(prefix(next), prefix(&requests[0]), "the prefix survives compaction");
         let first_user = next.body["messages"]

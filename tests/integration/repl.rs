@@ -462,12 +462,20 @@ fn first_user(request: &crate::support::fake::Recorded) -> String {
     user.to_string()
 }
 
+/// `n` words that start alike and never repeat (a repeated word would be cut as a loop).
+fn words(stem: &str, n: usize) -> String {
+    let letter = |i: usize| char::from(b'a' + (i % 26) as u8);
+    (0..n)
+        .map(|i| format!("{stem}{}{} ", letter(i / 26), letter(i)))
+        .collect()
+}
+
 #[test]
 fn compact_command_summarises_and_the_next_prompt_starts_from_it() {
     let Some(pane) = Pane::start() else { return };
     // Two long answers (about 375 tokens each) are most of what a summary frees.
-    let first = format!("{}END-ONE", "alpha ".repeat(250));
-    let second = format!("{}END-TWO", "bravo ".repeat(250));
+    let first = format!("{}END-ONE", words("alpha", 250));
+    let second = format!("{}END-TWO", words("bravo", 250));
     let server = FakeServer::start(vec![
         Reply::text(&first),
         Reply::text(&second),
@@ -510,7 +518,7 @@ fn compact_command_summarises_and_the_next_prompt_starts_from_it() {
     let asked = summary.last_user_text();
     assert!(asked.contains("user: first question"), "{asked}");
     assert!(
-        asked.contains("alpha alpha") && asked.contains("bravo bravo"),
+        asked.contains("alphaab alphaac") && asked.contains("bravoab bravoac"),
         "{asked}"
     );
 
@@ -525,7 +533,7 @@ fn compact_command_summarises_and_the_next_prompt_starts_from_it() {
     );
     let text = String::from_utf8_lossy(&next.raw_body);
     assert!(
-        !text.contains("alpha alpha") && !text.contains("bravo bravo"),
+        !text.contains("alphaab alphaac") && !text.contains("bravoab bravoac"),
         "{text}"
     );
     assert!(
@@ -557,7 +565,7 @@ fn a_full_window_is_compacted_and_said_on_screen() {
     let Some(pane) = Pane::start() else { return };
     // About 550 tokens of system prompt and tools: the second prompt crosses 80%.
     settings(&pane, json!({"context_window": 1000}));
-    let long = format!("{}END-ONE", "alpha ".repeat(250));
+    let long = format!("{}END-ONE", words("alpha", 250));
     let server = FakeServer::start(vec![
         Reply::text(&long),
         Reply::text("SUMMARY-OF-A"),
@@ -586,7 +594,7 @@ fn a_full_window_is_compacted_and_said_on_screen() {
     let opening = first_user(&requests[2]);
     assert!(opening.contains("SUMMARY-OF-A"), "{opening}");
     let text = String::from_utf8_lossy(&requests[2].raw_body);
-    assert!(!text.contains("alpha alpha"), "{text}");
+    assert!(!text.contains("alphaab alphaac"), "{text}");
     assert!(requests[2].last_user_text().contains("second question"));
     let records = journal(&pane);
     let compacted = records.iter().find(|r| r["type"] == "compacted").unwrap();

@@ -172,6 +172,13 @@ impl Nib {
         self.sandbox.root.join("config")
     }
 
+    /// Writes the user's `settings.json`.
+    pub fn settings(&self, value: &Value) {
+        let dir = self.config_home().join("nib");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("settings.json"), value.to_string()).unwrap();
+    }
+
     /// Writes a file relative to `work/`, creating its directories.
     pub fn put(&self, rel: &str, content: &str) {
         let path = self.work().join(rel);
