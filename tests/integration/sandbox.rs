@@ -34,6 +34,11 @@ fn supported() -> bool {
     };
     let userns =
         fs::read_to_string("/proc/sys/user/max_user_namespaces").is_ok_and(|n| n.trim() != "0");
+    // Ubuntu's AppArmor leaves unprivileged user namespaces without capabilities.
+    let restricted = fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        .is_ok_and(|n| n.trim() == "1");
+    // SAFETY: geteuid cannot fail.
+    let userns = userns && !(restricted && unsafe { libc::geteuid() } != 0);
     if abi >= 4 && userns {
         return true;
     }
