@@ -34,6 +34,11 @@ fn supported() -> bool {
     };
     let userns =
         fs::read_to_string("/proc/sys/user/max_user_namespaces").is_ok_and(|n| n.trim() != "0");
+    // Ubuntu's AppArmor leaves unprivileged user namespaces without capabilities.
+    let restricted = fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        .is_ok_and(|n| n.trim() == "1");
+    // SAFETY: geteuid cannot fail.
+    let userns = userns && !(restricted && unsafe { libc::geteuid() } != 0);
     if abi >= 4 && userns {
         return true;
     }
@@ -384,14 +389,19 @@ fn a_confined_command_cannot_read_nibs_memory() {
 }
 
 #[test]
-fn read_only_level_writes_nothing_even_when_approved() {
+fn read_only_level_writes_nothing_and_connects_nowhere_even_when_approved() {
     if !supported() {
         return;
     }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let command = format!("touch inside; (exec 3<>/dev/tcp/127.0.0.1/{port}) && echo CONNECTED");
     let flags = ["--yes", "--sandbox", "read-only"];
-    let ((nib, result), (control, _)) = with_control("touch inside", &flags, |_| {});
+    let ((nib, result), (control, output)) = with_control(&command, &flags, |_| {});
     assert!(!nib.work().join("inside").exists(), "{result}");
+    assert!(!result.contains("CONNECTED"), "{result}");
     assert!(control.work().join("inside").exists());
+    assert!(output.contains("CONNECTED"), "{output}");
 }
 
 #[test]
