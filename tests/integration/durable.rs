@@ -581,7 +581,8 @@ fn no_resume_line_for_a_journal_deleted_mid_run() {
     let rm = format!("rm -rf '{}'", sessions.display());
     server.push(Reply::tool_call("bash", json!({ "command": rm })));
     server.push(Reply::text("done"));
-    let out = nib.run_with(["-p", "delete the journal", "--yes"]);
+    // Out of the sandbox: it keeps commands away from the data dir.
+    let out = nib.run_with(["-p", "delete the journal", "--yes", "--sandbox", "off"]);
     assert_eq!(out.code(), 0, "{out}");
     assert!(!out.stderr.contains("resume with"), "{out}");
     assert!(out.stderr.contains("was deleted while nib ran"), "{out}");
