@@ -140,7 +140,7 @@ fn an_unasked_read_through_a_symlink_cannot_leave_the_workspace() {
         assert!(refused.contains("follows the symlink"), "{refused}");
     }
     // Control: approved and unconfined, it reads through the link.
-    let (_, control) = bash(&command, &["--yes", "--sandbox", "off"], &link_home);
+    let (_, control) = bash(&command, &["--yes", "--sandbox", "off"], link_home);
     assert!(
         control.contains(&format!("link/notes.txt:{SECRET}")),
         "{control}"
