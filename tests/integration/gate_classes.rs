@@ -1,8 +1,9 @@
 //! The gate's parser end to end, one test per class of attack: the fake model proposes
-//! the calls, nib runs headless in a sandbox whose HOME holds a fake `~/.ssh/id_rsa`,
-//! and nothing outside the rules runs or leaks. Each class has a control: the same
-//! calls under `--yes` (or with the rule that allows them) really do what the attack
-//! claims, so a "held" result cannot pass by accident.
+//! the calls, nib runs headless in a test sandbox whose HOME holds a fake
+//! `~/.ssh/id_rsa`, and nothing outside the rules runs or leaks. nib's kernel sandbox is
+//! off (`--sandbox off`), so what holds is the parser alone. Each class has a control:
+//! the same calls under `--yes` (or with the rule that allows them) really do what the
+//! attack claims, so a "held" result cannot pass by accident.
 
 use crate::support::*;
 use serde_json::json;
@@ -28,7 +29,7 @@ impl Trial {
     fn run(flags: &[&str], setup: impl FnOnce(&mut Nib), commands: &[&str]) -> Trial {
         let server = FakeServer::start(Vec::new());
         let mut nib = Nib::against(&server, Protocol::OpenAi)
-            .args(["-p", "go", "--output-format", "json"])
+            .args(["-p", "go", "--output-format", "json", "--sandbox", "off"])
             .args(flags)
             .timeout(60);
         prepare(&nib);

@@ -132,15 +132,20 @@ fn an_unasked_read_through_a_symlink_cannot_leave_the_workspace() {
     if !supported() {
         return;
     }
-    // grep -R follows every symlink: the gate sees `.` and lets it run unasked.
+    // grep -R follows every symlink: the gate walks `.`, finds the link out and asks,
+    // which headless is a refusal, with the sandbox on or off.
     let link_home = |nib: &Nib| {
         fs::write(nib.home().join("notes.txt"), SECRET).unwrap();
         std::os::unix::fs::symlink(nib.home(), nib.work().join("link")).unwrap();
     };
     let command = format!("grep -R {SECRET} .");
-    let ((_, result), (_, control)) = with_control(&command, &[], link_home);
-    assert!(!result.contains(&format!(":{SECRET}")), "{result}");
-    assert!(result.contains("Permission denied"), "{result}");
+    let ((_, result), (_, off)) = with_control(&command, &[], link_home);
+    for refused in [&result, &off] {
+        assert!(!refused.contains(&format!(":{SECRET}")), "{refused}");
+        assert!(refused.contains("follows the symlink"), "{refused}");
+    }
+    // Control: approved and unconfined, it reads through the link.
+    let (_, control) = bash(&command, &["--yes", "--sandbox", "off"], link_home);
     assert!(
         control.contains(&format!("link/notes.txt:{SECRET}")),
         "{control}"
