@@ -61,6 +61,13 @@ pub enum Event<'a> {
     /// An assistant reply is complete.
     Reply(&'a Reply),
     ToolStart(&'a ToolCall, &'a Action),
+    /// A call refused before it ran: malformed, an unknown tool, or a deny rule (the
+    /// action when it parsed, and why).
+    Refused {
+        call: &'a ToolCall,
+        action: Option<&'a Action>,
+        why: &'a str,
+    },
     ToolDone(&'a ToolCall, &'a Outcome),
     /// All results of one turn, as the message that goes back to the model.
     Results(&'a Message),
@@ -494,7 +501,14 @@ impl Agent {
     fn run_call(&mut self, call: &ToolCall, ui: &mut dyn Ui, denials: &mut Vec<Denial>) -> Outcome {
         let action = match tools::parse(call) {
             Ok(action) => action,
-            Err(message) => return Outcome::error(message),
+            Err(message) => {
+                ui.event(Event::Refused {
+                    call,
+                    action: None,
+                    why: &message,
+                });
+                return Outcome::error(message);
+            }
         };
         let denied = |denials: &mut Vec<Denial>, why: String| {
             denials.push(Denial {
@@ -508,6 +522,11 @@ impl Agent {
             Verdict::Allow => (true, "rules", None),
             Verdict::Deny(why) => {
                 self.decision(ui, call, false, "rules", None);
+                ui.event(Event::Refused {
+                    call,
+                    action: Some(&action),
+                    why: &why,
+                });
                 return denied(denials, format!("denied: {why}"));
             }
             Verdict::Ask(reason) => {

@@ -501,18 +501,6 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The most recently written session of `cwd`.
-pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
-    read_dirs_files(&project_dir(root, cwd))
-        .into_iter()
-        .filter_map(|p| {
-            let modified = p.metadata().and_then(|m| m.modified()).ok()?;
-            Some((modified, p))
-        })
-        .max_by_key(|(m, _)| *m)
-        .map(|(_, p)| p)
-}
-
 /// All session folders under `root`.
 pub fn read_dirs(root: &Path) -> Vec<PathBuf> {
     fs::read_dir(root)
@@ -893,7 +881,7 @@ mod tests {
     }
 
     #[test]
-    fn find_by_prefix_and_latest() {
+    fn finds_by_prefix() {
         let tmp = TempDir::new("find");
         let root = tmp.path().to_path_buf();
         let a = Journal::create(&root, meta("aaa111", Path::new("/x"))).unwrap();
@@ -905,7 +893,6 @@ mod tests {
         ));
         let err = find_by_prefix(&root, "zz").unwrap_err().to_string();
         assert_eq!(err, "No conversation found with session ID: zz");
-        assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
-        assert_eq!(latest_for(&root, Path::new("/z")), None);
+        assert_eq!(find_by_prefix(&root, "aab").unwrap(), b.path);
     }
 }

@@ -70,6 +70,9 @@ pub struct Capture {
     head: Vec<u8>,
     tail: VecDeque<u8>,
     total: u64,
+    /// Line breaks pushed so far, and whether the last byte was one.
+    newlines: u64,
+    ends_in_newline: bool,
 }
 
 impl Capture {
@@ -79,6 +82,10 @@ impl Capture {
 
     pub fn push(&mut self, mut bytes: &[u8]) {
         self.total += bytes.len() as u64;
+        self.newlines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        if let Some(&last) = bytes.last() {
+            self.ends_in_newline = last == b'\n';
+        }
         let to_head = (CAPTURE_HEAD - self.head.len()).min(bytes.len());
         self.head.extend_from_slice(&bytes[..to_head]);
         bytes = &bytes[to_head..];
@@ -93,6 +100,12 @@ impl Capture {
     /// Bytes pushed so far.
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// Lines pushed so far (a last line without a line break counts), however many
+    /// were kept.
+    pub fn lines(&self) -> u64 {
+        self.newlines + u64::from(self.total > 0 && !self.ends_in_newline)
     }
 
     /// The capture as the model sees it, after `prefix`; at most `LIMIT` bytes.

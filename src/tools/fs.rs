@@ -225,10 +225,7 @@ pub fn write(path: &Path, content: &str, ws: &Workspace) -> Outcome {
         Ok(before) => before,
         Err(message) => return Outcome::error(message),
     };
-    let after = match &before {
-        Some(old) if is_crlf(old) && !content.contains("\r\n") => to_crlf(content),
-        _ => content.to_string(),
-    };
+    let after = written(before.as_deref(), content);
     if let Err(e) = save(path, &after) {
         return Outcome::error(format!("cannot write {shown}: {e}"));
     }
@@ -261,6 +258,75 @@ pub fn edit(path: &Path, old: &str, new: &str, replace_all: bool, ws: &Workspace
         }
         Err(message) => return Outcome::error(message),
     };
+    let (after, count) = match edited(&before, old, new, replace_all, &shown) {
+        Ok(done) => done,
+        Err(message) => return Outcome::error(message),
+    };
+    if let Err(e) = save(path, &after) {
+        return Outcome::error(format!("cannot write {shown}: {e}"));
+    }
+    let prefix = match count {
+        1 => format!("edited {shown}\n"),
+        n => format!("edited {shown}: {n} replacements\n"),
+    };
+    let compact = diff(&shown, Some(&before), &after, MODEL_CONTEXT, false);
+    let message = clip::clip_with(&prefix, compact.as_bytes());
+    let diff = diff(&shown, Some(&before), &after, PEOPLE_CONTEXT, true);
+    changed(message, path, Some(before), after, diff)
+}
+
+/// What a write or edit would change, computed as it would be and written nowhere, so
+/// a person approves what will happen: the text on disk now (`None`: a new file), the
+/// text after, and the diff people see once it ran. The error is why it would fail.
+pub struct Preview {
+    pub before: Option<String>,
+    pub after: String,
+    pub diff: String,
+}
+
+pub fn preview(action: &super::Action, ws: &Workspace) -> Result<Preview, String> {
+    use super::Action;
+    let path = ws.resolve(action.path().unwrap_or(Path::new(".")));
+    let shown = ws.display(&path);
+    let before = read_text(&path, &shown)?;
+    let after = match (action, before.as_deref()) {
+        (Action::Write { content, .. }, before) => written(before, content),
+        (
+            Action::Edit {
+                old,
+                new,
+                replace_all,
+                ..
+            },
+            Some(before),
+        ) => edited(before, old, new, *replace_all, &shown)?.0,
+        (Action::Edit { .. }, None) => return Err(format!("no such file: {shown}")),
+        _ => return Err("not a file change".into()),
+    };
+    let diff = diff(&shown, before.as_deref(), &after, PEOPLE_CONTEXT, true);
+    Ok(Preview {
+        before,
+        after,
+        diff,
+    })
+}
+
+/// A whole-file write's new text: a CRLF file keeps its line endings.
+fn written(before: Option<&str>, content: &str) -> String {
+    match before {
+        Some(old) if is_crlf(old) && !content.contains("\r\n") => to_crlf(content),
+        _ => content.to_string(),
+    }
+}
+
+/// An edit's new text and how many replacements it makes; the error is for the model.
+fn edited(
+    before: &str,
+    old: &str,
+    new: &str,
+    replace_all: bool,
+    shown: &str,
+) -> Result<(String, usize), String> {
     // The model writes `\n`; a CRLF file keeps its `\r\n`.
     let (old, new) = if before.contains(old) {
         let new = if is_crlf(&before) {
@@ -276,10 +342,10 @@ pub fn edit(path: &Path, old: &str, new: &str, replace_all: bool, ws: &Workspace
     };
     let count = before.matches(old.as_str()).count();
     match count {
-        0 => return Outcome::error(not_found(&before, &old, &shown)),
+        0 => return Err(not_found(before, &old, shown)),
         1 => {}
         n if !replace_all => {
-            return Outcome::error(format!(
+            return Err(format!(
                 "old found {n} times in {shown}: add context to make it unique or set replace_all"
             ));
         }
@@ -289,17 +355,7 @@ pub fn edit(path: &Path, old: &str, new: &str, replace_all: bool, ws: &Workspace
         true => before.replace(&old, &new),
         false => before.replacen(&old, &new, 1),
     };
-    if let Err(e) = save(path, &after) {
-        return Outcome::error(format!("cannot write {shown}: {e}"));
-    }
-    let prefix = match count {
-        1 => format!("edited {shown}\n"),
-        n => format!("edited {shown}: {n} replacements\n"),
-    };
-    let compact = diff(&shown, Some(&before), &after, MODEL_CONTEXT, false);
-    let message = clip::clip_with(&prefix, compact.as_bytes());
-    let diff = diff(&shown, Some(&before), &after, PEOPLE_CONTEXT, true);
-    changed(message, path, Some(before), after, diff)
+    Ok((after, count))
 }
 
 fn changed(
@@ -318,6 +374,7 @@ fn changed(
             after,
         }),
         diff: Some(diff),
+        printed_lines: None,
     }
 }
 

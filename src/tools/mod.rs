@@ -242,6 +242,8 @@ pub struct Outcome {
     pub change: Option<FileChange>,
     /// A unified diff for people (write/edit), not sent to the model twice.
     pub diff: Option<String>,
+    /// Lines a command printed, before the output was clipped to `content`.
+    pub printed_lines: Option<u64>,
 }
 
 impl Outcome {
@@ -251,6 +253,7 @@ impl Outcome {
             is_error: false,
             change: None,
             diff: None,
+            printed_lines: None,
         }
     }
 
@@ -260,6 +263,7 @@ impl Outcome {
             is_error: true,
             change: None,
             diff: None,
+            printed_lines: None,
         }
     }
 }

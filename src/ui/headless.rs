@@ -4,7 +4,8 @@
 
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::OutputFormat;
-use crate::model::{Block, Message, Reply, Usage};
+use crate::model::{Block, Message, Reply, ToolCall, Usage};
+use crate::tools::Action;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::time::Duration;
@@ -71,6 +72,44 @@ impl Headless {
             _ => 1,
         }
     }
+}
+
+/// The result object of a run that failed before or around its task (bad usage, no
+/// server), so `--output-format json` always prints one.
+pub fn print_failure(message: &str) {
+    let value = json!({
+        "type": "result",
+        "subtype": "error_during_execution",
+        "is_error": true,
+        "duration_ms": 0,
+        "duration_api_ms": 0,
+        "num_turns": 0,
+        "result": "",
+        "stop_reason": null,
+        "session_id": null,
+        "total_cost_usd": 0.0,
+        "usage": Usage::default(),
+        "permission_denials": [],
+        "errors": [message],
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// What a refused call would have done: its summary, or the tool's name when its
+/// arguments did not parse.
+pub fn refused_what(call: &ToolCall, action: Option<&Action>) -> String {
+    match action {
+        Some(action) => first_line(&action.summary(), 200),
+        None => first_line(&call.name, 80),
+    }
+}
+
+/// A refused call in one line: what was refused, and why (made visible).
+pub fn refusal_line(what: &str, why: &str) -> String {
+    let line = format!("✗ {what} · refused: {}", first_line(why, 300));
+    super::term::sanitize(&line).into_owned()
 }
 
 /// One line for a person about how a task ended.
@@ -198,6 +237,10 @@ impl Ui for Headless {
                 );
             }
             Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
+            // Always said: a script's author must see what the gate held back.
+            Event::Refused { call, action, why } => {
+                eprintln!("{}", refusal_line(&refused_what(call, action), why))
+            }
             _ => {}
         }
     }
@@ -213,13 +256,9 @@ or --dangerously-skip-permissions."
             ),
             None => "No rule can allow it; only --dangerously-skip-permissions would.".to_string(),
         };
-        if self.progress {
-            eprintln!(
-                "● {} — denied: {}",
-                super::term::sanitize(&first_line(&request.action.summary(), 200)),
-                request.reason
-            );
-        }
+        let why = format!("{}; nobody can approve it headless", request.reason);
+        let what = first_line(&request.action.summary(), 200);
+        eprintln!("{}", refusal_line(&what, &why));
         Answer::Deny(format!(
             "denied: {} and nib runs headless, so nobody can approve it. \
 Do not retry it; find another way or finish. {how}",
