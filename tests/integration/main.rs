@@ -5,6 +5,7 @@
 
 mod support;
 
+mod approvals;
 mod context;
 mod economy;
 mod fake_selftest;
