@@ -6,11 +6,13 @@
 mod support;
 
 mod approvals;
+mod cli;
 mod context;
 mod economy;
 mod fake_selftest;
 mod gate;
 mod headless;
+mod polish;
 mod real_model;
 mod repl;
 mod sessions;
