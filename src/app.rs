@@ -15,6 +15,7 @@ use crate::price;
 use crate::sessions;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
+use crate::ui::term::sanitize;
 use serde_json::Value;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -59,7 +60,7 @@ impl std::fmt::Display for Error {
 /// one result object on stdout so a script reading it always gets an answer. Returns
 /// the exit code.
 pub fn fail(e: &Error, json: bool) -> i32 {
-    eprintln!("nib: {}", crate::ui::term::sanitize(&e.to_string()));
+    eprintln!("nib: {}", sanitize(&e.to_string()));
     if json {
         crate::ui::headless::print_failure(&e.to_string());
     }
@@ -116,6 +117,11 @@ pub fn run(args: Args) -> Result<i32, Error> {
     }
 }
 
+/// A path as printed: control characters in a file name made visible.
+fn shown(path: &Path) -> String {
+    sanitize(&path.display().to_string()).into_owned()
+}
+
 fn current_dir() -> Result<PathBuf, Error> {
     std::env::current_dir()
         .and_then(|d| d.canonicalize())
@@ -159,10 +165,8 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
     let done = sessions::undo(&path, count).map_err(Error::Setup)?;
     for d in &done {
         match d {
-            sessions::Undone::Restored(p) => println!("restored {}", p.display()),
-            sessions::Undone::Deleted(p) => {
-                println!("removed {} (nib had created it)", p.display())
-            }
+            sessions::Undone::Restored(p) => println!("restored {}", shown(p)),
+            sessions::Undone::Deleted(p) => println!("removed {} (nib had created it)", shown(p)),
         }
     }
     if done.len() < count {
@@ -192,7 +196,7 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
     let (skills, skipped) = context::find_skills(&cwd, dirs.home.as_deref(), nib_config.as_deref());
     for w in skipped {
-        eprintln!("nib: warning: {w}");
+        eprintln!("nib: warning: {}", sanitize(&w));
     }
     let system = system_prompt(&args, &settings, &cwd, dirs, &skills)?;
     if args.print_system_prompt {
@@ -335,7 +339,7 @@ pub fn prepare(
     )
     .map_err(Error::Setup)?;
     for w in gate.warnings() {
-        eprintln!("nib: warning: {w}");
+        eprintln!("nib: warning: {}", sanitize(w));
     }
     for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
         gate.allow_read_dir(dir);
@@ -409,10 +413,11 @@ pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Err
         .map_err(|e| Error::Setup(e.0))?;
     let mut endpoint = resolved.endpoint;
     if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
-        eprintln!(
+        let line = format!(
             "nib: using {} at {} (found running on this machine)",
             endpoint.model, endpoint.base_url
         );
+        eprintln!("{}", sanitize(&line));
     }
     if endpoint.model.is_empty() {
         let listed = model::list_models(&endpoint.base_url, Duration::from_secs(5))
@@ -612,7 +617,10 @@ fn open_session(
     if let Some(path) = &previous {
         let loaded = journal::load(path)?;
         for s in &loaded.skipped {
-            eprintln!("nib: warning: skipped an unreadable journal line: {s}");
+            eprintln!(
+                "nib: warning: skipped an unreadable journal line: {}",
+                sanitize(s)
+            );
         }
         resumed = Resumed::from_entries(&loaded.entries);
         if !args.fork_session {

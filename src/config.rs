@@ -203,8 +203,8 @@ pub fn resolve_endpoint(
     }
     Err(NoEndpoint(
         "no model server found on 127.0.0.1 (ports 8080, 8081, 11434, 1234, 8000) and no key set: \
-start the local one with `scripts/local-model start`, or pass --base-url URL, or set \
-ANTHROPIC_API_KEY / OPENAI_API_KEY"
+start one (llama.cpp: `llama-server -m MODEL.gguf --port 8080`; Ollama: `ollama serve`, then \
+`ollama pull MODEL`), or pass --base-url URL, or set ANTHROPIC_API_KEY / OPENAI_API_KEY"
             .into(),
     ))
 }
@@ -367,7 +367,16 @@ mod tests {
         assert_eq!(r.endpoint.model, "local-model");
         assert_eq!(r.endpoint.api_key, None);
         let err = resolve(Args::default(), &[], None).unwrap_err();
-        assert!(err.0.contains("scripts/local-model start"), "{}", err.0);
+        assert!(
+            err.0.contains("llama-server -m") && err.0.contains("ollama serve"),
+            "{}",
+            err.0
+        );
+        assert!(
+            !err.0.contains("scripts/"),
+            "a script of nib's source tree: {}",
+            err.0
+        );
     }
 
     #[test]

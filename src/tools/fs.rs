@@ -329,7 +329,7 @@ fn edited(
 ) -> Result<(String, usize), String> {
     // The model writes `\n`; a CRLF file keeps its `\r\n`.
     let (old, new) = if before.contains(old) {
-        let new = if is_crlf(&before) {
+        let new = if is_crlf(before) {
             to_crlf(new)
         } else {
             new.to_string()

@@ -49,7 +49,7 @@ impl Headless {
         match self.format {
             OutputFormat::Text => {
                 if is_error {
-                    eprintln!("nib: {}", describe(&r.stop));
+                    eprintln!("nib: {}", super::term::sanitize(&describe(&r.stop)));
                 }
                 if !r.text.is_empty() || !is_error {
                     let mut out = std::io::stdout().lock();
