@@ -224,3 +224,18 @@ fn a_session_that_said_nothing_leaves_no_file() {
     pane.wait_for("resume with: nib -r ");
     assert_eq!(pane.nib.journal_files().len(), 1);
 }
+
+#[test]
+fn a_terminal_on_stdin_is_never_read_headless() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![Reply::text("HEADLESS-ANSWER")]);
+    pane.nib(&server, "-p 'just this'");
+    let started = Instant::now();
+    let screen = pane.wait_for("HEADLESS-ANSWER");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited for stdin"
+    );
+    assert!(!screen.contains("reading stdin"), "{screen}");
+    assert_eq!(server.chat_requests()[0].last_user_text(), "just this");
+}
