@@ -170,7 +170,11 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
         }
     }
     if done.len() < count {
-        eprintln!("nib: undid {} of {count} changes", done.len());
+        eprintln!(
+            "nib: undid {} of {}",
+            done.len(),
+            crate::ui::term::plural(count, "change")
+        );
     }
     Ok(0)
 }

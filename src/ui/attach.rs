@@ -3,7 +3,7 @@
 //! resolved); and Tab completion of slash commands and of paths, which skips files git
 //! ignores and files a deny rule covers.
 
-use super::term::sanitize;
+use super::term::{plural, sanitize};
 use crate::approval::{Gate, Verdict};
 use crate::tools::Action;
 use std::fs::{self, File};
@@ -39,7 +39,7 @@ impl Attachment {
                 total
             ),
             Attachment::Attached { path, bytes, .. } => {
-                format!("attached {} ({bytes} bytes)", sanitize(path))
+                format!("attached {} ({})", sanitize(path), plural(*bytes, "byte"))
             }
             Attachment::Refused { path, why } => {
                 format!("not attached: {} {why}", sanitize(path))

@@ -50,6 +50,13 @@ pub fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
 }
 
+/// `restore_terminal`, and echo and line editing back on (a task turns them off), for
+/// the way out when nothing else will restore them: a panic, a signal.
+pub fn restore_terminal_fully() {
+    restore_terminal();
+    super::keys::echo_on();
+}
+
 /// Waits for one key press in raw mode, for single-key questions; keys typed before
 /// the call (before the question was shown) are dropped first. The terminal is
 /// restored before it returns.

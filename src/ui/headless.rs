@@ -233,7 +233,8 @@ impl Ui for Headless {
             } if self.progress => {
                 let how = if summarised { "summarised" } else { "dropped" };
                 eprintln!(
-                    "nib: compacted: {replaced} earlier messages {how} to fit the context window"
+                    "nib: compacted: {} {how} to fit the context window",
+                    super::term::plural(replaced, "earlier message")
                 );
             }
             Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),

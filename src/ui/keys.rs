@@ -128,6 +128,19 @@ fn quiet_terminal() -> Option<libc::termios> {
     }
 }
 
+/// Echo, line editing and signals on, whatever a watch left (after a panic).
+pub fn echo_on() {
+    // SAFETY: reads and writes the settings of stdin; a failure leaves them as they are.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::isatty(libc::STDIN_FILENO) == 1 && libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0
+        {
+            t.c_lflag |= libc::ECHO | libc::ICANON | libc::ISIG;
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
+        }
+    }
+}
+
 /// Drops keys typed but not read yet (the kernel's queue and crossterm's).
 pub fn drop_typed() {
     // SAFETY: discards pending input of stdin; nothing else is touched.

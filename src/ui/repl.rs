@@ -93,7 +93,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
 fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        editor::restore_terminal();
+        editor::restore_terminal_fully();
         default(info);
     }));
 }
@@ -186,8 +186,8 @@ impl Repl {
         );
         self.dim(&sanitize(&line));
         self.dim(
-            "/help for commands · @path attaches a file · !cmd runs a command · \
-             Esc or Ctrl-C interrupts · Shift-Tab: mode",
+            "/help · @path attaches a file · !cmd runs a command · Esc interrupts · \
+             Shift-Tab: mode",
         );
         if self.agent.gate.mode() == Mode::Bypass {
             self.warn(&format!("warning: {}", app::BYPASS_WARNING));
@@ -199,9 +199,9 @@ impl Repl {
         let (prompt, answer) = last_exchange(&self.agent.messages);
         let answered = answer.is_some();
         self.dim(&format!(
-            "── resumed session {} ({} messages)",
+            "── resumed session {} ({})",
             self.session_id,
-            self.agent.messages.len()
+            term::plural(self.agent.messages.len(), "message")
         ));
         if let Some(p) = prompt {
             say(&format!(
@@ -764,7 +764,13 @@ fn cost_lines(u: &Usage, cost: f64, turns: u32) -> Vec<String> {
             u.cache_read_input_tokens,
             u.cache_creation_input_tokens
         ),
-        format!("cost: ${cost:.4} over {turns} model replies (list prices; local models cost $0)"),
+        format!(
+            "cost: ${cost:.4} over {} (list prices; local models cost $0)",
+            match turns {
+                1 => "1 model reply".to_string(),
+                n => format!("{n} model replies"),
+            }
+        ),
     ]
 }
 
