@@ -239,3 +239,20 @@ fn a_terminal_on_stdin_is_never_read_headless() {
     assert!(!screen.contains("reading stdin"), "{screen}");
     assert_eq!(server.chat_requests()[0].last_user_text(), "just this");
 }
+
+#[test]
+fn ctrl_c_is_not_echoed_into_a_streaming_answer() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![
+        Reply::text("alpha beta gamma delta epsilon zeta eta theta").slow(400),
+    ]);
+    pane.nib(&server, "");
+    pane.ask("stream");
+    pane.wait_for("alpha");
+    pane.key("C-c");
+    let screen = pane.wait_for("interrupted");
+    assert!(!screen.contains("^C"), "echoed:\n{screen}");
+    pane.ask("/exit");
+    pane.wait_for("resume with: nib -r ");
+    pane.assert_restored();
+}
