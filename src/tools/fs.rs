@@ -288,6 +288,10 @@ pub fn preview(action: &super::Action, ws: &Workspace) -> Result<Preview, String
     use super::Action;
     let path = ws.resolve(action.path().unwrap_or(Path::new(".")));
     let shown = ws.display(&path);
+    // Only a regular file is read: a FIFO would block the question forever.
+    if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+        return Err(format!("{shown} is not a regular file"));
+    }
     let before = read_text(&path, &shown)?;
     let after = match (action, before.as_deref()) {
         (Action::Write { content, .. }, before) => written(before, content),

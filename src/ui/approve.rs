@@ -350,6 +350,16 @@ mod tests {
             replace_all: false,
         };
         assert!(preview(plain(), &missing, &ws).contains("(this will fail:"));
+        // A FIFO is never opened for a preview (it would block the question).
+        let fifo = dir.join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: creates a FIFO at a path in the test's own directory.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let to_fifo = Action::Write {
+            path: "pipe".into(),
+            content: "x".into(),
+        };
+        assert!(preview(plain(), &to_fifo, &ws).contains("not a regular file"));
     }
 
     #[test]
