@@ -8,8 +8,7 @@ use crate::cli::{Args, Command, DEFAULT_MAX_TURNS, HELP, Resume};
 use crate::compact::Window;
 use crate::config::{self, Settings};
 use crate::context;
-use crate::journal::Record;
-use crate::journal::{self, Journal, JournalError, Meta};
+use crate::journal::{self, Journal, JournalError, Meta, Record};
 use crate::model::{self, Client, Limits, Message, Usage};
 use crate::price;
 use crate::sessions;
@@ -28,7 +27,7 @@ use std::time::{Duration, Instant};
 const STDIN_NOTICE: Duration = Duration::from_secs(3);
 /// Piped input beyond this is refused (exit 2): a prompt, not a data channel; a build
 /// log of this size would not fit any model's context window anyway.
-pub const STDIN_MAX: u64 = 8 * 1024 * 1024;
+const STDIN_MAX: u64 = 8 * 1024 * 1024;
 
 /// A failure before or around a task: one line for stderr, and an exit code.
 #[derive(Debug)]
