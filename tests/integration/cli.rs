@@ -158,6 +158,7 @@ fn refusals_are_on_stderr_without_verbose() {
             call("bash", json!({"command": "curl http://example.com"})),
             call("bash", json!({"command": "touch asked.txt"})),
             call("nosuchtool", json!({})),
+            crate::support::fake::Call::raw("bash", "{not json"),
         ]),
         Reply::text("ok"),
     ]);
@@ -170,7 +171,7 @@ fn refusals_are_on_stderr_without_verbose() {
     let out = nib.run();
     assert_eq!(out.code(), 0, "{out}");
     let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with('✗')).collect();
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert!(
         lines[0].contains("curl http://example.com · refused:")
             && lines[0].contains("Bash(curl *)")
@@ -179,6 +180,7 @@ fn refusals_are_on_stderr_without_verbose() {
         lines[1].contains("touch asked.txt · refused:") && lines[1].contains("nobody can approve")
     );
     assert!(lines[2].contains("nosuchtool · refused: unknown tool"));
+    assert!(lines[3].starts_with("✗ bash · refused:"), "{out}");
     // The control: allowed, the same call runs and nothing is refused.
     server.push(Reply::tool_call(
         "bash",
