@@ -243,14 +243,25 @@ impl Markdown {
         (text, Some(painted))
     }
 
+    /// A fence line or a line of a fenced block. With colour, a fence shows only its
+    /// language (dimmed; an empty fence no line at all) and code is indented and cyan.
     fn show_code(&mut self, line: &str, out: &mut String) {
         let body = line.strip_suffix('\n').unwrap_or(line);
-        if body.trim_start().starts_with("```") {
+        let fence = body.trim_start().strip_prefix("```");
+        if fence.is_some() {
             self.in_fence = !self.in_fence;
         }
-        let clean = sanitize(body);
-        out.push_str(&self.style.paint(Paint::Dim, &clean));
-        self.col = display_width(&clean);
+        let shown = match (self.style.color, fence) {
+            (false, _) => sanitize(body).into_owned(),
+            (true, Some(info)) if info.trim().is_empty() => {
+                self.kind = Kind::Unknown;
+                return;
+            }
+            (true, Some(info)) => self.style.paint(Paint::Dim, &sanitize(info.trim())),
+            (true, None) => format!("  {}", self.style.paint(Paint::Cyan, &sanitize(body))),
+        };
+        self.col = display_width(&shown);
+        out.push_str(&shown);
         if line.ends_with('\n') {
             self.end_line(out);
         }
@@ -299,14 +310,17 @@ mod tests {
         check("  * nested", "  • nested");
         check(
             "```rust\nlet **x** = 1;\n```\nafter",
-            "```rust\nlet **x** = 1;\n```\nafter",
+            "rust\n  let **x** = 1;\nafter",
         );
+        check("```\ncode\n```\n", "  code\n");
         check("#hashtag stays", "#hashtag stays");
         check("a - b * c", "a - b * c");
         check("2 * 3 = 6", "2 * 3 = 6");
         check("esc \x1b[2J gone", "esc ^[[2J gone");
         // Without colour the text is as written.
         assert_eq!(render(PLAIN, 80, &["# T\n**b** `c`"]), "# T\n**b** `c`");
+        assert_eq!(render(PLAIN, 80, &["```sh\nls\n```\n"]), "```sh\nls\n```\n");
+        assert_eq!(render(PLAIN, 80, &["```sh\nls\n```\n"]), "```sh\nls\n```\n");
     }
 
     #[test]

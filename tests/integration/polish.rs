@@ -113,7 +113,9 @@ fn markdown_is_rendered_and_long_lines_wrap_between_words() {
     let Some(pane) = Pane::start() else { return };
     let words: Vec<String> = (1..=80).map(|i| format!("word{i:03}")).collect();
     let long = words.join(" ");
-    let answer = format!("# Plan\n**bold** text and `code`\n- first item\n\n{long}\n");
+    let answer = format!(
+        "# Plan\n**bold** text and `code`\n- first item\n```sh\necho fenced\n```\n\n{long}\n"
+    );
     let server = FakeServer::start(vec![Reply::text(&answer)]);
     pane.nib(&server, "");
     pane.ask("show me");
@@ -122,6 +124,11 @@ fn markdown_is_rendered_and_long_lines_wrap_between_words() {
     assert!(lines.contains(&"Plan"), "{screen}");
     assert!(lines.contains(&"bold text and code"), "{screen}");
     assert!(lines.contains(&"• first item"), "{screen}");
+    assert!(
+        lines.contains(&"sh") && lines.contains(&"  echo fenced"),
+        "{screen}"
+    );
+    assert!(!screen.contains("```"), "{screen}");
     // Every screen line of the long paragraph holds whole words.
     let shown: Vec<&str> = lines
         .iter()
