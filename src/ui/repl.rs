@@ -171,23 +171,19 @@ impl Repl {
     /// The last exchange of a resumed session, so the user knows where they are.
     fn recap(&self) {
         let (prompt, answer) = last_exchange(&self.agent.messages);
-        let answered = answer.is_some();
         self.dim(&format!(
             "── resumed session {} ({})",
             self.session_id,
             term::plural(self.agent.messages.len(), "message")
         ));
-        if let Some(p) = prompt {
-            say(&format!(
-                "{PROMPT}{}",
-                sanitize(&head_lines(&p, RECAP_LINES))
-            ));
-        }
-        if let Some(a) = answer {
-            say(&sanitize(&tail_lines(&a, RECAP_LINES)));
-        }
-        if prompt_shown(&self.agent.messages) && !answered {
-            self.dim("(no answer: the request failed or was interrupted)");
+        let Some(p) = prompt else { return };
+        say(&format!(
+            "{PROMPT}{}",
+            sanitize(&head_lines(&p, RECAP_LINES))
+        ));
+        match answer {
+            Some(a) => say(&sanitize(&tail_lines(&a, RECAP_LINES))),
+            None => self.dim("(no answer: the request failed or was interrupted)"),
         }
     }
 
@@ -774,11 +770,6 @@ fn last_exchange(messages: &[Message]) -> (Option<String>, Option<String>) {
         .filter(|m| m.role == Role::Assistant)
         .find_map(text_in);
     (text_in(&messages[asked]), answer)
-}
-
-/// Whether the conversation has a prompt to show.
-fn prompt_shown(messages: &[Message]) -> bool {
-    last_exchange(messages).0.is_some()
 }
 
 fn head_lines(text: &str, n: usize) -> String {
