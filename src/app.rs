@@ -129,7 +129,12 @@ fn current_dir() -> Result<PathBuf, Error> {
 
 fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<i32, Error> {
     let cwd = current_dir()?;
-    let list = sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()));
+    // A session that never got a message (older nibs left such files) is not listed.
+    let list: Vec<sessions::Summary> =
+        sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()))
+            .into_iter()
+            .filter(|s| !s.first_prompt.is_empty())
+            .collect();
     if list.is_empty() && !json {
         let hint = if all {
             ""

@@ -246,6 +246,14 @@ fn undo_and_continue_skip_sessions_that_did_nothing() {
     assert_eq!(out.code(), 0, "{out}");
     let resumed: Value = out.json();
     assert_ne!(resumed["session_id"], "empty-session", "{out}");
+    let listed = nib.run_with(["sessions", "--json"]).json();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&"empty-session") && ids.len() == 2, "{ids:?}");
     // The undo wrote to the first session last: it is the one continued.
     assert_eq!(resumed["session_id"], first_id.as_str(), "{out}");
 }
