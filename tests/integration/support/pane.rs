@@ -168,6 +168,14 @@ impl Pane {
     /// After nib exited: the shell prompt is back and the terminal is in cooked mode
     /// with echo on.
     pub fn assert_restored(&self) {
+        // Keys typed before nib has exited would be read by nib, not the shell.
+        self.wait_until("the shell prompt after nib", |s| {
+            s.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::trim_end)
+                == Some("$")
+        });
         self.line(
             "stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e -icanon -e -echo; echo stty-done",
         );
