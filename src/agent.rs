@@ -7,9 +7,13 @@
 use crate::approval::{Gate, Verdict};
 use crate::compact::{self, Window};
 use crate::journal::{Journal, Record};
-use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall, ToolSpec, Usage};
+use crate::model::{
+    self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
+};
 use crate::price;
-use crate::tools::{self, Action, Outcome, Workspace};
+use crate::tools::disk::Links;
+use crate::tools::fs::{Plan, Seen};
+use crate::tools::{self, Action, Outcome, Tool, Workspace};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -25,6 +29,9 @@ pub const MAX_OUTPUT_TOKENS: u32 = 8192;
 pub const LOCAL_MAX_OUTPUT_TOKENS: u32 = 2048;
 /// Asking a local server for its context window: it answers in milliseconds or not at all.
 const WINDOW_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// What the model is told when its reply was cut by the output cap (once per task).
+const CONTINUE_PROMPT: &str = "Your last reply was cut off by the output token limit. \
+     Continue exactly where it stopped, without repeating anything.";
 
 /// A person's (or the headless policy's) answer to "may this run?".
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +54,9 @@ pub struct Approval<'a> {
     /// A rule that would let this action run (the suggestion, or a broader one such as
     /// `Bash`); `None` when no rule can (protected paths), only bypassing permissions.
     pub allowed_by: Option<String>,
+    /// For a write or edit, what it would do (planned as it will be, written nowhere),
+    /// or why it would fail: a person approves what will happen, not a file name.
+    pub plan: Option<&'a Result<Plan, String>>,
 }
 
 /// What happened, for the UI to show.
@@ -98,9 +108,15 @@ pub struct Denial {
 pub enum Stop {
     Done,
     MaxTurns,
-    Budget { spent: f64, limit: f64 },
+    Budget {
+        spent: f64,
+        limit: f64,
+    },
     Error(String),
     Interrupted,
+    /// The last reply did not finish: cut by the output cap (after one "continue"),
+    /// declined by the model, or the context window was full.
+    Incomplete(StopReason),
 }
 
 impl Stop {
@@ -110,7 +126,7 @@ impl Stop {
             Stop::Done => "success",
             Stop::MaxTurns => "error_max_turns",
             Stop::Budget { .. } => "error_max_budget_usd",
-            Stop::Error(_) | Stop::Interrupted => "error_during_execution",
+            Stop::Error(_) | Stop::Interrupted | Stop::Incomplete(_) => "error_during_execution",
         }
     }
 }
@@ -124,6 +140,8 @@ pub struct TaskResult {
     pub turns: u32,
     pub denials: Vec<Denial>,
     pub api_time: Duration,
+    /// Why the last reply ended; `None` before any reply.
+    pub stop_reason: Option<StopReason>,
 }
 
 /// The input size a server reported, and the conversation it was for.
@@ -168,6 +186,11 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// What the model has read or written (rebuilt from the journal on resume).
+    pub seen: Seen,
+    /// Why the journal stopped being written, once it has: from then on no file is
+    /// changed, since no change could be undone.
+    pub unsaved: Option<String>,
 }
 
 impl Agent {
@@ -187,6 +210,7 @@ impl Agent {
             turns: 0,
             denials: Vec::new(),
             api_time: Duration::ZERO,
+            stop_reason: None,
         };
         result.stop = self.turns(ui, &mut result);
         let end = Record::End {
@@ -202,6 +226,7 @@ impl Agent {
     }
 
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
+        let mut continued = false;
         while result.turns < self.max_turns {
             if let Some(stop) = self.over_budget() {
                 return stop;
@@ -223,18 +248,52 @@ impl Agent {
             };
             result.turns += 1;
             self.turns_total += 1;
-            result.text = reply.text.clone();
+            match result.stop_reason {
+                Some(StopReason::MaxTokens) if continued => result.text.push_str(&reply.text),
+                _ => result.text = reply.text.clone(),
+            }
+            result.stop_reason = Some(reply.stop.clone());
             if reply.calls.is_empty() {
                 self.sync(ui);
-                return Stop::Done;
+                match reply.stop {
+                    StopReason::MaxTokens if !continued => {
+                        continued = true;
+                        self.ask_to_continue(ui);
+                        continue;
+                    }
+                    stop if stop.cut() || stop == StopReason::Refusal => {
+                        return Stop::Incomplete(stop);
+                    }
+                    _ => return Stop::Done,
+                }
             }
             let interrupted = self.run_calls(&reply.calls, ui, &mut result.denials);
             self.sync(ui);
             if interrupted {
                 return Stop::Interrupted;
             }
+            let changes_files =
+                |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
+            if let (None, Some(why)) = (&self.journal, &self.unsaved)
+                && reply.calls.iter().any(changes_files)
+            {
+                return Stop::Error(format!(
+                    "the session journal cannot be written ({why}); nib stopped before changing \
+                     files: free space in the data directory, or run with --no-session-persistence"
+                ));
+            }
         }
         Stop::MaxTurns
+    }
+
+    /// A reply cut by the output cap: tell the model, once, and let it go on.
+    fn ask_to_continue(&mut self, ui: &mut dyn Ui) {
+        ui.event(Event::Warning(
+            "the reply was cut by the output token limit; asking the model to continue".into(),
+        ));
+        self.messages.push(Message::user_text(CONTINUE_PROMPT));
+        let text = CONTINUE_PROMPT.to_string();
+        self.record(ui, Record::User { text });
     }
 
     /// A stop when the next request could take the spending past the budget.
@@ -415,19 +474,13 @@ impl Agent {
                 usage: Some(usage),
                 model: self.client.endpoint.model.clone(),
                 interrupted: false,
+                opaque: reply.opaque.clone(),
             },
         );
-        let mut content = Vec::new();
-        if !reply.text.is_empty() || reply.calls.is_empty() {
-            content.push(Block::Text {
-                text: reply.text.clone(),
-            });
+        self.messages.push(reply.message());
+        if reply.stop == StopReason::Refusal {
+            model::withhold_refusal(&mut self.messages);
         }
-        content.extend(reply.calls.iter().cloned().map(Block::ToolCall));
-        self.messages.push(Message {
-            role: Role::Assistant,
-            content,
-        });
         ui.event(Event::Reply(&reply));
         Ok(reply)
     }
@@ -446,6 +499,7 @@ impl Agent {
                 usage: None,
                 model: self.client.endpoint.model.clone(),
                 interrupted: true,
+                opaque: Vec::new(),
             },
         );
         self.messages.push(Message {
@@ -479,7 +533,7 @@ impl Agent {
                     name: call.name.clone(),
                     content: outcome.content.clone(),
                     is_error: outcome.is_error,
-                    change: outcome.change.clone(),
+                    change: None,
                 },
             );
             results.push(Block::ToolResult {
@@ -531,11 +585,22 @@ impl Agent {
             }
             Verdict::Ask(reason) => {
                 let suggestion = self.gate.suggest_rule(&action);
+                let gate = &self.gate;
+                let ctx = tools::Context {
+                    workspace: &self.workspace,
+                    cancel: &self.cancel,
+                    env: &self.env,
+                    skills: &self.skills,
+                    may_read: &|path| gate.may_search(&action, path),
+                    seen: &self.seen,
+                };
+                let plan = tools::plan(&action, &ctx);
                 let request = Approval {
                     action: &action,
                     reason: &reason,
                     allowed_by: self.gate.allowing_rule(&action, suggestion.as_deref()),
                     suggestion,
+                    plan: plan.as_ref(),
                 };
                 match ui.approve(&request) {
                     Answer::Once => (true, "user", None),
@@ -561,13 +626,20 @@ impl Agent {
         };
         self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
+        let gate = &self.gate;
         let ctx = tools::Context {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
+            may_read: &|path| gate.may_search(&action, path),
+            seen: &self.seen,
         };
-        let mut outcome = tools::execute(&action, &ctx);
+        let mut outcome = match tools::plan(&action, &ctx) {
+            None => tools::execute(&action, &ctx),
+            Some(Err(why)) => Outcome::error(why),
+            Some(Ok(plan)) => self.apply(call, plan, ui),
+        };
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
             outcome.content = masked;
         }
@@ -577,12 +649,48 @@ impl Agent {
         ) = (&action, outcome.is_error)
         {
             let path = self.workspace.resolve(path);
+            if let Some(stamp) = self.seen.get(&path) {
+                let seen = Record::Seen {
+                    path: path.clone(),
+                    stamp,
+                };
+                self.record(ui, seen);
+            }
             let root = &self.workspace.root;
-            let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
-            outcome.content.push_str(&added.unwrap_or_default());
+            let (added, left_out) =
+                crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            outcome.content.push_str(&added);
+            for w in left_out {
+                ui.event(Event::Warning(w));
+            }
         }
         ui.event(Event::ToolDone(call, &outcome));
         outcome
+    }
+
+    /// Applies a write or edit once the journal holds its change, synced: no journal,
+    /// no change. A session run without a journal changes files, but no hard-linked one
+    /// (that is rewritten in place, with nothing to restore it from).
+    fn apply(&mut self, call: &ToolCall, plan: Plan, ui: &mut dyn Ui) -> Outcome {
+        let links = match (&plan.change, self.journal.as_mut(), &self.unsaved) {
+            (None, ..) => Links::InPlace,
+            (Some(change), Some(journal), _) => {
+                let record = Record::Change {
+                    id: call.id.clone(),
+                    change: change.clone(),
+                };
+                match journal.append(record).and_then(|()| journal.sync()) {
+                    Ok(()) => Links::InPlace,
+                    Err(e) => {
+                        self.lose_journal(ui, e.to_string());
+                        return unjournaled(&e.to_string());
+                    }
+                }
+            }
+            (Some(_), None, Some(why)) => return unjournaled(why),
+            (Some(_), None, None) => Links::Refuse,
+        };
+        plan.apply(links, &self.seen)
     }
 
     fn decision(
@@ -612,11 +720,16 @@ impl Agent {
         };
         let record = crate::journal::redact_record(record, &self.redactor);
         if let Err(e) = journal.append(record) {
-            ui.event(Event::Warning(format!(
-                "{e}; this session is no longer being saved"
-            )));
-            self.journal = None;
+            self.lose_journal(ui, e.to_string());
         }
+    }
+
+    fn lose_journal(&mut self, ui: &mut dyn Ui, why: String) {
+        ui.event(Event::Warning(format!(
+            "{why}; this session is no longer being saved, and nib changes no more files"
+        )));
+        self.journal = None;
+        self.unsaved = Some(why);
     }
 
     fn sync(&mut self, ui: &mut dyn Ui) {
@@ -624,4 +737,12 @@ impl Agent {
             ui.event(Event::Warning(e.to_string()));
         }
     }
+}
+
+/// The answer to a write or edit when the journal cannot take its change.
+fn unjournaled(why: &str) -> Outcome {
+    Outcome::error(format!(
+        "not changed: the session journal cannot be written ({why}), and nib changes no file \
+         it could not undo; tell the user"
+    ))
 }

@@ -8,7 +8,8 @@ use super::editor::{self, Editor, ReadResult};
 use super::term::{self, Paint, Style, sanitize};
 use super::view::{DIFF_INDENT, View, capped_diff, indent};
 use crate::agent::{Answer, Approval};
-use crate::tools::{Action, Workspace, fs};
+use crate::tools::Action;
+use crate::tools::fs::Plan;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -69,7 +70,7 @@ pub fn ask(view: &mut View, request: &Approval<'_>) -> Answer {
     let keys = view.keys.take();
     let paused = keys.as_ref().map(|k| k.pause());
     let lasting = lasting(request);
-    let preview = preview(view.style, request.action, &view.workspace);
+    let preview = preview(view.style, request.plan);
     let width = term::terminal_width();
     let question = approval_text(view.style, request, &view.workspace.root, width, &preview);
     view.write(&question);
@@ -152,21 +153,21 @@ pub fn denial(message: &str) -> String {
 
 /// What a write or edit would change, for the question: a new file's first and last
 /// lines, else the diff against the file on disk, through the renderer used after it
-/// ran. Empty for other tools.
-pub fn preview(style: Style, action: &Action, ws: &Workspace) -> String {
-    if !matches!(action, Action::Write { .. } | Action::Edit { .. }) {
-        return String::new();
-    }
-    let text = match fs::preview(action, ws) {
-        Ok(p) if p.before.is_none() => new_file(style, &p.after),
-        Ok(p) if p.before.as_deref() == Some(p.after.as_str()) => style.paint(
-            Paint::Dim,
-            "(no change: the file already has this content)\n",
-        ),
-        Ok(p) => capped_diff(style, &p.diff),
-        Err(why) => style.paint(
+/// ran; or why it would fail. Empty for other tools.
+pub fn preview(style: Style, plan: Option<&Result<Plan, String>>) -> String {
+    let text = match plan {
+        None => return String::new(),
+        Some(Ok(p)) => match &p.change {
+            None => style.paint(
+                Paint::Dim,
+                "(no change: the file already has this content)\n",
+            ),
+            Some(c) if c.before.is_none() => new_file(style, p.after()),
+            Some(_) => capped_diff(style, p.diff()),
+        },
+        Some(Err(why)) => style.paint(
             Paint::Yellow,
-            &format!("(this will fail: {})\n", sanitize(&why)),
+            &format!("(this will fail: {})\n", sanitize(why)),
         ),
     };
     indent(&text, DIFF_INDENT)
@@ -245,6 +246,8 @@ pub fn approval_text(
 mod tests {
     use super::*;
     use crate::testing::TempDir;
+    use crate::tools::{self, Context, fs::Seen};
+    use std::sync::atomic::AtomicBool;
     use std::time::Duration;
 
     fn plain() -> Style {
@@ -289,6 +292,7 @@ mod tests {
             reason: "bash runs a command",
             suggestion: Some("Bash(rm *)".into()),
             allowed_by: Some("Bash(rm *)".into()),
+            plan: None,
         };
         let text = approval_text(plain(), &request, Path::new("/w"), 80, "");
         assert_eq!(
@@ -312,27 +316,50 @@ mod tests {
         let dir = TempDir::new("preview");
         let ws = dir.workspace();
         dir.put("f.rs", b"one\ntwo\nthree\n");
+        let cancel = AtomicBool::new(false);
+        let seen = Seen::default();
+        let ctx = Context {
+            workspace: &ws,
+            cancel: &cancel,
+            env: &[],
+            skills: &[],
+            may_read: &|_| true,
+            seen: &seen,
+        };
+        let shown = |action: &Action| preview(plain(), tools::plan(action, &ctx).as_ref());
         let edit = Action::Edit {
             path: "f.rs".into(),
             old: "two".into(),
             new: "2".into(),
             replace_all: false,
         };
+        // Not read yet: the edit would be refused, and the question says so.
+        assert!(
+            shown(&edit).contains("(this will fail:"),
+            "{}",
+            shown(&edit)
+        );
+        let read = Action::Read {
+            path: "f.rs".into(),
+            offset: None,
+            limit: None,
+        };
+        assert!(!tools::execute(&read, &ctx).is_error);
         assert_eq!(
-            preview(plain(), &edit, &ws),
+            shown(&edit),
             "    --- a/f.rs\n    +++ b/f.rs\n    @@ -1,3 +1,3 @@\n       1  one\n       2 -two\n       2 +2\n       3  three\n"
         );
         let overwrite = Action::Write {
             path: "f.rs".into(),
             content: "one\n".into(),
         };
-        assert!(preview(plain(), &overwrite, &ws).contains("       2 -two\n"));
+        assert!(shown(&overwrite).contains("       2 -two\n"));
         let content: String = (1..=20).map(|i| format!("line {i}\n")).collect();
         let new = Action::Write {
             path: "new.txt".into(),
             content,
         };
-        let text = preview(plain(), &new, &ws);
+        let text = shown(&new);
         assert!(
             text.starts_with("    new file · 20 lines · 151 bytes\n    +line 1\n"),
             "{text}"
@@ -343,23 +370,7 @@ mod tests {
         );
         assert!(text.ends_with("    +line 20\n"), "{text}");
         assert!(!dir.join("new.txt").exists(), "a preview writes nothing");
-        let missing = Action::Edit {
-            path: "f.rs".into(),
-            old: "absent".into(),
-            new: "x".into(),
-            replace_all: false,
-        };
-        assert!(preview(plain(), &missing, &ws).contains("(this will fail:"));
-        // A FIFO is never opened for a preview (it would block the question).
-        let fifo = dir.join("pipe");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: creates a FIFO at a path in the test's own directory.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let to_fifo = Action::Write {
-            path: "pipe".into(),
-            content: "x".into(),
-        };
-        assert!(preview(plain(), &to_fifo, &ws).contains("not a regular file"));
+        assert_eq!(preview(plain(), None), "");
     }
 
     #[test]

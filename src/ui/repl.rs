@@ -19,7 +19,7 @@ use crate::cli::{Args, Resume};
 use crate::config::Settings;
 use crate::context;
 use crate::journal::{self, Journal};
-use crate::model::{Block, Client, Limits, Message, Role, Usage};
+use crate::model::{Block, Client, Message, Role, Usage};
 use crate::price;
 use crate::sessions;
 use crate::tools::{self, Action, Workspace};
@@ -384,6 +384,7 @@ impl Repl {
         self.agent.usage = r.usage;
         self.agent.cost_usd = r.cost_usd;
         self.agent.turns_total = r.turns;
+        self.agent.seen = r.seen;
     }
 
     fn resume(&mut self, path: &Path) -> Result<(), String> {
@@ -488,7 +489,11 @@ impl Repl {
         let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
         known.extend(crate::secrets::secret_values(std::env::vars()));
         self.agent.redactor = crate::secrets::Redactor::new(&known);
-        self.agent.client = Client::new(endpoint, Limits::default(), self.agent.cancel.clone());
+        self.agent.client = Client::new(
+            endpoint,
+            app::limits(&self.settings),
+            self.agent.cancel.clone(),
+        );
         self.args = args;
         self.show_model();
         Ok(())
@@ -620,6 +625,8 @@ impl Repl {
             cancel: &self.agent.cancel,
             env: &self.agent.env,
             skills: &self.agent.skills,
+            may_read: &|_| true,
+            seen: &self.agent.seen,
         };
         let mut outcome = tools::execute(&action, &ctx);
         outcome.content = self
