@@ -134,11 +134,13 @@ fn writes_and_edits_show_what_they_change_before_approval() {
     let server = FakeServer::start(vec![
         Reply::tool_call("write", json!({"path": "new.txt", "content": content})),
         Reply::text("created"),
+        Reply::tool_call("read", json!({"path": "old.txt"})),
         Reply::tool_call(
             "write",
             json!({"path": "old.txt", "content": "keep\nCHANGED\n"}),
         ),
         Reply::text("overwritten"),
+        Reply::tool_call("read", json!({"path": "code.txt"})),
         Reply::tool_call(
             "edit",
             json!({"path": "code.txt", "old": "beta", "new": "BETA"}),

@@ -12,10 +12,10 @@ use std::time::Duration;
 /// with the usage, and neither acts.
 #[test]
 fn subcommands_help_and_refuse_bad_arguments() {
-    let server = FakeServer::start(vec![Reply::tool_call(
-        "write",
-        json!({"path": "f.txt", "content": "changed\n"}),
-    )]);
+    let server = FakeServer::start(vec![
+        Reply::tool_call("read", json!({"path": "f.txt"})),
+        Reply::tool_call("write", json!({"path": "f.txt", "content": "changed\n"})),
+    ]);
     let nib = Nib::against(&server, Protocol::OpenAi);
     nib.put("f.txt", "original\n");
     server.push(Reply::text("done"));
@@ -55,7 +55,7 @@ fn subcommands_help_and_refuse_bad_arguments() {
     }
     assert_eq!(
         server.chat_requests().len(),
-        2,
+        3,
         "no prompt reached the model"
     );
     // The control: plain `nib undo` does revert.
@@ -219,6 +219,7 @@ fn model_text_on_stderr_is_made_visible_and_the_answer_stays_exact() {
 #[test]
 fn undo_and_continue_skip_sessions_that_did_nothing() {
     let server = FakeServer::start(vec![
+        Reply::tool_call("read", json!({"path": "f.txt"})),
         Reply::tool_call("write", json!({"path": "f.txt", "content": "new\n"})),
         Reply::text("wrote"),
         Reply::text("just talked"),
