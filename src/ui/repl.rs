@@ -297,7 +297,12 @@ impl Repl {
         };
         match new.create(root) {
             Ok(j) => self.agent.journal = Some(j),
-            Err(e) => self.warn(&format!("{e}; this session is not being saved")),
+            Err(e) => {
+                self.warn(&format!(
+                    "{e}; this session is not being saved, and nib changes no files"
+                ));
+                self.agent.unsaved = Some(e.to_string());
+            }
         }
     }
 
