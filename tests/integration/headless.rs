@@ -447,10 +447,10 @@ fn session_is_journaled() {
 #[test]
 fn an_open_stdin_is_waited_for_and_said_so() {
     let server = FakeServer::start(vec![Reply::text("fine")]);
-    let running = Nib::against(&server, Protocol::OpenAi)
+    let nib = Nib::against(&server, Protocol::OpenAi)
         .args(["-p", "just the argument"])
-        .silent_stdin()
-        .spawn();
+        .silent_stdin();
+    let running = nib.spawn();
     std::thread::sleep(Duration::from_secs(5));
     assert!(server.chat_requests().is_empty(), "went on without stdin");
     running.interrupt();
