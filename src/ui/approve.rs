@@ -323,6 +323,8 @@ mod tests {
             cancel: &cancel,
             env: &[],
             skills: &[],
+            sandbox: &crate::sandbox::Sandbox::off(&ws.root),
+            grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &seen,
         };

@@ -159,6 +159,7 @@ impl Repl {
             self.view.workspace.root.display()
         );
         self.dim(&sanitize(&line));
+        self.dim(&format!("sandbox: {}", self.agent.sandbox.describe()));
         self.dim(
             "/help · @path attaches a file · !cmd runs a command · Esc interrupts · \
              Shift-Tab: mode",
@@ -197,12 +198,14 @@ impl Repl {
             let prompt = self.style().paint(Paint::Bold, PROMPT);
             let gate = &self.agent.gate;
             let commands: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+            let idle = crate::signals::Idle::enter();
             let read = self
                 .editor
                 .read_line(&prompt, &|buffer, cursor| {
                     complete(buffer, cursor, &root, gate, &commands)
                 })
                 .map_err(|e| format!("cannot read from the terminal: {e}"))?;
+            drop(idle);
             match read {
                 ReadResult::Eof => return Ok(()),
                 ReadResult::ShiftTab(typed) => {
@@ -630,6 +633,9 @@ impl Repl {
             cancel: &self.agent.cancel,
             env: &self.agent.env,
             skills: &self.agent.skills,
+            // The person typed it: approved, and confined as any approved command.
+            sandbox: &self.agent.sandbox,
+            grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &self.agent.seen,
         };
@@ -672,6 +678,7 @@ impl Repl {
 
     fn permissions(&self) {
         say(&format!("mode: {}", mode_said(self.agent.gate.mode())));
+        say(&format!("sandbox: {}", self.agent.sandbox.describe()));
         if self.view.rules.is_empty() {
             say("allowed this session: none");
         }

@@ -66,7 +66,7 @@ impl Pane {
         Some(pane)
     }
 
-    fn tmux(&self, args: &[&str]) -> Command {
+    pub fn tmux(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("tmux");
         cmd.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::null());
