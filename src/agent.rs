@@ -56,6 +56,9 @@ pub struct Approval<'a> {
     /// A rule that would let this action run (the suggestion, or a broader one such as
     /// `Bash`); `None` when no rule can (protected paths), only bypassing permissions.
     pub allowed_by: Option<String>,
+    /// For a write or edit, what it would do (planned as it will be, written nowhere),
+    /// or why it would fail: a person approves what will happen, not a file name.
+    pub plan: Option<&'a Result<Plan, String>>,
 }
 
 /// What happened, for the UI to show.
@@ -70,6 +73,13 @@ pub enum Event<'a> {
     /// An assistant reply is complete.
     Reply(&'a Reply),
     ToolStart(&'a ToolCall, &'a Action),
+    /// A call refused before it ran: malformed, an unknown tool, or a deny rule (the
+    /// action when it parsed, and why).
+    Refused {
+        call: &'a ToolCall,
+        action: Option<&'a Action>,
+        why: &'a str,
+    },
     ToolDone(&'a ToolCall, &'a Outcome),
     /// All results of one turn, as the message that goes back to the model.
     Results(&'a Message),
@@ -711,7 +721,14 @@ impl Agent {
     fn run_call(&mut self, call: &ToolCall, ui: &mut dyn Ui, denials: &mut Vec<Denial>) -> Outcome {
         let action = match tools::parse(call) {
             Ok(action) => action,
-            Err(message) => return Outcome::error(message),
+            Err(message) => {
+                ui.event(Event::Refused {
+                    call,
+                    action: None,
+                    why: &message,
+                });
+                return Outcome::error(message);
+            }
         };
         let denied = |denials: &mut Vec<Denial>, why: String| {
             denials.push(Denial {
@@ -731,6 +748,11 @@ impl Agent {
             }
             Verdict::Deny(why) => {
                 self.decision(ui, call, false, "rules", None);
+                ui.event(Event::Refused {
+                    call,
+                    action: Some(&action),
+                    why: &why,
+                });
                 return denied(denials, format!("denied: {why}"));
             }
             // --auto: what the bare tool rule would allow (not protected paths, not
@@ -743,11 +765,25 @@ impl Agent {
             }
             Verdict::Ask(reason) => {
                 let suggestion = self.gate.suggest_rule(&action);
+                let gate = &self.gate;
+                // A plan only reads: the grant (which confines commands) is moot.
+                let ctx = tools::Context {
+                    workspace: &self.workspace,
+                    cancel: &self.cancel,
+                    env: &self.env,
+                    skills: &self.skills,
+                    sandbox: &self.sandbox,
+                    grant: Grant::Approved,
+                    may_read: &|path| gate.may_search(&action, path),
+                    seen: &self.seen,
+                };
+                let plan = tools::plan(&action, &ctx);
                 let request = Approval {
                     action: &action,
                     reason: &reason,
                     allowed_by: self.gate.allowing_rule(&action, suggestion.as_deref()),
                     suggestion,
+                    plan: plan.as_ref(),
                 };
                 match ui.approve(&request) {
                     Answer::Once => (true, "user", None),

@@ -8,7 +8,7 @@ use crate::cli::{Args, Command, DEFAULT_MAX_TURNS, HELP, Resume};
 use crate::compact::Window;
 use crate::config::{self, Settings};
 use crate::context;
-use crate::journal::{self, Journal, JournalError, Meta};
+use crate::journal::{self, Journal, JournalError, Meta, Record};
 use crate::model::{self, Client, Limits, Message, Usage};
 use crate::price;
 use crate::sandbox::{self, Sandbox};
@@ -16,6 +16,7 @@ use crate::sessions;
 use crate::tools::fs::Seen;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
+use crate::ui::term::sanitize;
 use serde_json::Value;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -24,9 +25,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// How long a silent, open stdin may delay a headless run before nib goes on without it.
-const STDIN_WAIT: Duration = Duration::from_secs(3);
-/// Piped input beyond this is cut (a prompt, not a data channel).
+/// How long nib reads stdin silently; after this it says why it waits.
+const STDIN_NOTICE: Duration = Duration::from_secs(3);
+/// Piped input beyond this is refused (exit 2): a prompt, not a data channel; a build
+/// log of this size would not fit any model's context window anyway.
 const STDIN_MAX: u64 = 8 * 1024 * 1024;
 
 /// A failure before or around a task: one line for stderr, and an exit code.
@@ -53,6 +55,17 @@ impl std::fmt::Display for Error {
             Error::Usage(m) | Error::Setup(m) => f.write_str(m),
         }
     }
+}
+
+/// Reports a failure that stops nib: one line on stderr and, when the output is JSON,
+/// one result object on stdout so a script reading it always gets an answer. Returns
+/// the exit code.
+pub fn fail(e: &Error, json: bool) -> i32 {
+    eprintln!("nib: {}", sanitize(&e.to_string()));
+    if json {
+        crate::ui::headless::print_failure(&e.to_string());
+    }
+    e.exit_code()
 }
 
 impl From<JournalError> for Error {
@@ -91,6 +104,10 @@ pub fn run(args: Args) -> Result<i32, Error> {
             print!("{HELP}");
             Ok(0)
         }
+        Command::SubcommandHelp(sub) => {
+            print!("{}", sub.help());
+            Ok(0)
+        }
         Command::Version => {
             println!("nib {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -102,6 +119,11 @@ pub fn run(args: Args) -> Result<i32, Error> {
     }
 }
 
+/// A path as printed: control characters in a file name made visible.
+fn shown(path: &Path) -> String {
+    sanitize(&path.display().to_string()).into_owned()
+}
+
 fn current_dir() -> Result<PathBuf, Error> {
     std::env::current_dir()
         .and_then(|d| d.canonicalize())
@@ -110,7 +132,12 @@ fn current_dir() -> Result<PathBuf, Error> {
 
 fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<i32, Error> {
     let cwd = current_dir()?;
-    let list = sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()));
+    // A session that never got a message (older nibs left such files) is not listed.
+    let list: Vec<sessions::Summary> =
+        sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()))
+            .into_iter()
+            .filter(|s| !s.first_prompt.is_empty())
+            .collect();
     if list.is_empty() && !json {
         let hint = if all {
             ""
@@ -134,19 +161,27 @@ fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<i32, Error> {
 
 fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
     let cwd = current_dir()?;
-    let path = journal::latest_for(&dirs.sessions()?, &cwd)
-        .ok_or_else(|| Error::Setup("no session in this directory to undo".into()))?;
+    // The latest session that changed a file: later ones may only have talked.
+    let path = sessions::list(&dirs.sessions()?, Some(&cwd))
+        .into_iter()
+        .map(|s| s.path)
+        .find(|p| changed_files(p))
+        .ok_or_else(|| {
+            Error::Setup("nothing to undo: no session in this directory changed a file".into())
+        })?;
     let done = sessions::undo(&path, &cwd, count).map_err(Error::Setup)?;
     for d in &done {
         match d {
-            sessions::Undone::Restored(p) => println!("restored {}", p.display()),
-            sessions::Undone::Deleted(p) => {
-                println!("removed {} (nib had created it)", p.display())
-            }
+            sessions::Undone::Restored(p) => println!("restored {}", shown(p)),
+            sessions::Undone::Deleted(p) => println!("removed {} (nib had created it)", shown(p)),
         }
     }
     if done.len() < count {
-        eprintln!("nib: undid {} of {count} changes", done.len());
+        eprintln!(
+            "nib: undid {} of {}",
+            done.len(),
+            crate::ui::term::plural(count, "change")
+        );
     }
     Ok(0)
 }
@@ -165,13 +200,29 @@ fn trust_folder(dirs: &Dirs) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// Whether a journal records a file change (undone or not).
+fn changed_files(path: &Path) -> bool {
+    journal::load(path).is_ok_and(|l| {
+        l.entries.iter().any(|e| {
+            matches!(
+                e.record,
+                Record::Change { .. }
+                    | Record::ToolResult {
+                        change: Some(_),
+                        ..
+                    }
+            )
+        })
+    })
+}
+
 fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let cwd = current_dir()?;
     let settings = Settings::load(dirs.config.as_deref()).map_err(Error::Setup)?;
     let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
     let (skills, skipped) = context::find_skills(&cwd, dirs.home.as_deref(), nib_config.as_deref());
     for w in skipped {
-        eprintln!("nib: warning: {w}");
+        eprintln!("nib: warning: {}", sanitize(&w));
     }
     let system = system_prompt(&args, &settings, &cwd, dirs, &skills)?;
     if args.print_system_prompt {
@@ -200,14 +251,21 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         session_id,
         tools: enabled,
         cwd,
+        pending,
         ..
     } = setup;
+    if let Some(new) = pending {
+        agent.journal = Some(new.create(&dirs.sessions()?)?);
+    }
     let mut ui = Headless {
         format: args.output_format,
         progress: args.verbose || std::io::stderr().is_terminal(),
         session_id,
         model: agent.client.endpoint.model.clone(),
     };
+    if ui.progress && agent.gate.mode() == Mode::Bypass {
+        eprintln!("nib: warning: {BYPASS_WARNING}");
+    }
     let tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
     ui.start(
         &cwd.to_string_lossy(),
@@ -240,9 +298,50 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     Ok(crate::signals::stopped_by().map_or(code, |signal| 128 + signal))
 }
 
+/// Said once when every call runs without asking.
+pub const BYPASS_WARNING: &str =
+    "--yes: every tool call runs without asking (deny rules still apply)";
+
+/// A session not written yet: its journal is created with the first user message, so
+/// starting nib and leaving leaves no empty session behind.
+pub struct NewSession {
+    pub meta: Meta,
+    /// Records of the session it forks, copied in when it is created.
+    pub carried: Vec<Record>,
+}
+
+impl NewSession {
+    /// A fresh session of `cwd` on `endpoint`.
+    pub fn new(id: String, cwd: &Path, endpoint: &model::Endpoint) -> NewSession {
+        NewSession {
+            meta: Meta {
+                id,
+                cwd: cwd.to_path_buf(),
+                model: endpoint.model.clone(),
+                provider: endpoint.provider.name().to_string(),
+                nib: env!("CARGO_PKG_VERSION").to_string(),
+                started: journal::rfc3339(journal::now_ms()),
+                format: journal::FORMAT,
+                forked_from: None,
+            },
+            carried: Vec::new(),
+        }
+    }
+
+    pub fn create(self, root: &Path) -> Result<Journal, JournalError> {
+        let mut journal = Journal::create(root, self.meta)?;
+        for record in self.carried {
+            journal.append(record)?;
+        }
+        Ok(journal)
+    }
+}
+
 /// Everything a run needs besides the prompt: the agent, and what the UI shows.
 pub struct Setup {
     pub agent: Agent,
+    /// The session to create with the first message (`None`: resumed, or not saved).
+    pub pending: Option<NewSession>,
     pub session_id: String,
     pub system: Vec<context::Part>,
     pub tools: Vec<Tool>,
@@ -276,7 +375,7 @@ pub fn prepare(
     };
     let mut gate = approval::load(rules, mode, workspace.clone(), places).map_err(Error::Setup)?;
     for w in gate.warnings() {
-        eprintln!("nib: warning: {w}");
+        eprintln!("nib: warning: {}", sanitize(w));
     }
     let mut sandbox = sandbox_for(args, dirs, &settings, &cwd)?;
     for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
@@ -287,11 +386,12 @@ pub fn prepare(
     let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
     enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
     let cancel = Arc::new(AtomicBool::new(false));
-    crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal);
-    let (journal, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
+    crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal_fully);
+    let (journal, pending, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
     let session_id = journal
         .as_ref()
         .map(|j| j.id.clone())
+        .or_else(|| pending.as_ref().map(|p| p.meta.id.clone()))
         .or_else(|| args.session_id.clone())
         .unwrap_or_else(journal::new_id);
     let prices = price::Table::from_settings(settings.json.get("prices")).map_err(Error::Setup)?;
@@ -340,6 +440,7 @@ pub fn prepare(
     };
     Ok(Setup {
         agent,
+        pending,
         session_id,
         system,
         tools: enabled,
@@ -399,23 +500,35 @@ pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Err
         })?;
     let mut endpoint = resolved.endpoint;
     if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
-        eprintln!(
+        let line = format!(
             "nib: using {} at {} (found running on this machine)",
             endpoint.model, endpoint.base_url
         );
+        eprintln!("{}", sanitize(&line));
     }
     if endpoint.model.is_empty() {
-        endpoint.model = model::list_models(&endpoint.base_url, Duration::from_secs(5))
-            .ok()
-            .and_then(|m| m.into_iter().next())
-            .ok_or_else(|| {
-                Error::Setup(format!(
-                    "no model given and {} lists none: pass --model NAME",
-                    endpoint.base_url
-                ))
-            })?;
+        let listed = model::list_models(&endpoint.base_url, Duration::from_secs(5))
+            .map_err(|e| Error::Setup(unreachable(&endpoint.base_url, e)))?;
+        endpoint.model = listed.into_iter().next().ok_or_else(|| {
+            Error::Setup(format!(
+                "no model given and {} lists none: pass --model NAME",
+                endpoint.base_url
+            ))
+        })?;
     }
     Ok(endpoint)
+}
+
+/// Why a server could not be asked, the cause first: "nothing listens on
+/// 127.0.0.1:1: connection refused".
+fn unreachable(base_url: &str, e: model::ModelError) -> String {
+    match e {
+        model::ModelError::Connect { detail, .. } if detail.contains("refused") => format!(
+            "nothing listens on {}: {detail}; start the model server or pass --base-url URL",
+            config::host_of(base_url)
+        ),
+        e => format!("{e}; or pass --model NAME"),
+    }
 }
 
 fn system_prompt(
@@ -460,13 +573,13 @@ fn system_prompt(
     Ok(parts)
 }
 
-/// The prompt argument, then piped stdin (Claude Code's order). A silent open stdin is
-/// given up on after `STDIN_WAIT`.
+/// The prompt argument, then piped stdin (Claude Code's order). A terminal on stdin is
+/// never read; a pipe or file is read to its end, however long that takes.
 fn headless_prompt(arg: Option<String>) -> Result<String, Error> {
     let piped = if std::io::stdin().is_terminal() {
         None
     } else {
-        read_stdin()
+        Some(read_stdin()?)
     };
     let prompt = match (arg, piped) {
         (Some(a), Some(p)) if !p.trim().is_empty() => format!("{a}\n{p}"),
@@ -483,34 +596,35 @@ fn headless_prompt(arg: Option<String>) -> Result<String, Error> {
     Ok(prompt)
 }
 
-/// Reads piped stdin to its end, unless nothing at all arrives within `STDIN_WAIT`
-/// (an open pipe nobody writes to); once input flows, a slow writer is waited for.
-fn read_stdin() -> Option<String> {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+/// Reads piped stdin to its end (`cargo build 2>&1 | nib -p …` waits for the build),
+/// saying so on stderr when that takes longer than `STDIN_NOTICE`. More than
+/// `STDIN_MAX` bytes is a usage error: nothing is cut silently.
+fn read_stdin() -> Result<String, Error> {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>();
     std::thread::spawn(move || {
-        let mut input = std::io::stdin().lock().take(STDIN_MAX);
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            match input.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) if tx.send(chunk[..n].to_vec()).is_err() => break,
-                Ok(_) => {}
-            }
-        }
+        let mut buf = Vec::new();
+        let read = std::io::stdin()
+            .lock()
+            .take(STDIN_MAX + 1)
+            .read_to_end(&mut buf);
+        let _ = tx.send(read.map(|_| buf));
     });
-    let mut buf = match rx.recv_timeout(STDIN_WAIT) {
-        Ok(first) => first,
-        Err(mpsc::RecvTimeoutError::Disconnected) => return Some(String::new()),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            eprintln!(
-                "nib: warning: no input on stdin after {} s; going on without it",
-                STDIN_WAIT.as_secs()
-            );
-            return None;
+    let read = match rx.recv_timeout(STDIN_NOTICE) {
+        Ok(read) => read,
+        Err(_) => {
+            eprintln!("nib: reading stdin… (it is still open; close it or press Ctrl-D)");
+            rx.recv()
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::BrokenPipe.into()))
         }
     };
-    buf.extend(rx.iter().flatten());
-    Some(String::from_utf8_lossy(&buf).into_owned())
+    let bytes = read.map_err(|e| Error::Setup(format!("cannot read stdin: {e}")))?;
+    if bytes.len() as u64 > STDIN_MAX {
+        return Err(Error::Usage(format!(
+            "stdin holds more than {} MiB; pass a smaller excerpt (e.g. | tail -n 2000) or name a file in the prompt",
+            STDIN_MAX / (1024 * 1024)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// What a resumed session brings along.
@@ -551,13 +665,14 @@ impl Resumed {
     }
 }
 
-/// A new session, or the one `-c` / `-r ID` names (forked with `--fork-session`).
+/// The session `-c` / `-r ID` names (forked with `--fork-session`), or a new one to
+/// create with the first message.
 fn open_session(
     args: &Args,
     dirs: &Dirs,
     cwd: &Path,
     endpoint: &model::Endpoint,
-) -> Result<(Option<Journal>, Resumed), Error> {
+) -> Result<(Option<Journal>, Option<NewSession>, Resumed), Error> {
     let root = dirs.sessions()?;
     if let Some(id) = &args.session_id {
         if !journal::valid_id(id) {
@@ -574,11 +689,19 @@ fn open_session(
     }
     let previous = match &args.resume {
         None => None,
-        Some(Resume::Latest) => Some(journal::latest_for(&root, cwd).ok_or_else(|| {
-            Error::Setup(
-                "no previous session in this directory: start one with nib -p \"task\"".into(),
-            )
-        })?),
+        // The latest session with a conversation: an empty one has nothing to go on with.
+        Some(Resume::Latest) => Some(
+            sessions::list(&root, Some(cwd))
+                .into_iter()
+                .find(|s| !s.first_prompt.is_empty())
+                .map(|s| s.path)
+                .ok_or_else(|| {
+                    Error::Setup(
+                        "no previous session in this directory: start one with nib -p \"task\""
+                            .into(),
+                    )
+                })?,
+        ),
         Some(Resume::Id(id)) => Some(journal::find_by_prefix(&root, id)?),
         Some(Resume::Pick) => {
             return Err(Error::Usage(
@@ -592,35 +715,31 @@ fn open_session(
     if let Some(path) = &previous {
         let loaded = journal::load(path)?;
         for s in &loaded.skipped {
-            eprintln!("nib: warning: skipped an unreadable journal line: {s}");
+            eprintln!(
+                "nib: warning: skipped an unreadable journal line: {}",
+                sanitize(s)
+            );
         }
         resumed = Resumed::from_entries(&loaded.entries);
         if !args.fork_session {
             if args.no_session_persistence {
-                return Ok((None, resumed));
+                return Ok((None, None, resumed));
             }
             let journal = Journal::reopen(path, &loaded.meta.id)?;
-            return Ok((Some(journal), resumed));
+            return Ok((Some(journal), None, resumed));
         }
         forked_from = Some(loaded.meta.id.clone());
-        carried = loaded.entries;
+        carried = loaded.entries.into_iter().map(|e| e.record).collect();
     }
     if args.no_session_persistence {
-        return Ok((None, resumed));
+        return Ok((None, None, resumed));
     }
-    let meta = Meta {
-        id: args.session_id.clone().unwrap_or_else(journal::new_id),
-        cwd: cwd.to_path_buf(),
-        model: endpoint.model.clone(),
-        provider: endpoint.provider.name().to_string(),
-        nib: env!("CARGO_PKG_VERSION").to_string(),
-        started: journal::rfc3339(journal::now_ms()),
-        format: journal::FORMAT,
-        forked_from,
-    };
-    let mut journal = Journal::create(&root, meta)?;
-    for entry in carried {
-        journal.append(entry.record)?;
+    let id = args.session_id.clone().unwrap_or_else(journal::new_id);
+    if journal::exists(&root, &id) {
+        return Err(JournalError::Taken(id).into());
     }
-    Ok((Some(journal), resumed))
+    let mut new = NewSession::new(id, cwd, endpoint);
+    new.meta.forked_from = forked_from;
+    new.carried = carried;
+    Ok((None, Some(new), resumed))
 }

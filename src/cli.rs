@@ -38,7 +38,71 @@ pub enum Command {
     },
     /// `nib trust`: this folder's own settings may grant permissions.
     Trust,
+    /// `nib SUBCOMMAND --help`: that subcommand's help text.
+    SubcommandHelp(Subcommand),
 }
+
+/// The words that make nib do something other than a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subcommand {
+    Sessions,
+    Undo,
+    Trust,
+}
+
+impl Subcommand {
+    fn from_word(word: &str) -> Option<Subcommand> {
+        match word {
+            "sessions" => Some(Subcommand::Sessions),
+            "undo" => Some(Subcommand::Undo),
+            "trust" => Some(Subcommand::Trust),
+            _ => None,
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            Subcommand::Sessions => SESSIONS_HELP,
+            Subcommand::Undo => UNDO_HELP,
+            Subcommand::Trust => TRUST_HELP,
+        }
+    }
+
+    fn usage(self) -> &'static str {
+        self.help().lines().next().unwrap_or_default()
+    }
+}
+
+pub const SESSIONS_HELP: &str = "\
+Usage: nib sessions [--all] [--json]
+
+Lists the saved sessions of this directory, newest first: id, age, turns, model and
+the first prompt. Continue one with nib -r ID.
+
+      --all                     sessions of every directory
+      --json                    one JSON array, for scripts
+  -h, --help                    this help
+";
+
+pub const TRUST_HELP: &str = "\
+Usage: nib trust
+
+Trusts this folder: from now on the allow rules and defaultMode of its own
+.claude/settings.json and .claude/settings.local.json apply (deny and ask rules
+always do). The answer is kept in nib's data directory.
+
+  -h, --help                    this help
+";
+
+pub const UNDO_HELP: &str = "\
+Usage: nib undo [N]
+
+Reverts the last N file changes (default 1) that nib made, newest first, in the latest
+session of this directory that changed a file. A file changed since nib wrote it is
+left alone, and so is everything older.
+
+  -h, --help                    this help
+";
 
 /// How to pick the session to continue.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,7 +193,8 @@ Usage: nib [options] [prompt]           interactive session (REPL)
        nib -p [options] [prompt]        headless: run one task, print the answer, exit
        nib sessions [--all] [--json]    list saved sessions of this directory (or all)
        nib trust                        let this folder's .claude/settings*.json allow tools
-       nib undo [N]                     revert the last N file changes of the latest session
+       nib undo [N]                     revert the last N file changes nib made here
+       nib SUBCOMMAND --help            help for sessions, undo or trust
 
 The prompt is the argument; with -p, piped stdin is appended to it.
 
@@ -189,8 +254,47 @@ pub struct UsageError(pub String);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (see nib --help)", self.0)
+        match self.0.contains("usage: nib") {
+            true => f.write_str(&self.0),
+            false => write!(f, "{} (see nib --help)", self.0),
+        }
     }
+}
+
+/// Parses the arguments as the OS gives them: an argument that is not UTF-8 is a usage
+/// error that names it, never a panic.
+pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, UsageError> {
+    let mut words = Vec::new();
+    for (i, arg) in argv.into_iter().enumerate() {
+        match arg.into_string() {
+            Ok(word) => words.push(word),
+            Err(raw) => {
+                let shown = crate::ui::term::sanitize(&raw.to_string_lossy()).into_owned();
+                return Err(UsageError(format!(
+                    "argument {} ({shown:?}) is not valid UTF-8; nib takes text arguments",
+                    i + 1
+                )));
+            }
+        }
+    }
+    parse(&words)
+}
+
+/// Whether raw arguments ask for JSON output, for reporting a usage error in the
+/// format a script reads even when the arguments did not parse.
+pub fn json_output(argv: &[std::ffi::OsString]) -> bool {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    words.iter().enumerate().any(|(i, w)| {
+        let value = match w.strip_prefix("--output-format") {
+            Some("") => words.get(i + 1).map(String::as_str),
+            Some(v) => v.strip_prefix('='),
+            None => None,
+        };
+        matches!(value, Some("json" | "stream-json"))
+    })
 }
 
 /// Parses the arguments after the program name.
@@ -206,6 +310,12 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             break;
         }
         if !raw.starts_with('-') || raw == "-" {
+            // A subcommand is the first word that is not a flag; what follows is its own.
+            let first = positional.is_empty() && !args.print;
+            if let Some(sub) = Subcommand::from_word(raw).filter(|_| first) {
+                args.command = parse_subcommand(sub, &argv[i..])?;
+                return Ok(args);
+            }
             positional.push(raw.clone());
             continue;
         }
@@ -353,44 +463,55 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--terse" => args.terse = true,
             "--verbose" => args.verbose = true,
             "--print-system-prompt" => args.print_system_prompt = true,
-            "--all" | "--json"
-                if matches!(positional.first().map(String::as_str), Some("sessions")) =>
-            {
-                positional.push(raw.clone())
-            }
             _ => return Err(UsageError(format!("unknown option {flag}"))),
         }
     }
-    apply_positional(&mut args, positional)?;
+    if !positional.is_empty() {
+        args.prompt = Some(positional.join(" "));
+    }
     Ok(args)
 }
 
-/// Subcommands (`sessions`, `undo`) or the prompt.
-fn apply_positional(args: &mut Args, positional: Vec<String>) -> Result<(), UsageError> {
-    let first = positional.first().map(String::as_str);
-    match first {
-        Some("sessions") if !args.print => {
-            let rest = &positional[1..];
-            if let Some(bad) = rest.iter().find(|w| *w != "--all" && *w != "--json") {
-                return Err(UsageError(format!("nib sessions: unexpected {bad:?}")));
-            }
-            args.command = Command::Sessions {
-                all: rest.iter().any(|w| w == "--all"),
-                json: rest.iter().any(|w| w == "--json"),
-            };
-        }
-        Some("undo") if !args.print && positional.len() <= 2 => {
-            let count = match positional.get(1) {
-                Some(n) => parse_count("undo", n)? as usize,
-                None => 1,
-            };
-            args.command = Command::Undo { count };
-        }
-        Some("trust") if !args.print && positional.len() == 1 => args.command = Command::Trust,
-        _ if !positional.is_empty() => args.prompt = Some(positional.join(" ")),
-        _ => {}
+/// A subcommand's own arguments, strictly: anything it does not know is a usage error
+/// that shows its usage, so `nib undo --help` or `nib undo 1 8abb4126` never acts.
+fn parse_subcommand(sub: Subcommand, words: &[String]) -> Result<Command, UsageError> {
+    let bad = |what: String| {
+        UsageError(format!(
+            "{what}; usage: {} (see nib {} --help)",
+            sub.usage().trim_start_matches("Usage: "),
+            sub.usage().split_whitespace().nth(2).unwrap_or_default()
+        ))
+    };
+    if words.iter().any(|w| w == "-h" || w == "--help") {
+        return Ok(Command::SubcommandHelp(sub));
     }
-    Ok(())
+    match sub {
+        Subcommand::Sessions => {
+            let (mut all, mut json) = (false, false);
+            for w in words {
+                match w.as_str() {
+                    "--all" => all = true,
+                    "--json" => json = true,
+                    _ => return Err(bad(format!("sessions: unexpected argument {w:?}"))),
+                }
+            }
+            Ok(Command::Sessions { all, json })
+        }
+        Subcommand::Undo => match words {
+            [] => Ok(Command::Undo { count: 1 }),
+            [n] => match n.parse::<usize>() {
+                Ok(count) if count > 0 => Ok(Command::Undo { count }),
+                _ => Err(bad(format!(
+                    "undo: N is a number of changes above 0, not {n:?}"
+                ))),
+            },
+            [_, extra, ..] => Err(bad(format!("undo: unexpected argument {extra:?}"))),
+        },
+        Subcommand::Trust => match words {
+            [] => Ok(Command::Trust),
+            [w, ..] => Err(bad(format!("trust: unexpected argument {w:?}"))),
+        },
+    }
 }
 
 fn parse_provider(s: &str) -> Option<Provider> {
@@ -542,10 +663,52 @@ mod tests {
         assert_eq!(parse_ok(&["undo"]).command, Command::Undo { count: 1 });
         assert_eq!(parse_ok(&["trust"]).command, Command::Trust);
         assert_eq!(parse_ok(&["-p", "trust"]).command, Command::Run);
-        // With -p, "sessions" is just a prompt word.
+        assert!(parse_err(&["trust", "x"]).contains("usage: nib trust"));
+        assert_eq!(
+            parse_ok(&["--model", "m", "undo"]).command,
+            Command::Undo { count: 1 }
+        );
+        // A subcommand's --help is its help, never the subcommand.
+        for words in [
+            &["undo", "--help"][..],
+            &["undo", "3", "-h"],
+            &["sessions", "--help"],
+        ] {
+            assert!(
+                matches!(parse_ok(words).command, Command::SubcommandHelp(_)),
+                "{words:?}"
+            );
+        }
+        // Anything else is a usage error that shows the usage.
+        let e = parse_err(&["undo", "1", "8abb4126"]);
+        assert!(
+            e.contains("unexpected argument \"8abb4126\"") && e.contains("usage: nib undo [N]"),
+            "{e}"
+        );
+        assert!(parse_err(&["undo", "x"]).contains("usage: nib undo"));
+        assert!(parse_err(&["sessions", "--bogus"]).contains("usage: nib sessions"));
+        assert!(parse_err(&["sessions", "all"]).contains("unexpected argument"));
+        // With -p, or after another word, it is a prompt word.
         let a = parse_ok(&["-p", "sessions"]);
         assert_eq!(a.command, Command::Run);
         assert_eq!(a.prompt.as_deref(), Some("sessions"));
+        let a = parse_ok(&["-p", "list", "sessions"]);
+        assert_eq!(a.command, Command::Run);
+        assert_eq!(a.prompt.as_deref(), Some("list sessions"));
+    }
+
+    #[test]
+    fn arguments_that_are_not_utf8_are_usage_errors() {
+        use std::os::unix::ffi::OsStringExt;
+        let argv = vec![
+            std::ffi::OsString::from("-p"),
+            std::ffi::OsString::from_vec(b"caf\xe9".to_vec()),
+        ];
+        let e = parse_os(argv).expect_err("not UTF-8");
+        assert!(
+            e.0.contains("argument 2") && e.0.contains("not valid UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -276,8 +276,8 @@ fn resolve_any(
     }
     Err(NoEndpoint::Missing(
         "no model server found on 127.0.0.1 (ports 8080, 8081, 11434, 1234, 8000) and no key set: \
-start the local one with `scripts/local-model start`, or pass --base-url URL, or set \
-ANTHROPIC_API_KEY / OPENAI_API_KEY"
+start one (llama.cpp: `llama-server -m MODEL.gguf --port 8080`; Ollama: `ollama serve`, then \
+`ollama pull MODEL`), or pass --base-url URL, or set ANTHROPIC_API_KEY / OPENAI_API_KEY"
             .into(),
     ))
 }
@@ -470,8 +470,12 @@ mod tests {
         assert_eq!(r.endpoint.api_key, None);
         let err = resolve(Args::default(), &[], None).unwrap_err();
         assert!(
-            matches!(&err, NoEndpoint::Missing(e) if e.contains("scripts/local-model start")),
+            matches!(&err, NoEndpoint::Missing(e) if e.contains("llama-server -m") && e.contains("ollama serve")),
             "{err:?}"
+        );
+        assert!(
+            !matches!(&err, NoEndpoint::Missing(e) if e.contains("scripts/")),
+            "a script of nib's source tree: {err:?}"
         );
     }
 

@@ -25,21 +25,18 @@ fn main() {
         std::process::exit(tools::watchdog::serve());
     }
     if let Some(warning) = secrets::hide_keys() {
-        eprintln!("nib: warning: {warning}");
+        eprintln!("nib: warning: {}", ui::term::sanitize(&warning));
     }
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let code = match cli::parse(&argv) {
-        Err(e) => {
-            eprintln!("nib: {e}");
-            2
-        }
-        Ok(args) => match app::run(args) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("nib: {e}");
-                e.exit_code()
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let code = match cli::parse_os(argv.clone()) {
+        Err(e) => app::fail(&app::Error::Usage(e.to_string()), cli::json_output(&argv)),
+        Ok(args) => {
+            let json = args.output_format != cli::OutputFormat::Text;
+            match app::run(args) {
+                Ok(code) => code,
+                Err(e) => app::fail(&e, json),
             }
-        },
+        }
     };
     std::process::exit(code);
 }

@@ -441,6 +441,11 @@ impl Gate {
         self.mode
     }
 
+    /// Switches the mode (the REPL's Shift-Tab and `/permissions MODE`).
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+    }
+
     /// Problems found while loading (malformed allow/ask rules, ignored settings).
     pub fn warnings(&self) -> &[String] {
         &self.warnings

@@ -120,6 +120,9 @@ pub struct Capture {
     head: Vec<u8>,
     tail: VecDeque<u8>,
     total: u64,
+    /// Line breaks pushed so far, and whether the last byte was one.
+    newlines: u64,
+    ends_in_newline: bool,
 }
 
 impl Capture {
@@ -129,6 +132,10 @@ impl Capture {
 
     pub fn push(&mut self, mut bytes: &[u8]) {
         self.total += bytes.len() as u64;
+        self.newlines += newlines(bytes);
+        if let Some(&last) = bytes.last() {
+            self.ends_in_newline = last == b'\n';
+        }
         let to_head = (CAPTURE_HEAD - self.head.len()).min(bytes.len());
         self.head.extend_from_slice(&bytes[..to_head]);
         bytes = &bytes[to_head..];
@@ -143,6 +150,12 @@ impl Capture {
     /// Bytes pushed so far.
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// Lines pushed so far (a last line without a line break counts), however many
+    /// were kept.
+    pub fn lines(&self) -> u64 {
+        self.newlines + u64::from(self.total > 0 && !self.ends_in_newline)
     }
 
     /// The capture as the model sees it, after `prefix`; at most `LIMIT` bytes.
@@ -162,6 +175,22 @@ impl Capture {
         let omitted = self.total - (head_used + tail_used) as u64;
         join(prefix, &head, &tail_text, omitted, self.total)
     }
+}
+
+/// Line breaks in `bytes`, eight bytes at a time: a command may print gigabytes, and a
+/// byte loop is slow in debug builds.
+fn newlines(bytes: &[u8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const BREAKS: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let (words, rest) = bytes.as_chunks::<8>();
+    let mut n = 0;
+    for word in words {
+        // A zero byte of `x` (a `\n` of the word) is the only one whose high bit stays clear.
+        let x = u64::from_ne_bytes(*word) ^ BREAKS;
+        let zeros = !(((x & LOW7) + LOW7) | x | LOW7);
+        n += u64::from(zeros.count_ones());
+    }
+    n + rest.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Bytes left for head and tail once the prefix and the marker line are paid for.
@@ -288,6 +317,28 @@ pub fn whole_chars(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_counted_whatever_was_kept() {
+        let texts: [&[u8]; 5] = [
+            b"",
+            b"a",
+            b"a\n",
+            b"\n\n\n",
+            b"0123456789\n0123456\n\x0a\x8a\x0b",
+        ];
+        for text in texts {
+            let want = text.iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(newlines(text), want, "{text:?}");
+        }
+        let mut capture = Capture::new();
+        for _ in 0..10_000 {
+            capture.push(b"line\n");
+        }
+        capture.push(b"last, unended");
+        assert_eq!(capture.lines(), 10_001);
+        assert!(capture.render("").len() <= LIMIT);
+    }
 
     fn check(input: &[u8], expected: &str) {
         assert_eq!(clip(input), expected, "input {input:?}");

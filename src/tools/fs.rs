@@ -353,6 +353,16 @@ impl Plan {
         }
     }
 
+    /// The content the file will have.
+    pub fn after(&self) -> &str {
+        &self.after
+    }
+
+    /// The diff people see once it ran (and before, in the approval question).
+    pub fn diff(&self) -> &str {
+        &self.diff
+    }
+
     /// Writes the file (creating its directories); `links` says whether a hard-linked
     /// file may be rewritten in place.
     pub fn apply(self, links: Links, seen: &Seen) -> Outcome {
@@ -379,6 +389,7 @@ impl Plan {
             is_error: false,
             change: self.change,
             diff: Some(self.diff),
+            printed_lines: None,
         }
     }
 }

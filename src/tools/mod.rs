@@ -246,6 +246,8 @@ pub struct Outcome {
     pub change: Option<change::Change>,
     /// A unified diff for people (write/edit), not sent to the model twice.
     pub diff: Option<String>,
+    /// Lines a command printed, before the output was clipped to `content`.
+    pub printed_lines: Option<u64>,
 }
 
 impl Outcome {
@@ -255,6 +257,7 @@ impl Outcome {
             is_error: false,
             change: None,
             diff: None,
+            printed_lines: None,
         }
     }
 
@@ -264,6 +267,7 @@ impl Outcome {
             is_error: true,
             change: None,
             diff: None,
+            printed_lines: None,
         }
     }
 }

@@ -335,6 +335,7 @@ fn report(end: &End, timeout: Duration, stopped_jobs: bool, capture: &Capture) -
         is_error,
         change: None,
         diff: None,
+        printed_lines: Some(capture.lines()),
     }
 }
 

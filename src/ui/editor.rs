@@ -38,6 +38,9 @@ pub enum ReadResult {
     Interrupted,
     /// Ctrl-D on an empty line.
     Eof,
+    /// Shift-Tab, with the text typed so far (the caller switches the permission mode
+    /// and reads on with `prefill`).
+    ShiftTab(String),
 }
 
 /// Leaves raw mode and bracketed paste. For panic hooks; errors are ignored because
@@ -47,10 +50,19 @@ pub fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
 }
 
-/// Waits for one key press in raw mode, for single-key questions; the terminal is
+/// `restore_terminal`, and echo and line editing back on (a task turns them off), for
+/// the way out when nothing else will restore them: a panic, a signal.
+pub fn restore_terminal_fully() {
+    restore_terminal();
+    super::keys::echo_on();
+}
+
+/// Waits for one key press in raw mode, for single-key questions; keys typed before
+/// the call (before the question was shown) are dropped first. The terminal is
 /// restored before it returns.
 pub fn read_key() -> io::Result<KeyEvent> {
     let _raw = RawMode::enter()?;
+    super::keys::drop_typed();
     loop {
         if let Event::Key(key) = event::read()?
             && key.kind != KeyEventKind::Release
@@ -81,6 +93,8 @@ impl Drop for RawMode {
 /// The line editor: history plus what it needs between reads.
 pub struct Editor {
     state: State,
+    /// Text the next read starts with (type-ahead, or a line Shift-Tab interrupted).
+    prefill: String,
     history_path: Option<PathBuf>,
     history_error: Option<io::Error>,
 }
@@ -98,6 +112,7 @@ impl Editor {
         };
         Editor {
             state: State::new(entries),
+            prefill: String::new(),
             history_path,
             history_error,
         }
@@ -107,6 +122,11 @@ impl Editor {
     /// without persistence; the REPL decides whether to tell the user.
     pub fn take_history_error(&mut self) -> Option<io::Error> {
         self.history_error.take()
+    }
+
+    /// Makes the next read start with `text` in the buffer.
+    pub fn prefill(&mut self, text: &str) {
+        self.prefill = text.to_string();
     }
 
     /// Reads one entry. `complete(buffer, cursor)` gets the whole buffer and the cursor
@@ -137,6 +157,8 @@ impl Editor {
         complete: &dyn Fn(&str, usize) -> Vec<String>,
     ) -> io::Result<ReadResult> {
         self.state.start();
+        let prefill = std::mem::take(&mut self.prefill);
+        self.state.input.insert(&prefill);
         let mut screen = Screen::new(prompt, terminal_width());
         let mut out = io::stdout();
         screen.draw(&mut out, &self.state.input, &[])?;
@@ -279,6 +301,7 @@ enum Command {
     Complete,
     Interrupt,
     ClearScreen,
+    ShiftTab,
     Nothing,
 }
 
@@ -308,6 +331,7 @@ fn decode(key: KeyEvent) -> Command {
         KeyCode::Backspace => Command::Backspace,
         KeyCode::Delete => Command::Delete,
         KeyCode::Tab => Command::Complete,
+        KeyCode::BackTab => Command::ShiftTab,
         _ => Command::Nothing,
     }
 }
@@ -389,6 +413,7 @@ impl State {
             Command::Complete => return Step::Complete,
             Command::Interrupt => return Step::Done(ReadResult::Interrupted),
             Command::ClearScreen => return Step::ClearScreen,
+            Command::ShiftTab => return Step::Done(ReadResult::ShiftTab(input.text())),
             Command::Nothing => {}
         }
         Step::Continue

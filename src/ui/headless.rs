@@ -4,7 +4,8 @@
 
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::OutputFormat;
-use crate::model::{Block, Message, Reply, StopReason, Usage};
+use crate::model::{Block, Message, Reply, StopReason, ToolCall, Usage};
+use crate::tools::Action;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::time::Duration;
@@ -48,7 +49,7 @@ impl Headless {
         match self.format {
             OutputFormat::Text => {
                 if is_error {
-                    eprintln!("nib: {}", describe(&r.stop));
+                    eprintln!("nib: {}", super::term::sanitize(&describe(&r.stop)));
                 }
                 if !r.text.is_empty() || !is_error {
                     let mut out = std::io::stdout().lock();
@@ -71,6 +72,44 @@ impl Headless {
             _ => 1,
         }
     }
+}
+
+/// The result object of a run that failed before or around its task (bad usage, no
+/// server), so `--output-format json` always prints one.
+pub fn print_failure(message: &str) {
+    let value = json!({
+        "type": "result",
+        "subtype": "error_during_execution",
+        "is_error": true,
+        "duration_ms": 0,
+        "duration_api_ms": 0,
+        "num_turns": 0,
+        "result": "",
+        "stop_reason": null,
+        "session_id": null,
+        "total_cost_usd": 0.0,
+        "usage": Usage::default(),
+        "permission_denials": [],
+        "errors": [message],
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// What a refused call would have done: its summary, or the tool's name when its
+/// arguments did not parse.
+pub fn refused_what(call: &ToolCall, action: Option<&Action>) -> String {
+    match action {
+        Some(action) => first_line(&action.summary(), 200),
+        None => first_line(&call.name, 80),
+    }
+}
+
+/// A refused call in one line: what was refused, and why (made visible).
+pub fn refusal_line(what: &str, why: &str) -> String {
+    let line = format!("✗ {what} · refused: {}", first_line(why, 300));
+    super::term::sanitize(&line).into_owned()
 }
 
 /// One line for a person about how a task ended.
@@ -199,7 +238,8 @@ impl Ui for Headless {
             } if self.progress => {
                 let how = if summarised { "summarised" } else { "dropped" };
                 eprintln!(
-                    "nib: compacted: {replaced} earlier messages {how} to fit the context window"
+                    "nib: compacted: {} {how} to fit the context window",
+                    super::term::plural(replaced, "earlier message")
                 );
             }
             Event::Trimmed { cleared, cut } if self.progress => {
@@ -209,6 +249,10 @@ impl Ui for Headless {
                 eprintln!("nib: {}", super::context_line(used, window));
             }
             Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
+            // Always said: a script's author must see what the gate held back.
+            Event::Refused { call, action, why } => {
+                eprintln!("{}", refusal_line(&refused_what(call, action), why))
+            }
             _ => {}
         }
     }
@@ -224,13 +268,9 @@ or --dangerously-skip-permissions."
             ),
             None => "No rule can allow it; only --dangerously-skip-permissions would.".to_string(),
         };
-        if self.progress {
-            eprintln!(
-                "● {} — denied: {}",
-                super::term::sanitize(&first_line(&request.action.summary(), 200)),
-                request.reason
-            );
-        }
+        let why = format!("{}; nobody can approve it headless", request.reason);
+        let what = first_line(&request.action.summary(), 200);
+        eprintln!("{}", refusal_line(&what, &why));
         Answer::Deny(format!(
             "denied: {} and nib runs headless, so nobody can approve it. \
 Do not retry it; find another way or finish. {how}",

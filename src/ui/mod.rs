@@ -1,10 +1,16 @@
 //! Everything that talks to the person: headless output, the interactive REPL, its
 //! line editor and the output helpers it draws with.
 
+pub mod approve;
+pub mod attach;
 pub mod editor;
 pub mod headless;
+pub mod keys;
+pub mod markdown;
 pub mod repl;
+pub mod slash;
 pub mod term;
+pub mod view;
 
 /// What trimming the conversation did, in one line.
 pub fn trimmed_line(cleared: usize, cut: usize) -> String {

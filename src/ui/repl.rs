@@ -1,74 +1,47 @@
-//! The interactive REPL: reads prompts with the line editor, runs each as a task,
-//! shows the answer as it streams, tool calls compactly and approval questions inline,
-//! and handles the slash commands. What the agent does is `agent.rs`'s business; how a
-//! line is edited is `editor.rs`'s; how text is made safe and coloured is `term.rs`'s.
+//! The interactive REPL: reads prompts with the line editor, runs each as a task, and
+//! handles the slash commands, `!command` (a shell command of the user's own) and
+//! `# note` (kept in the project's instruction file). What the agent does is
+//! `agent.rs`'s business; what a task shows is `view.rs`'s, its approval questions
+//! `approve.rs`'s, `@file` and completion `attach.rs`'s; how a line is edited is
+//! `editor.rs`'s; how text is made safe and coloured is `term.rs`'s.
 
+use super::approve::PROJECT_SETTINGS;
+use super::attach::{attach, complete};
 use super::editor::{self, Editor, ReadResult};
-use super::headless::describe;
-use super::term::{self, Paint, Spinner, Style, sanitize};
-use crate::agent::{Agent, Answer, Approval, Event, Stop, Ui};
-use crate::app::{self, Dirs, Resumed, Setup};
-use crate::cli::{self, Args, Resume};
+use super::headless::{describe, refusal_line};
+use super::slash::{COMMANDS, ModelSwitch, Slash, is_command, parse_slash};
+use super::term::{self, Paint, Style, sanitize};
+use super::view::View;
+use crate::agent::{Agent, Stop};
+use crate::app::{self, Dirs, NewSession, Resumed, Setup};
+use crate::approval::{Mode, Verdict};
+use crate::cli::{Args, Resume};
 use crate::config::Settings;
 use crate::context;
-use crate::journal::{self, Journal, Meta};
-use crate::model::{Block, Client, Message, Provider, Role, Usage};
+use crate::journal::{self, Journal};
+use crate::model::{Block, Client, Message, Role, Usage};
+use crate::price;
 use crate::sessions;
-use crate::tools::{Action, Outcome};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use crate::tools::{self, Action, Workspace};
+use crossterm::event::{KeyCode, KeyModifiers};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-/// An `@file` brings at most this much: the same 12 KB a tool result may (REFERENCE §6).
-const ATTACH_LIMIT: usize = 12 * 1024;
 /// Lines of a resumed session's last prompt and answer shown; enough to remember it.
 const RECAP_LINES: usize = 12;
-/// Diff lines shown after a write or edit; the rest are counted.
-const DIFF_LINES: usize = 60;
-/// Indent of a diff under its tool call.
-const DIFF_INDENT: &str = "    ";
-/// Lines of an edit shown in its approval question.
-const PREVIEW_LINES: usize = 16;
 /// Sessions the picker offers; older ones are reached with `/resume ID`.
 const PICK_LIMIT: usize = 20;
-/// Path completions offered at once; a directory with more is narrowed by typing.
-const COMPLETION_LIMIT: usize = 200;
 /// Characters of a skill's description `/skills` shows.
 const SKILL_LINE: usize = 72;
 /// The prompt the editor shows.
 const PROMPT: &str = "› ";
-/// Where a "project" answer is saved (Claude Code's personal settings file).
-const PROJECT_SETTINGS: &str = ".claude/settings.local.json";
-
-/// The slash commands, with the line `/help` shows for each.
-const COMMANDS: [(&str, &str); 14] = [
-    ("/help", "this list"),
-    ("/clear", "start a new session"),
-    (
-        "/resume",
-        "continue an earlier session (/resume ID, or pick from a list)",
-    ),
-    ("/sessions", "list the sessions of this directory"),
-    (
-        "/model",
-        "show or switch the model (/model NAME [--base-url URL], /model anthropic:NAME)",
-    ),
-    ("/cost", "tokens and dollars so far"),
-    ("/compact", "summarize the conversation to save context"),
-    ("/undo", "revert the last file change (/undo N for more)"),
-    ("/context", "the system prompt's parts and their sizes"),
-    ("/skills", "the skills nib knows"),
-    (
-        "/permissions",
-        "the permission mode and the rules allowed this session",
-    ),
-    ("/exit", "leave nib"),
-    ("/quit", "leave nib"),
-    ("/?", "this list"),
-];
+/// Where `# note` keeps a note: the instruction file Claude Code's `#` writes to.
+const NOTES_FILE: &str = "CLAUDE.md";
+/// Asking a local server for its context window (`/context`): it answers at once or not.
+const WINDOW_PROBE: Duration = Duration::from_millis(500);
+/// The modes Shift-Tab goes through, in Claude Code's order.
+const MODE_CYCLE: [Mode; 3] = [Mode::Default, Mode::AcceptEdits, Mode::Plan];
 
 /// Runs the REPL until the user leaves; returns the exit code.
 pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
@@ -86,6 +59,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
         repl.submit(prompt);
     }
     let result = repl.read_loop();
+    repl.view.stop_spin();
     repl.farewell();
     result.map(|()| 0)
 }
@@ -95,7 +69,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
 fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        editor::restore_terminal();
+        editor::restore_terminal_fully();
         default(info);
     }));
 }
@@ -121,14 +95,20 @@ struct Repl {
     editor: Editor,
     /// The arguments as last changed by `/model`.
     args: Args,
+    /// The arguments nib started with: `/model NAME` starts from them, so a provider
+    /// one switch named does not stick to the next.
+    start_args: Args,
     settings: Settings,
     system: Vec<context::Part>,
     session_id: String,
     /// Where journals live; `None` when there is no data directory.
     sessions_root: Option<PathBuf>,
-    /// A session `/clear` started, created on its first prompt so an unused one leaves
-    /// no file behind.
-    pending: Option<Meta>,
+    /// A session not written yet, created with its first prompt so an unused one
+    /// leaves no file behind.
+    pending: Option<NewSession>,
+    /// The mode nib started in, which Shift-Tab also goes through when it is not one
+    /// of `MODE_CYCLE` (so `--yes` can be had back).
+    start_mode: Mode,
     /// Told to the model with the next prompt (e.g. that the user undid a change).
     notes: Vec<String>,
 }
@@ -136,27 +116,22 @@ struct Repl {
 impl Repl {
     fn new(args: &Args, dirs: &Dirs, setup: Setup) -> Repl {
         let history = dirs.data.as_ref().map(|d| d.join("nib").join("history"));
-        let view = View {
-            style: Style::detect(),
-            spinner: None,
-            label: "",
-            line_start: true,
-            held_cr: false,
-            streamed: false,
-            tokens: 0,
-            cancel: setup.agent.cancel.clone(),
-            cwd: setup.cwd.clone(),
+        let workspace = Workspace {
+            root: setup.cwd.clone(),
         };
+        let view = View::new(Style::detect(), setup.agent.cancel.clone(), workspace);
         Repl {
+            start_mode: setup.agent.gate.mode(),
             agent: setup.agent,
             view,
             editor: Editor::new(history),
             args: args.clone(),
+            start_args: args.clone(),
             settings: setup.settings,
             system: setup.system,
             session_id: setup.session_id,
             sessions_root: dirs.data.as_deref().map(journal::sessions_root),
-            pending: None,
+            pending: setup.pending,
             notes: Vec::new(),
         }
     }
@@ -183,29 +158,35 @@ impl Repl {
             e.model,
             e.provider.name(),
             e.base_url,
-            self.view.cwd.display()
+            self.view.workspace.root.display()
         );
         self.dim(&sanitize(&line));
         self.dim(&format!("sandbox: {}", self.agent.sandbox.describe()));
-        self.dim("/help for commands · @path attaches a file · Ctrl-C interrupts, twice exits");
+        self.dim(
+            "/help · @path attaches a file · !cmd runs a command · Esc interrupts · \
+             Shift-Tab: mode",
+        );
+        if self.agent.gate.mode() == Mode::Bypass {
+            self.warn(&format!("warning: {}", app::BYPASS_WARNING));
+        }
     }
 
     /// The last exchange of a resumed session, so the user knows where they are.
     fn recap(&self) {
         let (prompt, answer) = last_exchange(&self.agent.messages);
         self.dim(&format!(
-            "── resumed session {} ({} messages)",
+            "── resumed session {} ({})",
             self.session_id,
-            self.agent.messages.len()
+            term::plural(self.agent.messages.len(), "message")
         ));
-        if let Some(p) = prompt {
-            say(&format!(
-                "{PROMPT}{}",
-                sanitize(&head_lines(&p, RECAP_LINES))
-            ));
-        }
-        if let Some(a) = answer {
-            say(&sanitize(&tail_lines(&a, RECAP_LINES)));
+        let Some(p) = prompt else { return };
+        say(&format!(
+            "{PROMPT}{}",
+            sanitize(&head_lines(&p, RECAP_LINES))
+        ));
+        match answer {
+            Some(a) => say(&sanitize(&tail_lines(&a, RECAP_LINES))),
+            None => self.dim("(no answer: the request failed or was interrupted)"),
         }
     }
 
@@ -215,16 +196,24 @@ impl Repl {
             if let Some(e) = self.editor.take_history_error() {
                 self.warn(&format!("history is not saved: {e}"));
             }
-            let root = self.view.cwd.clone();
+            let root = self.view.workspace.root.clone();
             let prompt = self.style().paint(Paint::Bold, PROMPT);
+            let gate = &self.agent.gate;
+            let commands: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
             let idle = crate::signals::Idle::enter();
             let read = self
                 .editor
-                .read_line(&prompt, &|buffer, cursor| complete(buffer, cursor, &root))
+                .read_line(&prompt, &|buffer, cursor| {
+                    complete(buffer, cursor, &root, gate, &commands)
+                })
                 .map_err(|e| format!("cannot read from the terminal: {e}"))?;
             drop(idle);
             match read {
                 ReadResult::Eof => return Ok(()),
+                ReadResult::ShiftTab(typed) => {
+                    self.cycle_mode();
+                    self.editor.prefill(&typed);
+                }
                 ReadResult::Interrupted if armed => return Ok(()),
                 ReadResult::Interrupted => {
                     armed = true;
@@ -243,6 +232,17 @@ impl Repl {
     fn handle(&mut self, line: &str) -> Flow {
         let trimmed = line.trim();
         if trimmed.is_empty() {
+            return Flow::Continue;
+        }
+        if let Some(command) = trimmed.strip_prefix('!') {
+            self.shell(command.trim());
+            return Flow::Continue;
+        }
+        if let Some(note) = trimmed
+            .strip_prefix("# ")
+            .filter(|_| !trimmed.contains('\n'))
+        {
+            self.note(note.trim());
             return Flow::Continue;
         }
         if !is_command(trimmed) {
@@ -271,7 +271,8 @@ impl Repl {
 
     /// Sends one prompt (with its attachments and notes) and shows how it went.
     fn submit(&mut self, line: &str) {
-        let (mut prompt, attached) = attach(line, &self.view.cwd);
+        let root = self.view.workspace.root.clone();
+        let (mut prompt, attached) = attach(line, &root, &self.agent.gate);
         for a in &attached {
             self.dim(&a.describe());
         }
@@ -283,12 +284,10 @@ impl Repl {
             self.notes.clear();
         }
         self.open_pending();
-        self.view.tokens = 0;
-        self.view.streamed = false;
-        self.view.spin("thinking");
+        self.view.start_task("thinking");
         let result = self.agent.run(&prompt, &mut self.view);
-        self.view.stop_spin();
-        self.view.end_line();
+        let typed = self.view.end_task();
+        self.editor.prefill(&typed);
         match &result.stop {
             Stop::Done => {}
             Stop::Interrupted => say(&self.style().paint(Paint::Yellow, "interrupted")),
@@ -296,14 +295,19 @@ impl Repl {
         }
     }
 
-    /// Creates the journal of a session `/clear` started.
+    /// Creates the journal of a session not written yet (new, forked, or `/clear`ed).
     fn open_pending(&mut self) {
-        let (Some(meta), Some(root)) = (self.pending.take(), self.sessions_root.as_ref()) else {
+        let (Some(new), Some(root)) = (self.pending.take(), self.sessions_root.as_ref()) else {
             return;
         };
-        match Journal::create(root, meta) {
+        match new.create(root) {
             Ok(j) => self.agent.journal = Some(j),
-            Err(e) => self.warn(&format!("{e}; this session is not being saved")),
+            Err(e) => {
+                self.warn(&format!(
+                    "{e}; this session is not being saved, and nib changes no files"
+                ));
+                self.agent.unsaved = Some(e.to_string());
+            }
         }
     }
 
@@ -325,7 +329,8 @@ impl Repl {
             Slash::Undo(count) => self.undo(count)?,
             Slash::Context => self.context(),
             Slash::Skills => self.skills(),
-            Slash::Permissions => self.permissions(),
+            Slash::Permissions(None) => self.permissions(),
+            Slash::Permissions(Some(mode)) => self.set_mode(mode)?,
             Slash::Exit => {}
         }
         Ok(())
@@ -338,12 +343,10 @@ impl Repl {
             return say("nothing to compact: the conversation is empty");
         }
         self.open_pending();
-        self.agent
-            .cancel
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        self.view.spin("summarizing");
+        self.view.start_task("summarizing");
         let done = self.agent.compact(&mut self.view);
-        self.view.stop_spin();
+        let typed = self.view.end_task();
+        self.editor.prefill(&typed);
         match done {
             Ok(0) => say("nothing to compact: the conversation is already short"),
             Ok(_) => {}
@@ -356,7 +359,12 @@ impl Repl {
             say(&format!("  {name:<13} {what}"));
         }
         self.dim("  @path attaches a file (Tab completes) · Tab completes commands");
-        self.dim("  Alt-Enter or Ctrl-J: new line · Up/Down: history · Ctrl-C: interrupt");
+        self.dim("  !command runs a shell command and adds its output to the conversation");
+        self.dim(&format!(
+            "  # note keeps a note in {NOTES_FILE} (not sent as a message)"
+        ));
+        self.dim("  Alt-Enter or Ctrl-J: new line · Up/Down: history · Shift-Tab: permission mode");
+        self.dim("  Esc or Ctrl-C: interrupt the task · Ctrl-C twice at the prompt: exit");
     }
 
     fn root(&self) -> Result<PathBuf, String> {
@@ -367,19 +375,13 @@ impl Repl {
 
     /// A fresh session: empty conversation, zero totals, a new id.
     fn clear(&mut self) {
-        let e = &self.agent.client.endpoint;
-        let meta = Meta {
-            id: journal::new_id(),
-            cwd: self.view.cwd.clone(),
-            model: e.model.clone(),
-            provider: e.provider.name().to_string(),
-            nib: env!("CARGO_PKG_VERSION").to_string(),
-            started: journal::rfc3339(journal::now_ms()),
-            format: journal::FORMAT,
-            forked_from: None,
-        };
-        self.session_id = meta.id.clone();
-        self.pending = (!self.args.no_session_persistence).then_some(meta);
+        let new = NewSession::new(
+            journal::new_id(),
+            &self.view.workspace.root,
+            &self.agent.client.endpoint,
+        );
+        self.session_id = new.meta.id.clone();
+        self.pending = (!self.args.no_session_persistence).then_some(new);
         self.agent.journal = None;
         self.adopt(Resumed::default());
         self.notes.clear();
@@ -419,7 +421,7 @@ impl Repl {
         let Some(root) = &self.sessions_root else {
             return Vec::new();
         };
-        sessions::list(root, Some(&self.view.cwd))
+        sessions::list(root, Some(&self.view.workspace.root))
             .into_iter()
             .filter(|s| s.id != self.session_id && !s.first_prompt.trim().is_empty())
             .take(PICK_LIMIT)
@@ -482,10 +484,10 @@ impl Repl {
     /// Switches model (and maybe provider or server) through the same rules that chose
     /// the first one, so keys only go where they belong.
     fn switch_model(&mut self, switch: ModelSwitch) -> Result<(), String> {
-        let mut args = self.args.clone();
+        let mut args = self.start_args.clone();
         args.model = Some(switch.name);
         if let Some(p) = switch.provider {
-            if p != self.agent.client.endpoint.provider && switch.base_url.is_none() {
+            if args.provider.is_some_and(|start| start != p) && switch.base_url.is_none() {
                 args.base_url = None;
             }
             args.provider = Some(p);
@@ -535,19 +537,36 @@ impl Repl {
         Ok(())
     }
 
+    /// `/context`: what the next request holds, in (estimated) tokens and as a share
+    /// of the context window, one aligned row per part.
     fn context(&mut self) {
-        for part in &self.system {
-            say(&format!(
-                "  {:<14} {:>7} bytes",
-                sanitize(&part.label),
-                part.text.len()
-            ));
+        let mut rows: Vec<(String, u64)> = self
+            .system
+            .iter()
+            .map(|p| (p.label.clone(), price::estimate_bytes(p.text.len())))
+            .collect();
+        let specs: usize = self
+            .agent
+            .specs
+            .iter()
+            .map(|s| s.schema.to_string().len() + s.description.len())
+            .sum();
+        rows.push(("tool definitions".into(), price::estimate_bytes(specs)));
+        let messages = self.agent.messages.len() as u64;
+        let conversation = format!("conversation ({})", term::plural(messages, "message"));
+        rows.push((conversation, price::estimate_tokens(&self.agent.messages)));
+        let total: u64 = rows.iter().map(|(_, t)| t).sum();
+        let window = self
+            .agent
+            .window
+            .tokens(&|base| crate::model::server_window(base, WINDOW_PROBE));
+        rows.push(("total".into(), total));
+        for line in context_rows(&rows, window) {
+            say(&line);
         }
-        say(&format!(
-            "  {:<14} {:>7} bytes · {} messages in the conversation",
-            "total",
-            self.agent.system.len(),
-            self.agent.messages.len()
+        self.dim(&format!(
+            "estimated tokens · window {} tokens",
+            term::format_tokens(window)
         ));
         let (used, window) = self.agent.fill();
         say(&format!("  {}", super::context_line(used, window)));
@@ -569,9 +588,101 @@ impl Repl {
         self.dim("/NAME [arguments] runs a skill; the model loads them itself when a task fits");
     }
 
+    /// Shift-Tab: the next mode of `MODE_CYCLE` (and the start mode, if it is another).
+    fn cycle_mode(&mut self) {
+        let mut cycle = MODE_CYCLE.to_vec();
+        if !cycle.contains(&self.start_mode) {
+            cycle.push(self.start_mode);
+        }
+        let now = self.agent.gate.mode();
+        let at = cycle.iter().position(|m| *m == now);
+        let next = at.map_or(Mode::Default, |i| cycle[(i + 1) % cycle.len()]);
+        self.agent.gate.set_mode(next);
+        self.dim(&format!(
+            "mode: {} (Shift-Tab for the next)",
+            mode_said(next)
+        ));
+    }
+
+    /// `/permissions MODE`. Bypassing permissions only when nib started that way.
+    fn set_mode(&mut self, mode: Mode) -> Result<(), String> {
+        if mode == Mode::Bypass && self.start_mode != Mode::Bypass {
+            return Err(
+                "bypassPermissions only when nib starts with it: restart with --yes".into(),
+            );
+        }
+        self.agent.gate.set_mode(mode);
+        say(&format!("mode: {}", mode_said(mode)));
+        Ok(())
+    }
+
+    /// `!command`: a command the user runs through nib's shell, checked by the gate as
+    /// if typed into an approval (deny rules refuse it; it asks nothing, the user typed
+    /// it); what it printed goes to the model with the next prompt.
+    fn shell(&mut self, command: &str) {
+        if command.is_empty() {
+            return self.warn("!command runs a shell command, e.g. !git status");
+        }
+        let action = Action::Bash {
+            command: command.to_string(),
+            timeout: tools::shell::DEFAULT_TIMEOUT,
+        };
+        if let Verdict::Deny(why) = self.agent.gate.check(&action) {
+            let line = refusal_line(&sanitize(command), &why);
+            return say(&self.style().paint(Paint::Red, &line));
+        }
+        self.view.start_task("running");
+        let ctx = tools::Context {
+            workspace: &self.agent.workspace,
+            cancel: &self.agent.cancel,
+            env: &self.agent.env,
+            skills: &self.agent.skills,
+            // The person typed it: approved, and confined as any approved command.
+            sandbox: &self.agent.sandbox,
+            grant: crate::sandbox::Grant::Approved,
+            may_read: &|_| true,
+            seen: &self.agent.seen,
+        };
+        let mut outcome = tools::execute(&action, &ctx);
+        outcome.content = self
+            .agent
+            .redactor
+            .redact_known(&outcome.content)
+            .into_owned();
+        let typed = self.view.end_task();
+        self.editor.prefill(&typed);
+        self.view.tool_done(true, &outcome);
+        self.notes.push(format!(
+            "[the user ran a shell command themselves: `{command}`; it printed:]\n{}",
+            outcome.content
+        ));
+    }
+
+    /// `# note`: appended to the project's `CLAUDE.md` (read into the system prompt of
+    /// later sessions) and told to the model with the next prompt; never sent alone.
+    fn note(&mut self, note: &str) {
+        let path = self.view.workspace.root.join(NOTES_FILE);
+        let line = format!("- {note}\n");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&line);
+        if let Err(e) = std::fs::write(&path, text) {
+            return self.warn(&format!(
+                "cannot write {NOTES_FILE}: {e}; the note is not kept"
+            ));
+        }
+        self.notes
+            .push(format!("[the user noted in {NOTES_FILE}: {note}]"));
+        self.dim(&format!(
+            "noted in {NOTES_FILE} (the model is told with your next message)"
+        ));
+    }
+
     fn permissions(&self) {
         let gate = &self.agent.gate;
-        say(&format!("mode: {}", gate.mode().name()));
+        say(&format!("mode: {}", mode_said(gate.mode())));
         say(&format!("sandbox: {}", self.agent.sandbox.describe()));
         let rules = gate.rules_in_force();
         if rules.is_empty() {
@@ -606,6 +717,8 @@ impl Repl {
             }
         }
         say("  [y] yes, trust it · [n] no (its deny and ask rules apply either way)");
+        // Keys typed before the question was shown never answer it.
+        super::keys::drop_typed();
         let trusted = loop {
             let Ok(key) = editor::read_key() else {
                 break false;
@@ -643,6 +756,44 @@ impl Repl {
     }
 }
 
+/// A mode and what it means.
+fn mode_said(mode: Mode) -> String {
+    let means = match mode {
+        Mode::Default => "asks before commands and file changes",
+        Mode::AcceptEdits => "file changes in the workspace run without asking",
+        Mode::Plan => "read-only: no file changes, only read-only commands",
+        Mode::DontAsk => "refuses whatever is not allowed by a rule",
+        Mode::Bypass => "everything runs without asking (deny rules still apply)",
+    };
+    format!("{} · {means}", mode.name())
+}
+
+/// `/context` rows: label, tokens and share of the window, in aligned columns.
+fn context_rows(rows: &[(String, u64)], window: u64) -> Vec<String> {
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|(l, _)| term::truncate_to_width(&sanitize(l), 32).into_owned())
+        .collect();
+    let width = labels
+        .iter()
+        .map(|l| term::display_width(l))
+        .max()
+        .unwrap_or(0);
+    let mut out = vec![format!(
+        "  {:<width$}  {:>8}  {:>6}",
+        "", "tokens", "window"
+    )];
+    for (label, (_, tokens)) in labels.iter().zip(rows) {
+        let pad = width - term::display_width(label);
+        let share = 100.0 * *tokens as f64 / window.max(1) as f64;
+        out.push(format!(
+            "  {label}{}  {tokens:>8}  {share:>5.1}%",
+            " ".repeat(pad)
+        ));
+    }
+    out
+}
+
 fn cost_lines(u: &Usage, cost: f64, turns: u32) -> Vec<String> {
     vec![
         format!(
@@ -652,7 +803,13 @@ fn cost_lines(u: &Usage, cost: f64, turns: u32) -> Vec<String> {
             u.cache_read_input_tokens,
             u.cache_creation_input_tokens
         ),
-        format!("cost: ${cost:.4} over {turns} model replies (list prices; local models cost $0)"),
+        format!(
+            "cost: ${cost:.4} over {} (list prices; local models cost $0)",
+            match turns {
+                1 => "1 model reply".to_string(),
+                n => format!("{n} model replies"),
+            }
+        ),
     ]
 }
 
@@ -661,21 +818,27 @@ fn session_line(n: usize, s: &sessions::Summary, width: usize) -> String {
     term::truncate_to_width(&sanitize(&line), width.saturating_sub(1)).into_owned()
 }
 
-/// The last prompt the user typed and the last text the assistant wrote.
+/// The last prompt the user typed and the text the assistant wrote after it (none
+/// when that prompt failed: an earlier answer would belong to another question).
 fn last_exchange(messages: &[Message]) -> (Option<String>, Option<String>) {
-    let text_of = |role: Role| {
-        messages
-            .iter()
-            .rev()
-            .filter(|m| m.role == role)
-            .find_map(|m| {
-                m.content.iter().rev().find_map(|b| match b {
-                    Block::Text { text } if !text.trim().is_empty() => Some(text.clone()),
-                    _ => None,
-                })
-            })
+    let text_in = |m: &Message| {
+        m.content.iter().rev().find_map(|b| match b {
+            Block::Text { text } if !text.trim().is_empty() => Some(text.clone()),
+            _ => None,
+        })
     };
-    (text_of(Role::User), text_of(Role::Assistant))
+    let Some(asked) = messages
+        .iter()
+        .rposition(|m| m.role == Role::User && text_in(m).is_some())
+    else {
+        return (None, None);
+    };
+    let answer = messages[asked + 1..]
+        .iter()
+        .rev()
+        .filter(|m| m.role == Role::Assistant)
+        .find_map(text_in);
+    (text_in(&messages[asked]), answer)
 }
 
 fn head_lines(text: &str, n: usize) -> String {
@@ -694,611 +857,10 @@ fn tail_lines(text: &str, n: usize) -> String {
     }
 }
 
-// ── Display during a task ──────────────────────────────────────────────────────────
-
-/// The `Ui` the agent talks to while a task runs.
-struct View {
-    style: Style,
-    spinner: Option<Spinner>,
-    /// What the running spinner says.
-    label: &'static str,
-    /// Nothing printed since the last newline.
-    line_start: bool,
-    /// A `\r` that ended a streamed piece, kept until the next shows whether `\n` follows.
-    held_cr: bool,
-    /// Text streamed since the last request began.
-    streamed: bool,
-    /// Output tokens of this task, for the spinner.
-    tokens: u64,
-    /// Set on Ctrl-C at an approval question, like the signal would.
-    cancel: Arc<AtomicBool>,
-    cwd: PathBuf,
-}
-
-impl View {
-    fn spin(&mut self, label: &'static str) {
-        self.stop_spin();
-        self.end_line();
-        let spinner = Spinner::start(label, self.style);
-        spinner.set_tokens(self.tokens);
-        self.spinner = Some(spinner);
-        self.label = label;
-    }
-
-    fn stop_spin(&mut self) {
-        if let Some(mut s) = self.spinner.take() {
-            s.stop();
-        }
-    }
-
-    fn write(&mut self, text: &str) {
-        if text.is_empty() {
-            return;
-        }
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-        self.line_start = text.ends_with('\n');
-    }
-
-    fn end_line(&mut self) {
-        if std::mem::take(&mut self.held_cr) {
-            self.write("^M");
-        }
-        if !self.line_start {
-            self.write("\n");
-        }
-    }
-
-    fn text(&mut self, piece: &str) {
-        self.stop_spin();
-        self.streamed = true;
-        let mut piece = piece.to_string();
-        if std::mem::take(&mut self.held_cr) {
-            piece.insert(0, '\r');
-        }
-        if piece.ends_with('\r') {
-            piece.pop();
-            self.held_cr = true;
-        }
-        let clean = sanitize(&piece).into_owned();
-        self.write(&clean);
-    }
-
-    fn line(&mut self, text: &str) {
-        self.end_line();
-        self.write(&format!("{text}\n"));
-    }
-
-    /// A line said while the spinner may run: on its own line, the spinner after it.
-    fn aside(&mut self, text: &str) {
-        let running = self.spinner.is_some().then_some(self.label);
-        self.stop_spin();
-        self.line(text);
-        if let Some(label) = running {
-            self.spin(label);
-        }
-    }
-
-    fn tool_start(&mut self, name: &str, action: &Action) {
-        self.stop_spin();
-        let summary = action.summary();
-        let shown = summary
-            .strip_prefix(&format!("{name} "))
-            .unwrap_or(&summary);
-        let width = term::terminal_width();
-        self.line(&term::tool_call_line(self.style, name, shown, width));
-        self.spin("running");
-    }
-
-    fn tool_done(&mut self, action_is_bash: bool, outcome: &Outcome) {
-        self.stop_spin();
-        self.end_line();
-        let text = result_text(self.style, action_is_bash, outcome, term::terminal_width());
-        self.write(&text);
-    }
-}
-
-/// The lines under a finished tool call: its status and the ends of its output, or the
-/// diff of a file change.
-fn result_text(style: Style, bash: bool, outcome: &Outcome, width: usize) -> String {
-    let content = outcome.content.as_str();
-    let (first, rest) = content.split_once('\n').unwrap_or((content, ""));
-    if let Some(diff) = &outcome.diff {
-        let mut text = format!("  ⎿ {}\n", sanitize(first));
-        text.push_str(&indent(&capped_diff(style, diff), DIFF_INDENT));
-        return text;
-    }
-    let (status, output) = match (bash, outcome.is_error) {
-        (true, _) => (first.replace("exit status: ", "exit "), rest),
-        (false, true) => ("error".to_string(), content),
-        (false, false) => ("ok".to_string(), content),
-    };
-    term::tool_result_lines(style, &status, outcome.is_error, output, width)
-}
-
-fn capped_diff(style: Style, diff: &str) -> String {
-    let lines: Vec<&str> = diff.lines().collect();
-    let shown = lines[..lines.len().min(DIFF_LINES)].join("\n");
-    let mut text = term::render_diff(style, &shown);
-    if lines.len() > DIFF_LINES {
-        let more = format!("… {} more diff lines\n", lines.len() - DIFF_LINES);
-        text.push_str(&style.paint(Paint::Dim, &more));
-    }
-    text
-}
-
-impl Ui for View {
-    fn event(&mut self, event: Event<'_>) {
-        match event {
-            Event::Text(t) => self.text(t),
-            Event::Retry {
-                attempt,
-                wait,
-                reason,
-            } => {
-                self.stop_spin();
-                let over = if self.streamed {
-                    ", the answer starts over"
-                } else {
-                    ""
-                };
-                let line = format!(
-                    "nib: {}; retrying in {:.1} s (attempt {}){over}",
-                    sanitize(reason),
-                    wait.as_secs_f64(),
-                    attempt + 1
-                );
-                self.line(&self.style.paint(Paint::Yellow, &line));
-                self.spin("retrying");
-            }
-            Event::Reply(reply) => {
-                self.tokens += reply.usage.map_or(0, |u| u.output_tokens);
-                self.stop_spin();
-                if !self.streamed && !reply.text.is_empty() {
-                    let clean = sanitize(&reply.text).into_owned();
-                    self.write(&clean);
-                }
-                self.end_line();
-            }
-            Event::ToolStart(call, action) => self.tool_start(&call.name, action),
-            Event::ToolDone(call, outcome) => self.tool_done(call.name == "bash", outcome),
-            Event::Results(_) => {
-                self.streamed = false;
-                self.spin("thinking");
-            }
-            Event::Compacted {
-                replaced,
-                summarised,
-            } => {
-                let how = if summarised { "summarized" } else { "dropped" };
-                let line = format!(
-                    "compacted: {replaced} earlier messages {how} to fit the context window"
-                );
-                self.aside(&self.style.paint(Paint::Dim, &line));
-            }
-            Event::Trimmed { cleared, cut } => {
-                let line = super::trimmed_line(cleared, cut);
-                self.aside(&self.style.paint(Paint::Dim, &line));
-            }
-            Event::Context { .. } => {}
-            Event::Warning(w) => {
-                let line = format!("nib: warning: {}", sanitize(&w));
-                self.aside(&self.style.paint(Paint::Yellow, &line));
-            }
-        }
-    }
-
-    fn approve(&mut self, request: &Approval<'_>) -> Answer {
-        self.stop_spin();
-        self.end_line();
-        let width = term::terminal_width();
-        let question = approval_text(self.style, request, &self.cwd, width);
-        self.write(&question);
-        let has_rule = request.suggestion.is_some();
-        let choice = loop {
-            match editor::read_key() {
-                Ok(key) => match choice_for(&key, has_rule) {
-                    Some(choice) => break choice,
-                    None => continue,
-                },
-                Err(_) => break Choice::Interrupt,
-            }
-        };
-        self.answer(choice, request.suggestion.clone().unwrap_or_default())
-    }
-}
-
-// ── Approval ───────────────────────────────────────────────────────────────────────
-
-/// A key's meaning at the approval question.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Choice {
-    Once,
-    Session,
-    Project,
-    No,
-    /// Ctrl-C: refuse and stop the task.
-    Interrupt,
-}
-
-fn choice_for(key: &KeyEvent, has_rule: bool) -> Option<Choice> {
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    match key.code {
-        KeyCode::Char('c' | 'd') if ctrl => Some(Choice::Interrupt),
-        KeyCode::Char('y' | 'Y') => Some(Choice::Once),
-        KeyCode::Char('a' | 'A') if has_rule => Some(Choice::Session),
-        KeyCode::Char('p' | 'P') if has_rule => Some(Choice::Project),
-        KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Choice::No),
-        _ => None,
-    }
-}
-
-impl View {
-    fn answer(&mut self, choice: Choice, rule: String) -> Answer {
-        let said = match choice {
-            Choice::Once => "yes, once".to_string(),
-            Choice::Session => format!("yes, and always this session: {}", sanitize(&rule)),
-            Choice::Project => format!("yes, and always in this project: {}", sanitize(&rule)),
-            Choice::No => "no".to_string(),
-            Choice::Interrupt => "no, and stop".to_string(),
-        };
-        self.line(&self.style.paint(Paint::Dim, &format!("  → {said}")));
-        match choice {
-            Choice::Once => Answer::Once,
-            Choice::Session => Answer::Session(rule),
-            Choice::Project => Answer::Project(rule),
-            Choice::No => {
-                let mut asker = Editor::new(None);
-                let read =
-                    asker.read_line("  tell the model why (Enter to skip): ", &|_, _| Vec::new());
-                let message = match read {
-                    Ok(ReadResult::Line(m)) => m,
-                    _ => String::new(),
-                };
-                Answer::Deny(denial(&message))
-            }
-            Choice::Interrupt => {
-                self.cancel.store(true, Ordering::SeqCst);
-                Answer::Deny("denied: the user refused this call and stopped the task".into())
-            }
-        }
-    }
-}
-
-/// The tool result a refusal gives the model.
-fn denial(message: &str) -> String {
-    match message.trim() {
-        "" => {
-            "denied: the user refused this call. Do not retry it; ask the user or find another way."
-                .to_string()
-        }
-        m => format!("denied: the user refused this call and said: {m}"),
-    }
-}
-
-/// The question: what would run (all of it, made visible), where, why it asks, and the
-/// answers on offer.
-fn approval_text(style: Style, request: &Approval<'_>, cwd: &Path, width: usize) -> String {
-    let tool = request.action.tool().name();
-    let place = format!(" in {} · {}", cwd.display(), request.reason);
-    let place = sanitize(&place).into_owned();
-    let place = term::truncate_to_width(&place, width.saturating_sub(tool.len() + 9));
-    let mut text = format!(
-        "{}{place}\n",
-        style.paint(Paint::Yellow, &format!("? allow {tool}?"))
-    );
-    let body = match request.action {
-        Action::Bash { command, .. } => command.clone(),
-        other => other.summary(),
-    };
-    for line in sanitize(&body).lines() {
-        text.push_str(&format!("    {}\n", style.paint(Paint::Bold, line)));
-    }
-    if let Action::Edit { old, new, .. } = request.action {
-        text.push_str(&indent(&edit_preview(style, old, new), "    "));
-    }
-    if let Action::Write { content, .. } = request.action {
-        let lines = content.lines().count();
-        text.push_str(&format!("    ({lines} lines, {} bytes)\n", content.len()));
-    }
-    text.push_str("  [y] yes, once · [n] no (then optionally tell the model why)\n");
-    if let Some(rule) = &request.suggestion {
-        text.push_str(&format!(
-            "  [a] always this session: {} · [p] always in this project (saved to {PROJECT_SETTINGS})\n",
-            sanitize(rule)
-        ));
-    }
-    text
-}
-
-/// An edit's old and new text as removed and added lines, capped.
-fn edit_preview(style: Style, old: &str, new: &str) -> String {
-    let lines: Vec<String> = old
-        .lines()
-        .map(|l| format!("-{l}"))
-        .chain(new.lines().map(|l| format!("+{l}")))
-        .collect();
-    let shown = lines[..lines.len().min(PREVIEW_LINES)].join("\n");
-    let mut text = term::render_diff(style, &format!("@@ edit @@\n{shown}"));
-    if lines.len() > PREVIEW_LINES {
-        text.push_str(&format!("… {} more lines\n", lines.len() - PREVIEW_LINES));
-    }
-    text
-}
-
-fn indent(text: &str, by: &str) -> String {
-    text.lines().map(|l| format!("{by}{l}\n")).collect()
-}
-
-// ── Slash commands ─────────────────────────────────────────────────────────────────
-
-/// What a slash line asks for.
-#[derive(Clone, Debug, PartialEq)]
-enum Slash {
-    Help,
-    Clear,
-    Resume(Option<String>),
-    Sessions,
-    Model(Option<ModelSwitch>),
-    Cost,
-    Compact,
-    Undo(usize),
-    Context,
-    Skills,
-    Permissions,
-    Exit,
-}
-
-/// `/model [provider:]NAME [--base-url URL]`.
-#[derive(Clone, Debug, PartialEq)]
-struct ModelSwitch {
-    provider: Option<Provider>,
-    name: String,
-    base_url: Option<String>,
-}
-
-/// A line is a command when its first word is `/name` without another `/` (so a
-/// message that starts with a path such as `/etc/hosts` is sent as a message).
-fn is_command(line: &str) -> bool {
-    let first = line.split_whitespace().next().unwrap_or("");
-    first.starts_with('/') && !first[1..].contains('/')
-}
-
-fn parse_slash(line: &str) -> Result<Slash, String> {
-    let mut words = line.split_whitespace();
-    let name = words.next().unwrap_or("");
-    let rest: Vec<&str> = words.collect();
-    let no_args = |s: Slash| match rest.is_empty() {
-        true => Ok(s),
-        false => Err(format!("{name} takes no arguments")),
-    };
-    match name {
-        "/help" | "/?" => no_args(Slash::Help),
-        "/clear" | "/new" => no_args(Slash::Clear),
-        "/resume" => match rest[..] {
-            [] => Ok(Slash::Resume(None)),
-            [id] => Ok(Slash::Resume(Some(id.to_string()))),
-            _ => Err("/resume takes one session ID".into()),
-        },
-        "/sessions" => no_args(Slash::Sessions),
-        "/model" => parse_model(&rest).map(Slash::Model),
-        "/cost" => no_args(Slash::Cost),
-        "/compact" => Ok(Slash::Compact),
-        "/undo" => match rest[..] {
-            [] => Ok(Slash::Undo(1)),
-            [n] => match n.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(Slash::Undo(n)),
-                _ => Err(format!("/undo takes a count above 0, not {n:?}")),
-            },
-            _ => Err("/undo takes one count".into()),
-        },
-        "/context" => no_args(Slash::Context),
-        "/skills" => no_args(Slash::Skills),
-        "/permissions" => no_args(Slash::Permissions),
-        "/exit" | "/quit" => Ok(Slash::Exit),
-        other => Err(format!("unknown command {other}; /help lists them")),
-    }
-}
-
-fn parse_model(words: &[&str]) -> Result<Option<ModelSwitch>, String> {
-    let mut name = None;
-    let mut base_url = None;
-    let mut words = words.iter();
-    while let Some(w) = words.next() {
-        match *w {
-            "--base-url" => {
-                let url = words.next().ok_or("--base-url needs a URL")?;
-                base_url = Some(url.to_string());
-            }
-            w if w.starts_with('-') => return Err(format!("/model does not know {w}")),
-            w if name.is_none() => name = Some(w),
-            _ => return Err("/model takes one model name".into()),
-        }
-    }
-    let Some(name) = name else {
-        return match base_url {
-            None => Ok(None),
-            Some(_) => Err("/model --base-url needs a model name too".into()),
-        };
-    };
-    // `anthropic:NAME` names a provider; `llama3:8b` is just an Ollama model name.
-    let (provider, name) = match name.split_once(':') {
-        Some((p, n)) if !n.is_empty() => match cli::provider_from_str(p) {
-            Some(p) => (Some(p), n),
-            None => (None, name),
-        },
-        _ => (None, name),
-    };
-    Ok(Some(ModelSwitch {
-        provider,
-        name: name.to_string(),
-        base_url,
-    }))
-}
-
-// ── Attachments ────────────────────────────────────────────────────────────────────
-
-/// What became of one `@path` in a message.
-#[derive(Debug, PartialEq)]
-enum Attachment {
-    Attached {
-        path: String,
-        bytes: usize,
-        total: u64,
-    },
-    Refused {
-        path: String,
-        why: &'static str,
-    },
-}
-
-impl Attachment {
-    fn describe(&self) -> String {
-        match self {
-            Attachment::Attached { path, bytes, total } if (*bytes as u64) < *total => format!(
-                "attached {} (first {} of {} bytes)",
-                sanitize(path),
-                bytes,
-                total
-            ),
-            Attachment::Attached { path, bytes, .. } => {
-                format!("attached {} ({bytes} bytes)", sanitize(path))
-            }
-            Attachment::Refused { path, why } => {
-                format!("not attached: {} {why}", sanitize(path))
-            }
-        }
-    }
-}
-
-/// The message with the content of each `@path` file appended, and what was attached.
-fn attach(message: &str, root: &Path) -> (String, Vec<Attachment>) {
-    let mut text = message.to_string();
-    let mut seen: Vec<String> = Vec::new();
-    let mut notes = Vec::new();
-    for word in message.split_whitespace() {
-        let Some(raw) = word.strip_prefix('@').filter(|r| !r.is_empty()) else {
-            continue;
-        };
-        let trimmed = raw.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '"', '\'']);
-        let name = match root.join(raw).exists() {
-            true => raw,
-            false => trimmed,
-        };
-        if name.is_empty() || seen.iter().any(|s| s == name) {
-            continue;
-        }
-        seen.push(name.to_string());
-        match read_attachment(&root.join(name)) {
-            Ok((content, total)) => {
-                text.push_str(&format!("\n\n<file path=\"{name}\">\n{content}"));
-                if (content.len() as u64) < total {
-                    text.push_str(&format!(
-                        "\n[nib: only the first {} of {total} bytes are attached; read the file for the rest]",
-                        content.len()
-                    ));
-                }
-                text.push_str("\n</file>");
-                notes.push(Attachment::Attached {
-                    path: name.to_string(),
-                    bytes: content.len(),
-                    total,
-                });
-            }
-            Err(why) => notes.push(Attachment::Refused {
-                path: name.to_string(),
-                why,
-            }),
-        }
-    }
-    (text, notes)
-}
-
-/// A file's text, up to `ATTACH_LIMIT` bytes, and its full size. Binary files are refused.
-fn read_attachment(path: &Path) -> Result<(String, u64), &'static str> {
-    let meta = fs::metadata(path).map_err(|_| "does not exist; sent as text")?;
-    if meta.is_dir() {
-        return Err("is a directory; name a file");
-    }
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(ATTACH_LIMIT as u64).read_to_end(&mut bytes))
-        .map_err(|_| "cannot be read")?;
-    if bytes.contains(&0) {
-        return Err("is binary");
-    }
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
-        // Cut inside a character at the limit: keep the whole characters before it.
-        Err(e) if e.utf8_error().error_len().is_none() => {
-            let valid = e.utf8_error().valid_up_to();
-            let mut bytes = e.into_bytes();
-            bytes.truncate(valid);
-            String::from_utf8(bytes).map_err(|_| "is binary")?
-        }
-        Err(_) => return Err("is binary"),
-    };
-    Ok((text, meta.len()))
-}
-
-// ── Completion ─────────────────────────────────────────────────────────────────────
-
-/// Tab: slash commands at the start of the line, workspace paths after `@`.
-fn complete(buffer: &str, cursor: usize, root: &Path) -> Vec<String> {
-    let before = &buffer[..cursor.min(buffer.len())];
-    let start = before
-        .char_indices()
-        .rev()
-        .find(|(_, c)| c.is_whitespace())
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let word = &before[start..];
-    if start == 0 && word.starts_with('/') {
-        return COMMANDS
-            .iter()
-            .map(|(name, _)| name.to_string())
-            .filter(|name| name.starts_with(word) && name != "/?")
-            .collect();
-    }
-    match word.strip_prefix('@') {
-        Some(partial) => complete_path(partial, root)
-            .into_iter()
-            .map(|p| format!("@{p}"))
-            .collect(),
-        None => Vec::new(),
-    }
-}
-
-/// Entries of the directory `partial` names that start with its last part; directories
-/// end in `/`. Hidden entries only when asked for with a leading dot.
-fn complete_path(partial: &str, root: &Path) -> Vec<String> {
-    let (dir, prefix) = match partial.rfind('/') {
-        Some(i) => (&partial[..=i], &partial[i + 1..]),
-        None => ("", partial),
-    };
-    let Ok(entries) = fs::read_dir(root.join(dir)) else {
-        return Vec::new();
-    };
-    let mut found: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let wanted =
-                name.starts_with(prefix) && (prefix.starts_with('.') || !name.starts_with('.'));
-            let slash = if e.path().is_dir() { "/" } else { "" };
-            wanted.then(|| format!("{dir}{name}{slash}"))
-        })
-        .take(COMPLETION_LIMIT)
-        .collect();
-    found.sort();
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::ToolCall;
-    use crate::testing::TempDir;
 
     fn call() -> ToolCall {
         ToolCall {
@@ -1307,250 +869,6 @@ mod tests {
             input: serde_json::json!({}),
             invalid: None,
         }
-    }
-    use std::time::Duration;
-
-    fn plain() -> Style {
-        Style { color: false }
-    }
-
-    #[test]
-    fn slash_commands_parse() {
-        fn check(line: &str, expected: Result<Slash, &str>) {
-            assert_eq!(parse_slash(line), expected.map_err(String::from), "{line}");
-        }
-        let switch = |provider, name: &str, base: Option<&str>| {
-            Slash::Model(Some(ModelSwitch {
-                provider,
-                name: name.into(),
-                base_url: base.map(String::from),
-            }))
-        };
-        check("/help", Ok(Slash::Help));
-        check("/quit", Ok(Slash::Exit));
-        check("/resume", Ok(Slash::Resume(None)));
-        check("/resume 3f2a", Ok(Slash::Resume(Some("3f2a".into()))));
-        check("/undo", Ok(Slash::Undo(1)));
-        check("/undo 3", Ok(Slash::Undo(3)));
-        check("/undo 0", Err("/undo takes a count above 0, not \"0\""));
-        check("/model", Ok(Slash::Model(None)));
-        check("/model qwen3", Ok(switch(None, "qwen3", None)));
-        check("/model llama3:8b", Ok(switch(None, "llama3:8b", None)));
-        check(
-            "/model anthropic:claude-x",
-            Ok(switch(Some(Provider::Anthropic), "claude-x", None)),
-        );
-        check(
-            "/model m --base-url http://127.0.0.1:8080/v1",
-            Ok(switch(None, "m", Some("http://127.0.0.1:8080/v1"))),
-        );
-        check("/model --base-url", Err("--base-url needs a URL"));
-        check("/model a b", Err("/model takes one model name"));
-        check("/cost now", Err("/cost takes no arguments"));
-        check(
-            "/frobnicate",
-            Err("unknown command /frobnicate; /help lists them"),
-        );
-    }
-
-    #[test]
-    fn paths_at_line_start_are_messages() {
-        assert!(is_command("/help"));
-        assert!(is_command("/model x"));
-        assert!(!is_command("/etc/hosts looks odd"));
-        assert!(!is_command("hello /help"));
-    }
-
-    #[test]
-    fn completes_commands_and_paths() {
-        let dir = TempDir::new("complete");
-        dir.put("src/main.rs", b"");
-        dir.put("src/model.rs", b"");
-        dir.put("README.md", b"");
-        dir.put(".hidden", b"");
-        let check = |buffer: &str, expected: &[&str]| {
-            let got = complete(buffer, buffer.len(), dir.path());
-            assert_eq!(got, expected, "{buffer:?}");
-        };
-        check("/he", &["/help"]);
-        check("/c", &["/clear", "/cost", "/compact", "/context"]);
-        check("look at /he", &[]);
-        check("see @s", &["@src/"]);
-        check("see @src/m", &["@src/main.rs", "@src/model.rs"]);
-        check("@src/ma", &["@src/main.rs"]);
-        check("@", &["@README.md", "@src/"]);
-        check("@.h", &["@.hidden"]);
-        check("@nope/x", &[]);
-        check("plain wor", &[]);
-    }
-
-    #[test]
-    fn attaches_named_files() {
-        let dir = TempDir::new("attach");
-        dir.put("a.txt", b"alpha\n");
-        dir.put("bin.dat", b"\x00\x01\x02");
-        dir.put("big.txt", vec![b'x'; ATTACH_LIMIT + 100]);
-        let (text, notes) = attach("check @a.txt, @a.txt and @bin.dat", dir.path());
-        assert_eq!(
-            text,
-            "check @a.txt, @a.txt and @bin.dat\n\n<file path=\"a.txt\">\nalpha\n\n</file>"
-        );
-        assert_eq!(
-            notes,
-            vec![
-                Attachment::Attached {
-                    path: "a.txt".into(),
-                    bytes: 6,
-                    total: 6
-                },
-                Attachment::Refused {
-                    path: "bin.dat".into(),
-                    why: "is binary"
-                },
-            ]
-        );
-        let (text, notes) = attach("@big.txt", dir.path());
-        assert!(text.contains(&format!(
-            "only the first {ATTACH_LIMIT} of {} bytes",
-            ATTACH_LIMIT + 100
-        )));
-        assert_eq!(
-            notes[0].describe(),
-            format!(
-                "attached big.txt (first {ATTACH_LIMIT} of {} bytes)",
-                ATTACH_LIMIT + 100
-            )
-        );
-        let (text, notes) = attach("mail me@example.com or @ghost", dir.path());
-        assert_eq!(text, "mail me@example.com or @ghost");
-        assert_eq!(
-            notes[0].describe(),
-            "not attached: ghost does not exist; sent as text"
-        );
-    }
-
-    #[test]
-    fn attachment_cut_inside_a_character_keeps_whole_characters() {
-        let dir = TempDir::new("utf8");
-        let mut content = vec![b'a'; ATTACH_LIMIT - 1];
-        content.extend("é and more".as_bytes());
-        dir.put("u.txt", &content);
-        let (text, _) = read_attachment(&dir.join("u.txt")).unwrap();
-        assert_eq!(text.len(), ATTACH_LIMIT - 1);
-    }
-
-    #[test]
-    fn keys_map_to_choices() {
-        fn check(code: KeyCode, mods: KeyModifiers, has_rule: bool, expected: Option<Choice>) {
-            let key = KeyEvent::new(code, mods);
-            assert_eq!(
-                choice_for(&key, has_rule),
-                expected,
-                "{code:?} rule={has_rule}"
-            );
-        }
-        let none = KeyModifiers::NONE;
-        check(KeyCode::Char('y'), none, false, Some(Choice::Once));
-        check(KeyCode::Char('a'), none, true, Some(Choice::Session));
-        check(KeyCode::Char('a'), none, false, None);
-        check(KeyCode::Char('p'), none, true, Some(Choice::Project));
-        check(KeyCode::Char('p'), none, false, None);
-        check(KeyCode::Char('n'), none, false, Some(Choice::No));
-        check(KeyCode::Esc, none, true, Some(Choice::No));
-        check(KeyCode::Enter, none, true, None);
-        check(
-            KeyCode::Char('c'),
-            KeyModifiers::CONTROL,
-            true,
-            Some(Choice::Interrupt),
-        );
-    }
-
-    #[test]
-    fn approval_shows_everything_made_visible() {
-        let action = Action::Bash {
-            command: "printf '\x1b[2J'\nrm -rf build".into(),
-            timeout: Duration::from_secs(1),
-        };
-        let mut request = Approval {
-            action: &action,
-            reason: "bash runs a command",
-            suggestion: Some("Bash(rm *)".into()),
-            allowed_by: None,
-        };
-        let text = approval_text(plain(), &request, Path::new("/w"), 80);
-        assert_eq!(
-            text,
-            "? allow bash? in /w · bash runs a command\n    printf '^[[2J'\n    rm -rf build\n  \
-             [y] yes, once · [n] no (then optionally tell the model why)\n  \
-             [a] always this session: Bash(rm *) · [p] always in this project (saved to .claude/settings.local.json)\n"
-        );
-        request.suggestion = None;
-        let text = approval_text(plain(), &request, Path::new("/w"), 80);
-        assert!(!text.contains("[a]") && !text.contains("[p]"), "{text}");
-    }
-
-    #[test]
-    fn edit_approval_previews_the_change() {
-        let action = Action::Edit {
-            path: "f.rs".into(),
-            old: "old line".into(),
-            new: "new line".into(),
-            replace_all: false,
-        };
-        let request = Approval {
-            action: &action,
-            reason: "it changes a file",
-            suggestion: None,
-            allowed_by: None,
-        };
-        let text = approval_text(plain(), &request, Path::new("/w"), 80);
-        assert!(
-            text.contains("    edit f.rs\n    @@ edit @@\n    -old line\n    +new line\n"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn denial_tells_the_model() {
-        assert!(denial("  ").starts_with("denied: the user refused this call. Do not retry"));
-        assert_eq!(
-            denial("use cargo"),
-            "denied: the user refused this call and said: use cargo"
-        );
-    }
-
-    #[test]
-    fn tool_results_show_status_and_diff() {
-        let bash = Outcome::ok("exit status: 0\nhello");
-        assert_eq!(
-            result_text(plain(), true, &bash, 80),
-            "  ⎿ exit 0 · 1 line\n    hello\n"
-        );
-        let failed = Outcome::error("exit status: 2\n");
-        assert_eq!(
-            result_text(plain(), true, &failed, 80),
-            "  ⎿ exit 2 · no output\n"
-        );
-        let mut write = Outcome::ok("wrote f.rs\n@@ compact @@");
-        write.diff = Some("--- a/f.rs\n+++ b/f.rs\n@@ -1 +1 @@\n-a\n+b\n".into());
-        assert_eq!(
-            result_text(plain(), false, &write, 80),
-            "  ⎿ wrote f.rs\n    --- a/f.rs\n    +++ b/f.rs\n    @@ -1 +1 @@\n    -a\n    +b\n"
-        );
-        let err = Outcome::error("no such file");
-        assert_eq!(
-            result_text(plain(), false, &err, 80),
-            "  ⎿ error · 1 line\n    no such file\n"
-        );
-    }
-
-    #[test]
-    fn long_diffs_are_capped() {
-        let diff: String = (0..DIFF_LINES + 5).map(|i| format!("+{i}\n")).collect();
-        let text = capped_diff(plain(), &diff);
-        assert_eq!(text.lines().count(), DIFF_LINES + 1);
-        assert!(text.ends_with("… 5 more diff lines\n"));
     }
 
     #[test]
@@ -1587,6 +905,40 @@ mod tests {
         assert_eq!(prompt.as_deref(), Some("second \x1b[2J"));
         assert_eq!(answer.as_deref(), Some("answer two"));
         assert_eq!(last_exchange(&[]), (None, None));
+    }
+
+    #[test]
+    fn a_failed_last_prompt_has_no_answer() {
+        let answered = Message {
+            role: Role::Assistant,
+            content: vec![Block::Text {
+                text: "old answer".into(),
+            }],
+        };
+        let messages = vec![
+            Message::user_text("first"),
+            answered,
+            Message::user_text("failed one"),
+        ];
+        assert_eq!(
+            last_exchange(&messages),
+            (Some("failed one".into()), None),
+            "an earlier answer belongs to another question"
+        );
+    }
+
+    #[test]
+    fn context_rows_align() {
+        let rows = vec![
+            ("base prompt".to_string(), 1200),
+            ("AGENTS.md".to_string(), 34),
+            ("total".to_string(), 1234),
+        ];
+        let lines = context_rows(&rows, 10_000);
+        assert_eq!(lines[0], "                 tokens  window");
+        assert_eq!(lines[1], "  base prompt      1200   12.0%");
+        assert_eq!(lines[2], "  AGENTS.md          34    0.3%");
+        assert_eq!(lines[3], "  total            1234   12.3%");
     }
 
     #[test]

@@ -211,26 +211,50 @@ impl Style {
     }
 }
 
-/// A unified diff, sanitized, with added lines green, removed red, hunk headers cyan
-/// and file headers bold. Each line ends with `\n`.
+/// `1 line`, `2 lines`: a count and its noun, singular when the count is one.
+pub fn plural(n: impl TryInto<u64>, noun: &str) -> String {
+    match n.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+/// A unified diff, sanitized, each hunk line after its line number (the old file's for
+/// removed and unchanged lines, the new file's for added ones); added lines green,
+/// removed red, hunk headers cyan and file headers bold. Each line ends with `\n`.
+/// The one renderer for a change, before it is approved and after it ran.
 pub fn render_diff(style: Style, diff: &str) -> String {
     let mut out = String::with_capacity(diff.len() + 64);
-    let mut in_hunk = false;
+    // The next old and new line numbers inside a hunk.
+    let mut at: Option<(u64, u64)> = None;
     for line in diff.lines() {
         let paint = match line {
             l if l.starts_with("@@") => {
-                in_hunk = true;
+                at = hunk_start(l);
                 Some(Paint::Cyan)
             }
             l if l.starts_with("diff ") => {
-                in_hunk = false;
+                at = None;
                 Some(Paint::Bold)
             }
-            l if !in_hunk && (l.starts_with("--- ") || l.starts_with("+++ ")) => Some(Paint::Bold),
+            l if at.is_none() && (l.starts_with("--- ") || l.starts_with("+++ ")) => {
+                Some(Paint::Bold)
+            }
             l if l.starts_with('+') => Some(Paint::Green),
             l if l.starts_with('-') => Some(Paint::Red),
             _ => None,
         };
+        if let Some((old, new)) = at.as_mut().filter(|_| !line.starts_with("@@")) {
+            let n = match line.chars().next() {
+                Some('+') => std::mem::replace(new, *new + 1),
+                Some('-') => std::mem::replace(old, *old + 1),
+                _ => {
+                    *new += 1;
+                    std::mem::replace(old, *old + 1)
+                }
+            };
+            let _ = write!(out, "{n:>4} ");
+        }
         let clean = sanitize(line);
         match paint {
             Some(p) => out.push_str(&style.paint(p, &clean)),
@@ -239,6 +263,19 @@ pub fn render_diff(style: Style, diff: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The first old and new line numbers of a hunk header `@@ -3,4 +3,5 @@`.
+fn hunk_start(header: &str) -> Option<(u64, u64)> {
+    let mut parts = header.split_whitespace().skip(1);
+    let mut number = |sign: char| -> Option<u64> {
+        let part = parts.next()?.strip_prefix(sign)?;
+        part.split(',').next()?.parse().ok()
+    };
+    let old = number('-')?;
+    let new = number('+')?;
+    // An empty side (`-0,0`) starts before line 1.
+    Some((old.max(1), new.max(1)))
 }
 
 /// The line announcing a tool call: `● bash  ls -la`, cut to `width` columns. Only the
@@ -263,19 +300,21 @@ pub fn tool_call_line(style: Style, name: &str, summary: &str, width: usize) -> 
 
 /// The result under a tool call: `  ⎿ exit 0 · 12 lines`, then the first and last
 /// few lines of output, dimmed and cut to `width`. `failed` paints the status red.
+/// `printed`: how many lines the command printed, when more than `output` kept.
 pub fn tool_result_lines(
     style: Style,
     status: &str,
     failed: bool,
     output: &str,
+    printed: Option<u64>,
     width: usize,
 ) -> String {
     let clean = sanitize(output);
     let lines: Vec<&str> = clean.lines().collect();
-    let count = match lines.len() {
+    let total = printed.unwrap_or(lines.len() as u64);
+    let count = match total {
         0 => "no output".to_string(),
-        1 => "1 line".to_string(),
-        n => format!("{n} lines"),
+        n => plural(n, "line"),
     };
     let status = sanitize(status);
     let status = match failed {
@@ -296,7 +335,8 @@ pub fn tool_result_lines(
         return out;
     }
     lines[..PREVIEW_LINES].iter().for_each(|l| push(l));
-    push(&format!("… {} more lines", lines.len() - 2 * PREVIEW_LINES));
+    let hidden = total.saturating_sub(2 * PREVIEW_LINES as u64);
+    push(&format!("… {}", plural(hidden, "more line")));
     lines[lines.len() - PREVIEW_LINES..]
         .iter()
         .for_each(|l| push(l));
@@ -324,8 +364,12 @@ fn format_elapsed(d: Duration) -> String {
 fn spinner_line(frame: usize, label: &str, elapsed: Duration, tokens: u64) -> String {
     let glyph = SPINNER_FRAMES[frame % SPINNER_FRAMES.len()];
     let mut line = format!("{glyph} {} {}", sanitize(label), format_elapsed(elapsed));
-    if tokens > 0 {
-        let _ = write!(line, " · {} tokens", format_tokens(tokens));
+    match tokens {
+        0 => {}
+        1 => line.push_str(" · 1 token"),
+        n => {
+            let _ = write!(line, " · {} tokens", format_tokens(n));
+        }
     }
     line
 }
@@ -464,7 +508,15 @@ mod tests {
         let out = render_diff(Style { color: false }, DIFF);
         assert_eq!(
             out,
-            "--- a/f.rs\n+++ b/f.rs\n@@ -1,2 +1,2 @@\n ctx\n-old\n+new^[[2J\n"
+            "--- a/f.rs\n+++ b/f.rs\n@@ -1,2 +1,2 @@\n   1  ctx\n   2 -old\n   2 +new^[[2J\n"
+        );
+        let numbered = render_diff(
+            Style { color: false },
+            "@@ -7,3 +7,2 @@\n a\n-b\n-c\n+d\n e\n",
+        );
+        assert_eq!(
+            numbered,
+            "@@ -7,3 +7,2 @@\n   7  a\n   8 -b\n   9 -c\n   8 +d\n  10  e\n"
         );
     }
 
@@ -474,15 +526,15 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "\x1b[1m--- a/f.rs\x1b[0m");
         assert_eq!(lines[2], "\x1b[36m@@ -1,2 +1,2 @@\x1b[0m");
-        assert_eq!(lines[3], " ctx");
-        assert_eq!(lines[4], "\x1b[31m-old\x1b[0m");
-        assert_eq!(lines[5], "\x1b[32m+new^[[2J\x1b[0m");
+        assert_eq!(lines[3], "   1  ctx");
+        assert_eq!(lines[4], "   2 \x1b[31m-old\x1b[0m");
+        assert_eq!(lines[5], "   2 \x1b[32m+new^[[2J\x1b[0m");
     }
 
     #[test]
     fn diff_removed_line_in_hunk_that_looks_like_header_is_red() {
         let out = render_diff(Style { color: true }, "@@ -1 +1 @@\n--- x\n");
-        assert_eq!(out.lines().nth(1), Some("\x1b[31m--- x\x1b[0m"));
+        assert_eq!(out.lines().nth(1), Some("   1 \x1b[31m--- x\x1b[0m"));
     }
 
     #[test]
@@ -508,7 +560,7 @@ mod tests {
     fn tool_result_shows_head_and_tail() {
         let plain = Style { color: false };
         let output: String = (1..=10).map(|i| format!("line {i}\n")).collect();
-        let out = tool_result_lines(plain, "exit 0", false, &output, 80);
+        let out = tool_result_lines(plain, "exit 0", false, &output, None, 80);
         let expected = "  ⎿ exit 0 · 10 lines\n    line 1\n    line 2\n    line 3\n    \
                         … 4 more lines\n    line 8\n    line 9\n    line 10\n";
         assert_eq!(out, expected);
@@ -518,16 +570,16 @@ mod tests {
     fn tool_result_short_empty_and_failed() {
         let plain = Style { color: false };
         assert_eq!(
-            tool_result_lines(plain, "exit 0", false, "", 80),
+            tool_result_lines(plain, "exit 0", false, "", None, 80),
             "  ⎿ exit 0 · no output\n"
         );
         assert_eq!(
-            tool_result_lines(plain, "exit 1", false, "a\tb\x1b[H\n", 80),
+            tool_result_lines(plain, "exit 1", false, "a\tb\x1b[H\n", None, 80),
             "  ⎿ exit 1 · 1 line\n    a    b^[[H\n"
         );
-        let red = tool_result_lines(Style { color: true }, "exit 2", true, "x", 80);
+        let red = tool_result_lines(Style { color: true }, "exit 2", true, "x", None, 80);
         assert!(red.starts_with("  ⎿ \x1b[31mexit 2\x1b[0m · 1 line\n"));
-        let narrow = tool_result_lines(plain, "ok", false, "abcdefghijkl", 10);
+        let narrow = tool_result_lines(plain, "ok", false, "abcdefghijkl", None, 10);
         assert_eq!(narrow, "  ⎿ ok · 1 line\n    abcde…\n");
     }
 
@@ -540,6 +592,7 @@ mod tests {
         check(0, 3_200, 1_234, "⠋ thinking 3.2s · 1.2k tokens");
         check(1, 500, 0, "⠙ thinking 0.5s");
         check(10, 65_000, 532, "⠋ thinking 1m 05s · 532 tokens");
+        check(2, 100, 1, "⠹ thinking 0.1s · 1 token");
         assert_eq!(format_tokens(2_500_000), "2.5M");
         assert_eq!(format_tokens(999_999), "1.0M");
     }

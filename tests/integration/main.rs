@@ -5,6 +5,8 @@
 
 mod support;
 
+mod approvals;
+mod cli;
 mod context;
 mod durable;
 mod economy;
@@ -14,6 +16,7 @@ mod gate_classes;
 mod guards;
 mod headless;
 mod keys;
+mod polish;
 mod providers;
 mod real_model;
 mod real_protocols;

@@ -3,6 +3,7 @@
 
 pub mod fake;
 pub mod nib;
+pub mod pane;
 pub mod providers;
 
 pub use fake::{FakeServer, Protocol, Reply, call};
