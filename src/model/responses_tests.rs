@@ -165,7 +165,7 @@ fn request_body_sends_items_back() {
         "instructions": "be brief", "include": ["reasoning.encrypted_content"],
         "reasoning": {"effort": "high"},
         "tools": [{"type": "function", "name": "bash", "description": "Run",
-                   "parameters": {"type": "object"}}],
+                   "parameters": {"type": "object"}, "strict": false}],
         "input": [
             {"role": "user", "content": "list"},
             reasoning,
