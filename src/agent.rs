@@ -11,7 +11,9 @@ use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
 use crate::price;
-use crate::tools::{self, Action, Outcome, Workspace};
+use crate::tools::disk::Links;
+use crate::tools::fs::{Plan, Seen};
+use crate::tools::{self, Action, Outcome, Tool, Workspace};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -174,6 +176,11 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// What the model has read or written (rebuilt from the journal on resume).
+    pub seen: Seen,
+    /// Why the journal stopped being written, once it has: from then on no file is
+    /// changed, since no change could be undone.
+    pub unsaved: Option<String>,
 }
 
 impl Agent {
@@ -254,6 +261,16 @@ impl Agent {
             self.sync(ui);
             if interrupted {
                 return Stop::Interrupted;
+            }
+            let changes_files =
+                |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
+            if let (None, Some(why)) = (&self.journal, &self.unsaved)
+                && reply.calls.iter().any(changes_files)
+            {
+                return Stop::Error(format!(
+                    "the session journal cannot be written ({why}); nib stopped before changing \
+                     files: free space in the data directory, or run with --no-session-persistence"
+                ));
             }
         }
         Stop::MaxTurns
@@ -506,7 +523,7 @@ impl Agent {
                     name: call.name.clone(),
                     content: outcome.content.clone(),
                     is_error: outcome.is_error,
-                    change: outcome.change.clone(),
+                    change: None,
                 },
             );
             results.push(Block::ToolResult {
@@ -576,13 +593,20 @@ impl Agent {
         };
         self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
+        let gate = &self.gate;
         let ctx = tools::Context {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
+            may_read: &|path| gate.may_search(&action, path),
+            seen: &self.seen,
         };
-        let mut outcome = tools::execute(&action, &ctx);
+        let mut outcome = match tools::plan(&action, &ctx) {
+            None => tools::execute(&action, &ctx),
+            Some(Err(why)) => Outcome::error(why),
+            Some(Ok(plan)) => self.apply(call, plan, ui),
+        };
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
             outcome.content = masked;
         }
@@ -592,12 +616,48 @@ impl Agent {
         ) = (&action, outcome.is_error)
         {
             let path = self.workspace.resolve(path);
+            if let Some(stamp) = self.seen.get(&path) {
+                let seen = Record::Seen {
+                    path: path.clone(),
+                    stamp,
+                };
+                self.record(ui, seen);
+            }
             let root = &self.workspace.root;
-            let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
-            outcome.content.push_str(&added.unwrap_or_default());
+            let (added, left_out) =
+                crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            outcome.content.push_str(&added);
+            for w in left_out {
+                ui.event(Event::Warning(w));
+            }
         }
         ui.event(Event::ToolDone(call, &outcome));
         outcome
+    }
+
+    /// Applies a write or edit once the journal holds its change, synced: no journal,
+    /// no change. A session run without a journal changes files, but no hard-linked one
+    /// (that is rewritten in place, with nothing to restore it from).
+    fn apply(&mut self, call: &ToolCall, plan: Plan, ui: &mut dyn Ui) -> Outcome {
+        let links = match (&plan.change, self.journal.as_mut(), &self.unsaved) {
+            (None, ..) => Links::InPlace,
+            (Some(change), Some(journal), _) => {
+                let record = Record::Change {
+                    id: call.id.clone(),
+                    change: change.clone(),
+                };
+                match journal.append(record).and_then(|()| journal.sync()) {
+                    Ok(()) => Links::InPlace,
+                    Err(e) => {
+                        self.lose_journal(ui, e.to_string());
+                        return unjournaled(&e.to_string());
+                    }
+                }
+            }
+            (Some(_), None, Some(why)) => return unjournaled(why),
+            (Some(_), None, None) => Links::Refuse,
+        };
+        plan.apply(links, &self.seen)
     }
 
     fn decision(
@@ -627,11 +687,16 @@ impl Agent {
         };
         let record = crate::journal::redact_record(record, &self.redactor);
         if let Err(e) = journal.append(record) {
-            ui.event(Event::Warning(format!(
-                "{e}; this session is no longer being saved"
-            )));
-            self.journal = None;
+            self.lose_journal(ui, e.to_string());
         }
+    }
+
+    fn lose_journal(&mut self, ui: &mut dyn Ui, why: String) {
+        ui.event(Event::Warning(format!(
+            "{why}; this session is no longer being saved, and nib changes no more files"
+        )));
+        self.journal = None;
+        self.unsaved = Some(why);
     }
 
     fn sync(&mut self, ui: &mut dyn Ui) {
@@ -639,4 +704,12 @@ impl Agent {
             ui.event(Event::Warning(e.to_string()));
         }
     }
+}
+
+/// The answer to a write or edit when the journal cannot take its change.
+fn unjournaled(why: &str) -> Outcome {
+    Outcome::error(format!(
+        "not changed: the session journal cannot be written ({why}), and nib changes no file \
+         it could not undo; tell the user"
+    ))
 }

@@ -277,6 +277,11 @@ pub struct Endpoint {
     pub model: String,
 }
 
+/// How long a stream may stay silent before nib gives up on it (settings
+/// `idle_timeout_secs` overrides): local CPU models can think for minutes before the
+/// first token.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Limits for one request; every one is a named constant with its reason at the call site.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -284,7 +289,8 @@ pub struct Limits {
     /// No byte for this long on an open stream: the request failed.
     pub idle_timeout: Duration,
     pub max_attempts: u32,
-    /// Upper bound for one back-off wait (also caps a server's `retry-after`).
+    /// Upper bound for one back-off wait, and the longest `retry-after` nib honours: a
+    /// server asking for more ends the request.
     pub max_backoff: Duration,
 }
 
@@ -292,8 +298,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             connect_timeout: Duration::from_secs(10),
-            // Local CPU models can think for a long time before the first token.
-            idle_timeout: Duration::from_secs(300),
+            idle_timeout: IDLE_TIMEOUT,
             max_attempts: 6,
             max_backoff: Duration::from_secs(60),
         }
@@ -321,6 +326,13 @@ pub enum ModelError {
     },
     /// No data for `idle_timeout`.
     Timeout { url: String, secs: u64 },
+    /// The server asked to wait longer than `max_backoff` before trying again.
+    Later {
+        url: String,
+        code: u16,
+        wait: u64,
+        max: u64,
+    },
     /// The user cancelled.
     Interrupted,
 }
@@ -350,9 +362,21 @@ impl std::fmt::Display for ModelError {
                  check the account's plan and credit"
             ),
             ModelError::Stream(detail) => write!(f, "bad stream from the model server: {detail}"),
-            ModelError::Timeout { url, secs } => {
-                write!(f, "model server {url} sent nothing for {secs} s")
-            }
+            ModelError::Timeout { url, secs } => write!(
+                f,
+                "model server {url} sent nothing for {secs} s; if the model needs longer, \
+                 raise idle_timeout_secs in settings"
+            ),
+            ModelError::Later {
+                url,
+                code,
+                wait,
+                max,
+            } => write!(
+                f,
+                "model server {url} answered {code} and asks to wait {wait} s, longer than nib \
+                 waits ({max} s); try again later"
+            ),
             ModelError::Interrupted => write!(f, "interrupted"),
         }
     }
@@ -450,12 +474,17 @@ impl Client {
     }
 }
 
-/// `https://Host:443/x` → `host:443`.
+/// `https://Host:8443/x` → `host:8443` (a default port is left out), read by the parser
+/// the HTTP client uses; empty for what does not parse.
 pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    authority.to_ascii_lowercase()
+    let Ok(url) = url::Url::parse(url) else {
+        return String::new();
+    };
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        (None, _) => String::new(),
+    }
 }
 
 /// Whether a base URL names this machine (a local model server).

@@ -289,6 +289,8 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         run(command, timeout, &ctx)
     }
@@ -509,6 +511,8 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {

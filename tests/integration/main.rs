@@ -6,14 +6,17 @@
 mod support;
 
 mod context;
+mod durable;
 mod economy;
 mod fake_selftest;
 mod gate;
 mod headless;
+mod keys;
 mod providers;
 mod real_model;
 mod real_protocols;
 mod repl;
+mod search;
 mod sessions;
 mod tools;
 mod wire;

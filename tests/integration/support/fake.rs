@@ -173,6 +173,9 @@ enum Ending {
     NoEndMarker,
     /// About half the events, then the connection closes with no end marker.
     Cut,
+    /// About half the events and half of the next (inside its `data:` line), then the
+    /// connection closes.
+    CutMidEvent,
     /// About half the events, then an error event, then the HTTP body ends.
     ErrorEvent,
 }
@@ -345,6 +348,11 @@ impl Reply {
     /// Sends about half the stream, then closes the connection.
     pub fn cut_mid_stream(self) -> Reply {
         self.ending(Ending::Cut)
+    }
+
+    /// Sends about half the stream and half an event, then closes the connection.
+    pub fn cut_mid_event(self) -> Reply {
+        self.ending(Ending::CutMidEvent)
     }
 
     /// Sends about half the stream, then an error event.
@@ -1022,6 +1030,16 @@ fn render(
         }
         Ending::Cut => {
             events.truncate(cut_at);
+            Rendered { events, cut: true }
+        }
+        Ending::CutMidEvent => {
+            let next = events[cut_at].clone();
+            events.truncate(cut_at);
+            let mut half = next.len() / 2;
+            while !next.is_char_boundary(half) {
+                half += 1;
+            }
+            events.push(next[..half].to_string());
             Rendered { events, cut: true }
         }
         Ending::ErrorEvent => {
