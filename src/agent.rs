@@ -11,6 +11,7 @@ use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
 use crate::price;
+use crate::sandbox::{Grant, Sandbox};
 use crate::tools::disk::Links;
 use crate::tools::fs::{Plan, Seen};
 use crate::tools::{self, Action, Outcome, Tool, Workspace};
@@ -176,6 +177,8 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// Confines the commands the model runs.
+    pub sandbox: Sandbox,
     /// What the model has read or written (rebuilt from the journal on resume).
     pub seen: Seen,
     /// Why the journal stopped being written, once it has: from then on no file is
@@ -555,11 +558,25 @@ impl Agent {
             });
             Outcome::error(why)
         };
+        let mut grant = Grant::Approved;
         let (allowed, by, rule) = match self.gate.check(&action) {
-            Verdict::Allow => (true, "rules", None),
+            Verdict::Allow => {
+                if self.gate.allows_unasked(&action) {
+                    grant = Grant::Unasked;
+                }
+                (true, "rules", None)
+            }
             Verdict::Deny(why) => {
                 self.decision(ui, call, false, "rules", None);
                 return denied(denials, format!("denied: {why}"));
+            }
+            // --auto: what the bare tool rule would allow (not protected paths, not
+            // ask rules) runs confined instead of asking.
+            Verdict::Ask(_)
+                if self.sandbox.auto() && self.gate.allowing_rule(&action, None).is_some() =>
+            {
+                grant = Grant::Auto;
+                (true, "auto", None)
             }
             Verdict::Ask(reason) => {
                 let suggestion = self.gate.suggest_rule(&action);
@@ -599,6 +616,8 @@ impl Agent {
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
+            sandbox: &self.sandbox,
+            grant,
             may_read: &|path| gate.may_search(&action, path),
             seen: &self.seen,
         };

@@ -11,6 +11,7 @@ use crate::context;
 use crate::journal::{self, Journal, JournalError, Meta};
 use crate::model::{self, Client, Limits, Message, Usage};
 use crate::price;
+use crate::sandbox::{self, Sandbox};
 use crate::sessions;
 use crate::tools::fs::Seen;
 use crate::tools::{self, Tool, Workspace};
@@ -203,13 +204,15 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
     let saved = agent.journal.is_some();
-    Ok(ui.finish(
+    let code = ui.finish(
         &result,
         &agent.usage,
         agent.cost_usd,
         started.elapsed(),
         saved,
-    ))
+    );
+    // Stopped by SIGTERM, SIGHUP or SIGQUIT: exit as the signal would have.
+    Ok(crate::signals::stopped_by().map_or(code, |signal| 128 + signal))
 }
 
 /// Everything a run needs besides the prompt: the agent, and what the UI shows.
@@ -252,14 +255,16 @@ pub fn prepare(
     for w in gate.warnings() {
         eprintln!("nib: warning: {w}");
     }
+    let mut sandbox = sandbox_for(args, dirs, &settings, &cwd)?;
     for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
         gate.allow_read_dir(dir);
+        sandbox.add_read_dir(dir);
     }
 
     let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
     enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
     let cancel = Arc::new(AtomicBool::new(false));
-    crate::ui::forward_interrupts(cancel.clone());
+    crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal);
     let (journal, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
     let session_id = journal
         .as_ref()
@@ -305,6 +310,7 @@ pub fn prepare(
         cancel,
         skills,
         instructed: Default::default(),
+        sandbox,
         seen: resumed.seen,
         unsaved: None,
     };
@@ -316,6 +322,34 @@ pub fn prepare(
         settings,
         cwd,
     })
+}
+
+/// The sandbox from `--sandbox` and the user's settings (a project cannot change it);
+/// what the kernel cannot do is said in one line.
+fn sandbox_for(
+    args: &Args,
+    dirs: &Dirs,
+    settings: &Settings,
+    cwd: &std::path::Path,
+) -> Result<Sandbox, Error> {
+    let (level, mut options) =
+        sandbox::from_settings(settings.json.get("sandbox"), dirs.home.as_deref())
+            .map_err(Error::Setup)?;
+    options.auto = args.auto || settings.bool("auto");
+    let level = args
+        .sandbox
+        .or(level)
+        .unwrap_or(sandbox::Level::WorkspaceWrite);
+    let nib_dirs: Vec<PathBuf> = [&dirs.config, &dirs.data]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("nib"))
+        .collect();
+    let sandbox = Sandbox::new(level, cwd, dirs.home.as_deref(), &nib_dirs, options);
+    if let Some(notice) = sandbox.notice() {
+        eprintln!("nib: {notice}");
+    }
+    Ok(sandbox)
 }
 
 /// Request limits: the defaults, with settings `idle_timeout_secs` for the idle limit.
