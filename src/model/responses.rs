@@ -53,13 +53,15 @@ pub fn body(req: &Request, effort: Option<Effort>) -> String {
     if let Some(effort) = effort {
         body["reasoning"] = json!({"effort": effort.name()});
     }
+    // `strict` defaults to true on this API, which wants every property required;
+    // nib's tools have optional ones.
     if !req.tools.is_empty() {
         let tools: Vec<Value> = req
             .tools
             .iter()
             .map(|t| {
                 json!({"type": "function", "name": t.name, "description": t.description,
-                       "parameters": t.schema})
+                       "parameters": t.schema, "strict": false})
             })
             .collect();
         body["tools"] = Value::Array(tools);

@@ -165,7 +165,7 @@ fn request_body_sends_items_back() {
         "instructions": "be brief", "include": ["reasoning.encrypted_content"],
         "reasoning": {"effort": "high"},
         "tools": [{"type": "function", "name": "bash", "description": "Run",
-                   "parameters": {"type": "object"}}],
+                   "parameters": {"type": "object"}, "strict": false}],
         "input": [
             {"role": "user", "content": "list"},
             reasoning,
@@ -186,5 +186,76 @@ fn request_body_sends_items_back() {
         url("http://h/v1/"),
         "http://h/v1/responses",
         "the path goes before any query"
+    );
+}
+
+/// llama.cpp's `/v1/responses` stream as it came from the real server (SmolLM2,
+/// trimmed): items without `output_index`, a text message, then a function call.
+const LLAMA_CPP: &str = r#"event: response.created
+data: {"type":"response.created","response":{"id":"resp_tr","object":"response","status":"in_progress"}}
+
+event: response.output_item.added
+data: {"type":"response.output_item.added","item":{"content":[],"id":"msg_nz","role":"assistant","status":"in_progress","type":"message"}}
+
+event: response.content_part.added
+data: {"type":"response.content_part.added","item_id":"msg_nz","part":{"type":"output_text","text":""}}
+
+event: response.output_text.delta
+data: {"type":"response.output_text.delta","item_id":"msg_nz","delta":"To run"}
+
+event: response.output_text.delta
+data: {"type":"response.output_text.delta","item_id":"msg_nz","delta":" it:\n\n"}
+
+event: response.output_item.added
+data: {"type":"response.output_item.added","item":{"id":"fc_ys","arguments":"","call_id":"call_ys","name":"bash","type":"function_call","status":"in_progress"}}
+
+event: response.function_call_arguments.delta
+data: {"type":"response.function_call_arguments.delta","delta":"{\n    \"","item_id":"fc_ys"}
+
+event: response.function_call_arguments.delta
+data: {"type":"response.function_call_arguments.delta","delta":"command\": \"ls\"\n  }","item_id":"fc_ys"}
+
+event: response.output_text.done
+data: {"type":"response.output_text.done","item_id":"msg_nz","text":"To run it:\n\n"}
+
+event: response.output_item.done
+data: {"type":"response.output_item.done","item":{"type":"message","status":"completed","id":"msg_nz","content":[{"type":"output_text","annotations":[],"logprobs":[],"text":"To run it:\n\n"}],"role":"assistant"}}
+
+event: response.output_item.done
+data: {"type":"response.output_item.done","item":{"id":"fc_ys","type":"function_call","status":"completed","arguments":"{\n    \"command\": \"ls\"\n  }","call_id":"call_ys","name":"bash"}}
+
+event: response.completed
+data: {"type":"response.completed","response":{"id":"resp_tr","object":"response","created_at":1796117473,"status":"completed","model":"smollm2-135m","output":[],"usage":{"input_tokens":22,"output_tokens":8,"total_tokens":30,"input_tokens_details":{"cached_tokens":9}}},"timings":{"cache_n":9,"prompt_n":13}}
+
+"#;
+
+#[test]
+fn llama_cpp_stream() {
+    let (reply, streamed) = parse(LLAMA_CPP);
+    let reply = reply.unwrap();
+    assert_eq!(
+        (reply.text.as_str(), streamed.as_str()),
+        ("To run it:\n\n", "To run it:\n\n")
+    );
+    assert_eq!(reply.stop, StopReason::ToolUse);
+    assert_eq!(reply.calls.len(), 1);
+    assert_eq!(
+        (reply.calls[0].id.as_str(), reply.calls[0].input.clone()),
+        ("call_ys", json!({"command": "ls"}))
+    );
+    assert_eq!(
+        reply.opaque.len(),
+        1,
+        "only the call's item id: {:?}",
+        reply.opaque
+    );
+    let usage = reply.usage.unwrap();
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.cache_read_input_tokens,
+            usage.output_tokens
+        ),
+        (13, 9, 8)
     );
 }
