@@ -6,11 +6,12 @@
 
 use crate::approval::{Gate, Verdict};
 use crate::compact::{self, Window};
+use crate::hooks::{self, Hooks};
 use crate::journal::{Journal, Record};
 use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall, ToolSpec, Usage};
 use crate::price;
 use crate::tools::{self, Action, Outcome, Workspace};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -161,19 +162,14 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// Commands the settings files run at points of the loop.
+    pub hooks: Hooks,
 }
 
 impl Agent {
     /// Runs one task to its end.
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.cancel.store(false, Ordering::SeqCst);
-        self.messages.push(Message::user_text(prompt));
-        self.record(
-            ui,
-            Record::User {
-                text: prompt.to_string(),
-            },
-        );
         let mut result = TaskResult {
             stop: Stop::MaxTurns,
             text: String::new(),
@@ -181,6 +177,15 @@ impl Agent {
             denials: Vec::new(),
             api_time: Duration::ZERO,
         };
+        let prompt = match self.prompt_hooks(prompt, ui) {
+            Ok(prompt) => prompt,
+            Err(why) => {
+                result.stop = Stop::Error(why);
+                return result;
+            }
+        };
+        self.messages.push(Message::user_text(&prompt));
+        self.record(ui, Record::User { text: prompt });
         result.stop = self.turns(ui, &mut result);
         let end = Record::End {
             subtype: result.stop.subtype().to_string(),
@@ -195,6 +200,7 @@ impl Agent {
     }
 
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
+        let mut stop_blocks = 0;
         while result.turns < self.max_turns {
             if let Some(stop) = self.over_budget() {
                 return stop;
@@ -218,6 +224,9 @@ impl Agent {
             self.turns_total += 1;
             result.text = reply.text.clone();
             if reply.calls.is_empty() {
+                if self.stop_hooks(ui, &mut stop_blocks) {
+                    continue;
+                }
                 self.sync(ui);
                 return Stop::Done;
             }
@@ -504,13 +513,22 @@ impl Agent {
             });
             Outcome::error(why)
         };
-        let (allowed, by, rule) = match self.gate.check(&action) {
-            Verdict::Allow => (true, "rules", None),
+        let said = self.pre_tool_hooks(call, &action, ui);
+        let by_rules = if said.is_some() { "hook" } else { "rules" };
+        let (allowed, by, rule) = match hooks::overrule(self.gate.check(&action), said) {
+            Verdict::Allow => (true, by_rules, None),
             Verdict::Deny(why) => {
-                self.decision(ui, call, false, "rules", None);
+                self.decision(ui, call, false, by_rules, None);
                 return denied(denials, format!("denied: {why}"));
             }
             Verdict::Ask(reason) => {
+                let message = format!("nib needs your permission to use {}", call.name);
+                self.hook(
+                    ui,
+                    hooks::Event::Notification,
+                    None,
+                    json!({"message": message}),
+                );
                 let suggestion = self.gate.suggest_rule(&action);
                 let request = Approval {
                     action: &action,
@@ -562,8 +580,149 @@ impl Agent {
             let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
             outcome.content.push_str(&added.unwrap_or_default());
         }
+        self.post_tool_hooks(call, &action, &mut outcome, ui);
         ui.event(Event::ToolDone(call, &outcome));
         outcome
+    }
+
+    /// Runs the hooks of `event`, journals each run and shows their warnings.
+    fn hook(
+        &mut self,
+        ui: &mut dyn Ui,
+        event: hooks::Event,
+        tool: Option<&str>,
+        fields: Value,
+    ) -> hooks::Report {
+        if !self.hooks.has(event) {
+            return hooks::Report::default();
+        }
+        let mut env = self.env.clone();
+        let root = self.workspace.root.to_string_lossy().into_owned();
+        env.push(("CLAUDE_PROJECT_DIR".into(), root));
+        let ctx = tools::Context {
+            workspace: &self.workspace,
+            cancel: &self.cancel,
+            env: &env,
+            skills: &self.skills,
+        };
+        let report = self.hooks.fire(event, tool, fields, &ctx);
+        for run in &report.runs {
+            let record = Record::Hook {
+                event: run.event.name().to_string(),
+                command: run.command.clone(),
+                code: run.code,
+                ms: run.duration.as_millis() as u64,
+            };
+            self.record(ui, record);
+        }
+        for warning in &report.warnings {
+            ui.event(Event::Warning(warning.clone()));
+        }
+        report
+    }
+
+    /// SessionStart (before the first prompt) and UserPromptSubmit: the prompt with the
+    /// context they add, or why a hook blocked it.
+    fn prompt_hooks(&mut self, prompt: &str, ui: &mut dyn Ui) -> Result<String, String> {
+        let mut context = Vec::new();
+        if !self.hooks.started {
+            self.hooks.started = true;
+            let source = if self.messages.is_empty() {
+                "startup"
+            } else {
+                "resume"
+            };
+            let start = self.hook(
+                ui,
+                hooks::Event::SessionStart,
+                None,
+                json!({"source": source}),
+            );
+            context = start.context;
+        }
+        let submit = self.hook(
+            ui,
+            hooks::Event::UserPromptSubmit,
+            None,
+            json!({"prompt": prompt}),
+        );
+        if let Some(why) = submit.block {
+            return Err(format!("a UserPromptSubmit hook blocked the prompt: {why}"));
+        }
+        context.extend(submit.context);
+        Ok(hooks::with_context(prompt, &context))
+    }
+
+    /// Stop hooks when the model is done; true when one blocked, with its reason added
+    /// for the model to act on.
+    fn stop_hooks(&mut self, ui: &mut dyn Ui, blocks: &mut u32) -> bool {
+        let fields = json!({"stop_hook_active": *blocks > 0});
+        let report = self.hook(ui, hooks::Event::Stop, None, fields);
+        let Some(why) = report.block.filter(|_| *blocks < hooks::MAX_STOP_BLOCKS) else {
+            return false;
+        };
+        *blocks += 1;
+        let text = format!("A Stop hook asks you to go on: {why}");
+        self.messages.push(Message::user_text(&text));
+        self.record(ui, Record::User { text });
+        true
+    }
+
+    /// PreToolUse: what the hooks said about this call (exit 2 is a refusal).
+    fn pre_tool_hooks(
+        &mut self,
+        call: &ToolCall,
+        action: &Action,
+        ui: &mut dyn Ui,
+    ) -> Option<hooks::Permission> {
+        let input = hooks::tool_input(action, &self.workspace.root);
+        let fields = json!({"tool_name": hooks::tool_name(action), "tool_input": input, "tool_use_id": call.id});
+        let report = self.hook(
+            ui,
+            hooks::Event::PreToolUse,
+            Some(&hooks::tool_name(action)),
+            fields,
+        );
+        match report.block {
+            Some(why) => Some(hooks::Permission::Deny(why)),
+            None => report.permission,
+        }
+    }
+
+    /// PostToolUse: a block or added context reaches the model after the result.
+    fn post_tool_hooks(
+        &mut self,
+        call: &ToolCall,
+        action: &Action,
+        outcome: &mut Outcome,
+        ui: &mut dyn Ui,
+    ) {
+        let input = hooks::tool_input(action, &self.workspace.root);
+        let response = json!({"output": outcome.content, "is_error": outcome.is_error});
+        let fields = json!({"tool_name": hooks::tool_name(action), "tool_input": input,
+            "tool_response": response, "tool_use_id": call.id});
+        let report = self.hook(
+            ui,
+            hooks::Event::PostToolUse,
+            Some(&hooks::tool_name(action)),
+            fields,
+        );
+        for note in report.block.into_iter().chain(report.context) {
+            outcome
+                .content
+                .push_str(&format!("\n[PostToolUse hook] {note}"));
+        }
+    }
+
+    /// Fires SessionEnd hooks; the caller says why the session ends.
+    pub fn end_session(&mut self, reason: &str, ui: &mut dyn Ui) {
+        self.hook(
+            ui,
+            hooks::Event::SessionEnd,
+            None,
+            json!({"reason": reason}),
+        );
+        self.sync(ui);
     }
 
     fn decision(

@@ -197,6 +197,7 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
     let started = Instant::now();
     let result = agent.run(&prompt, &mut ui);
+    agent.end_session("other", &mut ui);
     if let Some(path) = &args.output_last_message {
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
@@ -230,16 +231,16 @@ pub fn prepare(
     skills: Vec<context::Skill>,
     cwd: PathBuf,
 ) -> Result<Setup, Error> {
+    let claude = ClaudeSetup::load(args, dirs, &cwd)?;
     let endpoint = endpoint(args, &settings)?;
     let workspace = Workspace { root: cwd.clone() };
     let mode = args
         .permission_mode
+        .or(claude.mode)
         .or_else(|| settings.str("defaultMode").and_then(|m| Mode::parse(&m)));
-    let rules = RuleSet {
-        allow: args.allowed_tools.clone(),
-        ask: Vec::new(),
-        deny: args.disallowed_tools.clone(),
-    };
+    let mut rules = claude.rules.clone();
+    rules.allow.extend(args.allowed_tools.clone());
+    rules.deny.extend(args.disallowed_tools.clone());
     let mut gate = approval::load(
         rules,
         mode,
@@ -253,6 +254,9 @@ pub fn prepare(
     }
     for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
         gate.allow_read_dir(dir);
+    }
+    for dir in &claude.roots {
+        gate.add_root(dir);
     }
 
     let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
@@ -275,6 +279,12 @@ pub fn prepare(
     } else {
         crate::agent::MAX_OUTPUT_TOKENS
     };
+    let mut env = crate::secrets::child_env(&settings.env_passthrough());
+    env.retain(|(k, _)| !claude.env.iter().any(|(name, _)| name == k));
+    env.extend(claude.env.iter().cloned());
+    let mut hooks = claude.hooks;
+    hooks.session_id = session_id.clone();
+    hooks.transcript_path = journal.as_ref().map(|j| j.path.clone());
     let agent = Agent {
         client: Client::new(endpoint, Limits::default(), cancel.clone()),
         gate,
@@ -283,7 +293,7 @@ pub fn prepare(
         messages: resumed.messages,
         journal,
         workspace,
-        env: crate::secrets::child_env(&settings.env_passthrough()),
+        env,
         redactor: crate::secrets::Redactor::new(&known),
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
         max_output_tokens: settings
@@ -303,6 +313,7 @@ pub fn prepare(
         cancel,
         skills,
         instructed: Default::default(),
+        hooks,
     };
     Ok(Setup {
         agent,
@@ -312,6 +323,112 @@ pub fn prepare(
         settings,
         cwd,
     })
+}
+
+/// What a Claude Code setup brings besides permission files the gate reads itself:
+/// hooks, `env`, extra roots, and `--settings` (its rules and mode).
+struct ClaudeSetup {
+    hooks: crate::hooks::Hooks,
+    env: Vec<(String, String)>,
+    roots: Vec<PathBuf>,
+    rules: RuleSet,
+    mode: Option<Mode>,
+}
+
+impl ClaudeSetup {
+    fn load(args: &Args, dirs: &Dirs, cwd: &Path) -> Result<ClaudeSetup, Error> {
+        let extra = args.settings.as_deref().map(config::settings_arg);
+        let extra = extra.transpose().map_err(Error::Usage)?;
+        let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
+        let files = config::claude_settings(
+            cwd,
+            dirs.home.as_deref(),
+            nib_config.as_deref(),
+            extra.clone(),
+        );
+        let mut warnings = Vec::new();
+        let mut setup = ClaudeSetup {
+            hooks: crate::hooks::Hooks::default(),
+            env: Vec::new(),
+            roots: Vec::new(),
+            rules: extra
+                .as_ref()
+                .map(|f| config::settings_rules(&f.json))
+                .unwrap_or_default(),
+            mode: extra.as_ref().and_then(|f| {
+                f.json
+                    .pointer("/permissions/defaultMode")?
+                    .as_str()
+                    .and_then(Mode::parse)
+            }),
+        };
+        let hooks_off = files
+            .iter()
+            .any(|f| f.json.get("disableAllHooks") == Some(&Value::Bool(true)));
+        for file in &files {
+            if !hooks_off {
+                setup
+                    .hooks
+                    .add_settings(&file.json, &file.name, &mut warnings);
+            }
+            config::settings_env(file, &mut setup.env, &mut warnings);
+            let extra_dirs = file.json.pointer("/permissions/additionalDirectories");
+            for dir in extra_dirs
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                match cwd.join(dir) {
+                    d if d.is_dir() => setup.roots.push(d),
+                    _ => warnings.push(format!(
+                        "{}: additionalDirectories {dir:?} is not a directory; ignored",
+                        file.name
+                    )),
+                }
+            }
+        }
+        for dir in &args.add_dirs {
+            let full = cwd.join(dir);
+            if !full.is_dir() {
+                return Err(Error::Usage(format!(
+                    "--add-dir {}: not a directory",
+                    dir.display()
+                )));
+            }
+            setup.roots.push(full);
+        }
+        for w in warnings {
+            eprintln!("nib: warning: {w}");
+        }
+        tell_once(dirs, cwd, &config::ignored(&files, cwd));
+        Ok(setup)
+    }
+}
+
+/// Prints each line the first time nib runs in `cwd` with it (remembered in the data
+/// directory), so a setting nib ignores is named once per folder, not on every run.
+fn tell_once(dirs: &Dirs, cwd: &Path, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let path = dirs.data.as_ref().map(|d| d.join("nib").join("notices"));
+    let told = path
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let mut new = String::new();
+    for line in lines {
+        let key = format!("{}\t{line}\n", cwd.display());
+        if !told.contains(&key) {
+            eprintln!("nib: {line}");
+            new.push_str(&key);
+        }
+    }
+    if let (Some(path), false) = (path, new.is_empty()) {
+        let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
+        let _ = std::fs::write(&path, told + &new);
+    }
 }
 
 /// The endpoint the arguments, environment and settings name, with a model.

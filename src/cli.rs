@@ -76,6 +76,14 @@ pub struct Args {
     pub terse: bool,
     pub verbose: bool,
     pub print_system_prompt: bool,
+    /// `--settings FILE|JSON`: one more settings file, above the others.
+    pub settings: Option<String>,
+    /// `--add-dir DIR`: more directories that count as the workspace.
+    pub add_dirs: Vec<PathBuf>,
+    /// `--mcp-config FILE|JSON`: more MCP servers.
+    pub mcp_configs: Vec<String>,
+    /// `--strict-mcp-config`: only the servers of `--mcp-config`.
+    pub strict_mcp_config: bool,
 }
 
 impl Default for Args {
@@ -106,6 +114,10 @@ impl Default for Args {
             terse: false,
             verbose: false,
             print_system_prompt: false,
+            settings: None,
+            add_dirs: Vec::new(),
+            mcp_configs: Vec::new(),
+            strict_mcp_config: false,
         }
     }
 }
@@ -143,6 +155,10 @@ Task:
       --terse                   ask the model for brief answers
       --print-system-prompt     show the system prompt with the size of each part, then exit
       --verbose                 more progress on stderr
+      --settings FILE|JSON      one more settings file (Claude Code's format), above the others
+      --add-dir DIR             another directory that counts as the workspace (repeatable)
+      --mcp-config FILE|JSON    MCP servers to start ({\"mcpServers\": {...}}; repeatable)
+      --strict-mcp-config       only the servers of --mcp-config
 
 Permissions:
       --permission-mode MODE    default, acceptEdits, plan, dontAsk, bypassPermissions
@@ -318,6 +334,10 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--terse" => args.terse = true,
             "--verbose" => args.verbose = true,
             "--print-system-prompt" => args.print_system_prompt = true,
+            "--settings" => args.settings = Some(value(flag)?),
+            "--add-dir" => args.add_dirs.push(value(flag)?.into()),
+            "--mcp-config" => args.mcp_configs.push(value(flag)?),
+            "--strict-mcp-config" => args.strict_mcp_config = true,
             "--all" | "--json"
                 if matches!(positional.first().map(String::as_str), Some("sessions")) =>
             {

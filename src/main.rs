@@ -7,6 +7,7 @@ mod cli;
 mod compact;
 mod config;
 mod context;
+mod hooks;
 mod journal;
 mod model;
 mod price;

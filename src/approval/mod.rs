@@ -135,6 +135,8 @@ pub struct Gate {
     nib_dirs: Vec<PathBuf>,
     /// Outside the workspace, directories read without asking (skill folders).
     read_dirs: Vec<PathBuf>,
+    /// More directories that count as the workspace (`--add-dir`, `additionalDirectories`).
+    extra_roots: Vec<PathBuf>,
     allow: Vec<Rule>,
     ask: Vec<Rule>,
     deny: Vec<Rule>,
@@ -313,6 +315,7 @@ impl Gate {
             home,
             nib_dirs: nib_dirs.iter().map(|d| canonical_prefix(d)).collect(),
             read_dirs: Vec::new(),
+            extra_roots: Vec::new(),
             allow: Vec::new(),
             ask: Vec::new(),
             deny: Vec::new(),
@@ -435,6 +438,11 @@ impl Gate {
         self.read_dirs.push(canonical_prefix(dir));
     }
 
+    /// Makes `dir` part of the workspace: reads and edits there are judged as inside it.
+    pub fn add_root(&mut self, dir: &Path) {
+        self.extra_roots.push(canonical_prefix(dir));
+    }
+
     /// Whether a resolved path may be read as if it were inside the workspace.
     fn readable(&self, resolved: &Path) -> bool {
         self.contains(resolved) || self.read_dirs.iter().any(|d| resolved.starts_with(d))
@@ -454,7 +462,7 @@ impl Gate {
     }
 
     fn contains(&self, resolved: &Path) -> bool {
-        resolved.starts_with(&self.root)
+        resolved.starts_with(&self.root) || self.extra_roots.iter().any(|d| resolved.starts_with(d))
     }
 
     /// Why writing `path` always asks, if it is protected.

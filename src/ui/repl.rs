@@ -85,6 +85,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
         repl.submit(prompt);
     }
     let result = repl.read_loop();
+    repl.agent.end_session("prompt_input_exit", &mut repl.view);
     repl.farewell();
     result.map(|()| 0)
 }

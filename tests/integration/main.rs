@@ -10,6 +10,7 @@ mod economy;
 mod fake_selftest;
 mod gate;
 mod headless;
+mod hooks;
 mod real_model;
 mod repl;
 mod sessions;
