@@ -164,6 +164,8 @@ pub struct Agent {
     pub instructed: HashSet<PathBuf>,
     /// Commands the settings files run at points of the loop.
     pub hooks: Hooks,
+    /// MCP servers; their tools join `specs` before the first request.
+    pub mcp: crate::mcp::Servers,
 }
 
 impl Agent {
@@ -359,6 +361,11 @@ impl Agent {
 
     /// One model request; the reply is added to the conversation and the journal.
     fn ask(&mut self, ui: &mut dyn Ui) -> Result<Reply, Stop> {
+        let (specs, failures) = self.mcp.take_specs();
+        self.specs.extend(specs);
+        failures
+            .into_iter()
+            .for_each(|w| ui.event(Event::Warning(w)));
         let request = Request {
             model: &self.client.endpoint.model,
             system: &self.system,
@@ -565,6 +572,7 @@ impl Agent {
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
+            mcp: Some(&self.mcp),
         };
         let mut outcome = tools::execute(&action, &ctx);
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
@@ -604,6 +612,7 @@ impl Agent {
             cancel: &self.cancel,
             env: &env,
             skills: &self.skills,
+            mcp: Some(&self.mcp),
         };
         let report = self.hooks.fire(event, tool, fields, &ctx);
         for run in &report.runs {

@@ -163,6 +163,21 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
             println!("{}\n", part.text);
         }
         println!("── total {} bytes", context::render(&system).len());
+        let specs = tools::specs(&enabled_tools(&args, &skills));
+        let bytes: usize = specs.iter().map(crate::mcp::spec_bytes).sum();
+        println!(
+            "── tools: {} ({bytes} bytes of schemas in every request)",
+            specs.len()
+        );
+        let claude = ClaudeSetup::load(&args, dirs, &cwd)?;
+        let servers = mcp_servers(&args, dirs, &cwd, &settings, &claude.mcp_disabled);
+        servers.wait();
+        for s in servers.status() {
+            println!(
+                "── MCP server {}: {} ({} tools, {} bytes of schemas in every request)",
+                s.name, s.state, s.tools, s.schema_bytes
+            );
+        }
         return Ok(0);
     }
     let headless = args.print || !std::io::stdin().is_terminal();
@@ -232,6 +247,7 @@ pub fn prepare(
     cwd: PathBuf,
 ) -> Result<Setup, Error> {
     let claude = ClaudeSetup::load(args, dirs, &cwd)?;
+    let mcp = mcp_servers(args, dirs, &cwd, &settings, &claude.mcp_disabled);
     let endpoint = endpoint(args, &settings)?;
     let workspace = Workspace { root: cwd.clone() };
     let mode = args
@@ -259,8 +275,7 @@ pub fn prepare(
         gate.add_root(dir);
     }
 
-    let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
-    enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
+    let enabled = enabled_tools(args, &skills);
     let cancel = Arc::new(AtomicBool::new(false));
     crate::ui::forward_interrupts(cancel.clone());
     let (journal, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
@@ -314,6 +329,7 @@ pub fn prepare(
         skills,
         instructed: Default::default(),
         hooks,
+        mcp,
     };
     Ok(Setup {
         agent,
@@ -333,6 +349,8 @@ struct ClaudeSetup {
     roots: Vec<PathBuf>,
     rules: RuleSet,
     mode: Option<Mode>,
+    /// `disabledMcpjsonServers`: servers of `.mcp.json` not to start.
+    mcp_disabled: Vec<String>,
 }
 
 impl ClaudeSetup {
@@ -355,6 +373,7 @@ impl ClaudeSetup {
                 .as_ref()
                 .map(|f| config::settings_rules(&f.json))
                 .unwrap_or_default(),
+            mcp_disabled: Vec::new(),
             mode: extra.as_ref().and_then(|f| {
                 f.json
                     .pointer("/permissions/defaultMode")?
@@ -372,6 +391,13 @@ impl ClaudeSetup {
                     .add_settings(&file.json, &file.name, &mut warnings);
             }
             config::settings_env(file, &mut setup.env, &mut warnings);
+            let disabled = file.json["disabledMcpjsonServers"]
+                .as_array()
+                .into_iter()
+                .flatten();
+            setup
+                .mcp_disabled
+                .extend(disabled.filter_map(Value::as_str).map(str::to_string));
             let extra_dirs = file.json.pointer("/permissions/additionalDirectories");
             for dir in extra_dirs
                 .and_then(Value::as_array)
@@ -406,6 +432,32 @@ impl ClaudeSetup {
     }
 }
 
+/// Starts the configured MCP servers in the background (none: nothing happens).
+fn mcp_servers(
+    args: &Args,
+    dirs: &Dirs,
+    cwd: &Path,
+    settings: &Settings,
+    disabled: &[String],
+) -> crate::mcp::Servers {
+    let sources = crate::mcp::Sources {
+        root: cwd,
+        home: dirs.home.as_deref(),
+        settings: &settings.json,
+        cli: &args.mcp_configs,
+        strict: args.strict_mcp_config,
+        trusted: config::project_trusted(cwd),
+        disabled: disabled.to_vec(),
+    };
+    let env_lookup = |k: &str| std::env::var(k).ok();
+    let (configs, warnings) = crate::mcp::configs(&sources, &env_lookup);
+    for w in warnings {
+        eprintln!("nib: warning: {w}");
+    }
+    let own_key: Vec<String> = settings.str("api_key_env").into_iter().collect();
+    crate::mcp::Servers::start(configs, &crate::secrets::without_provider_keys(&own_key))
+}
+
 /// Prints each line the first time nib runs in `cwd` with it (remembered in the data
 /// directory), so a setting nib ignores is named once per folder, not on every run.
 fn tell_once(dirs: &Dirs, cwd: &Path, lines: &[String]) {
@@ -429,6 +481,13 @@ fn tell_once(dirs: &Dirs, cwd: &Path, lines: &[String]) {
         let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
         let _ = std::fs::write(&path, told + &new);
     }
+}
+
+/// The tools offered: `--tools`, or all; `skill` only when there are skills.
+fn enabled_tools(args: &Args, skills: &[context::Skill]) -> Vec<Tool> {
+    let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
+    enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
+    enabled
 }
 
 /// The endpoint the arguments, environment and settings name, with a model.

@@ -349,7 +349,10 @@ pub fn with_context(prompt: &str, context: &[String]) -> String {
 
 /// The tool's name as Claude Code's hooks know it (`Bash`, `Read`, `mcp__s__t`).
 pub fn tool_name(action: &Action) -> String {
-    action.tool().rule_name().to_string()
+    match action {
+        Action::Mcp { name, .. } => name.clone(),
+        _ => action.tool().rule_name().to_string(),
+    }
 }
 
 /// A tool's arguments in Claude Code's shape (`file_path`, `old_string`, ...), so hooks
@@ -384,6 +387,7 @@ pub fn tool_input(action: &Action, root: &std::path::Path) -> Value {
             json!({"pattern": pattern, "path": path.as_deref().map(abs)})
         }
         Action::Skill { name } => json!({"skill": name}),
+        Action::Mcp { input, .. } => input.clone(),
     }
 }
 

@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod hooks;
 mod journal;
+mod mcp;
 mod model;
 mod price;
 mod secrets;

@@ -376,6 +376,7 @@ impl Gate {
             Action::Bash { command, .. } => self.check_bash(command),
             // Loads text nib already holds; reading the skill's folder is checked apart.
             Action::Skill { .. } => Verdict::Allow,
+            Action::Mcp { name, .. } => self.check_mcp(name),
             Action::Glob { pattern, path } => {
                 let base = glob_base(path.as_deref(), pattern);
                 self.check_file(Tool::Glob, &base)
@@ -395,6 +396,7 @@ impl Gate {
     pub fn suggest_rule(&self, action: &Action) -> Option<String> {
         match action {
             Action::Bash { command, .. } => suggest_bash(command),
+            Action::Mcp { name, .. } => Some(name.clone()),
             Action::Glob { pattern, path } => {
                 let path = self.resolve(&glob_base(path.as_deref(), pattern));
                 Some(format!("Read({})", self.rule_path(&path)))
@@ -436,6 +438,25 @@ impl Gate {
     /// as inside the workspace; deny and ask rules still apply, writes are unchanged.
     pub fn allow_read_dir(&mut self, dir: &Path) {
         self.read_dirs.push(canonical_prefix(dir));
+    }
+
+    /// An MCP tool asks unless a rule allows it (`mcp__server`, `mcp__server__tool`,
+    /// `mcp__server__*`); deny and ask rules win as for any tool.
+    fn check_mcp(&self, name: &str) -> Verdict {
+        let find = |rules: &[Rule]| -> Option<String> {
+            let rule = rules.iter().find(|r| rules::mcp_matches(r, name))?;
+            Some(rule.describe())
+        };
+        if let Some(rule) = find(&self.deny) {
+            return Verdict::Deny(format!("{name} is denied by {rule}"));
+        }
+        if let Some(rule) = find(&self.ask) {
+            return Verdict::Ask(format!("{name} needs approval by {rule}"));
+        }
+        match (find(&self.allow), self.mode) {
+            (Some(_), _) | (None, Mode::Bypass) => Verdict::Allow,
+            _ => Verdict::Ask(format!("{name} is an MCP server's tool")),
+        }
     }
 
     /// Makes `dir` part of the workspace: reads and edits there are judged as inside it.
@@ -1438,7 +1459,10 @@ mod tests {
             ("Glob", Some(true)),
             ("Grep(src)", Some(true)),
             ("WebFetch(domain:example.com)", Some(false)),
-            ("mcp__server__tool", Some(false)),
+            ("mcp__server__tool", Some(true)),
+            ("mcp__server", Some(true)),
+            ("mcp__server__*", Some(true)),
+            ("mcp__server(x)", None),
             ("Task", Some(false)),
             ("Bash(ls", None),
             ("Bash()", None),
@@ -1458,6 +1482,42 @@ mod tests {
             let got = rules::parse(text, "test", anchors);
             let got = got.as_ref().ok().map(Option::is_some);
             assert_eq!(got, *expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn mcp_tools_ask_unless_a_rule_allows() {
+        let call = |name: &str| Action::Mcp {
+            name: name.into(),
+            input: serde_json::json!({}),
+        };
+        let gate = gate_with(
+            rule_set(
+                &["mcp__fs", "mcp__web__fetch"],
+                &["mcp__fs__write"],
+                &["mcp__db__*"],
+            ),
+            Mode::Default,
+        );
+        check_table_actions(
+            &gate,
+            &[
+                (call("mcp__fs__read"), 'A'),
+                (call("mcp__fs__write"), 'Q'),
+                (call("mcp__fsx__read"), 'Q'),
+                (call("mcp__web__fetch"), 'A'),
+                (call("mcp__web__search"), 'Q'),
+                (call("mcp__db__drop"), 'D'),
+            ],
+        );
+        let bypass = gate_with(rule_set(&[], &[], &["mcp__db"]), Mode::Bypass);
+        check(&bypass, &call("mcp__web__fetch"), 'A');
+        check(&bypass, &call("mcp__db__drop"), 'D');
+    }
+
+    fn check_table_actions(gate: &Gate, cases: &[(Action, char)]) {
+        for (action, expected) in cases {
+            check(gate, action, *expected);
         }
     }
 

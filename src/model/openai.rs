@@ -592,8 +592,8 @@ mod tests {
     fn request_body() {
         let messages = sample_messages();
         let tools = [ToolSpec {
-            name: "bash",
-            description: "Run a command",
+            name: "bash".into(),
+            description: "Run a command".into(),
             schema: json!({"type": "object"}),
         }];
         let req = Request {

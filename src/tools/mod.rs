@@ -28,6 +28,8 @@ pub enum Tool {
     Glob,
     /// Loads a skill's instructions (see `context::skills`).
     Skill,
+    /// A tool of an MCP server (`mcp__<server>__<tool>`); not in `ALL`, never in `--tools`.
+    Mcp,
 }
 
 impl Tool {
@@ -51,6 +53,7 @@ impl Tool {
             Tool::Grep => "grep",
             Tool::Glob => "glob",
             Tool::Skill => "skill",
+            Tool::Mcp => "mcp",
         }
     }
 
@@ -64,6 +67,7 @@ impl Tool {
             Tool::Grep => "Grep",
             Tool::Glob => "Glob",
             Tool::Skill => "Skill",
+            Tool::Mcp => "mcp",
         }
     }
 
@@ -111,6 +115,11 @@ pub enum Action {
     Skill {
         name: String,
     },
+    /// `name` is the model's `mcp__<server>__<tool>`; the input goes to the server as is.
+    Mcp {
+        name: String,
+        input: Value,
+    },
 }
 
 impl Action {
@@ -123,13 +132,14 @@ impl Action {
             Action::Grep { .. } => Tool::Grep,
             Action::Glob { .. } => Tool::Glob,
             Action::Skill { .. } => Tool::Skill,
+            Action::Mcp { .. } => Tool::Mcp,
         }
     }
 
     /// The path the action touches, if it is a file tool.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Action::Bash { .. } | Action::Skill { .. } => None,
+            Action::Bash { .. } | Action::Skill { .. } | Action::Mcp { .. } => None,
             Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. } => {
                 Some(path)
             }
@@ -142,6 +152,7 @@ impl Action {
         match self {
             Action::Bash { command, .. } => command.clone(),
             Action::Skill { name } => format!("skill {name}"),
+            Action::Mcp { name, input } => format!("{name} {input}"),
             Action::Grep { pattern, path, .. } | Action::Glob { pattern, path } => match path {
                 Some(p) => format!("{} {pattern} in {}", self.tool().name(), p.display()),
                 None => format!("{} {pattern}", self.tool().name()),
@@ -273,6 +284,8 @@ pub struct Context<'a> {
     pub env: &'a [(String, String)],
     /// What the `skill` tool can load.
     pub skills: &'a [crate::context::Skill],
+    /// The MCP servers whose tools the model was offered.
+    pub mcp: Option<&'a crate::mcp::Servers>,
 }
 
 /// The schemas of the given tools, as the model sees them. Every byte here is paid on
@@ -328,10 +341,12 @@ fn spec(tool: Tool) -> ToolSpec {
             "Load a skill by name.",
             object(json!({"name": string}), &["name"]),
         ),
+        // Never offered: each MCP tool brings its own spec.
+        Tool::Mcp => ("Call an MCP tool.", object(json!({}), &[])),
     };
     ToolSpec {
-        name: tool.name(),
-        description,
+        name: tool.name().into(),
+        description: description.into(),
         schema,
     }
 }
@@ -344,6 +359,15 @@ fn object(properties: Value, required: &[&str]) -> Value {
 pub fn parse(call: &ToolCall) -> Result<Action, String> {
     if let Some(why) = &call.invalid {
         return Err(why.clone());
+    }
+    if call.name.starts_with("mcp__") {
+        return match call.input {
+            Value::Object(_) => Ok(Action::Mcp {
+                name: call.name.clone(),
+                input: call.input.clone(),
+            }),
+            _ => Err(format!("{} arguments must be a JSON object", call.name)),
+        };
     }
     let Some(tool) = Tool::from_name(&call.name) else {
         let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
@@ -390,6 +414,7 @@ pub fn parse(call: &ToolCall) -> Result<Action, String> {
         Tool::Skill => Action::Skill {
             name: args.string(&["name", "skill"])?,
         },
+        Tool::Mcp => return Err(format!("unknown tool `{}`", call.name)),
     })
 }
 
@@ -480,6 +505,10 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
     };
     match action {
         Action::Bash { command, timeout } => shell::run(command, *timeout, ctx),
+        Action::Mcp { name, input } => match ctx.mcp {
+            Some(servers) => servers.call(name, input, ctx.cancel),
+            None => Outcome::error(format!("no MCP server offers a tool named {name}")),
+        },
         Action::Read {
             path,
             offset,
@@ -754,6 +783,7 @@ mod tests {
             cancel: &cancel,
             env: &[],
             skills: &[],
+            mcp: None,
         };
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),

@@ -367,6 +367,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            mcp: None,
         };
         run(command, timeout, &ctx)
     }
@@ -587,6 +588,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            mcp: None,
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {

@@ -44,7 +44,7 @@ const PROMPT: &str = "› ";
 const PROJECT_SETTINGS: &str = ".claude/settings.local.json";
 
 /// The slash commands, with the line `/help` shows for each.
-const COMMANDS: [(&str, &str); 14] = [
+const COMMANDS: [(&str, &str); 15] = [
     ("/help", "this list"),
     ("/clear", "start a new session"),
     (
@@ -61,6 +61,7 @@ const COMMANDS: [(&str, &str); 14] = [
     ("/undo", "revert the last file change (/undo N for more)"),
     ("/context", "the system prompt's parts and their sizes"),
     ("/skills", "the skills nib knows"),
+    ("/mcp", "the MCP servers: state, tools, schema sizes"),
     (
         "/permissions",
         "the permission mode and the rules allowed this session",
@@ -324,6 +325,7 @@ impl Repl {
             Slash::Context => self.context(),
             Slash::Skills => self.skills(),
             Slash::Permissions => self.permissions(),
+            Slash::Mcp => self.mcp(),
             Slash::Exit => {}
         }
         Ok(())
@@ -542,6 +544,33 @@ impl Repl {
             self.agent.system.len(),
             self.agent.messages.len()
         ));
+        let tools: usize = self.agent.specs.iter().map(crate::mcp::spec_bytes).sum();
+        say(&format!(
+            "  {:<14} {tools:>7} bytes in every request",
+            "tool schemas"
+        ));
+        for s in self.agent.mcp.status() {
+            let name = format!("mcp {}", s.name);
+            say(&sanitize(&format!(
+                "  {name:<14} {:>7} bytes ({} tools)",
+                s.schema_bytes, s.tools
+            )));
+        }
+    }
+
+    fn mcp(&self) {
+        let servers = self.agent.mcp.status();
+        if servers.is_empty() {
+            say(
+                "no MCP servers: add them to .mcp.json ({\"mcpServers\": {...}}) or pass --mcp-config",
+            );
+        }
+        for s in servers {
+            say(&sanitize(&format!(
+                "  {:<16} {} · {} tools · {} bytes of schemas",
+                s.name, s.state, s.tools, s.schema_bytes
+            )));
+        }
     }
 
     fn skills(&self) {
@@ -997,6 +1026,7 @@ enum Slash {
     Context,
     Skills,
     Permissions,
+    Mcp,
     Exit,
 }
 
@@ -1046,6 +1076,7 @@ fn parse_slash(line: &str) -> Result<Slash, String> {
         "/context" => no_args(Slash::Context),
         "/skills" => no_args(Slash::Skills),
         "/permissions" => no_args(Slash::Permissions),
+        "/mcp" => no_args(Slash::Mcp),
         "/exit" | "/quit" => Ok(Slash::Exit),
         other => Err(format!("unknown command {other}; /help lists them")),
     }

@@ -11,6 +11,7 @@ mod fake_selftest;
 mod gate;
 mod headless;
 mod hooks;
+mod mcp;
 mod real_model;
 mod repl;
 mod sessions;
