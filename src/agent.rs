@@ -166,9 +166,48 @@ pub struct Agent {
     pub hooks: Hooks,
     /// MCP servers; their tools join `specs` before the first request.
     pub mcp: crate::mcp::Servers,
+    /// Custom slash commands (`.claude/commands`).
+    pub commands: Vec<crate::context::commands::Command>,
 }
 
 impl Agent {
+    /// Runs a custom command as one task: its `allowed-tools` rules and `model` hold
+    /// until it ends.
+    pub fn run_command(
+        &mut self,
+        command: &crate::context::commands::Command,
+        args: &str,
+        ui: &mut dyn Ui,
+    ) -> TaskResult {
+        let (gate, model) = (self.gate.clone(), self.client.endpoint.model.clone());
+        for rule in &command.allowed_tools {
+            if let Err(e) = self.gate.allow(rule) {
+                ui.event(Event::Warning(format!(
+                    "/{}: allowed-tools: {e}",
+                    command.name
+                )));
+            }
+        }
+        if let Some(m) = &command.model {
+            self.client.endpoint.model = m.clone();
+        }
+        let ctx = tools::Context {
+            workspace: &self.workspace,
+            cancel: &self.cancel,
+            env: &self.env,
+            skills: &self.skills,
+            mcp: Some(&self.mcp),
+        };
+        let expanded = crate::context::commands::expand(command, args, &self.gate, &ctx);
+        expanded
+            .notes
+            .into_iter()
+            .for_each(|n| ui.event(Event::Warning(n)));
+        let result = self.run(&expanded.prompt, ui);
+        (self.gate, self.client.endpoint.model) = (gate, model);
+        result
+    }
+
     /// Runs one task to its end.
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.cancel.store(false, Ordering::SeqCst);

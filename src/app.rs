@@ -209,9 +209,15 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         &tool_names,
         agent.gate.mode().name(),
     );
-    let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
     let started = Instant::now();
-    let result = agent.run(&prompt, &mut ui);
+    let commands = agent.commands.clone();
+    let result = match context::commands::find(&commands, &prompt) {
+        Some((command, args)) => agent.run_command(command, args, &mut ui),
+        None => {
+            let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
+            agent.run(&prompt, &mut ui)
+        }
+    };
     agent.end_session("other", &mut ui);
     if let Some(path) = &args.output_last_message {
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
@@ -330,6 +336,7 @@ pub fn prepare(
         instructed: Default::default(),
         hooks,
         mcp,
+        commands: context::find_commands(&cwd, dirs.home.as_deref()),
     };
     Ok(Setup {
         agent,

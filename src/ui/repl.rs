@@ -218,9 +218,12 @@ impl Repl {
             }
             let root = self.view.cwd.clone();
             let prompt = self.style().paint(Paint::Bold, PROMPT);
+            let custom = self.custom_names();
             let read = self
                 .editor
-                .read_line(&prompt, &|buffer, cursor| complete(buffer, cursor, &root))
+                .read_line(&prompt, &|buffer, cursor| {
+                    complete(buffer, cursor, &root, &custom)
+                })
                 .map_err(|e| format!("cannot read from the terminal: {e}"))?;
             match read {
                 ReadResult::Eof => return Ok(()),
@@ -259,9 +262,11 @@ impl Repl {
             Err(e) => {
                 let first = trimmed.split_whitespace().next();
                 let builtin = COMMANDS.iter().any(|(n, _)| first == Some(*n));
-                match context::skills::expand(&self.agent.skills, trimmed) {
-                    Some(_) if !builtin => self.submit(line),
-                    _ => self.warn(&e),
+                let custom = context::commands::find(&self.agent.commands, trimmed).is_some()
+                    || context::skills::expand(&self.agent.skills, trimmed).is_some();
+                match custom && !builtin {
+                    true => self.submit(line),
+                    false => self.warn(&e),
                 }
                 Flow::Continue
             }
@@ -270,6 +275,11 @@ impl Repl {
 
     /// Sends one prompt (with its attachments and notes) and shows how it went.
     fn submit(&mut self, line: &str) {
+        let custom = context::commands::find(&self.agent.commands, line)
+            .map(|(command, args)| (command.clone(), args.to_string()));
+        if let Some((command, args)) = custom {
+            return self.run_task(|agent, view| agent.run_command(&command, &args, view));
+        }
         let (mut prompt, attached) = attach(line, &self.view.cwd);
         for a in &attached {
             self.dim(&a.describe());
@@ -281,11 +291,16 @@ impl Repl {
             prompt = format!("{}\n\n{prompt}", self.notes.join("\n"));
             self.notes.clear();
         }
+        self.run_task(|agent, view| agent.run(&prompt, view));
+    }
+
+    /// Runs one task with the spinner, and says how it ended.
+    fn run_task(&mut self, task: impl FnOnce(&mut Agent, &mut View) -> crate::agent::TaskResult) {
         self.open_pending();
         self.view.tokens = 0;
         self.view.streamed = false;
         self.view.spin("thinking");
-        let result = self.agent.run(&prompt, &mut self.view);
+        let result = task(&mut self.agent, &mut self.view);
         self.view.stop_spin();
         self.view.end_line();
         match &result.stop {
@@ -355,8 +370,23 @@ impl Repl {
         for (name, what) in COMMANDS.iter().filter(|(n, _)| *n != "/?") {
             say(&format!("  {name:<13} {what}"));
         }
+        for c in &self.agent.commands {
+            let name = format!("/{} {}", c.name, c.argument_hint.as_deref().unwrap_or(""));
+            say(&sanitize(&format!("  {name:<13} {}", c.description)));
+        }
+        for s in &self.agent.skills {
+            let what: String = s.description.chars().take(SKILL_LINE).collect();
+            say(&sanitize(&format!("  /{:<12} {what} (skill)", s.name)));
+        }
         self.dim("  @path attaches a file (Tab completes) · Tab completes commands");
         self.dim("  Alt-Enter or Ctrl-J: new line · Up/Down: history · Ctrl-C: interrupt");
+    }
+
+    /// `/name` of each custom command and skill, for Tab.
+    fn custom_names(&self) -> Vec<String> {
+        let commands = self.agent.commands.iter().map(|c| &c.name);
+        let skills = self.agent.skills.iter().map(|s| &s.name);
+        commands.chain(skills).map(|n| format!("/{n}")).collect()
     }
 
     fn root(&self) -> Result<PathBuf, String> {
@@ -1225,8 +1255,9 @@ fn read_attachment(path: &Path) -> Result<(String, u64), &'static str> {
 
 // ── Completion ─────────────────────────────────────────────────────────────────────
 
-/// Tab: slash commands at the start of the line, workspace paths after `@`.
-fn complete(buffer: &str, cursor: usize, root: &Path) -> Vec<String> {
+/// Tab: slash commands (built in, then `custom` commands and skills) at the start of
+/// the line, workspace paths after `@`.
+fn complete(buffer: &str, cursor: usize, root: &Path, custom: &[String]) -> Vec<String> {
     let before = &buffer[..cursor.min(buffer.len())];
     let start = before
         .char_indices()
@@ -1235,9 +1266,9 @@ fn complete(buffer: &str, cursor: usize, root: &Path) -> Vec<String> {
         .map_or(0, |(i, c)| i + c.len_utf8());
     let word = &before[start..];
     if start == 0 && word.starts_with('/') {
-        return COMMANDS
-            .iter()
-            .map(|(name, _)| name.to_string())
+        let builtin = COMMANDS.iter().map(|(name, _)| name.to_string());
+        return builtin
+            .chain(custom.iter().cloned())
             .filter(|name| name.starts_with(word) && name != "/?")
             .collect();
     }
@@ -1350,10 +1381,12 @@ mod tests {
         dir.put("README.md", b"");
         dir.put(".hidden", b"");
         let check = |buffer: &str, expected: &[&str]| {
-            let got = complete(buffer, buffer.len(), dir.path());
+            let custom = ["/fixit".to_string(), "/frontend:test".to_string()];
+            let got = complete(buffer, buffer.len(), dir.path(), &custom);
             assert_eq!(got, expected, "{buffer:?}");
         };
         check("/he", &["/help"]);
+        check("/f", &["/fixit", "/frontend:test"]);
         check("/c", &["/clear", "/cost", "/compact", "/context"]);
         check("look at /he", &[]);
         check("see @s", &["@src/"]);

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod commands;
 mod context;
 mod economy;
 mod fake_selftest;

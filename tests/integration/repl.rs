@@ -571,3 +571,40 @@ fn a_full_window_is_compacted_and_said_on_screen() {
     pane.key("C-d");
     pane.wait_for("resume with: nib -r ");
 }
+
+#[test]
+fn custom_commands_and_mcp_servers_in_the_repl() {
+    let Some(pane) = Pane::start() else { return };
+    let Some(d) = crate::support::deps::deps() else {
+        return;
+    };
+    let server = FakeServer::start(vec![Reply::text("fixed it")]);
+    let command =
+        "---\ndescription: Fix an issue\nargument-hint: [issue]\n---\nFix issue $ARGUMENTS.";
+    pane.nib.put(".claude/commands/fixit.md", command);
+    let servers = json!({"mcpServers": {
+        "py": {"command": d.python, "args": [d.server_py]},
+        "broken": {"command": d.python, "args": [d.server_py, "--fail-start"]},
+    }});
+    pane.nib.put(".mcp.json", &servers.to_string());
+    pane.nib(&server, "");
+    pane.ask("/help");
+    pane.wait_for("/fixit [issue]");
+    pane.wait_prompt();
+    pane.keys_literal("/fixi");
+    pane.key("Tab");
+    pane.wait_for("› /fixit");
+    pane.line(" 42");
+    pane.wait_for("fixed it");
+    let sent = server.chat_requests()[0].last_user_text();
+    assert!(sent.contains("Fix issue 42."), "{sent}");
+    pane.ask("/mcp");
+    let screen = pane.wait_for("cannot open /nonexistent/db.sqlite");
+    let py = line_starting(&screen, "  py ");
+    assert!(py.contains("connected · 5 tools"), "{screen}");
+    let broken = line_starting(&screen, "  broken ");
+    assert!(broken.contains("failed"), "{screen}");
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+}
