@@ -254,7 +254,7 @@ pub fn prepare(
 ) -> Result<Setup, Error> {
     let claude = ClaudeSetup::load(args, dirs, &cwd)?;
     let mcp = mcp_servers(args, dirs, &cwd, &settings, &claude.mcp_disabled);
-    let endpoint = endpoint(args, &settings)?;
+    let endpoint = endpoint_with(args, &settings, claude.model.clone())?;
     let workspace = Workspace { root: cwd.clone() };
     let mode = args
         .permission_mode
@@ -358,6 +358,8 @@ struct ClaudeSetup {
     mode: Option<Mode>,
     /// `disabledMcpjsonServers`: servers of `.mcp.json` not to start.
     mcp_disabled: Vec<String>,
+    /// `model` of the last Claude Code settings file that names one, and that file.
+    model: Option<(String, String)>,
 }
 
 impl ClaudeSetup {
@@ -381,6 +383,7 @@ impl ClaudeSetup {
                 .map(|f| config::settings_rules(&f.json))
                 .unwrap_or_default(),
             mcp_disabled: Vec::new(),
+            model: None,
             mode: extra.as_ref().and_then(|f| {
                 f.json
                     .pointer("/permissions/defaultMode")?
@@ -398,6 +401,9 @@ impl ClaudeSetup {
                     .add_settings(&file.json, &file.name, &mut warnings);
             }
             config::settings_env(file, &mut setup.env, &mut warnings);
+            if let (Some(model), false) = (file.json["model"].as_str(), file.own) {
+                setup.model = Some((model.to_string(), file.name.clone()));
+            }
             let disabled = file.json["disabledMcpjsonServers"]
                 .as_array()
                 .into_iter()
@@ -436,6 +442,31 @@ impl ClaudeSetup {
         }
         tell_once(dirs, cwd, &config::ignored(&files, cwd));
         Ok(setup)
+    }
+}
+
+/// `model` from Claude Code's settings, when nothing nib reads names one: for
+/// Anthropic's API only, since its names mean nothing to other servers.
+fn claude_model(
+    endpoint: &mut model::Endpoint,
+    args: &Args,
+    settings: &Settings,
+    model: Option<(String, String)>,
+) {
+    let Some((model, file)) = model else {
+        return;
+    };
+    let named = ["NIB_MODEL", "ANTHROPIC_MODEL"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if args.model.is_some() || named || settings.str("model").is_some() {
+        return;
+    }
+    match endpoint.provider {
+        model::Provider::Anthropic => endpoint.model = model,
+        _ => eprintln!(
+            "nib: ignored: model {model} in {file} (the server is not Anthropic's; use --model)"
+        ),
     }
 }
 
@@ -499,10 +530,20 @@ fn enabled_tools(args: &Args, skills: &[context::Skill]) -> Vec<Tool> {
 
 /// The endpoint the arguments, environment and settings name, with a model.
 pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Error> {
+    endpoint_with(args, settings, None)
+}
+
+/// `endpoint`, with the `model` of Claude Code's settings (and the file naming it).
+fn endpoint_with(
+    args: &Args,
+    settings: &Settings,
+    claude: Option<(String, String)>,
+) -> Result<model::Endpoint, Error> {
     let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let resolved = config::resolve_endpoint(args, &env_lookup, settings, &config::probe_local)
         .map_err(|e| Error::Setup(e.0))?;
     let mut endpoint = resolved.endpoint;
+    claude_model(&mut endpoint, args, settings, claude);
     if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
         eprintln!(
             "nib: using {} at {} (found running on this machine)",

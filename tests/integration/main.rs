@@ -5,6 +5,7 @@
 
 mod support;
 
+mod claude_setup;
 mod commands;
 mod context;
 mod economy;
