@@ -403,3 +403,91 @@ fn without_mcp_nothing_waits_and_print_system_prompt_shows_schema_sizes() {
         .unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("tools") && line.contains("bytes"), "{line}");
 }
+
+/// The Python server over streamable HTTP on a free loopback port; stopped on drop.
+struct HttpServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl HttpServer {
+    fn start(d: &Deps, json_replies: bool) -> HttpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = std::process::Command::new(&d.python);
+        cmd.arg(&d.server_py).args(["--http", &port.to_string()]);
+        if json_replies {
+            cmd.arg("--json");
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the HTTP MCP server");
+        let ready = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(ready, "the HTTP MCP server did not listen on {port}");
+        HttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn streamable_http_servers_with_sse_and_json_replies() {
+    let Some(d) = deps() else { return };
+    for json_replies in [false, true] {
+        let web = HttpServer::start(d, json_replies);
+        let config = json!({"mcpServers": {"web": {"type": "http", "url": web.url,
+            "headers": {"X-Team": "${NIB_TEST_TEAM:-blue}"}}}});
+        let (server, out) = one_call(
+            "mcp__web__shout",
+            json!({"text": "over http"}),
+            &[
+                "--allowedTools",
+                "mcp__web",
+                "--mcp-config",
+                &config.to_string(),
+            ],
+            |_| {},
+        );
+        assert_eq!(out.code(), 0, "{out}");
+        // The SDK refuses calls without the session id of the initialize reply.
+        assert_eq!(
+            result(&server, &out).content,
+            "OVER HTTP",
+            "json replies: {json_replies}"
+        );
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = json!({"mcpServers": {"gone": {"type": "http", "url": format!("http://127.0.0.1:{closed}/mcp")}}});
+    let (server, out) = one_call(
+        "bash",
+        json!({"command": "echo ok"}),
+        &["--yes", "--mcp-config", &config.to_string()],
+        |_| {},
+    );
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(
+        out.stderr.contains("MCP server gone failed: cannot reach"),
+        "{out}"
+    );
+    assert!(result(&server, &out).content.contains("ok"));
+}
