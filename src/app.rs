@@ -170,7 +170,7 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
             specs.len()
         );
         let claude = ClaudeSetup::load(&args, dirs, &cwd)?;
-        let servers = mcp_servers(&args, dirs, &cwd, &settings, &claude.mcp_disabled);
+        let servers = mcp_servers(&args, dirs, &cwd, &settings, &claude);
         servers.wait();
         for s in servers.status() {
             println!(
@@ -253,7 +253,7 @@ pub fn prepare(
     cwd: PathBuf,
 ) -> Result<Setup, Error> {
     let claude = ClaudeSetup::load(args, dirs, &cwd)?;
-    let mcp = mcp_servers(args, dirs, &cwd, &settings, &claude.mcp_disabled);
+    let mcp = mcp_servers(args, dirs, &cwd, &settings, &claude);
     let endpoint = endpoint_with(args, &settings, claude.model.clone())?;
     let workspace = Workspace { root: cwd.clone() };
     let mode = args
@@ -356,8 +356,10 @@ struct ClaudeSetup {
     roots: Vec<PathBuf>,
     rules: RuleSet,
     mode: Option<Mode>,
-    /// `disabledMcpjsonServers`: servers of `.mcp.json` not to start.
+    /// `disabledMcpjsonServers` and `enabledMcpjsonServers`: which servers of
+    /// `.mcp.json` to start.
     mcp_disabled: Vec<String>,
+    mcp_enabled: Vec<String>,
     /// `model` of the last Claude Code settings file that names one, and that file.
     model: Option<(String, String)>,
 }
@@ -383,6 +385,7 @@ impl ClaudeSetup {
                 .map(|f| config::settings_rules(&f.json))
                 .unwrap_or_default(),
             mcp_disabled: Vec::new(),
+            mcp_enabled: Vec::new(),
             model: None,
             mode: extra.as_ref().and_then(|f| {
                 f.json
@@ -404,13 +407,12 @@ impl ClaudeSetup {
             if let (Some(model), false) = (file.json["model"].as_str(), file.own) {
                 setup.model = Some((model.to_string(), file.name.clone()));
             }
-            let disabled = file.json["disabledMcpjsonServers"]
-                .as_array()
-                .into_iter()
-                .flatten();
-            setup
-                .mcp_disabled
-                .extend(disabled.filter_map(Value::as_str).map(str::to_string));
+            let names = |key: &str| -> Vec<String> {
+                let list = file.json[key].as_array().into_iter().flatten();
+                list.filter_map(Value::as_str).map(str::to_string).collect()
+            };
+            setup.mcp_disabled.extend(names("disabledMcpjsonServers"));
+            setup.mcp_enabled.extend(names("enabledMcpjsonServers"));
             let extra_dirs = file.json.pointer("/permissions/additionalDirectories");
             for dir in extra_dirs
                 .and_then(Value::as_array)
@@ -476,7 +478,7 @@ fn mcp_servers(
     dirs: &Dirs,
     cwd: &Path,
     settings: &Settings,
-    disabled: &[String],
+    claude: &ClaudeSetup,
 ) -> crate::mcp::Servers {
     let sources = crate::mcp::Sources {
         root: cwd,
@@ -485,7 +487,8 @@ fn mcp_servers(
         cli: &args.mcp_configs,
         strict: args.strict_mcp_config,
         trusted: config::project_trusted(cwd),
-        disabled: disabled.to_vec(),
+        disabled: claude.mcp_disabled.clone(),
+        enabled: claude.mcp_enabled.clone(),
     };
     let env_lookup = |k: &str| std::env::var(k).ok();
     let (configs, warnings) = crate::mcp::configs(&sources, &env_lookup);

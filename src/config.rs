@@ -254,10 +254,26 @@ const KNOWN_KEYS: &[&str] = &[
     "disabledMcpjsonServers",
 ];
 
+/// Keys of `permissions` nib reads.
+const PERMISSION_KEYS: &[&str] = &[
+    "allow",
+    "ask",
+    "deny",
+    "defaultMode",
+    "additionalDirectories",
+];
+
 /// One line per setting or file of a Claude Code setup that nib does not use.
 pub fn ignored(files: &[SettingsFile], root: &Path) -> Vec<String> {
     let mut lines = Vec::new();
     for file in files.iter().filter(|f| !f.own) {
+        let permissions = file.json["permissions"].as_object().into_iter().flatten();
+        for (key, _) in permissions.filter(|(k, _)| !PERMISSION_KEYS.contains(&k.as_str())) {
+            lines.push(format!(
+                "ignored: permissions.{key} in {} (not a setting nib knows)",
+                file.name
+            ));
+        }
         let keys = file.json.as_object().into_iter().flat_map(|m| m.keys());
         for key in keys.filter(|k| !KNOWN_KEYS.contains(&k.as_str())) {
             let why = IGNORED_KEYS

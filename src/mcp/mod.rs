@@ -69,6 +69,8 @@ pub struct Sources<'a> {
     pub trusted: bool,
     /// Claude Code's `disabledMcpjsonServers` from the settings files.
     pub disabled: Vec<String>,
+    /// Claude Code's `enabledMcpjsonServers`: when not empty, only these of `.mcp.json`.
+    pub enabled: Vec<String>,
 }
 
 /// The servers to start, and one line for each configuration that could not be read.
@@ -87,7 +89,10 @@ pub fn configs(sources: &Sources, env: crate::config::EnvFn) -> (Vec<Config>, Ve
         if sources.trusted {
             let project = read_json(&sources.root.join(".mcp.json"), ".mcp.json", &mut warnings);
             let servers = project["mcpServers"].as_object().into_iter().flatten();
-            let enabled = servers.filter(|(name, _)| !sources.disabled.contains(name));
+            let enabled = servers.filter(|(name, _)| {
+                !sources.disabled.contains(name)
+                    && (sources.enabled.is_empty() || sources.enabled.contains(name))
+            });
             found.retain(|(n, _)| !enabled.clone().any(|(name, _)| name == n));
             found.extend(enabled.map(|(n, v)| (n.clone(), v.clone())));
         }

@@ -111,7 +111,7 @@ fn unsupported_settings_and_files_are_named_once_per_folder() {
     let server = FakeServer::start(vec![Reply::text("a"), Reply::text("b"), Reply::text("c")]);
     let nib = Nib::against(&server, Protocol::OpenAi);
     let settings = json!({
-        "permissions": {"allow": []}, "env": {}, "hooks": {},
+        "permissions": {"allow": [], "disableBypassPermissionsMode": "disable"}, "env": {}, "hooks": {},
         "statusLine": {"type": "command", "command": "x"},
         "apiKeyHelper": "/bin/key", "outputStyle": "Explanatory"
     });
@@ -124,7 +124,12 @@ fn unsupported_settings_and_files_are_named_once_per_folder() {
         .lines()
         .filter(|l| l.starts_with("nib: ignored: "))
         .collect();
-    assert_eq!(ignored.len(), 4, "{out}");
+    assert_eq!(ignored.len(), 5, "{out}");
+    assert!(
+        out.stderr
+            .contains("ignored: permissions.disableBypassPermissionsMode"),
+        "{out}"
+    );
     assert!(
         out.stderr
             .contains("nib: ignored: statusLine in .claude/settings.json (nib has no status line)")
@@ -135,7 +140,7 @@ fn unsupported_settings_and_files_are_named_once_per_folder() {
     );
     assert!(out.stderr.contains("apiKeyHelper") && out.stderr.contains("outputStyle"));
     assert!(
-        !out.stderr.contains("permissions") && !out.stderr.contains("hooks"),
+        !out.stderr.contains(": permissions in") && !out.stderr.contains("hooks"),
         "{out}"
     );
     // Said once per folder...

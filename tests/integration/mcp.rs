@@ -491,3 +491,25 @@ fn streamable_http_servers_with_sse_and_json_replies() {
     );
     assert!(result(&server, &out).content.contains("ok"));
 }
+
+#[test]
+fn enabled_and_disabled_mcpjson_servers_are_honoured() {
+    let Some(d) = deps() else { return };
+    let server = FakeServer::start(vec![Reply::text("a")]);
+    let nib = Nib::against(&server, Protocol::OpenAi)
+        .args(["-p", "x"])
+        .timeout(90);
+    mcp_json(
+        &nib,
+        json!({"a": python(d, &[]), "b": python(d, &[]), "c": python(d, &[])}),
+    );
+    let settings = json!({"enabledMcpjsonServers": ["a", "b"], "disabledMcpjsonServers": ["b"]});
+    nib.put(".claude/settings.json", &settings.to_string());
+    assert_eq!(nib.run().code(), 0);
+    let names = server.chat_requests()[0].tool_names();
+    let servers: std::collections::BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("mcp__")?.split("__").next())
+        .collect();
+    assert_eq!(servers.into_iter().collect::<Vec<_>>(), ["a"], "{names:?}");
+}
