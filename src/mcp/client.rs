@@ -169,6 +169,11 @@ impl Client {
         let deadline = Instant::now() + timeout;
         loop {
             if cancel.load(Ordering::Relaxed) {
+                let cancelled = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": id, "reason": "interrupted by the user"}});
+                if let Transport::Stdio(stdio) = &mut self.transport {
+                    let _ = stdio.send(&cancelled);
+                }
                 return Err("interrupted by the user".into());
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -254,5 +259,33 @@ pub fn outcome(result: &Value) -> Outcome {
     match result["isError"].as_bool() {
         Some(true) => Outcome::error(text),
         _ => Outcome::ok(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_become_text_for_the_model() {
+        let result = json!({"content": [
+            {"type": "text", "text": "first"},
+            {"type": "image", "mimeType": "image/png", "data": "AAAA"},
+            {"type": "resource", "resource": {"uri": "file:///a", "text": "inline"}},
+            {"type": "resource", "resource": {"uri": "file:///b.bin", "blob": "AA=="}},
+            {"type": "resource_link", "uri": "file:///c"},
+        ]});
+        let outcome = outcome(&result);
+        assert!(!outcome.is_error);
+        assert_eq!(
+            outcome.content,
+            "first\n[image (image/png, about 3 bytes) not shown to the model]\ninline\n\
+             [resource file:///b.bin not shown to the model]\n[resource link: file:///c]"
+        );
+        let failed =
+            outcome(&json!({"content": [{"type": "text", "text": "bad"}], "isError": true}));
+        assert!(failed.is_error && failed.content == "bad");
+        let structured = outcome(&json!({"content": [], "structuredContent": {"sum": 3}}));
+        assert_eq!(structured.content, "{\"sum\":3}");
     }
 }

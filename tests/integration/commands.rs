@@ -164,7 +164,10 @@ fn a_claude_code_project_works_end_to_end() {
     let settings = json!({
         "env": {"TEAM_ENV": "team-blue"},
         "hooks": {
-            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "$CLAUDE_PROJECT_DIR/.claude/hooks/guard.sh"}]}],
+            "PreToolUse": [
+                {"matcher": "Bash", "hooks": [{"type": "command", "command": "$CLAUDE_PROJECT_DIR/.claude/hooks/guard.sh"}]},
+                {"matcher": "mcp__everything__.*", "hooks": [{"type": "command", "command": "cat >> \"$CLAUDE_PROJECT_DIR/mcp.log\""}]}
+            ],
             "PostToolUse": [{"matcher": "Write|Edit", "hooks": [{"type": "command", "command": "$CLAUDE_PROJECT_DIR/.claude/hooks/fmt.sh"}]}]
         }
     });
@@ -204,5 +207,19 @@ fn a_claude_code_project_works_end_to_end() {
     assert!(
         results[3].content.contains("team-blue"),
         "settings env: {results:?}"
+    );
+    let logged = nib.read("mcp.log").unwrap_or_default();
+    assert!(
+        logged.contains(r#""tool_name":"mcp__everything__echo""#),
+        "{logged}"
+    );
+    assert!(
+        logged.contains(r#""tool_input":{"message":"ping"}"#),
+        "{logged}"
+    );
+    assert_eq!(
+        logged.lines().count(),
+        1,
+        "the hook matched the MCP call only"
     );
 }
