@@ -275,10 +275,10 @@ mod tests {
             {"type": "resource", "resource": {"uri": "file:///b.bin", "blob": "AA=="}},
             {"type": "resource_link", "uri": "file:///c"},
         ]});
-        let outcome = outcome(&result);
-        assert!(!outcome.is_error);
+        let mixed = outcome(&result);
+        assert!(!mixed.is_error);
         assert_eq!(
-            outcome.content,
+            mixed.content,
             "first\n[image (image/png, about 3 bytes) not shown to the model]\ninline\n\
              [resource file:///b.bin not shown to the model]\n[resource link: file:///c]"
         );
