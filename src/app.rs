@@ -496,7 +496,12 @@ fn mcp_servers(
         eprintln!("nib: warning: {w}");
     }
     let own_key: Vec<String> = settings.str("api_key_env").into_iter().collect();
-    crate::mcp::Servers::start(configs, &crate::secrets::without_provider_keys(&own_key))
+    let timeout = std::env::var("MCP_TIMEOUT")
+        .ok()
+        .and_then(|ms| ms.parse().ok());
+    let timeout = timeout.map_or(crate::mcp::START_TIMEOUT, Duration::from_millis);
+    let env = crate::secrets::without_provider_keys(&own_key);
+    crate::mcp::Servers::start(configs, &env, timeout)
 }
 
 /// Prints each line the first time nib runs in `cwd` with it (remembered in the data

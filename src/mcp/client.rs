@@ -219,6 +219,14 @@ impl Client {
         why
     }
 
+    /// A stdio server's process group.
+    pub fn group(&self) -> Option<libc::pid_t> {
+        match &self.transport {
+            Transport::Stdio(s) => Some(s.group()),
+            Transport::Http(_) => None,
+        }
+    }
+
     /// False once a stdio server has exited.
     pub fn alive(&mut self) -> bool {
         match &mut self.transport {

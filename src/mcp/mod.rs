@@ -15,11 +15,12 @@ use client::{Client, ServerTool, Transport};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a server may take to start and list its tools (Claude Code's default).
+/// How long a server may take to start and list its tools (Claude Code's default;
+/// its `MCP_TIMEOUT`, in milliseconds, changes it).
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long one tool call may run: as long as the longest bash command.
@@ -222,6 +223,8 @@ struct Slot {
     name: String,
     state: Mutex<State>,
     changed: Condvar,
+    /// The process group of a stdio server its thread is still connecting (0: none).
+    connecting: AtomicI32,
 }
 
 /// What `/mcp` shows for one server.
@@ -239,30 +242,38 @@ pub struct Servers {
     slots: Vec<Arc<Slot>>,
     /// The model has been offered the tools.
     offered: bool,
+    /// How long servers may take to start.
+    timeout: Duration,
 }
 
 impl Servers {
     /// Starts every server at once, in the background. `env` is the environment they
     /// start with (before their own `env`).
-    pub fn start(configs: Vec<Config>, env: &[(String, String)]) -> Servers {
+    pub fn start(configs: Vec<Config>, env: &[(String, String)], timeout: Duration) -> Servers {
         let mut slots = Vec::new();
         for config in configs {
             let slot = Arc::new(Slot {
                 name: config.name.clone(),
                 state: Mutex::new(State::Starting),
                 changed: Condvar::new(),
+                connecting: AtomicI32::new(0),
             });
             let shared = Arc::clone(&slot);
             let env = env.to_vec();
             std::thread::spawn(move || {
-                let state = match connect(&config, env) {
-                    Ok((client, tools)) => State::Connected {
-                        client: Box::new(client),
-                        tools,
-                    },
-                    Err(why) => State::Failed(why),
-                };
-                *lock(&shared.state) = state;
+                let connected = connect(&config, env, &shared.connecting, timeout);
+                let mut state = lock(&shared.state);
+                shared.connecting.store(0, Ordering::SeqCst);
+                // Else it was given up on (too slow): dropping it stops the server.
+                if matches!(*state, State::Starting) {
+                    *state = match connected {
+                        Ok((client, tools)) => State::Connected {
+                            client: Box::new(client),
+                            tools,
+                        },
+                        Err(why) => State::Failed(why),
+                    };
+                }
                 shared.changed.notify_all();
             });
             slots.push(slot);
@@ -270,12 +281,13 @@ impl Servers {
         Servers {
             slots,
             offered: false,
+            timeout,
         }
     }
 
-    /// Waits until every server has connected or failed (at most `START_TIMEOUT`).
+    /// Waits until every server has connected or failed (at most the start timeout).
     pub fn wait(&self) {
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + self.timeout;
         for slot in &self.slots {
             let mut state = lock(&slot.state);
             while matches!(*state, State::Starting) {
@@ -283,7 +295,7 @@ impl Servers {
                 if left.is_zero() {
                     *state = State::Failed(format!(
                         "did not start within {} s",
-                        START_TIMEOUT.as_secs()
+                        self.timeout.as_secs_f32()
                     ));
                     break;
                 }
@@ -381,6 +393,21 @@ impl Servers {
     }
 }
 
+impl Drop for Servers {
+    /// Asks every server to stop at once (each then waits for its own), including
+    /// those still starting, whose processes belong to their threads.
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            let starting = slot.connecting.load(Ordering::SeqCst);
+            let group = match &*lock(&slot.state) {
+                State::Connected { client, .. } => client.group(),
+                _ => (starting > 0).then_some(starting),
+            };
+            group.into_iter().for_each(stdio::terminate);
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -389,6 +416,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn connect(
     config: &Config,
     mut env: Vec<(String, String)>,
+    connecting: &AtomicI32,
+    timeout: Duration,
 ) -> Result<(Client, Vec<Offered>), String> {
     let transport = match config.kind.clone()? {
         Kind::Stdio {
@@ -400,14 +429,15 @@ fn connect(
             env.extend(extra);
             let stdio = stdio::Stdio::spawn(&command, &args, &env)
                 .map_err(|e| format!("cannot start `{command}`: {e}"))?;
+            connecting.store(stdio.group(), Ordering::SeqCst);
             Transport::Stdio(stdio)
         }
         Kind::Http { url, headers } => {
             Transport::Http(http::Http::new(&url, headers, CALL_TIMEOUT))
         }
     };
-    let mut client = Client::connect(transport, START_TIMEOUT)?;
-    let listed = client.list_tools(START_TIMEOUT)?;
+    let mut client = Client::connect(transport, timeout)?;
+    let listed = client.list_tools(timeout)?;
     let tools = listed
         .into_iter()
         .filter(|t| {

@@ -104,6 +104,11 @@ impl Stdio {
         lines.iter().rev().find(|l| !l.trim().is_empty()).cloned()
     }
 
+    /// Its process group (the server is the group's leader).
+    pub fn group(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
+    }
+
     /// How it exited, if it did.
     pub fn exited(&mut self) -> Option<String> {
         let status = self.child.try_wait().ok()??;
@@ -111,11 +116,16 @@ impl Stdio {
     }
 }
 
+/// Asks a server's whole group to stop (SIGTERM).
+pub fn terminate(group: libc::pid_t) {
+    // SAFETY: kill has no memory effects; a negative pid addresses the group.
+    unsafe { libc::kill(-group, libc::SIGTERM) };
+}
+
 impl Drop for Stdio {
     fn drop(&mut self) {
-        let group = self.child.id() as libc::pid_t;
-        // SAFETY: kill has no memory effects; a negative pid addresses the group.
-        unsafe { libc::kill(-group, libc::SIGTERM) };
+        let group = self.group();
+        terminate(group);
         let end = Instant::now() + GRACE;
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -513,3 +513,42 @@ fn enabled_and_disabled_mcpjson_servers_are_honoured() {
         .collect();
     assert_eq!(servers.into_iter().collect::<Vec<_>>(), ["a"], "{names:?}");
 }
+
+#[test]
+fn a_server_too_slow_to_start_is_given_up_on_and_stopped() {
+    let Some(d) = deps() else { return };
+    let server = FakeServer::start(vec![Reply::text("done")]);
+    let nib = Nib::against(&server, Protocol::OpenAi)
+        .args(["-p", "x"])
+        .env("MCP_TIMEOUT", "1500")
+        .timeout(60);
+    let pidfile = nib.work().join("server.pid");
+    let script = format!(
+        "echo $$ > '{}'; exec '{}' '{}' --slow-init 60",
+        pidfile.display(),
+        d.python.display(),
+        d.server_py.display()
+    );
+    mcp_json(
+        &nib,
+        json!({"slow": {"command": "sh", "args": ["-c", script]}}),
+    );
+    let out = nib.run();
+    assert_eq!(out.code(), 0, "{out}");
+    assert!(out.elapsed < Duration::from_secs(20), "{out}");
+    assert!(
+        out.stderr
+            .contains("MCP server slow failed: did not start within 1.5 s"),
+        "{out}"
+    );
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z")
+    });
+    assert!(gone, "the slow server {pid} outlived nib");
+}
