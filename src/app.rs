@@ -18,7 +18,7 @@ use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
 use claude::{ClaudeSetup, claude_model, mcp_servers};
 use serde_json::Value;
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -191,7 +191,10 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         let setup = prepare(&fresh, dirs, settings, system, skills, cwd)?;
         return crate::ui::repl::run(&args, dirs, setup).map_err(Error::Setup);
     }
-    let prompt = headless_prompt(args.prompt.clone())?;
+    let prompt = match args.stream_input {
+        true => String::new(),
+        false => headless_prompt(args.prompt.clone())?,
+    };
     let setup = prepare(&args, dirs, settings, system, skills, cwd)?;
     let Setup {
         mut agent,
@@ -212,15 +215,13 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         &tool_names,
         agent.gate.mode().name(),
     );
+    if args.stream_input {
+        let code = stream_tasks(&mut agent, &mut ui);
+        agent.end_session("other", &mut ui);
+        return Ok(code);
+    }
     let started = Instant::now();
-    let commands = agent.commands.clone();
-    let result = match context::commands::find(&commands, &prompt) {
-        Some((command, args)) => agent.run_command(command, args, &mut ui),
-        None => {
-            let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
-            agent.run(&prompt, &mut ui)
-        }
-    };
+    let result = task(&mut agent, prompt, &mut ui);
     agent.end_session("other", &mut ui);
     if let Some(path) = &args.output_last_message {
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
@@ -234,6 +235,71 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         started.elapsed(),
         saved,
     ))
+}
+
+/// One headless task: a custom command, a skill, or the prompt as it is.
+fn task(agent: &mut Agent, prompt: String, ui: &mut Headless) -> crate::agent::TaskResult {
+    let commands = agent.commands.clone();
+    match context::commands::find(&commands, &prompt) {
+        Some((command, args)) => agent.run_command(command, args, ui),
+        None => {
+            let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
+            agent.run(&prompt, ui)
+        }
+    }
+}
+
+/// `--input-format stream-json`: each `{"type":"user","message":{...}}` line on stdin
+/// is a task, answered with its result before the next line is read. Returns the last
+/// task's exit code.
+fn stream_tasks(agent: &mut Agent, ui: &mut Headless) -> i32 {
+    let mut code = 0;
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        let prompt = match user_text(&line) {
+            Ok(Some(prompt)) => prompt,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("nib: warning: skipped an input line: {e}");
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let result = task(agent, prompt, ui);
+        let saved = agent.journal.is_some();
+        code = ui.finish(
+            &result,
+            &agent.usage,
+            agent.cost_usd,
+            started.elapsed(),
+            saved,
+        );
+    }
+    code
+}
+
+/// The text of a stream-json user message; `None` for other lines (blank, other types).
+fn user_text(line: &str) -> Result<Option<String>, String> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| format!("not JSON ({e}); send one object a line"))?;
+    if value["type"] != "user" {
+        return Ok(None);
+    }
+    let content = &value["message"]["content"];
+    let text = match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => {
+            let texts = parts.iter().filter_map(|p| p["text"].as_str());
+            texts.collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    };
+    match text.trim().is_empty() {
+        true => Err("a user message without text".into()),
+        false => Ok(Some(text)),
+    }
 }
 
 /// Everything a run needs besides the prompt: the agent, and what the UI shows.

@@ -84,6 +84,8 @@ pub struct Args {
     pub mcp_configs: Vec<String>,
     /// `--strict-mcp-config`: only the servers of `--mcp-config`.
     pub strict_mcp_config: bool,
+    /// `--input-format stream-json`: headless prompts are JSON lines on stdin.
+    pub stream_input: bool,
 }
 
 impl Default for Args {
@@ -118,6 +120,7 @@ impl Default for Args {
             add_dirs: Vec::new(),
             mcp_configs: Vec::new(),
             strict_mcp_config: false,
+            stream_input: false,
         }
     }
 }
@@ -144,6 +147,8 @@ Model:
 Task:
   -p, --print                   headless: no questions asked, answer on stdout
       --output-format FORMAT    text (default), json, or stream-json
+      --input-format FORMAT     text (default), or stream-json: one user message per stdin line,
+                                each run as a task in the same session
   -o, --output-last-message FILE
                                 also write the final answer to FILE
       --max-turns N             stop after N model calls (default 200)
@@ -338,6 +343,17 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--add-dir" => args.add_dirs.push(value(flag)?.into()),
             "--mcp-config" => args.mcp_configs.push(value(flag)?),
             "--strict-mcp-config" => args.strict_mcp_config = true,
+            "--input-format" => {
+                args.stream_input = match value(flag)?.as_str() {
+                    "text" => false,
+                    "stream-json" => true,
+                    v => {
+                        return Err(UsageError(format!(
+                            "--input-format must be text or stream-json, not {v:?}"
+                        )));
+                    }
+                }
+            }
             "--all" | "--json"
                 if matches!(positional.first().map(String::as_str), Some("sessions")) =>
             {

@@ -201,3 +201,47 @@ fn disable_all_hooks_turns_them_off() {
     assert!(run(false), "control: the hook runs");
     assert!(!run(true), "disableAllHooks");
 }
+
+#[test]
+fn input_format_stream_json_runs_each_user_line_in_one_session() {
+    let server = FakeServer::start(vec![
+        Reply::text("first answer"),
+        Reply::text("second answer"),
+    ]);
+    let input = [
+        r#"{"type":"user","message":{"role":"user","content":"first question"}}"#,
+        "not json",
+        r#"{"type":"control_request","request":{}}"#,
+        r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"second question"}]}}"#,
+    ]
+    .join("\n");
+    let nib = Nib::against(&server, Protocol::OpenAi)
+        .args([
+            "-p",
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+        ])
+        .stdin(input + "\n");
+    let out = nib.run();
+    assert_eq!(out.code(), 0, "{out}");
+    let results: Vec<_> = out
+        .lines()
+        .into_iter()
+        .filter(|l| l["type"] == "result")
+        .collect();
+    assert_eq!(results.len(), 2, "{out}");
+    assert_eq!(results[0]["result"], "first answer");
+    assert_eq!(results[1]["result"], "second answer");
+    assert!(out.stderr.contains("skipped an input line"), "{out}");
+    let second = &server.chat_requests()[1];
+    let body = second.body.to_string();
+    assert!(
+        body.contains("first question") && body.contains("first answer"),
+        "one session: {body}"
+    );
+    assert_eq!(second.last_user_text(), "second question");
+    let bad = Nib::new().args(["-p", "x", "--input-format", "yaml"]).run();
+    assert_eq!(bad.code(), 2, "{bad}");
+}
