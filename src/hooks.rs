@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// How long a hook may run when its settings do not say (Claude Code's default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The longest `timeout` honoured: an hour is a long test suite; more is a typo.
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// The exit code that blocks (Claude Code's contract).
 const BLOCK_CODE: i32 = 2;
 
@@ -143,12 +146,13 @@ impl Hooks {
 
     fn add_group(&mut self, event: Event, group: &Value, file: &str, warnings: &mut Vec<String>) {
         let pattern = group.get("matcher").and_then(Value::as_str).unwrap_or("");
+        // A pattern that is not a regex matches its own text; one too big to compile
+        // matches every tool (a guard that runs too often beats one that never runs).
         let matcher = match pattern {
             "" | "*" => None,
-            p => match Regex::new(&format!("^(?:{p})$")) {
-                Ok(regex) => Some(regex),
-                Err(_) => Some(Regex::new(&regex::escape(p)).expect("an escaped regex")),
-            },
+            p => Regex::new(&format!("^(?:{p})$"))
+                .or_else(|_| Regex::new(&format!("^{}$", regex::escape(p))))
+                .ok(),
         };
         for hook in group
             .get("hooks")
@@ -165,8 +169,10 @@ impl Hooks {
                     timeout: hook
                         .get("timeout")
                         .and_then(Value::as_f64)
-                        .filter(|t| *t > 0.0)
-                        .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64),
+                        .map(|t| t.min(MAX_TIMEOUT.as_secs_f64()))
+                        .and_then(|t| Duration::try_from_secs_f64(t).ok())
+                        .filter(|t| !t.is_zero())
+                        .unwrap_or(DEFAULT_TIMEOUT),
                 }),
                 (kind, _) => warnings.push(format!(
                     "ignored: {file}: a {} hook of type {} (nib runs `type: \"command\"` hooks)",
@@ -406,16 +412,20 @@ mod tests {
     fn settings_shape_and_matchers() {
         let (h, warnings) = hooks(json!({"hooks": {
             "PreToolUse": [{"matcher": "Bash|Edit", "hooks": [{"type": "command", "command": "a", "timeout": 5}]},
+                           {"hooks": [{"type": "command", "command": "big", "timeout": 1e300},
+                                      {"type": "command", "command": "neg", "timeout": -1}]},
                            {"hooks": [{"type": "command", "command": "b"}]}],
             "SubagentStop": [{"hooks": [{"type": "command", "command": "c"}]}],
             "Stop": [{"hooks": [{"type": "prompt", "prompt": "x"}]}]
         }}));
-        assert_eq!(h.hooks.len(), 2);
+        assert_eq!(h.hooks.len(), 4);
         assert_eq!(h.hooks[0].timeout, Duration::from_secs(5));
-        assert_eq!(h.hooks[1].timeout, DEFAULT_TIMEOUT);
+        assert_eq!(h.hooks[1].timeout, MAX_TIMEOUT);
+        assert_eq!(h.hooks[2].timeout, DEFAULT_TIMEOUT);
+        assert_eq!(h.hooks[3].timeout, DEFAULT_TIMEOUT);
         let m = h.hooks[0].matcher.as_ref().unwrap();
         assert!(m.is_match("Bash") && m.is_match("Edit") && !m.is_match("Bashful"));
-        assert!(h.hooks[1].matcher.is_none());
+        assert!(h.hooks[3].matcher.is_none());
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("SubagentStop") || warnings[1].contains("SubagentStop"));
     }

@@ -163,6 +163,7 @@ pub(super) fn mcp_servers(
         .ok()
         .and_then(|ms| ms.parse().ok());
     let timeout = timeout.map_or(crate::mcp::START_TIMEOUT, Duration::from_millis);
+    let timeout = timeout.min(crate::mcp::MAX_START_TIMEOUT);
     let env = crate::secrets::without_provider_keys(&own_key);
     crate::mcp::Servers::start(configs, &env, timeout)
 }

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// its `MCP_TIMEOUT`, in milliseconds, changes it).
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest `MCP_TIMEOUT` honoured: ten minutes is a server that will not start.
+pub const MAX_START_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How long one tool call may run: as long as the longest bash command.
 const CALL_TIMEOUT: Duration = crate::tools::shell::MAX_TIMEOUT;
 
