@@ -11,6 +11,9 @@ use std::time::Duration;
 /// Bytes of an error reply quoted in the message.
 const ERROR_BODY: u64 = 300;
 
+/// How long ending the session (a DELETE at exit) may delay nib's exit.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+
 pub struct Http {
     agent: ureq::Agent,
     url: String,
@@ -87,6 +90,20 @@ impl Http {
                 })
             }
         }
+    }
+}
+
+impl Drop for Http {
+    /// Ends the session, as the protocol asks of a client that leaves.
+    fn drop(&mut self) {
+        let Some(id) = &self.session else {
+            return;
+        };
+        let mut request = self.agent.delete(&self.url).timeout(CLOSE_TIMEOUT);
+        for (name, value) in &self.headers {
+            request = request.set(name, value);
+        }
+        let _ = request.set("mcp-session-id", id).call();
     }
 }
 
