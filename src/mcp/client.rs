@@ -178,7 +178,7 @@ impl Client {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!("no answer within {} s", timeout.as_secs()));
+                return Err(format!("no answer within {} s", timeout.as_secs_f32()));
             }
             let Transport::Stdio(stdio) = &mut self.transport else {
                 return Err("not a stdio server".into());
