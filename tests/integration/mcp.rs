@@ -536,11 +536,9 @@ fn a_server_too_slow_to_start_is_given_up_on_and_stopped() {
     let out = nib.run();
     assert_eq!(out.code(), 0, "{out}");
     assert!(out.elapsed < Duration::from_secs(20), "{out}");
-    assert!(
-        out.stderr
-            .contains("MCP server slow failed: did not start within 1.5 s"),
-        "{out}"
-    );
+    // Given up on by the wait for the first request, or by its own request's deadline.
+    assert!(out.stderr.contains("MCP server slow failed: "), "{out}");
+    assert!(out.stderr.contains("within 1.5 s"), "{out}");
     let pid = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
