@@ -209,7 +209,10 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         session_id,
         model: agent.client.endpoint.model.clone(),
     };
-    let tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
+    // MCP tools are listed too: the first request waits for the servers anyway.
+    let mcp_specs = agent.mcp.specs();
+    let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
+    tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
     ui.start(
         &cwd.to_string_lossy(),
         &tool_names,

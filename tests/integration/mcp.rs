@@ -62,10 +62,14 @@ fn everything_echo_runs_when_a_rule_allows_it() {
         let (server, out) = one_call(
             "mcp__everything__echo",
             echo.clone(),
-            &["--allowedTools", rule],
+            &["--allowedTools", rule, "--output-format", "stream-json"],
             |nib| mcp_json(nib, json!({"everything": everything(d)})),
         );
         assert_eq!(out.code(), 0, "{out}");
+        let init = &out.lines()[0];
+        assert_eq!(init["subtype"], "init", "{out}");
+        let listed = init["tools"].as_array().unwrap();
+        assert!(listed.contains(&json!("mcp__everything__echo")), "{init}");
         let first = &server.chat_requests()[0];
         let names = first.tool_names();
         assert!(
