@@ -431,6 +431,35 @@ mod tests {
     }
 
     #[test]
+    fn hook_decisions_and_the_gate() {
+        let deny = || Verdict::Deny("rule".into());
+        let ask = || Verdict::Ask("why".into());
+        let said = |p: &str| match p {
+            "allow" => Some(Permission::Allow),
+            "ask" => Some(Permission::Ask("h".into())),
+            "deny" => Some(Permission::Deny("h".into())),
+            _ => None,
+        };
+        let short = |v: Verdict| match v {
+            Verdict::Allow => 'A',
+            Verdict::Ask(_) => 'Q',
+            Verdict::Deny(_) => 'D',
+        };
+        let cases = [
+            (Verdict::Allow, "none", 'A'),
+            (Verdict::Allow, "ask", 'Q'),
+            (Verdict::Allow, "deny", 'D'),
+            (ask(), "allow", 'A'),
+            (ask(), "none", 'Q'),
+            (deny(), "allow", 'D'),
+            (deny(), "none", 'D'),
+        ];
+        for (verdict, hook, expected) in cases {
+            assert_eq!(short(overrule(verdict, said(hook))), expected, "{hook}");
+        }
+    }
+
+    #[test]
     fn json_answers() {
         let check = |json: Value, block: Option<&str>, permission: Option<Permission>| {
             let mut report = Report::default();
