@@ -554,3 +554,36 @@ fn a_server_too_slow_to_start_is_given_up_on_and_stopped() {
     });
     assert!(gone, "the slow server {pid} outlived nib");
 }
+
+#[test]
+fn images_and_resources_become_notes_and_sums_come_back() {
+    let Some(d) = deps() else { return };
+    let server = FakeServer::start(vec![
+        Reply::calls(vec![
+            call("mcp__everything__get-tiny-image", json!({})),
+            call("mcp__everything__get-sum", json!({"a": 2, "b": 40})),
+            call("mcp__everything__get-resource-links", json!({"count": 2})),
+        ]),
+        Reply::text("done"),
+    ]);
+    let nib = Nib::against(&server, Protocol::Anthropic)
+        .args(["-p", "go", "--allowedTools", "mcp__everything"])
+        .timeout(90);
+    mcp_json(&nib, json!({"everything": everything(d)}));
+    let out = nib.run();
+    assert_eq!(out.code(), 0, "{out}");
+    let results = server.chat_requests()[1].tool_results();
+    assert!(
+        results[0].content.contains("[image (image/png"),
+        "{results:?}"
+    );
+    assert!(
+        results[0].content.len() < 2_000,
+        "no base64 reaches the model: {results:?}"
+    );
+    assert!(results[1].content.contains("42"), "{results:?}");
+    assert!(
+        results[2].content.contains("[resource link: "),
+        "{results:?}"
+    );
+}
