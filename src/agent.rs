@@ -7,12 +7,14 @@
 use crate::approval::{Gate, Verdict};
 use crate::compact::{self, Window};
 use crate::hooks::{self, Hooks};
-
-mod setup_points;
 use crate::journal::{Journal, Record};
-use crate::model::{self, Block, Client, Message, Reply, Request, Role, ToolCall, ToolSpec, Usage};
+use crate::model::{
+    self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
+};
 use crate::price;
-use crate::tools::{self, Action, Outcome, Workspace};
+use crate::tools::disk::Links;
+use crate::tools::fs::{Plan, Seen};
+use crate::tools::{self, Action, Outcome, Tool, Workspace};
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -21,6 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod setup_points;
+
 /// Output tokens a reply may use unless settings say otherwise: enough for a large edit.
 pub const MAX_OUTPUT_TOKENS: u32 = 8192;
 /// The same for a server on this machine: CPU inference makes 10–50 tokens a second,
@@ -28,6 +32,9 @@ pub const MAX_OUTPUT_TOKENS: u32 = 8192;
 pub const LOCAL_MAX_OUTPUT_TOKENS: u32 = 2048;
 /// Asking a local server for its context window: it answers in milliseconds or not at all.
 const WINDOW_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// What the model is told when its reply was cut by the output cap (once per task).
+const CONTINUE_PROMPT: &str = "Your last reply was cut off by the output token limit. \
+     Continue exactly where it stopped, without repeating anything.";
 
 /// A person's (or the headless policy's) answer to "may this run?".
 #[derive(Clone, Debug, PartialEq)]
@@ -94,9 +101,15 @@ pub struct Denial {
 pub enum Stop {
     Done,
     MaxTurns,
-    Budget { spent: f64, limit: f64 },
+    Budget {
+        spent: f64,
+        limit: f64,
+    },
     Error(String),
     Interrupted,
+    /// The last reply did not finish: cut by the output cap (after one "continue"),
+    /// declined by the model, or the context window was full.
+    Incomplete(StopReason),
 }
 
 impl Stop {
@@ -106,7 +119,7 @@ impl Stop {
             Stop::Done => "success",
             Stop::MaxTurns => "error_max_turns",
             Stop::Budget { .. } => "error_max_budget_usd",
-            Stop::Error(_) | Stop::Interrupted => "error_during_execution",
+            Stop::Error(_) | Stop::Interrupted | Stop::Incomplete(_) => "error_during_execution",
         }
     }
 }
@@ -120,6 +133,8 @@ pub struct TaskResult {
     pub turns: u32,
     pub denials: Vec<Denial>,
     pub api_time: Duration,
+    /// Why the last reply ended; `None` before any reply.
+    pub stop_reason: Option<StopReason>,
 }
 
 /// The input size a server reported, and the conversation it was for.
@@ -164,6 +179,11 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// What the model has read or written (rebuilt from the journal on resume).
+    pub seen: Seen,
+    /// Why the journal stopped being written, once it has: from then on no file is
+    /// changed, since no change could be undone.
+    pub unsaved: Option<String>,
     /// Commands the settings files run at points of the loop.
     pub hooks: Hooks,
     /// MCP servers; their tools join `specs` before the first request.
@@ -182,6 +202,7 @@ impl Agent {
             turns: 0,
             denials: Vec::new(),
             api_time: Duration::ZERO,
+            stop_reason: None,
         };
         let prompt = match self.prompt_hooks(prompt, ui) {
             Ok(prompt) => prompt,
@@ -207,6 +228,7 @@ impl Agent {
 
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
         let mut stop_blocks = 0;
+        let mut continued = false;
         while result.turns < self.max_turns {
             if let Some(stop) = self.over_budget() {
                 return stop;
@@ -228,21 +250,53 @@ impl Agent {
             };
             result.turns += 1;
             self.turns_total += 1;
-            result.text = reply.text.clone();
+            match result.stop_reason {
+                Some(StopReason::MaxTokens) if continued => result.text.push_str(&reply.text),
+                _ => result.text = reply.text.clone(),
+            }
+            result.stop_reason = Some(reply.stop.clone());
             if reply.calls.is_empty() {
-                if self.stop_hooks(ui, &mut stop_blocks) {
-                    continue;
-                }
                 self.sync(ui);
-                return Stop::Done;
+                match reply.stop {
+                    StopReason::MaxTokens if !continued => {
+                        continued = true;
+                        self.ask_to_continue(ui);
+                        continue;
+                    }
+                    stop if stop.cut() || stop == StopReason::Refusal => {
+                        return Stop::Incomplete(stop);
+                    }
+                    _ if self.stop_hooks(ui, &mut stop_blocks) => continue,
+                    _ => return Stop::Done,
+                }
             }
             let interrupted = self.run_calls(&reply.calls, ui, &mut result.denials);
             self.sync(ui);
             if interrupted {
                 return Stop::Interrupted;
             }
+            let changes_files =
+                |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
+            if let (None, Some(why)) = (&self.journal, &self.unsaved)
+                && reply.calls.iter().any(changes_files)
+            {
+                return Stop::Error(format!(
+                    "the session journal cannot be written ({why}); nib stopped before changing \
+                     files: free space in the data directory, or run with --no-session-persistence"
+                ));
+            }
         }
         Stop::MaxTurns
+    }
+
+    /// A reply cut by the output cap: tell the model, once, and let it go on.
+    fn ask_to_continue(&mut self, ui: &mut dyn Ui) {
+        ui.event(Event::Warning(
+            "the reply was cut by the output token limit; asking the model to continue".into(),
+        ));
+        self.messages.push(Message::user_text(CONTINUE_PROMPT));
+        let text = CONTINUE_PROMPT.to_string();
+        self.record(ui, Record::User { text });
     }
 
     /// A stop when the next request could take the spending past the budget.
@@ -428,19 +482,13 @@ impl Agent {
                 usage: Some(usage),
                 model: self.client.endpoint.model.clone(),
                 interrupted: false,
+                opaque: reply.opaque.clone(),
             },
         );
-        let mut content = Vec::new();
-        if !reply.text.is_empty() || reply.calls.is_empty() {
-            content.push(Block::Text {
-                text: reply.text.clone(),
-            });
+        self.messages.push(reply.message());
+        if reply.stop == StopReason::Refusal {
+            model::withhold_refusal(&mut self.messages);
         }
-        content.extend(reply.calls.iter().cloned().map(Block::ToolCall));
-        self.messages.push(Message {
-            role: Role::Assistant,
-            content,
-        });
         ui.event(Event::Reply(&reply));
         Ok(reply)
     }
@@ -459,6 +507,7 @@ impl Agent {
                 usage: None,
                 model: self.client.endpoint.model.clone(),
                 interrupted: true,
+                opaque: Vec::new(),
             },
         );
         self.messages.push(Message {
@@ -492,7 +541,7 @@ impl Agent {
                     name: call.name.clone(),
                     content: outcome.content.clone(),
                     is_error: outcome.is_error,
-                    change: outcome.change.clone(),
+                    change: None,
                 },
             );
             results.push(Block::ToolResult {
@@ -571,14 +620,21 @@ impl Agent {
         };
         self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
+        let gate = &self.gate;
         let ctx = tools::Context {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
             mcp: Some(&self.mcp),
+            may_read: &|path| gate.may_search(&action, path),
+            seen: &self.seen,
         };
-        let mut outcome = tools::execute(&action, &ctx);
+        let mut outcome = match tools::plan(&action, &ctx) {
+            None => tools::execute(&action, &ctx),
+            Some(Err(why)) => Outcome::error(why),
+            Some(Ok(plan)) => self.apply(call, plan, ui),
+        };
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
             outcome.content = masked;
         }
@@ -588,13 +644,49 @@ impl Agent {
         ) = (&action, outcome.is_error)
         {
             let path = self.workspace.resolve(path);
+            if let Some(stamp) = self.seen.get(&path) {
+                let seen = Record::Seen {
+                    path: path.clone(),
+                    stamp,
+                };
+                self.record(ui, seen);
+            }
             let root = &self.workspace.root;
-            let added = crate::context::instructions::for_path(root, &path, &mut self.instructed);
-            outcome.content.push_str(&added.unwrap_or_default());
+            let (added, left_out) =
+                crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            outcome.content.push_str(&added);
+            for w in left_out {
+                ui.event(Event::Warning(w));
+            }
         }
         self.post_tool_hooks(call, &action, &mut outcome, ui);
         ui.event(Event::ToolDone(call, &outcome));
         outcome
+    }
+
+    /// Applies a write or edit once the journal holds its change, synced: no journal,
+    /// no change. A session run without a journal changes files, but no hard-linked one
+    /// (that is rewritten in place, with nothing to restore it from).
+    fn apply(&mut self, call: &ToolCall, plan: Plan, ui: &mut dyn Ui) -> Outcome {
+        let links = match (&plan.change, self.journal.as_mut(), &self.unsaved) {
+            (None, ..) => Links::InPlace,
+            (Some(change), Some(journal), _) => {
+                let record = Record::Change {
+                    id: call.id.clone(),
+                    change: change.clone(),
+                };
+                match journal.append(record).and_then(|()| journal.sync()) {
+                    Ok(()) => Links::InPlace,
+                    Err(e) => {
+                        self.lose_journal(ui, e.to_string());
+                        return unjournaled(&e.to_string());
+                    }
+                }
+            }
+            (Some(_), None, Some(why)) => return unjournaled(why),
+            (Some(_), None, None) => Links::Refuse,
+        };
+        plan.apply(links, &self.seen)
     }
 
     fn decision(
@@ -624,11 +716,16 @@ impl Agent {
         };
         let record = crate::journal::redact_record(record, &self.redactor);
         if let Err(e) = journal.append(record) {
-            ui.event(Event::Warning(format!(
-                "{e}; this session is no longer being saved"
-            )));
-            self.journal = None;
+            self.lose_journal(ui, e.to_string());
         }
+    }
+
+    fn lose_journal(&mut self, ui: &mut dyn Ui, why: String) {
+        ui.event(Event::Warning(format!(
+            "{why}; this session is no longer being saved, and nib changes no more files"
+        )));
+        self.journal = None;
+        self.unsaved = Some(why);
     }
 
     fn sync(&mut self, ui: &mut dyn Ui) {
@@ -636,4 +733,12 @@ impl Agent {
             ui.event(Event::Warning(e.to_string()));
         }
     }
+}
+
+/// The answer to a write or edit when the journal cannot take its change.
+fn unjournaled(why: &str) -> Outcome {
+    Outcome::error(format!(
+        "not changed: the session journal cannot be written ({why}), and nib changes no file \
+         it could not undo; tell the user"
+    ))
 }

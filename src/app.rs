@@ -14,6 +14,7 @@ use crate::journal::{self, Journal, JournalError, Meta};
 use crate::model::{self, Client, Limits, Message, Usage};
 use crate::price;
 use crate::sessions;
+use crate::tools::fs::Seen;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
 use claude::{ClaudeSetup, claude_model, mcp_servers};
@@ -136,7 +137,7 @@ fn undo(dirs: &Dirs, count: usize) -> Result<i32, Error> {
     let cwd = current_dir()?;
     let path = journal::latest_for(&dirs.sessions()?, &cwd)
         .ok_or_else(|| Error::Setup("no session in this directory to undo".into()))?;
-    let done = sessions::undo(&path, count).map_err(Error::Setup)?;
+    let done = sessions::undo(&path, &cwd, count).map_err(Error::Setup)?;
     for d in &done {
         match d {
             sessions::Undone::Restored(p) => println!("restored {}", p.display()),
@@ -378,8 +379,9 @@ pub fn prepare(
     let mut hooks = claude.hooks;
     hooks.session_id = session_id.clone();
     hooks.transcript_path = journal.as_ref().map(|j| j.path.clone());
+    let options = config::options(&endpoint, args, &settings).map_err(Error::Setup)?;
     let agent = Agent {
-        client: Client::new(endpoint, Limits::default(), cancel.clone()),
+        client: Client::new(endpoint, limits(&settings), cancel.clone()).with_options(options),
         gate,
         specs: tools::specs(&enabled),
         system: context::render(&system),
@@ -406,6 +408,8 @@ pub fn prepare(
         cancel,
         skills,
         instructed: Default::default(),
+        seen: resumed.seen,
+        unsaved: None,
         hooks,
         mcp,
         commands: context::find_commands(&cwd, dirs.home.as_deref()),
@@ -427,6 +431,19 @@ fn enabled_tools(args: &Args, skills: &[context::Skill]) -> Vec<Tool> {
     enabled
 }
 
+/// Request limits: the defaults, with settings `idle_timeout_secs` for the idle limit.
+pub fn limits(settings: &Settings) -> Limits {
+    let idle = settings
+        .json
+        .get("idle_timeout_secs")
+        .and_then(Value::as_u64)
+        .filter(|secs| *secs > 0);
+    Limits {
+        idle_timeout: idle.map_or(model::IDLE_TIMEOUT, Duration::from_secs),
+        ..Limits::default()
+    }
+}
+
 /// The endpoint the arguments, environment and settings name, with a model.
 pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Error> {
     endpoint_with(args, settings, None)
@@ -440,7 +457,10 @@ fn endpoint_with(
 ) -> Result<model::Endpoint, Error> {
     let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let resolved = config::resolve_endpoint(args, &env_lookup, settings, &config::probe_local)
-        .map_err(|e| Error::Setup(e.0))?;
+        .map_err(|e| match e {
+            config::NoEndpoint::Missing(m) => Error::Setup(m),
+            config::NoEndpoint::BadUrl(m) => Error::Usage(m),
+        })?;
     let mut endpoint = resolved.endpoint;
     claude_model(&mut endpoint, args, settings, claude);
     if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
@@ -490,7 +510,7 @@ fn system_prompt(
         (a, b) => a.clone().or(b),
     };
     let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
-    Ok(context::parts(&context::Options {
+    let (parts, left_out) = context::parts(&context::Options {
         root: cwd,
         home: dirs.home.as_deref(),
         nib_config: nib_config.as_deref(),
@@ -498,7 +518,11 @@ fn system_prompt(
         replace,
         append,
         terse: args.terse || settings.bool("terse"),
-    }))
+    });
+    for w in left_out {
+        eprintln!("nib: warning: {}", crate::ui::term::sanitize(&w));
+    }
+    Ok(parts)
 }
 
 /// The prompt argument, then piped stdin (Claude Code's order). A silent open stdin is
@@ -561,6 +585,8 @@ pub struct Resumed {
     pub usage: Usage,
     pub cost_usd: f64,
     pub turns: u32,
+    /// What the model had read or written, so it need not read it again.
+    pub seen: Seen,
 }
 
 impl Resumed {
@@ -569,6 +595,11 @@ impl Resumed {
             messages: journal::conversation(entries),
             ..Resumed::default()
         };
+        for e in entries {
+            if let journal::Record::Seen { path, stamp } = &e.record {
+                r.seen.note(path, stamp.clone());
+            }
+        }
         for e in entries.iter().rev() {
             if let journal::Record::End {
                 usage,

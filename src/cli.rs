@@ -5,7 +5,7 @@
 //! local server) is `config.rs`'s job.
 
 use crate::approval::Mode;
-use crate::model::Provider;
+use crate::model::{Effort, Provider};
 use crate::tools::Tool;
 use std::path::PathBuf;
 
@@ -56,6 +56,8 @@ pub struct Args {
     pub model: Option<String>,
     pub base_url: Option<String>,
     pub provider: Option<Provider>,
+    /// `--effort`: reasoning effort for models that take one.
+    pub effort: Option<Effort>,
     pub max_turns: Option<u32>,
     pub max_budget_usd: Option<f64>,
     pub output_format: OutputFormat,
@@ -97,6 +99,7 @@ impl Default for Args {
             model: None,
             base_url: None,
             provider: None,
+            effort: None,
             max_turns: None,
             max_budget_usd: None,
             output_format: OutputFormat::Text,
@@ -138,8 +141,9 @@ The prompt is the argument; with -p, piped stdin is appended to it.
 Model:
       --model NAME              model name (env NIB_MODEL)
       --base-url URL            server base URL, e.g. http://127.0.0.1:8080/v1 (env NIB_BASE_URL)
-      --provider openai|anthropic
+      --provider openai|anthropic|openai-responses
                                 wire protocol (env NIB_PROVIDER; inferred when absent)
+      --effort low|medium|high  reasoning effort (Responses, Anthropic thinking, o-series)
   With nothing set, nib uses the first local server that answers on 127.0.0.1
   (llama.cpp 8080/8081, Ollama 11434, LM Studio 1234, vLLM 8000).
   Keys: NIB_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY.
@@ -237,7 +241,15 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--provider" => {
                 let v = value(flag)?;
                 args.provider = Some(parse_provider(&v).ok_or_else(|| {
-                    UsageError(format!("--provider must be openai or anthropic, not {v:?}"))
+                    UsageError(format!(
+                        "--provider must be openai, anthropic or openai-responses, not {v:?}"
+                    ))
+                })?);
+            }
+            "--effort" => {
+                let v = value(flag)?;
+                args.effort = Some(Effort::parse(&v).ok_or_else(|| {
+                    UsageError(format!("--effort must be low, medium or high, not {v:?}"))
                 })?);
             }
             "--max-turns" => args.max_turns = Some(parse_count(flag, &value(flag)?)?),
@@ -397,6 +409,7 @@ fn parse_provider(s: &str) -> Option<Provider> {
     match s.to_ascii_lowercase().as_str() {
         "openai" | "openai-compatible" | "chat" => Some(Provider::OpenAi),
         "anthropic" | "claude" => Some(Provider::Anthropic),
+        "openai-responses" | "responses" => Some(Provider::OpenAiResponses),
         _ => None,
     }
 }

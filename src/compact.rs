@@ -86,7 +86,7 @@ impl Window {
     pub fn for_endpoint(endpoint: &Endpoint, setting: Option<u64>) -> Window {
         let local = crate::model::is_loopback(&endpoint.base_url);
         let probe =
-            (local && endpoint.provider == Provider::OpenAi).then(|| endpoint.base_url.clone());
+            (local && endpoint.provider != Provider::Anthropic).then(|| endpoint.base_url.clone());
         Window::new(&endpoint.model, setting, probe)
     }
 
@@ -211,6 +211,7 @@ pub fn summary_request(head: &[Message], window: u64) -> Message {
                 (Block::ToolResult { content, .. }, _) => {
                     format!("result: {}", clip(content, TRANSCRIPT_RESULT_BYTES))
                 }
+                (Block::Opaque(_), _) => continue,
             };
             text.push_str(&line);
             text.push('\n');

@@ -4,14 +4,17 @@
 //! Precedence is flags, then environment, then `<config_dir>/nib/settings.json`, then
 //! a probe of the usual local server ports. A key is only sent to the endpoint it
 //! belongs to, and nothing here reads a repository's files (no `.env`), so a repo
-//! cannot redirect nib's traffic or credentials.
+//! cannot redirect nib's traffic or credentials. Base URLs are read by the parser the
+//! HTTP client uses (`url`, through ureq), so the host a key is checked against is the
+//! host the request goes to.
 
 use crate::cli::Args;
-use crate::model::{self, Endpoint, Provider};
+use crate::model::{self, CapField, Endpoint, Options, Profile, Provider};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
+use url::{Origin, Url};
 
 /// Local servers nib looks for when nothing is configured: llama.cpp (8080, and 8081
 /// where `scripts/local-model` puts it), Ollama, LM Studio, vLLM.
@@ -304,13 +307,74 @@ pub struct Resolved {
 
 /// Why no endpoint could be chosen.
 #[derive(Debug, PartialEq)]
-pub struct NoEndpoint(pub String);
+pub enum NoEndpoint {
+    /// Nothing configured and no local server found.
+    Missing(String),
+    /// A base URL nib will not send requests to (a usage error).
+    BadUrl(String),
+}
 
 /// Looks up an environment variable; empty counts as unset.
 pub type EnvFn<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Picks the endpoint. `probe` finds a local server (injected so this stays testable).
+/// Unless a protocol was named, OpenAI's models that exist only on the Responses API
+/// get it.
 pub fn resolve_endpoint(
+    args: &Args,
+    env: EnvFn,
+    settings: &Settings,
+    probe: &dyn Fn() -> Option<(String, Vec<String>)>,
+) -> Result<Resolved, NoEndpoint> {
+    let named = args.provider.is_some()
+        || env("NIB_PROVIDER").is_some()
+        || settings.str("provider").is_some();
+    let mut resolved = resolve_any(args, env, settings, probe)?;
+    let e = &mut resolved.endpoint;
+    if !named
+        && e.provider == Provider::OpenAi
+        && host_of(&e.base_url) == host_of(OPENAI_URL)
+        && responses_only(&e.model)
+    {
+        e.provider = Provider::OpenAiResponses;
+    }
+    Ok(resolved)
+}
+
+/// OpenAI models served only on `/v1/responses`: the codex family and the `-pro` ones.
+fn responses_only(model: &str) -> bool {
+    let pro = ["o1-pro", "o3-pro", "gpt-5-pro"]
+        .iter()
+        .any(|p| model.starts_with(p));
+    model.contains("codex") || pro
+}
+
+/// How requests are shaped for this endpoint: its profile (settings `profile` beats the
+/// host), `--effort`, and settings `max_tokens_field` (beats the model-name guess).
+pub fn options(endpoint: &Endpoint, args: &Args, settings: &Settings) -> Result<Options, String> {
+    let mut options = Options::for_endpoint(endpoint);
+    options.effort = args.effort;
+    if let Some(name) = settings.str("profile") {
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        options.profile = Profile::from_name(&name).ok_or_else(|| {
+            format!(
+                "settings profile {name:?} is not one of {}; fix settings.json",
+                names.join(", ")
+            )
+        })?;
+        options.stream_options = options.profile != Profile::Mistral;
+    }
+    if let Some(name) = settings.str("max_tokens_field") {
+        options.cap_field = CapField::from_name(&name).ok_or_else(|| {
+            format!(
+                "settings max_tokens_field {name:?} must be max_tokens or max_completion_tokens; fix settings.json"
+            )
+        })?;
+    }
+    Ok(options)
+}
+
+fn resolve_any(
     args: &Args,
     env: EnvFn,
     settings: &Settings,
@@ -338,7 +402,13 @@ pub fn resolve_endpoint(
     ]
     .into_iter()
     .find_map(|(url, src)| url.map(|u| (u, src)));
-    if let Some((url, source)) = explicit {
+    if let Some((text, source)) = explicit {
+        let origin = match source {
+            Source::Flags => "--base-url",
+            Source::Env => "NIB_BASE_URL",
+            _ => "base_url in settings.json",
+        };
+        let url = base_url(&text, origin)?;
         let provider = provider.unwrap_or_else(|| infer_provider(&url));
         let key = env("NIB_API_KEY")
             .or_else(|| settings.str("api_key_env").and_then(|name| env(&name)))
@@ -346,7 +416,7 @@ pub fn resolve_endpoint(
         return Ok(Resolved {
             endpoint: Endpoint {
                 provider,
-                base_url: trim_url(&url),
+                base_url: trim_url(url.as_str()),
                 api_key: key,
                 model: model.unwrap_or_default(),
             },
@@ -359,6 +429,7 @@ pub fn resolve_endpoint(
     let wants = |p: Provider| provider.is_none() || provider == Some(p);
     if wants(Provider::Anthropic) && anthropic_key.is_some() {
         let url = env("ANTHROPIC_BASE_URL").unwrap_or_else(|| ANTHROPIC_URL.into());
+        let url = base_url(&url, "ANTHROPIC_BASE_URL")?;
         let model = model
             .or_else(|| env("ANTHROPIC_MODEL"))
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
@@ -367,6 +438,7 @@ pub fn resolve_endpoint(
     if wants(Provider::OpenAi) {
         if let Some(key) = env("OPENAI_API_KEY") {
             let url = env("OPENAI_BASE_URL").unwrap_or_else(|| OPENAI_URL.into());
+            let url = base_url(&url, "OPENAI_BASE_URL")?;
             return Ok(env_endpoint(
                 Provider::OpenAi,
                 url,
@@ -375,6 +447,7 @@ pub fn resolve_endpoint(
             ));
         }
         if let Some(url) = env("OPENAI_BASE_URL") {
+            let url = base_url(&url, "OPENAI_BASE_URL")?;
             return Ok(env_endpoint(
                 Provider::OpenAi,
                 url,
@@ -383,7 +456,7 @@ pub fn resolve_endpoint(
             ));
         }
         if let Some(key) = env("OPENROUTER_API_KEY") {
-            let url = OPENROUTER_URL.to_string();
+            let url = base_url(OPENROUTER_URL, "the OpenRouter URL")?;
             return Ok(env_endpoint(
                 Provider::OpenAi,
                 url,
@@ -410,7 +483,7 @@ pub fn resolve_endpoint(
             source: Source::Probe,
         });
     }
-    Err(NoEndpoint(
+    Err(NoEndpoint::Missing(
         "no model server found on 127.0.0.1 (ports 8080, 8081, 11434, 1234, 8000) and no key set: \
 start the local one with `scripts/local-model start`, or pass --base-url URL, or set \
 ANTHROPIC_API_KEY / OPENAI_API_KEY"
@@ -418,11 +491,11 @@ ANTHROPIC_API_KEY / OPENAI_API_KEY"
     ))
 }
 
-fn env_endpoint(provider: Provider, url: String, key: Option<String>, model: String) -> Resolved {
+fn env_endpoint(provider: Provider, url: Url, key: Option<String>, model: String) -> Resolved {
     Resolved {
         endpoint: Endpoint {
             provider,
-            base_url: trim_url(&url),
+            base_url: trim_url(url.as_str()),
             api_key: key,
             model,
         },
@@ -430,39 +503,68 @@ fn env_endpoint(provider: Provider, url: String, key: Option<String>, model: Str
     }
 }
 
+/// `text` read as the HTTP client will read it, refused unless it is plainly an
+/// http(s) URL: no user info (`http://a@b`) and no backslash (the parser reads `\` as
+/// `/`, which other readers do not). `origin` names where the URL came from.
+fn base_url(text: &str, origin: &str) -> Result<Url, NoEndpoint> {
+    let bad = |why: &str| {
+        NoEndpoint::BadUrl(format!(
+            "{origin} {text:?} {why}; give a plain URL such as http://127.0.0.1:8080/v1"
+        ))
+    };
+    if text.contains('\\') {
+        return Err(bad("contains a backslash"));
+    }
+    let url = Url::parse(text.trim()).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("is not http or https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("has a user name or password in it"));
+    }
+    Ok(url)
+}
+
 /// Anthropic for its own host or a URL ending in `/anthropic`; OpenAI-compatible otherwise.
-fn infer_provider(url: &str) -> Provider {
-    let u = url.trim_end_matches('/').to_ascii_lowercase();
-    if host_of(&u) == "api.anthropic.com" || u.ends_with("/anthropic") {
+fn infer_provider(url: &Url) -> Provider {
+    let anthropic = Url::parse(ANTHROPIC_URL).ok().map(|a| a.origin());
+    if anthropic == Some(url.origin()) || url.path().trim_end_matches('/').ends_with("/anthropic") {
         Provider::Anthropic
     } else {
         Provider::OpenAi
     }
 }
 
-/// A vendor's key goes only to that vendor's host (or the host its own *_BASE_URL names).
-fn vendor_key(provider: Provider, url: &str, env: EnvFn) -> Option<String> {
-    let host = host_of(url);
+/// A vendor's key goes only to that vendor's origin (scheme, host and port), or to the
+/// one its own *_BASE_URL names.
+fn vendor_key(provider: Provider, url: &Url, env: EnvFn) -> Option<String> {
+    let here = url.origin();
+    let origin = |text: &str| Url::parse(text).ok().map(|u| u.origin());
+    let same = |o: Option<Origin>| o.is_some_and(|o| o == here && o.is_tuple());
     let matches = |default: &str, base_var: &str| {
-        host == host_of(default) || env(base_var).is_some_and(|b| host_of(&b) == host)
+        same(origin(default)) || env(base_var).is_some_and(|b| same(origin(&b)))
     };
     match provider {
         Provider::Anthropic if matches(ANTHROPIC_URL, "ANTHROPIC_BASE_URL") => {
             env("ANTHROPIC_API_KEY").or_else(|| env("ANTHROPIC_AUTH_TOKEN"))
         }
-        Provider::OpenAi if matches(OPENAI_URL, "OPENAI_BASE_URL") => env("OPENAI_API_KEY"),
-        Provider::OpenAi if host == host_of(OPENROUTER_URL) => env("OPENROUTER_API_KEY"),
+        Provider::OpenAi | Provider::OpenAiResponses if matches(OPENAI_URL, "OPENAI_BASE_URL") => {
+            env("OPENAI_API_KEY")
+        }
+        Provider::OpenAi if same(origin(OPENROUTER_URL)) => env("OPENROUTER_API_KEY"),
+        Provider::OpenAi | Provider::OpenAiResponses
+            if url.scheme() == "https"
+                && url
+                    .host_str()
+                    .is_some_and(|h| h.ends_with(".openai.azure.com")) =>
+        {
+            env("AZURE_OPENAI_API_KEY")
+        }
         _ => None,
     }
 }
 
-/// `https://Host:443/x` → `host:443`.
-pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    authority.to_ascii_lowercase()
-}
+pub use crate::model::host_of;
 
 fn trim_url(url: &str) -> String {
     url.trim().trim_end_matches('/').to_string()
@@ -576,17 +678,173 @@ mod tests {
         assert_eq!(r.endpoint.model, "local-model");
         assert_eq!(r.endpoint.api_key, None);
         let err = resolve(Args::default(), &[], None).unwrap_err();
-        assert!(err.0.contains("scripts/local-model start"), "{}", err.0);
+        assert!(
+            matches!(&err, NoEndpoint::Missing(e) if e.contains("scripts/local-model start")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn base_urls_are_read_as_the_http_client_reads_them() {
+        let vars = [("OPENAI_API_KEY", "sk-o"), ("ANTHROPIC_API_KEY", "sk-a")];
+        let refused = [
+            r"http://127.0.0.1:9\@api.openai.com/v1",
+            r"https://api.openai.com\v1",
+            "http://u:p@127.0.0.1:8080/v1",
+            "http://api.openai.com@127.0.0.1:9/v1",
+            "https://x@api.openai.com/v1",
+            "file:///etc/passwd",
+            "ftp://api.openai.com/v1",
+            "api.openai.com/v1",
+            "http://",
+        ];
+        for url in refused {
+            match resolve(with_url(url), &vars, None) {
+                Err(NoEndpoint::BadUrl(e)) => assert!(e.starts_with("--base-url"), "{e}"),
+                other => panic!("{url} was not refused: {other:?}"),
+            }
+        }
+        let env_url = [("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", r"http://h\@x")];
+        assert!(matches!(
+            resolve(Args::default(), &env_url, None),
+            Err(NoEndpoint::BadUrl(e)) if e.starts_with("OPENAI_BASE_URL")
+        ));
+        // Which key goes where: the origin as the client reads it.
+        let cases: [(&str, Option<&str>, &str); 7] = [
+            (
+                "HTTPS://API.OpenAI.com:443/v1/",
+                Some("sk-o"),
+                "https://api.openai.com/v1",
+            ),
+            ("http://api.openai.com/v1", None, "http://api.openai.com/v1"),
+            (
+                "https://api.openai.com:8443/v1",
+                None,
+                "https://api.openai.com:8443/v1",
+            ),
+            (
+                "https://api.openai.com.evil.test/v1",
+                None,
+                "https://api.openai.com.evil.test/v1",
+            ),
+            (
+                "https://api.anthropic.com/",
+                Some("sk-a"),
+                "https://api.anthropic.com",
+            ),
+            (
+                "http://127.0.0.1:9/v1?x=@api.openai.com",
+                None,
+                "http://127.0.0.1:9/v1?x=@api.openai.com",
+            ),
+            (
+                "http://127.0.0.1:9/anthropic",
+                None,
+                "http://127.0.0.1:9/anthropic",
+            ),
+        ];
+        for (url, key, base) in cases {
+            let r = resolve(with_url(url), &vars, None).unwrap();
+            assert_eq!(r.endpoint.api_key.as_deref(), key, "{url}");
+            assert_eq!(r.endpoint.base_url, base, "{url}");
+        }
+        let own = [
+            ("OPENAI_API_KEY", "sk-o"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+        ];
+        let r = resolve(with_url("http://127.0.0.1:9/v1"), &own, None).unwrap();
+        assert_eq!(r.endpoint.api_key.as_deref(), Some("sk-o"));
+        let r = resolve(with_url("http://127.0.0.1:10/v1"), &own, None).unwrap();
+        assert_eq!(r.endpoint.api_key, None);
+    }
+
+    #[test]
+    fn provider_inference() {
+        let infer = |u: &str| infer_provider(&Url::parse(u).unwrap());
+        assert_eq!(infer("https://api.anthropic.com/"), Provider::Anthropic);
+        assert_eq!(infer("https://x.test/anthropic/"), Provider::Anthropic);
+        assert_eq!(infer("http://127.0.0.1:8080/v1"), Provider::OpenAi);
+    }
+
+    #[test]
+    fn responses_only_models_get_the_responses_api() {
+        let vars = [("OPENAI_API_KEY", "sk-o")];
+        let model = |m: &str| Args {
+            model: Some(m.into()),
+            ..Args::default()
+        };
+        let r = resolve(model("gpt-5-codex"), &vars, None).unwrap();
+        assert_eq!(r.endpoint.provider, Provider::OpenAiResponses);
+        let r = resolve(model("gpt-5-mini"), &vars, None).unwrap();
+        assert_eq!(
+            r.endpoint.provider,
+            Provider::OpenAi,
+            "chat models stay on chat"
+        );
+        let named = Args {
+            provider: Some(Provider::OpenAi),
+            ..model("gpt-5-codex")
+        };
+        let r = resolve(named, &vars, None).unwrap();
+        assert_eq!(
+            r.endpoint.provider,
+            Provider::OpenAi,
+            "a named protocol wins"
+        );
+        let r = resolve(
+            Args {
+                base_url: Some("https://openrouter.ai/api/v1".into()),
+                ..model("openai/gpt-5-codex")
+            },
+            &[],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.endpoint.provider,
+            Provider::OpenAi,
+            "only OpenAI's own host"
+        );
+    }
+
+    #[test]
+    fn options_from_settings() {
+        let endpoint = Endpoint {
+            provider: Provider::OpenAi,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            api_key: None,
+            model: "prod-gpt5".into(),
+        };
+        let settings = |json: &str| Settings {
+            json: serde_json::from_str(json).unwrap(),
+        };
+        let o = options(&endpoint, &Args::default(), &settings("{}")).unwrap();
+        assert_eq!(
+            (o.profile, o.cap_field),
+            (Profile::Generic, CapField::MaxTokens)
+        );
+        let s = settings(r#"{"profile": "mistral", "max_tokens_field": "max_completion_tokens"}"#);
+        let o = options(&endpoint, &Args::default(), &s).unwrap();
+        assert_eq!(o.profile, Profile::Mistral);
+        assert!(!o.stream_options);
+        assert_eq!(o.cap_field, CapField::MaxCompletionTokens);
+        let err = options(
+            &endpoint,
+            &Args::default(),
+            &settings(r#"{"profile": "x"}"#),
+        );
+        assert!(err.unwrap_err().contains("mistral"));
+        let err = options(
+            &endpoint,
+            &Args::default(),
+            &settings(r#"{"max_tokens_field": "x"}"#),
+        );
+        assert!(err.unwrap_err().contains("max_completion_tokens"));
     }
 
     #[test]
     fn host_parsing() {
         assert_eq!(host_of("https://API.openai.com/v1"), "api.openai.com");
         assert_eq!(host_of("http://u:p@127.0.0.1:8080/v1"), "127.0.0.1:8080");
-        assert_eq!(
-            infer_provider("https://api.anthropic.com/"),
-            Provider::Anthropic
-        );
-        assert_eq!(infer_provider("http://127.0.0.1:8080/v1"), Provider::OpenAi);
     }
 }

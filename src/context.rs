@@ -42,8 +42,9 @@ pub struct Options<'a> {
     pub terse: bool,
 }
 
-/// Assembles the parts in order: base, environment, instructions, skills, appended text.
-pub fn parts(opts: &Options) -> Vec<Part> {
+/// Assembles the parts in order: base, environment, instructions, skills, appended text;
+/// with a warning for each instruction file left out.
+pub fn parts(opts: &Options) -> (Vec<Part>, Vec<String>) {
     let mut parts = vec![Part {
         label: "base".into(),
         text: opts.replace.clone().unwrap_or_else(|| BASE.to_string()),
@@ -62,7 +63,8 @@ pub fn parts(opts: &Options) -> Vec<Part> {
             std::env::consts::OS
         ),
     });
-    parts.extend(instructions::load(opts.root, opts.home, opts.nib_config));
+    let found = instructions::load(opts.root, opts.home, opts.nib_config);
+    parts.extend(found.parts);
     if let Some(text) = skills::listing(opts.skills, opts.home) {
         parts.push(Part {
             label: "skills".into(),
@@ -75,7 +77,7 @@ pub fn parts(opts: &Options) -> Vec<Part> {
             text: text.clone(),
         });
     }
-    parts
+    (parts, found.warnings)
 }
 
 /// The skills of the project (working directory up to the repository root), of the
@@ -128,15 +130,18 @@ mod tests {
             append: Some("extra".into()),
             terse: false,
         };
-        let text = render(&parts(&opts));
+        let text = render(&parts(&opts).0);
         assert!(text.len() < 700, "{} bytes", text.len());
         assert!(text.starts_with("You are nib"));
         assert!(text.contains("Working directory: /w"));
         assert!(text.ends_with("extra"));
-        let replaced = render(&parts(&Options {
-            replace: Some("custom".into()),
-            ..opts
-        }));
+        let replaced = render(
+            &parts(&Options {
+                replace: Some("custom".into()),
+                ..opts
+            })
+            .0,
+        );
         assert!(replaced.starts_with("custom"));
         assert!(!replaced.contains("You are nib"));
     }

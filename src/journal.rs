@@ -1,26 +1,36 @@
 //! Sessions on disk: an append-only JSONL journal per session, loading it back for
 //! resume, and finding sessions by directory or id prefix.
 //!
-//! Layout: `<data_dir>/nib/sessions/<cwd-slug>/<id>.jsonl`, directories 0700, files
+//! Layout: `<data_dir>/nib/sessions/<cwd-slug>-<hash>/<id>.jsonl`, directories 0700, files
 //! 0600. The first record is `meta`; the rest are provider-neutral (`user`,
-//! `assistant`, `tool_result`, `decision`, `compacted`, `end`), so a session continues on any
-//! provider. Each record is one `write` of one line; a torn last line (a crash mid-write)
-//! is skipped on load and the next append starts on a fresh line.
+//! `assistant`, `tool_result`, `decision`, `change`, `seen`, `compacted`, `end`), so a session
+//! continues on any provider. Each record is one `write` of one line; a torn last line (a
+//! crash mid-write) is skipped on load and the next append starts on a fresh line; a
+//! record that could not be written whole (a full disk) is cut off again.
 
-use crate::model::{Block, Message, Role, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Opaque, Role, StopReason, ToolCall, Usage};
 use crate::tools::FileChange;
+use crate::tools::change::Change;
+use crate::tools::disk::Stamp;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Journal format version, in every meta record.
-pub const FORMAT: u32 = 1;
+/// Journal format version, in every meta record. 2: file changes are `change` records
+/// (a patch, journaled before the file is touched), no longer copies in `tool_result`.
+pub const FORMAT: u32 = 2;
 /// Longest id `--session-id` takes: a UUID is 36; room for other schemes, short of
 /// any file-name limit.
 const MAX_ID: usize = 128;
+/// Characters of a directory's path kept in its sessions folder name: readable, and
+/// short of the 255-byte file-name limit with the hash after it.
+const MAX_SLUG: usize = 200;
+/// The most of a journal read to find its meta record: one line, a few hundred bytes.
+const MAX_META: u64 = 64 * 1024;
 
 /// The first record of every journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,6 +67,10 @@ pub enum Record {
         /// The reply was cut short by the user.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         interrupted: bool,
+        /// Provider data that goes back with this reply (reasoning, signatures), as
+        /// received: never redacted, since one changed byte voids a signature.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        opaque: Vec<Opaque>,
     },
     ToolResult {
         id: String,
@@ -84,6 +98,17 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<i32>,
         ms: u64,
+    },
+    /// A file change tool call `id` is about to make, journaled (and synced) before the
+    /// file is touched: undo's copy of what was there.
+    Change {
+        id: String,
+        change: Change,
+    },
+    /// The model read or wrote `path`, which then held `stamp`.
+    Seen {
+        path: PathBuf,
+        stamp: Stamp,
     },
     /// A `nib undo` that reverted the file change of tool call `id`.
     Undo {
@@ -180,14 +205,52 @@ pub fn sessions_root(data_dir: &Path) -> PathBuf {
 }
 
 /// The folder for sessions started in `cwd`: its path with every non-alphanumeric
-/// character turned into `-` (as Claude Code names its project folders).
+/// character turned into `-` (as Claude Code names its project folders), then a hash
+/// of the whole path, so that two directories (`proj.v2`, `proj_v2`) never share one.
 pub fn project_dir(root: &Path, cwd: &Path) -> PathBuf {
-    let slug: String = cwd
-        .to_string_lossy()
+    let slug: String = slug(cwd).chars().take(MAX_SLUG).collect();
+    root.join(format!("{slug}-{:016x}", fnv1a(cwd.as_os_str().as_bytes())))
+}
+
+/// The folder older versions of nib used: the slug alone, which two directories can
+/// share. Its journals are only used where their `meta.cwd` says so.
+fn shared_dir(root: &Path, cwd: &Path) -> PathBuf {
+    root.join(slug(cwd))
+}
+
+fn slug(cwd: &Path) -> String {
+    cwd.to_string_lossy()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    root.join(slug)
+        .collect()
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The journals of sessions started in `cwd`: those in its folder and in the folder
+/// older versions used, whose `meta.cwd` is `cwd`.
+pub fn files_for(root: &Path, cwd: &Path) -> Vec<PathBuf> {
+    [project_dir(root, cwd), shared_dir(root, cwd)]
+        .iter()
+        .flat_map(|dir| read_dirs_files(dir))
+        .filter(|path| read_meta(path).is_some_and(|m| m.cwd == cwd))
+        .collect()
+}
+
+/// A journal's meta record, read from its first line alone.
+pub fn read_meta(path: &Path) -> Option<Meta> {
+    let mut line = String::new();
+    let file = File::open(path).ok()?.take(MAX_META);
+    io::BufReader::new(file).read_line(&mut line).ok()?;
+    match serde_json::from_str::<Entry>(&line).ok()?.record {
+        Record::Meta(meta) => Some(meta),
+        _ => None,
+    }
 }
 
 impl Journal {
@@ -219,7 +282,14 @@ impl Journal {
             file,
             _lock: lock,
         };
-        journal.append(Record::Meta(meta))?;
+        // A journal without its meta record is no journal: remove it.
+        if let Err(e) = journal
+            .append(Record::Meta(meta))
+            .and_then(|()| journal.sync())
+        {
+            let _ = fs::remove_file(&journal.path);
+            return Err(e);
+        }
         Ok(journal)
     }
 
@@ -249,7 +319,8 @@ impl Journal {
         })
     }
 
-    /// Appends one record as one line, in one `write`.
+    /// Appends one record as one line, in one `write`. A line that could not be written
+    /// whole is cut off again, so the journal stays as it was.
     pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
         let entry = Entry {
             ts: now_ms(),
@@ -257,7 +328,11 @@ impl Journal {
         };
         let mut line = serde_json::to_vec(&entry).expect("journal records always serialise");
         line.push(b'\n');
-        self.file.write_all(&line).map_err(io_err(&self.path))
+        let len = self.file.metadata().map_err(io_err(&self.path))?.len();
+        self.file.write_all(&line).map_err(|err| {
+            let _ = self.file.set_len(len);
+            io_err(&self.path)(err)
+        })
     }
 
     /// Makes everything written so far durable (end of a turn).
@@ -338,6 +413,7 @@ pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Rec
             usage,
             model,
             interrupted,
+            opaque,
         } => Record::Assistant {
             text: clean(text),
             calls: calls
@@ -351,6 +427,7 @@ pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Rec
             usage,
             model,
             interrupted,
+            opaque,
         },
         Record::Compacted {
             summary,
@@ -378,6 +455,8 @@ fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
                     c.input = input;
                 }
             }
+            // Signatures and encrypted reasoning must go back byte for byte.
+            Block::Opaque(_) => {}
         }
     }
     m
@@ -385,7 +464,7 @@ fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
 
 /// Rebuilds the conversation from journal records, starting over at each compaction. A tool call whose result was never
 /// written (nib died while it ran) gets an "interrupted" result, so every provider
-/// accepts the history.
+/// accepts the history. A refused exchange is replaced by notes (`withhold_refusal`).
 pub fn conversation(entries: &[Entry]) -> Vec<Message> {
     let mut messages: Vec<Message> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
@@ -399,14 +478,20 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
                     Block::Text { text: text.clone() },
                 );
             }
-            Record::Assistant { text, calls, .. } => {
+            Record::Assistant {
+                text,
+                calls,
+                opaque,
+                stop,
+                ..
+            } => {
                 close_pending(&mut messages, &mut pending);
-                let mut content = Vec::new();
+                let mut content: Vec<Block> = opaque.iter().cloned().map(Block::Opaque).collect();
                 if !text.is_empty() {
                     content.push(Block::Text { text: text.clone() });
                 }
                 content.extend(calls.iter().cloned().map(Block::ToolCall));
-                if content.is_empty() {
+                if text.is_empty() && calls.is_empty() {
                     content.push(Block::Text {
                         text: "(no answer)".into(),
                     });
@@ -416,6 +501,9 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
                     role: Role::Assistant,
                     content,
                 });
+                if *stop == StopReason::Refusal {
+                    crate::model::withhold_refusal(&mut messages);
+                }
             }
             Record::Compacted { summary, kept, .. } => {
                 pending.clear();
@@ -474,12 +562,16 @@ pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError
     for dir in read_dirs(root) {
         for file in read_dirs_files(&dir) {
             let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-            if stem.as_deref().is_some_and(|s| s == prefix) {
+            let Some(stem) = stem.filter(|s| s.starts_with(prefix)) else {
+                continue;
+            };
+            if !has_meta(&file) {
+                continue;
+            }
+            if stem == prefix {
                 return Ok(file); // an exact id wins over prefixes
             }
-            if stem.as_deref().is_some_and(|s| s.starts_with(prefix)) {
-                hits.push(file);
-            }
+            hits.push(file);
         }
     }
     match hits.len() {
@@ -512,14 +604,19 @@ pub fn valid_id(id: &str) -> bool {
 
 /// The most recently written session of `cwd`.
 pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
-    read_dirs_files(&project_dir(root, cwd))
+    let mut all: Vec<(SystemTime, PathBuf)> = files_for(root, cwd)
         .into_iter()
         .filter_map(|p| {
             let modified = p.metadata().and_then(|m| m.modified()).ok()?;
             Some((modified, p))
         })
-        .max_by_key(|(m, _)| *m)
-        .map(|(_, p)| p)
+        .collect();
+    all.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+    all.into_iter().map(|(_, p)| p).next()
+}
+
+fn has_meta(path: &Path) -> bool {
+    read_meta(path).is_some()
 }
 
 /// All session folders under `root`.
@@ -693,6 +790,7 @@ mod tests {
             usage: None,
             model: "m".into(),
             interrupted: false,
+            opaque: Vec::new(),
         }
     }
 
@@ -789,6 +887,7 @@ mod tests {
             usage: None,
             model: "m".into(),
             interrupted: false,
+            opaque: Vec::new(),
         })
         .unwrap();
         j.append(Record::ToolResult {
@@ -916,5 +1015,58 @@ mod tests {
         assert_eq!(err, "No conversation found with session ID: zz");
         assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
         assert_eq!(latest_for(&root, Path::new("/z")), None);
+        // A newer file without a meta record (a journal whose start failed) is no session.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let empty = b.path.with_file_name("aab333.jsonl");
+        fs::write(&empty, "").unwrap();
+        assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
+        assert_eq!(find_by_prefix(&root, "aab").unwrap(), b.path);
+    }
+
+    #[test]
+    fn each_directory_has_its_own_folder() {
+        let root = Path::new("/data");
+        let dir = |cwd: &str| project_dir(root, Path::new(cwd));
+        assert_ne!(dir("/w/proj.v2"), dir("/w/proj_v2"));
+        assert_ne!(dir("/w/a-b"), dir("/w/a/b"));
+        assert_eq!(dir("/w/proj.v2"), dir("/w/proj.v2"));
+        // The documented form: the slug, `-`, 16 hex digits of FNV-1a 64 over the path.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let named = format!("-w-proj-v2-{:016x}", fnv1a(b"/w/proj.v2"));
+        assert_eq!(dir("/w/proj.v2"), root.join(named));
+        let long = format!("/{}", "x".repeat(1000));
+        let name = dir(&long).file_name().unwrap().len();
+        assert_eq!(name, MAX_SLUG + 17);
+    }
+
+    #[test]
+    fn journals_of_the_shared_folder_count_where_their_cwd_says() {
+        let tmp = TempDir::new("shared");
+        let root = tmp.path().to_path_buf();
+        let (dot, under) = (Path::new("/w/proj.v2"), Path::new("/w/proj_v2"));
+        let shared = shared_dir(&root, dot);
+        assert_eq!(shared, shared_dir(&root, under));
+        // Journals as an older nib wrote them: both directories in one folder.
+        let old = |id: &str, cwd: &Path| {
+            let mut journal = Journal::create(&root, meta(id, cwd)).unwrap();
+            let new_path = shared.join(format!("{id}.jsonl"));
+            fs::create_dir_all(&shared).unwrap();
+            fs::rename(&journal.path, &new_path).unwrap();
+            journal.path = new_path.clone();
+            new_path
+        };
+        let old_dot = old("old-dot", dot);
+        let old_under = old("old-under", under);
+        let new_dot = Journal::create(&root, meta("new-dot", dot)).unwrap().path;
+        fs::write(shared.join("no-meta.jsonl"), "").unwrap();
+        let mut found = files_for(&root, dot);
+        found.sort();
+        let mut expected = vec![new_dot, old_dot];
+        expected.sort();
+        assert_eq!(found, expected);
+        assert_eq!(files_for(&root, under), vec![old_under.clone()]);
+        assert_eq!(latest_for(&root, under), Some(old_under));
+        assert_eq!(latest_for(&root, Path::new("/w/other")), None);
     }
 }

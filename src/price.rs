@@ -152,6 +152,7 @@ pub fn estimate_tokens(messages: &[Message]) -> u64 {
             Block::Text { text } => text.len(),
             Block::ToolCall(c) => c.name.len() + c.input.to_string().len(),
             Block::ToolResult { content, .. } => content.len(),
+            Block::Opaque(o) => o.data.to_string().len(),
         })
         .sum();
     estimate_bytes(bytes)

@@ -268,6 +268,8 @@ mod tests {
         let start = std::time::Instant::now();
         let out = Redactor::new(&[]).redact(&text);
         assert!(out.ends_with(REDACTED));
-        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // Linear work takes well under a second; only a quadratic scan (hours on 4 MB)
+        // comes near this bound, however busy the machine.
+        assert!(start.elapsed() < std::time::Duration::from_secs(60));
     }
 }

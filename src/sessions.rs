@@ -3,10 +3,13 @@
 
 use crate::journal::{self, Entry, Journal, Record};
 use crate::model::Usage;
+use crate::tools::change::{Change, State};
+use crate::tools::disk::{self, Links};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 /// How much of a journal's start a listing reads: the meta record and first prompt.
@@ -37,15 +40,14 @@ pub struct Summary {
 
 /// Summaries of the sessions of `cwd` (or all), newest first.
 pub fn list(root: &Path, cwd: Option<&Path>) -> Vec<Summary> {
-    let dirs = match cwd {
-        Some(cwd) => vec![journal::project_dir(root, cwd)],
-        None => journal::read_dirs(root),
+    let files = match cwd {
+        Some(cwd) => journal::files_for(root, cwd),
+        None => journal::read_dirs(root)
+            .iter()
+            .flat_map(|d| journal::read_dirs_files(d))
+            .collect(),
     };
-    let mut out: Vec<Summary> = dirs
-        .iter()
-        .flat_map(|d| journal::read_dirs_files(d))
-        .filter_map(|p| summarize(&p))
-        .collect();
+    let mut out: Vec<Summary> = files.iter().filter_map(|p| summarize(p)).collect();
     out.sort_by_key(|s| std::cmp::Reverse(s.modified));
     out
 }
@@ -155,69 +157,119 @@ pub enum Undone {
     Deleted(PathBuf),
 }
 
-/// Reverts the last `count` file changes of the session in `path`, newest first. A file
-/// that changed since nib wrote it is refused and stops the undo there.
-pub fn undo(path: &Path, count: usize) -> Result<Vec<Undone>, String> {
-    let id = journal::load(path).map_err(|e| e.to_string())?.meta.id;
+/// Reverts the last `count` file changes of the session in `path`, newest first, if it
+/// was started in `cwd`. A file that changed since nib wrote it is refused and stops
+/// the undo there.
+pub fn undo(path: &Path, cwd: &Path, count: usize) -> Result<Vec<Undone>, String> {
+    let meta = journal::load(path).map_err(|e| e.to_string())?.meta;
+    if meta.cwd != cwd {
+        return Err(format!(
+            "session {} was started in {}, not here; run nib undo there",
+            meta.id,
+            meta.cwd.display()
+        ));
+    }
+    let id = meta.id;
     let mut journal = Journal::reopen(path, &id).map_err(|e| e.to_string())?;
     undo_in(&mut journal, count)
 }
 
-/// `undo` on a journal this process has open (the REPL's `/undo`).
+/// `undo` on a journal this process has open (the REPL's `/undo`). Each file is put back
+/// atomically (`disk::save`); its `undo` record is journaled once it is back. A change
+/// that never took effect (its write failed, or nib died first) is passed over.
 pub fn undo_in(journal: &mut Journal, count: usize) -> Result<Vec<Undone>, String> {
     let loaded = journal::load(&journal.path).map_err(|e| e.to_string())?;
-    let undone: Vec<&str> = loaded
-        .entries
-        .iter()
-        .filter_map(|e| match &e.record {
-            Record::Undo { id, .. } => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
-    let changes: Vec<(String, crate::tools::FileChange)> = loaded
-        .entries
-        .iter()
-        .filter_map(|e| match &e.record {
-            Record::ToolResult {
-                id,
-                change: Some(c),
-                ..
-            } if !undone.contains(&id.as_str()) => Some((id.clone(), c.clone())),
-            _ => None,
-        })
-        .collect();
+    let changes = changes(&loaded.entries);
     if changes.is_empty() {
         return Err("nothing to undo: this session changed no files (or all were undone)".into());
     }
+    let never = AtomicBool::new(false);
     let mut done = Vec::new();
-    for (id, change) in changes.iter().rev().take(count) {
-        let now = std::fs::read_to_string(&change.path).ok();
-        if now.as_deref() != Some(change.after.as_str()) {
-            let msg = format!(
-                "{} changed since nib wrote it; not undone (nor anything older)",
-                change.path.display()
-            );
-            return if done.is_empty() { Err(msg) } else { Ok(done) };
+    for (id, change) in changes.iter().rev() {
+        if done.len() == count {
+            break;
         }
-        let result = match &change.before {
-            Some(before) => {
-                std::fs::write(&change.path, before).map(|_| Undone::Restored(change.path.clone()))
-            }
-            None => {
-                std::fs::remove_file(&change.path).map(|_| Undone::Deleted(change.path.clone()))
+        let shown = change.path.display();
+        let now = disk::read_capped(&change.path, &never)
+            .map_err(|e| format!("cannot read {shown}: {e}; not undone"))?;
+        let what = match change.state(now.as_deref()) {
+            State::Before => None,
+            State::After => Some(restore(change, now.as_deref().unwrap_or_default())?),
+            State::Other => {
+                let msg =
+                    format!("{shown} changed since nib wrote it; not undone (nor anything older)");
+                return if done.is_empty() { Err(msg) } else { Ok(done) };
             }
         };
-        let what = result.map_err(|e| format!("cannot restore {}: {e}", change.path.display()))?;
         journal
             .append(Record::Undo {
                 id: id.clone(),
                 path: change.path.clone(),
             })
             .map_err(|e| e.to_string())?;
-        done.push(what);
+        done.extend(what);
     }
     journal.sync().map_err(|e| e.to_string())?;
     Ok(done)
+}
+
+/// The session's file changes not yet undone, oldest first: `change` records, and the
+/// whole copies in `tool_result` records of journals written before format 2.
+fn changes(entries: &[Entry]) -> Vec<(String, Change)> {
+    let undone: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Undo { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Change { id, change } => Some((id, change.clone())),
+            Record::ToolResult {
+                id,
+                change: Some(old),
+                ..
+            } => {
+                let before = old.before.as_deref();
+                Some((
+                    id,
+                    Change::new(old.path.clone(), before, &old.after, Vec::new()),
+                ))
+            }
+            _ => None,
+        })
+        .filter(|(id, _)| !undone.contains(&id.as_str()))
+        .map(|(id, change)| (id.clone(), change))
+        .collect()
+}
+
+/// Puts back what `change` replaced, given the file's content `now`; a file the change
+/// created is removed, with the directories it created when they are empty.
+fn restore(change: &Change, now: &[u8]) -> Result<Undone, String> {
+    let fail = |e: &dyn std::fmt::Display| {
+        format!(
+            "cannot restore {}: {e}; it is left as nib wrote it",
+            change.path.display()
+        )
+    };
+    match change.undone(now) {
+        Some(Ok(before)) => {
+            disk::save(&change.path, &before, Links::InPlace).map_err(|e| fail(&e))?;
+            Ok(Undone::Restored(change.path.clone()))
+        }
+        Some(Err(e)) => Err(fail(&e)),
+        None => {
+            std::fs::remove_file(&change.path).map_err(|e| fail(&e))?;
+            for dir in change.made_dirs.iter().rev() {
+                if std::fs::remove_dir(dir).is_err() {
+                    break; // not empty: something else lives there now
+                }
+            }
+            Ok(Undone::Deleted(change.path.clone()))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -265,5 +317,36 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].first_prompt.as_str(), list[0].turns), ("first", 7));
         assert!(super::list(&root, Some(Path::new("/elsewhere"))).is_empty());
+    }
+
+    #[test]
+    fn undo_acts_only_in_the_directory_of_the_session() {
+        let tmp = TempDir::new("undo-cwd");
+        let root = tmp.path().to_path_buf();
+        let cwd = tmp.join("proj.v2");
+        let file = tmp.put("proj.v2/a.txt", "after");
+        let mut j = Journal::create(&root, crate::testing::meta("s1", &cwd)).unwrap();
+        j.append(Record::ToolResult {
+            id: "c1".into(),
+            name: "write".into(),
+            content: "ok".into(),
+            is_error: false,
+            change: Some(crate::tools::FileChange {
+                path: file.clone(),
+                before: Some("before".into()),
+                after: "after".into(),
+            }),
+        })
+        .unwrap();
+        drop(j);
+        let path = journal::latest_for(&root, &cwd).unwrap();
+        let elsewhere = undo(&path, &tmp.join("proj_v2"), 1).unwrap_err();
+        assert!(elsewhere.contains("was started in"), "{elsewhere}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "after");
+        assert_eq!(
+            undo(&path, &cwd, 1),
+            Ok(vec![Undone::Restored(file.clone())])
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "before");
     }
 }

@@ -36,6 +36,9 @@ impl Agent {
             env: &self.env,
             skills: &self.skills,
             mcp: Some(&self.mcp),
+            // Only commands run here (command lines, hooks): nothing searches files.
+            may_read: &|_| false,
+            seen: &self.seen,
         };
         let expanded = crate::context::commands::expand(command, args, &self.gate, &ctx);
         expanded
@@ -67,6 +70,9 @@ impl Agent {
             env: &env,
             skills: &self.skills,
             mcp: Some(&self.mcp),
+            // Only commands run here (command lines, hooks): nothing searches files.
+            may_read: &|_| false,
+            seen: &self.seen,
         };
         let report = self.hooks.fire(event, tool, fields, &ctx);
         for run in &report.runs {

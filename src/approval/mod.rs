@@ -377,11 +377,7 @@ impl Gate {
             // Loads text nib already holds; reading the skill's folder is checked apart.
             Action::Skill { .. } => Verdict::Allow,
             Action::Mcp { name, .. } => self.check_mcp(name),
-            Action::Glob { pattern, path } => {
-                let base = glob_base(path.as_deref(), pattern);
-                self.check_file(Tool::Glob, &base)
-            }
-            _ => self.check_file(action.tool(), action.path().unwrap_or(Path::new("."))),
+            _ => self.check_file(action.tool(), &search_base(action)),
         };
         match (self.mode, verdict) {
             (Mode::DontAsk, Verdict::Ask(why)) => {
@@ -432,6 +428,27 @@ impl Gate {
             ));
         }
         Ok(())
+    }
+
+    /// Whether `search` (a grep or glob the gate let run) may show `path`, one of the
+    /// files it walked: no deny rule covers it, nor an ask rule that the search's own
+    /// path did not already pass (a search cannot stop to ask about each file).
+    pub fn may_search(&self, search: &Action, path: &Path) -> bool {
+        let tool = search.tool();
+        let mut rules = self.deny.iter().chain(&self.ask);
+        if !rules.any(|r| r.tool.covers(tool)) {
+            return true;
+        }
+        let path = self.resolve(path);
+        if self.path_rule(&self.deny, tool, &path).is_some() {
+            return false;
+        }
+        let base = self.resolve(&search_base(search));
+        self.mode == Mode::Bypass
+            || !self
+                .ask
+                .iter()
+                .any(|r| covers(r, tool, &path) && !covers(r, tool, &base))
     }
 
     /// Lets reads (file tools and read-only commands) under `dir` run without asking,
@@ -506,14 +523,7 @@ impl Gate {
     }
 
     fn path_rule<'r>(&self, rules: &'r [Rule], tool: Tool, path: &Path) -> Option<&'r Rule> {
-        rules.iter().find(|r| {
-            r.tool.covers(tool)
-                && match &r.spec {
-                    Spec::Any => true,
-                    Spec::Path(p) => p.matches(path),
-                    Spec::Command(_) => false,
-                }
-        })
+        rules.iter().find(|r| covers(r, tool, path))
     }
 
     fn check_file(&self, tool: Tool, path: &Path) -> Verdict {
@@ -860,6 +870,24 @@ fn suggest_bash(command: &str) -> Option<String> {
         }
     }
     Some(format!("Bash({} *)", prefix.join(" ")))
+}
+
+/// Whether `rule` covers `tool` on the resolved `path`.
+fn covers(rule: &Rule, tool: Tool, path: &Path) -> bool {
+    rule.tool.covers(tool)
+        && match &rule.spec {
+            Spec::Any => true,
+            Spec::Path(p) => p.matches(path),
+            Spec::Command(_) => false,
+        }
+}
+
+/// The path a file tool acts on; for a glob, where its search starts.
+fn search_base(action: &Action) -> PathBuf {
+    match action {
+        Action::Glob { pattern, path } => glob_base(path.as_deref(), pattern),
+        _ => action.path().unwrap_or(Path::new(".")).to_path_buf(),
+    }
 }
 
 /// Where a glob search starts: its path joined with the pattern's literal directories
@@ -1441,6 +1469,35 @@ mod tests {
         );
         check(&ask_first, &bash("git push"), 'Q');
         check(&ask_first, &bash("git status && git push"), 'Q');
+    }
+
+    #[test]
+    fn searches_leave_out_files_deny_and_ask_rules_cover() {
+        let ws = Path::new(ROOT);
+        let rules = rule_set(&[], &["Read(./private/**)"], &["Grep(./logs/**)"]);
+        let (default, bypass) = (standard(Mode::Default), standard(Mode::Bypass));
+        let own = gate_with(rules, Mode::Default);
+        let (top, private) = (grep(None), grep(Some("private")));
+        let cases: [(&Gate, Action, &str, bool); 13] = [
+            (&default, top.clone(), ".env", false),
+            (&default, glob("**", None), "sub/../.env", false),
+            (&bypass, top.clone(), ".env", false),
+            (&default, top.clone(), "private", false),
+            (&bypass, top.clone(), "private", true),
+            (&default, top.clone(), "src/main.rs", true),
+            (&default, top.clone(), ".env.example", true),
+            (&own, top.clone(), "logs/a", false),
+            (&own, glob("*", Some("logs")), "logs/a", true),
+            (&own, top.clone(), "private/a", false),
+            (&own, private.clone(), "private/a", false),
+            // An ask rule the search's own path passed (someone said yes) lets it read.
+            (&default, private, "private/a", true),
+            (&default, glob("private/*", None), "private/a", true),
+        ];
+        for (gate, action, path, expected) in cases {
+            let got = gate.may_search(&action, &ws.join(path));
+            assert_eq!(got, expected, "{action:?} {path}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!
 //! Their text is data the user wrote for the model: it goes into the prompt as written.
 //! Nothing in it is ever run, and nothing in it changes what the approval gate allows.
+//! A repository's file that resolves outside the repository, or to a `.env` file, is
+//! left out with a warning, whether it is found by name or imported.
 
 use super::{Part, short_path};
 use crate::tools::normalize;
@@ -35,15 +37,27 @@ enum Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn permits(self, real: &Path) -> bool {
-        match self {
-            Scope::User => true,
-            Scope::Project(root) => {
-                let name = real.file_name().unwrap_or_default().to_string_lossy();
-                real.starts_with(root) && !name.starts_with(".env")
-            }
+    /// Why the file at canonical path `real` may not be read, if it may not.
+    fn refuses(self, real: &Path) -> Option<&'static str> {
+        let Scope::Project(root) = self else {
+            return None;
+        };
+        let name = real.file_name().unwrap_or_default().to_string_lossy();
+        if !real.starts_with(root) {
+            Some("it resolves outside the repository")
+        } else if name.starts_with(".env") {
+            Some("it is a .env file")
+        } else {
+            None
         }
     }
+}
+
+/// What was found: the parts for the prompt, and one line per file left out.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub parts: Vec<Part>,
+    pub warnings: Vec<String>,
 }
 
 /// The nearest ancestor of `cwd` (itself included) that holds `.git`; `cwd` when none.
@@ -57,7 +71,7 @@ pub fn repo_root(cwd: &Path) -> PathBuf {
 /// One part per file, each under a line naming it: the user's files, then the
 /// repository's from its root down to `cwd` (nearest last), each followed by what it
 /// imports. Over `TOTAL_MAX`, the rest is cut with a note.
-pub fn load(cwd: &Path, home: Option<&Path>, nib_config: Option<&Path>) -> Vec<Part> {
+pub fn load(cwd: &Path, home: Option<&Path>, nib_config: Option<&Path>) -> Found {
     let root = repo_root(cwd);
     let mut files = Files::new(home);
     let user = [
@@ -84,13 +98,19 @@ pub fn load(cwd: &Path, home: Option<&Path>, nib_config: Option<&Path>) -> Vec<P
         let label = short_path(&path, home);
         (label.clone(), format!("# {label}\n{text}"))
     });
-    cap(labelled.collect())
+    Found {
+        parts: cap(labelled.collect()),
+        warnings: files.refused,
+    }
 }
 
 /// The instruction files of the subdirectories of `root` that hold `path` and are not
-/// in `added` yet, as text to append to a tool result; marks those directories added.
-pub fn for_path(root: &Path, path: &Path, added: &mut HashSet<PathBuf>) -> Option<String> {
-    let rel = path.strip_prefix(root).ok()?;
+/// in `added` yet, as text to append to a tool result (with the files left out);
+/// marks those directories added.
+pub fn for_path(root: &Path, path: &Path, added: &mut HashSet<PathBuf>) -> (String, Vec<String>) {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Default::default();
+    };
     let depth = rel
         .components()
         .count()
@@ -104,7 +124,7 @@ pub fn for_path(root: &Path, path: &Path, added: &mut HashSet<PathBuf>) -> Optio
         }
     }
     if fresh.is_empty() {
-        return None;
+        return Default::default();
     }
     let home = dirs::home_dir();
     let repo = repo_root(root);
@@ -123,8 +143,11 @@ pub fn for_path(root: &Path, path: &Path, added: &mut HashSet<PathBuf>) -> Optio
         let text = format!("\n\n[instructions from {label}]\n{text}");
         (label, text)
     });
-    let parts = cap(labelled.collect());
-    (!parts.is_empty()).then(|| parts.into_iter().map(|p| p.text).collect())
+    let text = cap(labelled.collect())
+        .into_iter()
+        .map(|p| p.text)
+        .collect();
+    (text, files.refused)
 }
 
 /// The files found so far, each once (by canonical path), in order.
@@ -132,6 +155,8 @@ struct Files<'a> {
     home: Option<&'a Path>,
     seen: HashSet<PathBuf>,
     found: Vec<(PathBuf, String)>,
+    /// One line per file left out because its scope refuses it.
+    refused: Vec<String>,
 }
 
 impl<'a> Files<'a> {
@@ -140,15 +165,25 @@ impl<'a> Files<'a> {
             home,
             seen: HashSet::new(),
             found: Vec::new(),
+            refused: Vec::new(),
         }
     }
 
-    /// Adds `path` if it is a readable text file not seen before, then what it imports.
+    /// Adds `path` if it is a readable text file not seen before that its scope
+    /// permits, then what it imports.
     fn add(&mut self, path: &Path, scope: Scope, hops: usize) {
         let Ok(real) = path.canonicalize() else {
             return;
         };
-        if !real.is_file() || (hops > 0 && !scope.permits(&real)) || self.seen.contains(&real) {
+        if !real.is_file() || self.seen.contains(&real) {
+            return;
+        }
+        if let Some(why) = scope.refuses(&real) {
+            let shown = short_path(path, self.home);
+            self.refused.push(format!(
+                "instruction file {shown} is left out: {why} ({})",
+                short_path(&real, self.home)
+            ));
             return;
         }
         let Some(text) = read_text(&real) else {

@@ -2,13 +2,15 @@
 //! breakpoints), and the parser for the streamed reply.
 //!
 //! A session may have been journaled while talking to another provider, so tool ids are
-//! rewritten to the characters Anthropic accepts, the same way every time. HTTP and
-//! retries live in `http.rs`.
+//! rewritten to the characters Anthropic accepts, the same way every time. `thinking`
+//! and `redacted_thinking` blocks are kept whole (with their `signature` / `data`) and
+//! sent back unchanged before the `tool_use` they preceded; a history from elsewhere
+//! has none, and goes without. HTTP and retries live in `http.rs`.
 
 use super::sse::SseReader;
 use super::{
-    Block, Message, Reply, Request, Role, StopReason, StreamError, Usage, finish_call, mark_cut,
-    object_or_empty,
+    Block, Effort, Message, Opaque, Reply, Request, Role, StopReason, StreamError, Usage,
+    finish_call, mark_cut, object_or_empty, stable_hash,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -35,9 +37,14 @@ pub fn headers(api_key: Option<&str>) -> Vec<(&'static str, String)> {
     headers
 }
 
+/// The family of opaque data this protocol reads back.
+const FAMILY: &str = "anthropic";
+
 /// The compact JSON body for a streaming request. Cache breakpoints go on the last
 /// tool, the system prompt and the last message, so each turn reuses the prefix.
-pub fn body(req: &Request) -> String {
+/// An effort turns on extended thinking; its budget comes on top of the output cap
+/// (the API wants `budget_tokens` below `max_tokens`).
+pub fn body(req: &Request, effort: Option<Effort>) -> String {
     let cache = json!({"type": "ephemeral"});
     let mut messages = wire_messages(req.messages);
     let last_block = messages
@@ -53,6 +60,11 @@ pub fn body(req: &Request) -> String {
         "messages": messages,
         "stream": true,
     });
+    if let Some(effort) = effort {
+        let budget = effort.thinking_budget();
+        body["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
+        body["max_tokens"] = json!(req.max_tokens.saturating_add(budget));
+    }
     if !req.system.is_empty() {
         body["system"] = json!([{"type": "text", "text": req.system, "cache_control": cache}]);
     }
@@ -75,6 +87,10 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
     for message in messages {
         for block in &message.content {
             let (role, block) = match block {
+                Block::Opaque(o) if o.family == FAMILY && o.call.is_none() => {
+                    (Role::Assistant, o.data.clone())
+                }
+                Block::Opaque(_) => continue,
                 Block::Text { text } if text.is_empty() => continue,
                 Block::Text { text } => (message.role, json!({"type": "text", "text": text})),
                 Block::ToolCall(call) => (
@@ -122,11 +138,7 @@ pub fn sanitise_id(id: &str) -> String {
         return id.to_string();
     }
     let clean: String = id.chars().map(|c| if ok(c) { c } else { '_' }).collect();
-    // FNV-1a: stable across runs and builds, unlike the std hasher.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{clean}_{:08x}", hash as u32)
+    format!("{clean}_{:08x}", stable_hash(id) as u32)
 }
 
 /// One content block of the reply, by its stream index.
@@ -137,7 +149,9 @@ enum Part {
         name: String,
         json: String,
     },
-    /// Thinking and anything newer: not shown, not kept.
+    /// `thinking` / `redacted_thinking`: not shown, kept whole to send back.
+    Thinking(Value),
+    /// Anything newer: not shown, not kept.
     Other,
 }
 
@@ -166,7 +180,12 @@ pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Rep
         }
         state.apply(kind, &data, on_text)?;
     }
-    Err(StreamError::Incomplete)
+    // A stop reason is the reply's end; a server that closes before `message_stop`
+    // has still said everything.
+    match state.stop {
+        Some(_) => Ok(state.finish()),
+        None => Err(StreamError::Incomplete),
+    }
 }
 
 impl State {
@@ -212,19 +231,25 @@ impl State {
                     json,
                 }
             }
+            Some("thinking" | "redacted_thinking") => Part::Thinking(block.clone()),
             _ => Part::Other,
         };
         self.parts.push((index, part));
     }
 
     fn delta(&mut self, index: u64, delta: &Value, on_text: &mut dyn FnMut(&str)) {
-        match delta["type"].as_str() {
-            Some("text_delta") => self.push_text(delta["text"].as_str().unwrap_or(""), on_text),
-            Some("input_json_delta") => {
-                let part = self.parts.iter_mut().rev().find(|(i, _)| *i == index);
-                if let Some((_, Part::Tool { json, .. })) = part {
-                    json.push_str(delta["partial_json"].as_str().unwrap_or(""));
-                }
+        let part = self.parts.iter_mut().rev().find(|(i, _)| *i == index);
+        let piece = |field: &str| delta[field].as_str().unwrap_or("").to_string();
+        match (delta["type"].as_str(), part) {
+            (Some("text_delta"), _) => self.push_text(&piece("text"), on_text),
+            (Some("input_json_delta"), Some((_, Part::Tool { json, .. }))) => {
+                json.push_str(&piece("partial_json"))
+            }
+            (Some("thinking_delta"), Some((_, Part::Thinking(block)))) => {
+                append(block, "thinking", &piece("thinking"))
+            }
+            (Some("signature_delta"), Some((_, Part::Thinking(block)))) => {
+                append(block, "signature", &piece("signature"))
             }
             _ => {}
         }
@@ -267,19 +292,26 @@ impl State {
             Some("end_turn") | Some("stop_sequence") | None => StopReason::EndTurn,
             Some("tool_use") => StopReason::ToolUse,
             Some("max_tokens") => StopReason::MaxTokens,
+            Some("refusal") => StopReason::Refusal,
+            Some("model_context_window_exceeded") => StopReason::ContextWindowExceeded,
             Some(other) => StopReason::Other(other.to_string()),
         };
-        let mut calls: Vec<_> = self
-            .parts
-            .into_iter()
-            .filter_map(|(_, part)| match part {
-                Part::Tool { id, name, json } => Some((id, name, json)),
-                _ => None,
-            })
-            .enumerate()
-            .map(|(n, (id, name, json))| finish_call(n, id, name, &json))
-            .collect();
-        if stop == StopReason::MaxTokens {
+        let mut calls = Vec::new();
+        let mut opaque = Vec::new();
+        for (_, part) in self.parts {
+            match part {
+                Part::Tool { id, name, json } => {
+                    calls.push(finish_call(calls.len(), id, name, &json))
+                }
+                Part::Thinking(data) => opaque.push(Opaque {
+                    family: String::new(),
+                    call: None,
+                    data,
+                }),
+                Part::Text | Part::Other => {}
+            }
+        }
+        if stop.cut() {
             mark_cut(&mut calls);
         }
         Reply {
@@ -287,7 +319,16 @@ impl State {
             calls,
             stop,
             usage: self.usage,
+            opaque,
         }
+    }
+}
+
+/// Appends a streamed piece to a string field of a kept block.
+fn append(block: &mut Value, field: &str, piece: &str) {
+    match block.get_mut(field) {
+        Some(Value::String(s)) => s.push_str(piece),
+        _ => block[field] = json!(piece),
     }
 }
 
@@ -468,9 +509,75 @@ mod tests {
     }
 
     #[test]
-    fn without_message_stop_is_incomplete() {
+    fn thinking_blocks_are_kept_whole_and_go_back_first() {
+        let redacted = json!({"type": "redacted_thinking", "data": "RD+x/=="});
+        let input = [
+            start(),
+            ev(json!({"type": "content_block_start", "index": 0,
+                      "content_block": {"type": "thinking", "thinking": "", "signature": ""}})),
+            ev(json!({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "thinking_delta", "thinking": "Let me "}})),
+            ev(json!({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "thinking_delta", "thinking": "look."}})),
+            ev(json!({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "signature_delta", "signature": "Eq+sig/=="}})),
+            ev(json!({"type": "content_block_start", "index": 1, "content_block": redacted})),
+            tool_start(2, "toolu_1", "bash"),
+            json_delta(2, "{}"),
+            stop("tool_use"),
+        ]
+        .concat();
+        let reply = parse(&input).0.unwrap();
+        let thinking =
+            json!({"type": "thinking", "thinking": "Let me look.", "signature": "Eq+sig/=="});
+        let kept: Vec<Value> = reply.opaque.iter().map(|o| o.data.clone()).collect();
+        assert_eq!(kept, [thinking.clone(), redacted.clone()]);
+        let mut message = reply.message();
+        for block in &mut message.content {
+            if let Block::Opaque(o) = block {
+                o.family = FAMILY.into();
+            }
+        }
+        let wire = wire_messages(&[Message::user_text("go"), message.clone()]);
+        let blocks = wire[1]["content"].as_array().unwrap();
+        assert_eq!(blocks[..2], [thinking, redacted]);
+        assert_eq!(blocks[2]["type"], "tool_use");
+        // Another family's data is not sent here.
+        for block in &mut message.content {
+            if let Block::Opaque(o) = block {
+                o.family = "responses".into();
+            }
+        }
+        let wire = wire_messages(&[Message::user_text("go"), message]);
+        assert_eq!(wire[1]["content"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refusal_and_window_stops() {
+        let reply = parse(&[start(), text_block(0, "No."), stop("refusal")].concat())
+            .0
+            .unwrap();
+        assert_eq!(reply.stop, StopReason::Refusal);
+        let input = [
+            start(),
+            tool_start(0, "t", "bash"),
+            stop("model_context_window_exceeded"),
+        ];
+        let reply = parse(&input.concat()).0.unwrap();
+        assert_eq!(reply.stop, StopReason::ContextWindowExceeded);
+        assert!(
+            reply.calls[0].invalid.is_some(),
+            "a call cut by the window never runs"
+        );
+    }
+
+    #[test]
+    fn without_message_stop_is_incomplete_unless_it_stopped() {
         let input = [start(), text_block(0, "half")].concat();
         assert!(matches!(parse(&input).0, Err(StreamError::Incomplete)));
+        let input = [start(), text_block(0, "whole"), stop("end_turn")].concat();
+        let cut = &input[..input.rfind("event: message_stop").unwrap()];
+        assert_eq!(parse(cut).0.unwrap().text, "whole");
     }
 
     #[test]
@@ -566,7 +673,7 @@ mod tests {
             tools: &tools,
             max_tokens: 512,
         };
-        let text = body(&req);
+        let text = body(&req, None);
         assert!(!text.contains('\n'));
         let body: Value = serde_json::from_str(&text).unwrap();
         let id = sanitise_id("call:1");
@@ -607,9 +714,20 @@ mod tests {
             tools: &[],
             max_tokens: 5,
         };
-        let body: Value = serde_json::from_str(&body(&req)).unwrap();
+        let body: Value = serde_json::from_str(&body(&req, None)).unwrap();
         assert!(body.get("system").is_none());
         assert!(body.get("tools").is_none());
+        assert!(body.get("thinking").is_none());
+        let body: Value = serde_json::from_str(&super::body(&req, Some(Effort::Low))).unwrap();
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 1024})
+        );
+        assert_eq!(
+            body["max_tokens"],
+            5 + 1024,
+            "the budget comes on top of the cap"
+        );
     }
 
     #[test]

@@ -51,8 +51,11 @@ pub struct Post {
 /// opens a fresh connection: on loopback that costs microseconds, while a kept-alive
 /// one can stall each reply for a delayed ACK (tens of ms) when the server sends its
 /// stream in small writes without TCP_NODELAY (llama.cpp's default, Python servers).
+/// Redirects are not followed: ureq would carry headers such as `x-api-key` to the new
+/// host, and a key goes only where its base URL says.
 pub fn agent(limits: &Limits, pool: bool) -> ureq::Agent {
     let builder = ureq::AgentBuilder::new()
+        .redirects(0)
         .timeout_connect(limits.connect_timeout)
         .timeout_read(limits.idle_timeout + IDLE_GRACE)
         .user_agent(concat!("nib/", env!("CARGO_PKG_VERSION")));
@@ -84,6 +87,17 @@ pub fn send(
                 after,
             }) => (error, reason, after),
         };
+        if let (Some(wait), ModelError::Status { code, .. }) = (after, &error)
+            && wait > client.limits.max_backoff
+        {
+            let later = ModelError::Later {
+                url: post.url.clone(),
+                code: *code,
+                wait: wait.as_secs(),
+                max: client.limits.max_backoff.as_secs(),
+            };
+            return Err(redact_error(later, key));
+        }
         let unreachable = matches!(error, ModelError::Connect { .. });
         if attempt >= client.limits.max_attempts || (unreachable && attempt >= UNREACHABLE_ATTEMPTS)
         {
@@ -139,7 +153,8 @@ fn try_once(
             code,
             after,
             message,
-        }) => return Err(status_failure(code, after, message, url)),
+            billing,
+        }) => return Err(status_failure(code, after, message, billing, url)),
         Some(Wire::Unreachable { detail, transient }) => {
             let error = ModelError::Connect {
                 url: url.clone(),
@@ -167,7 +182,20 @@ fn try_once(
         .map_err(|e| stream_failure(e, client, url))
 }
 
-fn status_failure(code: u16, after: Option<Duration>, message: String, url: &str) -> Failure {
+fn status_failure(
+    code: u16,
+    after: Option<Duration>,
+    message: String,
+    billing: bool,
+    url: &str,
+) -> Failure {
+    if billing || code == 402 {
+        return Failure::Fatal(ModelError::Billing {
+            code,
+            url: url.to_string(),
+            body: message,
+        });
+    }
     let reason = format!("the server answered {code}: {message}");
     let error = ModelError::Status {
         code,
@@ -242,6 +270,8 @@ enum Wire {
         code: u16,
         after: Option<Duration>,
         message: String,
+        /// The body says the account is out of credit (`insufficient_quota`).
+        billing: bool,
     },
     Unreachable {
         detail: String,
@@ -265,16 +295,31 @@ fn spawn(agent: ureq::Agent, post: &Post) -> io::Result<Receiver<Wire>> {
                 request = request.set(name, value);
             }
             let head = match request.send_string(&body) {
+                Ok(response) if (300..400).contains(&response.status()) => Wire::Status {
+                    code: response.status(),
+                    after: None,
+                    message: format!(
+                        "a redirect to {}, which nib does not follow (it could take the key \
+                         elsewhere); use that URL as the base URL",
+                        response.header("location").unwrap_or("an unnamed place")
+                    ),
+                    billing: false,
+                },
                 Ok(response) => return pump(response, &tx),
-                Err(ureq::Error::Status(code, response)) => Wire::Status {
-                    code,
-                    after: retry_after(
+                Err(ureq::Error::Status(code, response)) => {
+                    let after = retry_after(
                         response.header("retry-after-ms"),
                         response.header("retry-after"),
                         SystemTime::now(),
-                    ),
-                    message: error_message(&read_capped(response, MAX_ERROR_BODY)),
-                },
+                    );
+                    let raw = read_capped(response, MAX_ERROR_BODY);
+                    Wire::Status {
+                        code,
+                        after,
+                        message: error_message(&raw),
+                        billing: is_billing(&raw),
+                    }
+                }
                 Err(ureq::Error::Transport(t)) => Wire::Unreachable {
                     transient: matches!(
                         t.kind(),
@@ -469,6 +514,19 @@ fn error_message(raw: &[u8]) -> String {
     }
 }
 
+/// An error body that means the account cannot pay: OpenAI's `insufficient_quota`
+/// (sent with a 429, but no wait fixes it), or a credit/billing message.
+fn is_billing(raw: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(raw).to_ascii_lowercase();
+    [
+        "insufficient_quota",
+        "credit balance is too low",
+        "payment required",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
+}
+
 /// A transport error without its URL (the caller shows that), lowercase.
 /// The most specific reason ureq knows: the OS error ("connection refused") when there
 /// is one, else its own message or kind.
@@ -512,10 +570,26 @@ fn redact_error(error: ModelError, key: Option<&str>) -> ModelError {
             url: redact(&url, key),
             body: redact(&body, key),
         },
+        ModelError::Billing { code, url, body } => ModelError::Billing {
+            code,
+            url: redact(&url, key),
+            body: redact(&body, key),
+        },
         ModelError::Stream(detail) => ModelError::Stream(redact(&detail, key)),
         ModelError::Timeout { url, secs } => ModelError::Timeout {
             url: redact(&url, key),
             secs,
+        },
+        ModelError::Later {
+            url,
+            code,
+            wait,
+            max,
+        } => ModelError::Later {
+            url: redact(&url, key),
+            code,
+            wait,
+            max,
         },
         ModelError::Interrupted => ModelError::Interrupted,
     }
@@ -736,14 +810,18 @@ mod tests {
             )],
             vec![sse_head(), data(OPENAI_OK)],
         ]);
-        let client = client(Provider::OpenAi, &base, None, limits());
+        let limits = Limits {
+            max_backoff: Duration::from_secs(1),
+            ..limits()
+        };
+        let client = client(Provider::OpenAi, &base, None, limits);
         let (reply, _, retries) = run(&client);
         assert_eq!(reply.unwrap().text, "hi");
         assert_eq!(seen.lock().unwrap().len(), 2);
-        // The server's 1 s is capped by max_backoff.
+        // The server's 1 s is honoured: it is within max_backoff.
         assert_eq!(retries.len(), 1);
         let (attempt, wait, reason) = &retries[0];
-        assert_eq!((*attempt, *wait), (1, limits().max_backoff));
+        assert_eq!((*attempt, *wait), (1, Duration::from_secs(1)));
         assert!(
             reason.contains("429") && reason.contains("slow down"),
             "{reason}"
@@ -874,6 +952,32 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_maximum_ends_the_request() {
+        let (base, _) = serve(vec![vec![status(503, "retry-after: 100\r\n", "")]]);
+        let limits = Limits {
+            max_backoff: Duration::from_secs(60),
+            ..limits()
+        };
+        let client = client(Provider::OpenAi, &base, None, limits);
+        let start = Instant::now();
+        let (reply, _, retries) = run(&client);
+        let err = reply.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ModelError::Later {
+                    wait: 100,
+                    max: 60,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("asks to wait 100 s"), "{err}");
+        assert!(retries.is_empty() && start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

@@ -1,18 +1,26 @@
 //! Talking to a model server: the provider-neutral conversation types, and one
-//! `Client` that sends a request over either wire protocol, streaming, with retries.
+//! `Client` that sends a request over any of the three wire protocols, streaming,
+//! with retries, adapting once to what a server says it wants.
 //!
-//! The conversation is stored (and journaled) in this neutral form; `openai.rs` and
-//! `anthropic.rs` map it onto their wire formats on the way out and parse their
-//! streams back into a `Reply`. `sse.rs` does the event-stream framing for both.
-//! Nothing here prints: progress reaches the caller through `Event`s.
+//! The conversation is stored (and journaled) in this neutral form; `openai.rs`,
+//! `anthropic.rs` and `responses.rs` map it onto their wire formats on the way out and
+//! parse their streams back into a `Reply`. What a provider needs back unchanged
+//! (reasoning, thinking blocks with signatures, thought signatures) travels as `Opaque`
+//! data tagged with the wire family that sent it. `sse.rs` does the event-stream
+//! framing for all. Nothing here prints: progress reaches the caller through `Event`s.
 
 pub mod anthropic;
 mod http;
 pub mod openai;
+mod profile;
+pub mod responses;
 pub mod sse;
+
+pub use profile::{CapField, Effort, Options, Profile};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::io;
 use std::sync::Arc;
@@ -29,6 +37,9 @@ pub enum Provider {
     OpenAi,
     /// Anthropic Messages (`{base}/v1/messages`).
     Anthropic,
+    /// OpenAI Responses (`{base}/responses`): the codex models, llama.cpp.
+    #[serde(rename = "openai-responses")]
+    OpenAiResponses,
 }
 
 impl Provider {
@@ -36,8 +47,24 @@ impl Provider {
         match self {
             Provider::OpenAi => "openai",
             Provider::Anthropic => "anthropic",
+            Provider::OpenAiResponses => "openai-responses",
         }
     }
+}
+
+/// Data a provider sent that must go back to it unchanged (DeepSeek `reasoning_content`,
+/// OpenRouter `reasoning_details`, Gemini thought signatures, Anthropic thinking blocks,
+/// Responses reasoning items). Journaled as received, never redacted, and sent only to
+/// the wire family that produced it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Opaque {
+    /// Who may read it back: `anthropic`, `responses`, or `openai` / `openai/<profile>`.
+    pub family: String,
+    /// The tool call it belongs to (Gemini signatures, Responses item ids); `None`: the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// Exactly as received: fields of a message or call, a content block, or an item.
+    pub data: Value,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +103,8 @@ pub enum Block {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         is_error: bool,
     },
+    /// Provider data to send back unchanged; assistant messages carry it first.
+    Opaque(Opaque),
 }
 
 /// One message of the conversation, provider-neutral.
@@ -131,7 +160,34 @@ pub enum StopReason {
     ToolUse,
     /// Cut by the output-token limit (`length` / `max_tokens`).
     MaxTokens,
+    /// The model declined (`refusal`, OpenAI `content_filter` or `delta.refusal`).
+    Refusal,
+    /// The reply filled the model's context window.
+    #[serde(rename = "model_context_window_exceeded")]
+    ContextWindowExceeded,
     Other(String),
+}
+
+impl StopReason {
+    /// The name in result JSON and stream-json (Anthropic's vocabulary).
+    pub fn name(&self) -> &str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::ToolUse => "tool_use",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Refusal => "refusal",
+            StopReason::ContextWindowExceeded => "model_context_window_exceeded",
+            StopReason::Other(other) => other,
+        }
+    }
+
+    /// The reply was cut short: its calls must not run.
+    pub fn cut(&self) -> bool {
+        matches!(
+            self,
+            StopReason::MaxTokens | StopReason::ContextWindowExceeded
+        )
+    }
 }
 
 /// What one request produced.
@@ -142,9 +198,52 @@ pub struct Reply {
     pub stop: StopReason,
     /// `None` when the server reported no usage.
     pub usage: Option<Usage>,
+    /// What must go back to this provider with the reply (see `Opaque`).
+    pub opaque: Vec<Opaque>,
+}
+
+impl Reply {
+    /// The reply as a conversation message: provider data first, then text, then calls.
+    pub fn message(&self) -> Message {
+        let mut content: Vec<Block> = self.opaque.iter().cloned().map(Block::Opaque).collect();
+        if !self.text.is_empty() || self.calls.is_empty() {
+            content.push(Block::Text {
+                text: self.text.clone(),
+            });
+        }
+        content.extend(self.calls.iter().cloned().map(Block::ToolCall));
+        Message {
+            role: Role::Assistant,
+            content,
+        }
+    }
+}
+
+/// What replaces a refused exchange in the conversation sent to the model, so the next
+/// request does not carry the same refusal (and refuse again).
+pub const WITHHELD_PROMPT: &str = "(an earlier request the model declined; not repeated)";
+pub const WITHHELD_REPLY: &str = "(declined)";
+
+/// Replaces the last two messages of a refused exchange (the user's text and the
+/// refusal) with short notes; tool results and provider data are dropped with them.
+pub fn withhold_refusal(messages: &mut [Message]) {
+    let n = messages.len();
+    if let Some(reply) = messages.last_mut().filter(|m| m.role == Role::Assistant) {
+        reply.content = vec![Block::Text {
+            text: WITHHELD_REPLY.into(),
+        }];
+    }
+    if n >= 2 && messages[n - 2].role == Role::User {
+        for block in &mut messages[n - 2].content {
+            if let Block::Text { text } = block {
+                *text = WITHHELD_PROMPT.into();
+            }
+        }
+    }
 }
 
 /// Everything one request needs.
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     pub model: &'a str,
     pub system: &'a str,
@@ -179,6 +278,11 @@ pub struct Endpoint {
     pub model: String,
 }
 
+/// How long a stream may stay silent before nib gives up on it (settings
+/// `idle_timeout_secs` overrides): local CPU models can think for minutes before the
+/// first token.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Limits for one request; every one is a named constant with its reason at the call site.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -186,7 +290,8 @@ pub struct Limits {
     /// No byte for this long on an open stream: the request failed.
     pub idle_timeout: Duration,
     pub max_attempts: u32,
-    /// Upper bound for one back-off wait (also caps a server's `retry-after`).
+    /// Upper bound for one back-off wait, and the longest `retry-after` nib honours: a
+    /// server asking for more ends the request.
     pub max_backoff: Duration,
 }
 
@@ -194,8 +299,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             connect_timeout: Duration::from_secs(10),
-            // Local CPU models can think for a long time before the first token.
-            idle_timeout: Duration::from_secs(300),
+            idle_timeout: IDLE_TIMEOUT,
             max_attempts: 6,
             max_backoff: Duration::from_secs(60),
         }
@@ -215,8 +319,21 @@ pub enum ModelError {
     },
     /// The stream was malformed, cut before its end marker, or carried an error event.
     Stream(String),
+    /// The account cannot pay (`insufficient_quota`, 402): retrying cannot help.
+    Billing {
+        code: u16,
+        url: String,
+        body: String,
+    },
     /// No data for `idle_timeout`.
     Timeout { url: String, secs: u64 },
+    /// The server asked to wait longer than `max_backoff` before trying again.
+    Later {
+        url: String,
+        code: u16,
+        wait: u64,
+        max: u64,
+    },
     /// The user cancelled.
     Interrupted,
 }
@@ -230,6 +347,9 @@ impl std::fmt::Display for ModelError {
             ),
             ModelError::Status { code, url, body } => {
                 let hint = match code {
+                    _ if profile::is_context_limit(body) => {
+                        "; lower max_output_tokens in settings.json, or start a new session"
+                    }
                     401 | 403 => "; check the API key",
                     404 => "; check --base-url and --model",
                     429 => "; rate limited, try again later",
@@ -237,10 +357,27 @@ impl std::fmt::Display for ModelError {
                 };
                 write!(f, "model server {url} answered {code}: {body}{hint}")
             }
+            ModelError::Billing { code, url, body } => write!(
+                f,
+                "model server {url} answered {code}: {body}; this is billing, not a rate limit: \
+                 check the account's plan and credit"
+            ),
             ModelError::Stream(detail) => write!(f, "bad stream from the model server: {detail}"),
-            ModelError::Timeout { url, secs } => {
-                write!(f, "model server {url} sent nothing for {secs} s")
-            }
+            ModelError::Timeout { url, secs } => write!(
+                f,
+                "model server {url} sent nothing for {secs} s; if the model needs longer, \
+                 raise idle_timeout_secs in settings"
+            ),
+            ModelError::Later {
+                url,
+                code,
+                wait,
+                max,
+            } => write!(
+                f,
+                "model server {url} answered {code} and asks to wait {wait} s, longer than nib \
+                 waits ({max} s); try again later"
+            ),
             ModelError::Interrupted => write!(f, "interrupted"),
         }
     }
@@ -253,44 +390,101 @@ pub struct Client {
     pub limits: Limits,
     /// Set by the UI to cancel the request under way; nib never clears it.
     pub cancel: Arc<AtomicBool>,
+    /// How requests are shaped: profile, effort, cap field, and what the server's
+    /// answers taught this session (see `Options::adapt`).
+    learned: Cell<Options>,
     /// Built once, from `limits`: the connection pool and the timeouts.
     agent: ureq::Agent,
 }
 
 impl Client {
     pub fn new(endpoint: Endpoint, limits: Limits, cancel: Arc<AtomicBool>) -> Client {
+        let options = Options::for_endpoint(&endpoint);
         Client {
             agent: http::agent(&limits, !is_loopback(&endpoint.base_url)),
             endpoint,
             limits,
             cancel,
+            learned: Cell::new(options),
         }
     }
 
+    /// The same client with these options (settings and flags resolved by the caller).
+    pub fn with_options(self, options: Options) -> Client {
+        self.learned.set(options);
+        self
+    }
+
     /// Sends one request, streaming, retrying what is worth retrying. Text reaches
-    /// `on_event` as it streams; after a `Retry` event the reply starts over.
+    /// `on_event` as it streams; after a `Retry` event the reply starts over. A 400/422
+    /// that names a fix nib knows (the cap field, `stream_options`, a smaller cap that
+    /// fits the window) is fixed and sent again once; the fix holds for the session.
     pub fn send(
         &self,
         req: &Request,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Reply, ModelError> {
+        let mut tried = Vec::new();
+        loop {
+            let options = self.learned.get();
+            let family = options.family(self.endpoint.provider);
+            let result = http::send(self, &self.post(req, &options), on_event).map(|mut reply| {
+                for o in &mut reply.opaque {
+                    o.family.clone_from(&family);
+                }
+                reply
+            });
+            let Err(ModelError::Status { code, body, .. }) = &result else {
+                return result;
+            };
+            match options.adapt(*code, body, req.max_tokens) {
+                Some((fix, next)) if !tried.contains(&fix) => {
+                    tried.push(fix);
+                    self.learned.set(next);
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    fn post(&self, req: &Request, options: &Options) -> http::Post {
         let key = self.endpoint.api_key.as_deref();
         let base = &self.endpoint.base_url;
-        let post = match self.endpoint.provider {
+        let family = options.family(self.endpoint.provider);
+        let req = &options.clamp(*req);
+        match self.endpoint.provider {
             Provider::OpenAi => http::Post {
                 url: openai::url(base),
-                headers: openai::headers(key),
-                body: openai::body(req).into(),
+                headers: openai::headers(key, options.profile),
+                body: openai::body(req, options, &family).into(),
                 read: openai::read,
             },
             Provider::Anthropic => http::Post {
                 url: anthropic::url(base),
                 headers: anthropic::headers(key),
-                body: anthropic::body(req).into(),
+                body: anthropic::body(req, options.effort).into(),
                 read: anthropic::read,
             },
-        };
-        http::send(self, &post, on_event)
+            Provider::OpenAiResponses => http::Post {
+                url: responses::url(base),
+                headers: openai::headers(key, options.profile),
+                body: responses::body(req, options.effort).into(),
+                read: responses::read,
+            },
+        }
+    }
+}
+
+/// `https://Host:8443/x` → `host:8443` (a default port is left out), read by the parser
+/// the HTTP client uses; empty for what does not parse.
+pub fn host_of(url: &str) -> String {
+    let Ok(url) = url::Url::parse(url) else {
+        return String::new();
+    };
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        (None, _) => String::new(),
     }
 }
 
@@ -318,6 +512,14 @@ pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Mod
 /// does not say.
 pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
     http::server_window(base_url, timeout)
+}
+
+/// FNV-1a of `text`: stable across runs and builds, unlike the std hasher, so an id
+/// maps the same way every time a session is resumed.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Why reading a reply stream failed; `http.rs` decides what is worth a retry.
@@ -382,6 +584,27 @@ fn parse_arguments(text: &str) -> (Value, Option<String>) {
         _ => {
             let why = format!("arguments are not valid JSON: expected an object, got {value}");
             (Value::String(text.to_string()), Some(why))
+        }
+    }
+}
+
+/// Opaque data of `family` in a message: the reply's own, and each call's by id.
+fn opaque_of<'a>(message: &'a Message, family: &str) -> Vec<&'a Opaque> {
+    message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            Block::Opaque(o) if o.family == family => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Copies the fields of an opaque object into a wire object (a message or a call).
+fn merge_fields(target: &mut Value, data: &Value) {
+    if let (Some(target), Some(data)) = (target.as_object_mut(), data.as_object()) {
+        for (k, v) in data {
+            target.insert(k.clone(), v.clone());
         }
     }
 }

@@ -3,56 +3,89 @@
 //!
 //! The parser is tolerant of what local servers (llama.cpp, Ollama, LM Studio, vLLM) do
 //! differently from OpenAI: tool-call arguments sent as a JSON object, missing ids or
-//! indexes, a whole call in one chunk, extra fields. HTTP and retries live in `http.rs`.
+//! indexes, a whole call in one chunk, extra fields. What providers need back (DeepSeek
+//! `reasoning_content`, OpenRouter `reasoning_details`, Gemini `extra_content`) is kept
+//! as `Opaque` data and merged back into the same message or call. Profile quirks
+//! (Azure URLs and keys, Mistral ids and ordering, Groq usage) live here too; HTTP and
+//! retries live in `http.rs`.
 
+use super::profile::mistral_id;
 use super::sse::SseReader;
 use super::{
-    Block, Message, Reply, Request, Role, StopReason, StreamError, ToolCall, Usage, finish_call,
-    mark_cut, object_or_empty,
+    Block, Message, Opaque, Options, Profile, Reply, Request, Role, StopReason, StreamError,
+    ToolCall, Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
 
-/// Where the request goes: `base` already ends in `/v1`.
+/// Azure's classic deployment URLs need an API version; this one has tools and streaming usage.
+const AZURE_API_VERSION: &str = "api-version=2024-10-21";
+/// Gemini's documented stand-in for a thought signature nib never saw (a history from
+/// another provider): it tells the server to skip the check.
+const GEMINI_SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+/// Mistral rejects a `user` message right after a `tool` one; this assistant note goes between.
+const MISTRAL_BRIDGE: &str = "(the turn ended here)";
+
+/// Where the request goes: `base` already ends in `/v1`, or is an Azure deployment URL
+/// whose query (`?api-version=…`) stays at the end.
 pub fn url(base: &str) -> String {
-    format!("{}/chat/completions", base.trim_end_matches('/'))
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let path = path.trim_end_matches('/');
+    let query = match query {
+        "" if path.contains("/openai/deployments/") => AZURE_API_VERSION,
+        q => q,
+    };
+    match query {
+        "" => format!("{path}/chat/completions"),
+        q => format!("{path}/chat/completions?{q}"),
+    }
 }
 
-/// Headers beyond content-type; `Authorization` only when there is a key.
-pub fn headers(api_key: Option<&str>) -> Vec<(&'static str, String)> {
+/// Headers beyond content-type: the key as `Authorization: Bearer`, or Azure's `api-key`.
+pub fn headers(api_key: Option<&str>, profile: Profile) -> Vec<(&'static str, String)> {
     match api_key {
+        Some(key) if !key.is_empty() && profile == Profile::Azure => {
+            vec![("api-key", key.to_string())]
+        }
         Some(key) if !key.is_empty() => vec![("Authorization", format!("Bearer {key}"))],
         _ => Vec::new(),
     }
 }
 
-/// The compact JSON body for a streaming request. The output cap goes in `max_tokens`
-/// (what local servers read; without one a small model can ramble until its context
-/// is full), or `max_completion_tokens` for OpenAI's reasoning models, which reject
-/// `max_tokens`. No `temperature`: servers pick sensible defaults.
-pub fn body(req: &Request) -> String {
+/// The compact JSON body for a streaming request. The output cap goes in the field the
+/// options name (`max_tokens`, what local servers read, or `max_completion_tokens` for
+/// OpenAI's reasoning models). No `temperature`: servers pick sensible defaults.
+/// `family` picks the opaque data that goes back (see `Opaque`).
+pub fn body(req: &Request, options: &Options, family: &str) -> String {
     let mut messages = Vec::new();
     if !req.system.is_empty() {
         messages.push(json!({"role": "system", "content": req.system}));
     }
     for message in req.messages {
-        push_message(&mut messages, message);
+        push_message(&mut messages, message, options.profile, family);
+    }
+    if options.profile == Profile::Mistral {
+        messages = bridge_tool_user(messages);
     }
     let mut body = json!({
         "model": req.model,
         "messages": messages,
         "stream": true,
-        "stream_options": {"include_usage": true},
     });
-    let reasoning = ["o1", "o3", "o4", "gpt-5"]
-        .iter()
-        .any(|p| req.model.rsplit('/').next().unwrap_or("").starts_with(p));
-    let cap = if reasoning {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
-    };
-    body[cap] = json!(req.max_tokens);
+    if options.stream_options {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body[options.cap_field.name()] = json!(req.max_tokens);
+    if let Some(effort) = options.effort {
+        match options.profile {
+            Profile::OpenRouter => body["reasoning"] = json!({"effort": effort.name()}),
+            Profile::Gemini | Profile::Groq => body["reasoning_effort"] = json!(effort.name()),
+            _ if options.cap_field == super::CapField::MaxCompletionTokens => {
+                body["reasoning_effort"] = json!(effort.name())
+            }
+            _ => {}
+        }
+    }
     if !req.tools.is_empty() {
         let tools: Vec<Value> = req
             .tools
@@ -67,42 +100,93 @@ pub fn body(req: &Request) -> String {
     body.to_string()
 }
 
+/// A tool-call id as this profile accepts it.
+fn wire_id(id: &str, profile: Profile) -> String {
+    match profile {
+        Profile::Mistral => mistral_id(id),
+        _ => id.to_string(),
+    }
+}
+
 /// Maps one neutral message onto wire messages: tool results become `tool` messages
-/// (first, since they must follow the assistant's calls), text a user or assistant message.
-fn push_message(out: &mut Vec<Value>, message: &Message) {
+/// (first, since they must follow the assistant's calls), text a user or assistant
+/// message; this family's opaque data is merged back where it came from.
+fn push_message(out: &mut Vec<Value>, message: &Message, profile: Profile, family: &str) {
+    let opaque = opaque_of(message, family);
     let mut text = Vec::new();
     let mut calls = Vec::new();
     for block in &message.content {
         match block {
             Block::Text { text: t } if !t.is_empty() => text.push(t.as_str()),
-            Block::Text { .. } => {}
-            Block::ToolCall(call) => calls.push(json!({
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": object_or_empty(&call.input).to_string()},
-            })),
-            Block::ToolResult { id, content, .. } => {
-                out.push(json!({"role": "tool", "tool_call_id": id, "content": content}));
-            }
+            Block::Text { .. } | Block::Opaque(_) => {}
+            Block::ToolCall(call) => calls.push(wire_call(call, &opaque, profile)),
+            Block::ToolResult { id, content, .. } => out.push(
+                json!({"role": "tool", "tool_call_id": wire_id(id, profile), "content": content}),
+            ),
         }
     }
     let text = text.join("\n");
-    match message.role {
-        Role::User if !text.is_empty() => out.push(json!({"role": "user", "content": text})),
-        Role::User => {}
-        Role::Assistant if calls.is_empty() && text.is_empty() => {}
-        Role::Assistant if calls.is_empty() => {
-            out.push(json!({"role": "assistant", "content": text}));
+    let mut assistant = match message.role {
+        Role::User if !text.is_empty() => {
+            out.push(json!({"role": "user", "content": text}));
+            return;
         }
+        Role::User => return,
+        Role::Assistant if calls.is_empty() && text.is_empty() => return,
+        Role::Assistant if calls.is_empty() => json!({"role": "assistant", "content": text}),
         Role::Assistant => {
             let content = if text.is_empty() {
                 Value::Null
             } else {
                 Value::String(text)
             };
-            out.push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+            json!({"role": "assistant", "content": content, "tool_calls": calls})
         }
+    };
+    for o in opaque.iter().filter(|o| o.call.is_none()) {
+        merge_fields(&mut assistant, &o.data);
     }
+    // DeepSeek's thinking mode wants reasoning back on every call turn; a history
+    // from elsewhere has none to give.
+    if profile == Profile::DeepSeek
+        && assistant.get("tool_calls").is_some()
+        && assistant.get("reasoning_content").is_none()
+    {
+        assistant["reasoning_content"] = json!("");
+    }
+    out.push(assistant);
+}
+
+/// One call as a wire object, with its own opaque data (or Gemini's stand-in).
+fn wire_call(call: &ToolCall, opaque: &[&Opaque], profile: Profile) -> Value {
+    let mut wire = json!({
+        "id": wire_id(&call.id, profile),
+        "type": "function",
+        "function": {"name": call.name, "arguments": object_or_empty(&call.input).to_string()},
+    });
+    for o in opaque
+        .iter()
+        .filter(|o| o.call.as_deref() == Some(&call.id))
+    {
+        merge_fields(&mut wire, &o.data);
+    }
+    if profile == Profile::Gemini && wire["extra_content"]["google"]["thought_signature"].is_null()
+    {
+        wire["extra_content"] = json!({"google": {"thought_signature": GEMINI_SKIP_SIGNATURE}});
+    }
+    wire
+}
+
+/// Puts an assistant note between a `tool` message and a `user` one (Mistral).
+fn bridge_tool_user(messages: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(messages.len());
+    for m in messages {
+        if m["role"] == "user" && out.last().is_some_and(|l| l["role"] == "tool") {
+            out.push(json!({"role": "assistant", "content": MISTRAL_BRIDGE}));
+        }
+        out.push(m);
+    }
+    out
 }
 
 /// A tool call being assembled from stream fragments.
@@ -112,6 +196,8 @@ struct Partial {
     id: String,
     name: String,
     arguments: String,
+    /// Gemini's `extra_content` (the thought signature), kept whole.
+    extra: Option<Value>,
 }
 
 /// What the stream has said so far.
@@ -121,6 +207,12 @@ struct State {
     calls: Vec<Partial>,
     finish: Option<String>,
     usage: Option<Usage>,
+    /// DeepSeek / llama.cpp `reasoning_content`.
+    reasoning: String,
+    /// OpenRouter `reasoning_details`, fragments merged by index.
+    details: Vec<Value>,
+    /// The model declined (`delta.refusal`).
+    refused: bool,
 }
 
 /// Reads a whole streamed reply, handing text deltas to `on_text` as they arrive.
@@ -139,7 +231,11 @@ pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Rep
             .map_err(|e| StreamError::Malformed(format!("a chunk is not JSON ({e}): {data}")))?;
         state.apply(&chunk, on_text)?;
     }
-    Err(StreamError::Incomplete)
+    // A finish reason is the reply's end; some servers never send `[DONE]` after it.
+    match state.finish {
+        Some(_) => Ok(state.finish()),
+        None => Err(StreamError::Incomplete),
+    }
 }
 
 impl State {
@@ -147,7 +243,9 @@ impl State {
         if let Some(error) = chunk.get("error") {
             return Err(server_error(error));
         }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+        // Groq puts the usage of a stream in `x_groq.usage`.
+        let usage = [&chunk["usage"], &chunk["x_groq"]["usage"]];
+        if let Some(usage) = usage.into_iter().find(|u| u.is_object()) {
             self.usage = Some(parse_usage(usage));
         }
         let choices = chunk["choices"]
@@ -165,6 +263,17 @@ impl State {
             if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
                 self.text.push_str(text);
                 on_text(text);
+            }
+            if let Some(refusal) = delta["refusal"].as_str().filter(|t| !t.is_empty()) {
+                self.refused = true;
+                self.text.push_str(refusal);
+                on_text(refusal);
+            }
+            if let Some(reasoning) = delta["reasoning_content"].as_str() {
+                self.reasoning.push_str(reasoning);
+            }
+            for detail in delta["reasoning_details"].as_array().into_iter().flatten() {
+                merge_detail(&mut self.details, detail);
             }
             for fragment in delta["tool_calls"].as_array().into_iter().flatten() {
                 self.add_fragment(fragment);
@@ -189,6 +298,10 @@ impl State {
         }
         if call.name.is_empty() {
             call.name = name.to_string();
+        }
+        if let Some(extra) = fragment.get("extra_content").filter(|e| e.is_object()) {
+            let slot = call.extra.get_or_insert_with(|| json!({}));
+            merge_fields(slot, extra);
         }
         match &function["arguments"] {
             Value::String(s) => call.arguments.push_str(s),
@@ -224,22 +337,48 @@ impl State {
 
     fn finish(self) -> Reply {
         let mut stop = match self.finish.as_deref() {
+            Some("stop") | None if self.refused => StopReason::Refusal,
             Some("stop") | None => StopReason::EndTurn,
             Some("tool_calls") | Some("function_call") => StopReason::ToolUse,
             Some("length") => StopReason::MaxTokens,
+            Some("content_filter") => StopReason::Refusal,
             Some(other) => StopReason::Other(other.to_string()),
         };
         // Ollama and others say `stop` even when the reply carries calls.
         if stop == StopReason::EndTurn && !self.calls.is_empty() {
             stop = StopReason::ToolUse;
         }
-        let mut calls: Vec<ToolCall> = self
-            .calls
-            .into_iter()
-            .enumerate()
-            .map(|(n, p)| finish_call(n, p.id, p.name, &p.arguments))
-            .collect();
-        if stop == StopReason::MaxTokens {
+        let mut opaque = Vec::new();
+        let mut calls: Vec<ToolCall> = Vec::new();
+        for (n, p) in self.calls.into_iter().enumerate() {
+            let call = finish_call(n, p.id, p.name, &p.arguments);
+            if let Some(extra) = p.extra {
+                opaque.push(Opaque {
+                    family: String::new(),
+                    call: Some(call.id.clone()),
+                    data: json!({"extra_content": extra}),
+                });
+            }
+            calls.push(call);
+        }
+        let mut fields = json!({});
+        if !self.reasoning.is_empty() {
+            fields["reasoning_content"] = json!(self.reasoning);
+        }
+        if !self.details.is_empty() {
+            fields["reasoning_details"] = Value::Array(self.details);
+        }
+        if fields.as_object().is_some_and(|f| !f.is_empty()) {
+            opaque.insert(
+                0,
+                Opaque {
+                    family: String::new(),
+                    call: None,
+                    data: fields,
+                },
+            );
+        }
+        if stop.cut() {
             mark_cut(&mut calls);
         }
         Reply {
@@ -247,6 +386,31 @@ impl State {
             calls,
             stop,
             usage: self.usage,
+            opaque,
+        }
+    }
+}
+
+/// Adds one streamed `reasoning_details` entry: a fragment of the entry with the same
+/// `index` (its `text` / `summary` appended, other fields taken), or a new entry.
+fn merge_detail(details: &mut Vec<Value>, fragment: &Value) {
+    let same = |d: &&mut Value| d["index"] == fragment["index"] && d["type"] == fragment["type"];
+    let Some(entry) = details.iter_mut().rev().find(same) else {
+        details.push(fragment.clone());
+        return;
+    };
+    let (Some(entry), Some(fragment)) = (entry.as_object_mut(), fragment.as_object()) else {
+        return;
+    };
+    for (k, v) in fragment {
+        match (entry.get_mut(k), v) {
+            (Some(Value::String(old)), Value::String(more)) if k == "text" || k == "summary" => {
+                old.push_str(more)
+            }
+            (Some(_), Value::Null) => {}
+            _ => {
+                entry.insert(k.clone(), v.clone());
+            }
         }
     }
 }
@@ -299,6 +463,7 @@ fn server_error(error: &Value) -> StreamError {
 mod tests {
     use super::*;
     use crate::model::ToolSpec;
+    use crate::model::profile::mistral_id;
 
     fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
         let mut streamed = String::new();
@@ -509,11 +674,199 @@ mod tests {
     }
 
     #[test]
-    fn missing_done_is_incomplete() {
+    fn missing_done_after_a_finish_is_complete_without_one_incomplete() {
         let input = [chunk(json!({"content": "partial"})), finish("stop")].concat();
         let (reply, streamed) = parse(&input);
+        assert_eq!(reply.unwrap().text, "partial");
+        let (reply, streamed_cut) = parse(&chunk(json!({"content": "partial"})));
         assert!(matches!(reply, Err(StreamError::Incomplete)));
-        assert_eq!(streamed, "partial");
+        assert_eq!(
+            (streamed.as_str(), streamed_cut.as_str()),
+            ("partial", "partial")
+        );
+    }
+
+    #[test]
+    fn provider_data_is_kept() {
+        let input = [
+            chunk(json!({"reasoning_content": "Let me "})),
+            chunk(json!({"reasoning_content": "think."})),
+            chunk(
+                json!({"reasoning_details": [{"type": "reasoning.text", "index": 0, "text": "a",
+                                                "format": "f"}]}),
+            ),
+            chunk(
+                json!({"reasoning_details": [{"type": "reasoning.text", "index": 0, "text": "b",
+                                                "format": "f", "signature": "sig"}]}),
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "bash",
+                "arguments": "{}"}, "extra_content": {"google": {"thought_signature": "ts=="}}}]}),
+            ),
+            finish("tool_calls"),
+            format!(
+                "data: {}\n\n",
+                json!({"choices": [], "x_groq": {"usage": {
+                "prompt_tokens": 9, "completion_tokens": 2}}})
+            ),
+            DONE.into(),
+        ]
+        .concat();
+        let reply = reply(&input);
+        assert_eq!(reply.opaque.len(), 2);
+        assert_eq!(
+            reply.opaque[0].data,
+            json!({"reasoning_content": "Let me think.", "reasoning_details": [
+                {"type": "reasoning.text", "index": 0, "text": "ab", "format": "f",
+                 "signature": "sig"}]})
+        );
+        assert_eq!(reply.opaque[1].call.as_deref(), Some("c1"));
+        assert_eq!(
+            reply.opaque[1].data,
+            json!({"extra_content": {"google": {"thought_signature": "ts=="}}})
+        );
+        assert_eq!(reply.usage.unwrap().input_tokens, 9, "Groq's usage");
+    }
+
+    #[test]
+    fn refusals() {
+        let input = [
+            chunk(json!({"refusal": "I can't "})),
+            chunk(json!({"refusal": "help."})),
+            finish("stop"),
+            DONE.into(),
+        ]
+        .concat();
+        let (reply, streamed) = parse(&input);
+        let reply = reply.unwrap();
+        assert_eq!(
+            (reply.stop, reply.text.as_str()),
+            (StopReason::Refusal, "I can't help.")
+        );
+        assert_eq!(streamed, "I can't help.");
+        let filtered = reply_of(&[finish("content_filter"), DONE.into()].concat());
+        assert_eq!(filtered.stop, StopReason::Refusal);
+    }
+
+    fn reply_of(input: &str) -> Reply {
+        parse(input).0.unwrap()
+    }
+
+    fn opts(model: &str) -> Options {
+        Options {
+            profile: Profile::Generic,
+            effort: None,
+            cap_field: super::super::CapField::for_model(model),
+            stream_options: true,
+            cap_clamp: None,
+        }
+    }
+
+    fn opaque(family: &str, call: Option<&str>, data: Value) -> Block {
+        Block::Opaque(Opaque {
+            family: family.into(),
+            call: call.map(str::to_string),
+            data,
+        })
+    }
+
+    /// An assistant turn with one call and its result, then a user prompt.
+    fn tool_turn(extra: Vec<Block>) -> Vec<Message> {
+        let mut content = extra;
+        content.push(Block::ToolCall(call(
+            "toolu_01XYZ",
+            "bash",
+            json!({}),
+            None,
+        )));
+        vec![
+            Message::user_text("go"),
+            Message {
+                role: Role::Assistant,
+                content,
+            },
+            Message {
+                role: Role::User,
+                content: vec![
+                    Block::ToolResult {
+                        id: "toolu_01XYZ".into(),
+                        content: "ok".into(),
+                        is_error: false,
+                    },
+                    Block::Text {
+                        text: "next".into(),
+                    },
+                ],
+            },
+        ]
+    }
+
+    fn wire(messages: &[Message], profile: Profile, family: &str) -> Vec<Value> {
+        let req = Request {
+            model: "m",
+            system: "",
+            messages,
+            tools: &[],
+            max_tokens: 5,
+        };
+        let options = Options {
+            profile,
+            stream_options: profile != Profile::Mistral,
+            ..opts("m")
+        };
+        let body: Value = serde_json::from_str(&body(&req, &options, family)).unwrap();
+        assert_eq!(
+            body.get("stream_options").is_some(),
+            profile != Profile::Mistral
+        );
+        body["messages"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn provider_data_goes_back_to_its_own_family_only() {
+        let messages = tool_turn(vec![
+            opaque("openai/deepseek", None, json!({"reasoning_content": "why"})),
+            opaque(
+                "openai/deepseek",
+                Some("toolu_01XYZ"),
+                json!({"extra_content": {"k": 1}}),
+            ),
+            opaque(
+                "anthropic",
+                None,
+                json!({"type": "thinking", "signature": "s"}),
+            ),
+        ]);
+        let m = wire(&messages, Profile::DeepSeek, "openai/deepseek");
+        assert_eq!(m[1]["reasoning_content"], "why");
+        assert_eq!(m[1]["tool_calls"][0]["extra_content"], json!({"k": 1}));
+        // Elsewhere: none of it; DeepSeek and Gemini get their documented stand-ins.
+        let m = wire(&messages, Profile::Generic, "openai");
+        assert!(
+            m[1].get("reasoning_content").is_none()
+                && m[1]["tool_calls"][0].get("extra_content").is_none()
+        );
+        let plain = tool_turn(Vec::new());
+        let m = wire(&plain, Profile::DeepSeek, "openai/deepseek");
+        assert_eq!(m[1]["reasoning_content"], "");
+        let m = wire(&plain, Profile::Gemini, "openai/gemini");
+        assert_eq!(
+            m[1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"],
+            GEMINI_SKIP_SIGNATURE
+        );
+    }
+
+    #[test]
+    fn mistral_ids_and_order() {
+        let m = wire(&tool_turn(Vec::new()), Profile::Mistral, "openai/mistral");
+        let roles: Vec<&str> = m.iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["user", "assistant", "tool", "assistant", "user"]);
+        let id = m[1]["tool_calls"][0]["id"].as_str().unwrap();
+        assert_eq!(id, mistral_id("toolu_01XYZ"));
+        assert_eq!(m[2]["tool_call_id"], id);
+        let generic = wire(&tool_turn(Vec::new()), Profile::Generic, "openai");
+        assert_eq!(generic.len(), 4, "other profiles keep tool → user");
+        assert_eq!(generic[1]["tool_calls"][0]["id"], "toolu_01XYZ");
     }
 
     #[test]
@@ -603,7 +956,7 @@ mod tests {
             tools: &tools,
             max_tokens: 1000,
         };
-        let body: Value = serde_json::from_str(&body(&req)).unwrap();
+        let body: Value = serde_json::from_str(&body(&req, &opts("m"), "openai")).unwrap();
         let expected = json!({
             "model": "m",
             "stream": true,
@@ -642,7 +995,7 @@ mod tests {
             tools: &[],
             max_tokens: 5,
         };
-        let text = body(&req);
+        let text = body(&req, &opts("m"), "openai");
         assert!(!text.contains('\n') && !text.contains(": "), "{text}");
         let body: Value = serde_json::from_str(&text).unwrap();
         assert!(body.get("tools").is_none());
@@ -652,7 +1005,9 @@ mod tests {
             model: "openai/gpt-5-mini",
             ..req
         };
-        let body: Value = serde_json::from_str(&super::body(&reasoning)).unwrap();
+        let body: Value =
+            serde_json::from_str(&super::body(&reasoning, &opts(reasoning.model), "openai"))
+                .unwrap();
         assert_eq!(body["max_completion_tokens"], 5);
         assert!(body.get("max_tokens").is_none());
         assert_eq!(
@@ -669,11 +1024,25 @@ mod tests {
             url("http://127.0.0.1:8080/v1/"),
             "http://127.0.0.1:8080/v1/chat/completions"
         );
-        assert!(headers(None).is_empty());
-        assert!(headers(Some("")).is_empty());
+        let generic = Profile::Generic;
+        assert!(headers(None, generic).is_empty());
+        assert!(headers(Some(""), generic).is_empty());
         assert_eq!(
-            headers(Some("k")),
+            headers(Some("k"), generic),
             vec![("Authorization", "Bearer k".to_string())]
+        );
+        assert_eq!(
+            headers(Some("k"), Profile::Azure),
+            vec![("api-key", "k".to_string())]
+        );
+        let azure = "https://r.openai.azure.com/openai/deployments/gpt5?api-version=2025-01-01";
+        assert_eq!(
+            url(azure),
+            "https://r.openai.azure.com/openai/deployments/gpt5/chat/completions?api-version=2025-01-01"
+        );
+        assert_eq!(
+            url("https://r.openai.azure.com/openai/deployments/gpt5/"),
+            "https://r.openai.azure.com/openai/deployments/gpt5/chat/completions?api-version=2024-10-21"
         );
     }
 }

@@ -4,7 +4,9 @@
 //! `anthropic.rs`. Follows the WHATWG event-stream rules nib needs: multi-line data is
 //! joined with "\n", comment lines (`:`) and unknown fields are ignored, CRLF is
 //! tolerated, an event is dispatched on a blank line, and a last event without its
-//! blank line is still delivered at end of stream.
+//! blank line is still delivered at end of stream when its lines are whole. A line cut
+//! off by the end of the stream (a dropped connection) is an `UnexpectedEof` error: the
+//! reply is incomplete, and retried like any dropped connection.
 
 use std::io::{self, BufRead, Read};
 
@@ -35,7 +37,8 @@ impl<R: BufRead> SseReader<R> {
     }
 
     /// The next event, or `None` at end of stream. Errors come from the reader, or
-    /// are `InvalidData` for a line longer than `MAX_LINE`.
+    /// are `InvalidData` for a line longer than `MAX_LINE`, or `UnexpectedEof` for a
+    /// line the end of the stream cut short.
     pub fn next_event(&mut self) -> io::Result<Option<SseEvent>> {
         let mut event = String::new();
         let mut data: Option<String> = None;
@@ -84,6 +87,11 @@ impl<R: BufRead> SseReader<R> {
                 io::ErrorKind::InvalidData,
                 format!("a stream line is longer than {} MiB", MAX_LINE >> 20),
             ));
+        } else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the stream ended in the middle of an event",
+            ));
         }
         if self.line.last() == Some(&b'\r') {
             self.line.pop();
@@ -129,9 +137,17 @@ mod tests {
         // An event name without data is not dispatched, and does not leak into the next.
         check("event: lonely\n\ndata: y\n\n", &[("", "y")]);
         // A last event without its blank line is still delivered.
-        check("data: a\n\ndata: tail", &[("", "a"), ("", "tail")]);
+        check("data: a\n\ndata: tail\n", &[("", "a"), ("", "tail")]);
         check("\n\n\n", &[]);
         check("", &[]);
+    }
+
+    #[test]
+    fn a_line_cut_by_the_end_of_the_stream_is_an_error() {
+        let mut reader = SseReader::new(&b"data: {\"a\":1}\n\ndata: {\"choi"[..]);
+        assert_eq!(reader.next_event().unwrap().unwrap().data, r#"{"a":1}"#);
+        let err = reader.next_event().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

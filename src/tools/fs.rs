@@ -1,15 +1,23 @@
 //! The file tools: `read` (numbered lines, or a directory's listing), `write` and
-//! `edit`. Writes are atomic (a temp file in the same directory, then a rename), keep
-//! the file's mode and its line endings, and report what changed as a `FileChange`
-//! and a unified diff. Paths arrive resolved; whether they may be touched is decided
-//! before they get here.
+//! `edit`. Only regular files are read or changed (a FIFO or device is refused before
+//! it is opened), reads are capped and cancellable, and a change is refused when the
+//! model has not read the file or it changed since. A write or edit is first a `Plan`
+//! (the new content, the `Change` for the journal, a diff); applying it puts the file
+//! on disk atomically (`disk::save`). Paths arrive resolved; whether they may be touched
+//! is decided before they get here.
 
+use super::change::Change;
 use super::clip::{self, LIMIT};
-use super::{FileChange, Outcome, Workspace};
+use super::disk::{self, Cancellable, Links, OpenError, ReadError, Stamp};
+use super::{Context, Outcome};
 use similar::TextDiff;
-use std::fs::{self, File, Permissions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Seek};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// Lines `read` returns when the model gives no limit: a whole file of ordinary size.
@@ -21,8 +29,8 @@ pub const BINARY_SNIFF: usize = 8 * 1024;
 /// Bytes of one line `read` shows: minified files have lines of megabytes.
 const MAX_LINE: usize = 2000;
 
-/// Room for numbered lines in a `read`; the rest of `LIMIT` is for the note on how to
-/// read further.
+/// Room for numbered lines in a `read`; the rest of `LIMIT` is for the notes on line
+/// ends and on how to read further.
 const BODY: usize = LIMIT - 256;
 
 /// Longest time spent on a diff; a huge rewrite gets a coarser one instead of a stall.
@@ -34,30 +42,53 @@ const MODEL_CONTEXT: usize = 2;
 /// Context lines in the diff for people and the journal (the `diff -u` default).
 const PEOPLE_CONTEXT: usize = 3;
 
+/// What `read` shows at the end of a file whose line ends are mixed.
+const MIXED_NOTE: &str = "[line ends are mixed: \\r marks the lines that end in CRLF; \
+                          give it in edit's old to match them]\n";
+
 /// True when `head` (the start of a file) looks binary.
 pub fn is_binary(head: &[u8]) -> bool {
     head[..head.len().min(BINARY_SNIFF)].contains(&0)
 }
 
+/// What the model has seen of each file: the stamp of the content it last read or
+/// wrote. A `write` or `edit` of an existing file needs a stamp that still matches.
+#[derive(Debug, Default)]
+pub struct Seen(RefCell<HashMap<PathBuf, Stamp>>);
+
+impl Seen {
+    pub fn note(&self, path: &Path, stamp: Stamp) {
+        self.0.borrow_mut().insert(path.to_path_buf(), stamp);
+    }
+
+    pub fn get(&self, path: &Path) -> Option<Stamp> {
+        self.0.borrow().get(path).cloned()
+    }
+}
+
 /// Numbered lines from `offset` (1-based), at most `limit` of them, like `cat -n`.
-pub fn read(path: &Path, offset: Option<usize>, limit: Option<usize>, ws: &Workspace) -> Outcome {
-    let shown = ws.display(path);
-    let meta = match fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) => return Outcome::error(open_error(&shown, &e)),
-    };
-    if meta.is_dir() {
+pub fn read(path: &Path, offset: Option<usize>, limit: Option<usize>, ctx: &Context) -> Outcome {
+    let shown = ctx.workspace.display(path);
+    if path.is_dir() {
         return list(path, &shown);
     }
-    if !meta.is_file() {
-        return Outcome::error(format!(
-            "{shown} is not a regular file (a device or pipe); use bash for it"
-        ));
-    }
-    let mut reader = match File::open(path) {
-        Ok(file) => BufReader::with_capacity(BINARY_SNIFF, file),
-        Err(e) => return Outcome::error(open_error(&shown, &e)),
+    let (mut file, meta) = match disk::open_regular(path) {
+        Ok(opened) => opened,
+        Err(e) => return Outcome::error(open_error(&shown, e)),
     };
+    // A file nib could change is surveyed whole: its stamp, and its line ends.
+    let survey = match meta.len() <= disk::MAX_FILE {
+        true => match survey(&mut file, ctx.cancel) {
+            Ok(survey) => Some(survey),
+            Err(e) => return Outcome::error(format!("cannot read {shown}: {e}")),
+        },
+        false => None,
+    };
+    let cancellable = Cancellable {
+        inner: file,
+        cancel: ctx.cancel,
+    };
+    let mut reader = BufReader::with_capacity(BINARY_SNIFF, cancellable);
     match reader.fill_buf() {
         Ok(head) if is_binary(head) => {
             return Outcome::error(format!(
@@ -70,10 +101,58 @@ pub fn read(path: &Path, offset: Option<usize>, limit: Option<usize>, ws: &Works
     }
     let first = offset.unwrap_or(1).max(1);
     let limit = limit.unwrap_or(DEFAULT_LIMIT).max(1);
-    match page(&mut reader, first, limit) {
-        Ok(page) => page.outcome(&shown, first),
+    let mixed = survey.as_ref().is_some_and(|s| s.crlf > 0 && s.lf > 0);
+    match page(&mut reader, first, limit, mixed) {
+        Ok(page) => {
+            if let Some(survey) = survey {
+                ctx.seen.note(path, survey.stamp);
+            }
+            page.outcome(&shown, first, mixed)
+        }
         Err(e) => Outcome::error(format!("cannot read {shown}: {e}")),
     }
+}
+
+/// A whole file at a glance: its stamp and how its lines end.
+struct Survey {
+    stamp: Stamp,
+    crlf: usize,
+    lf: usize,
+}
+
+/// Reads `file` to its end, then puts it back at the start.
+fn survey(file: &mut File, cancel: &AtomicBool) -> io::Result<Survey> {
+    let mut hasher = disk::Hasher::new();
+    let (mut crlf, mut lf, mut last) = (0, 0, 0u8);
+    let mut buf = vec![0; 64 << 10];
+    let mut reader = Cancellable {
+        inner: &mut *file,
+        cancel,
+    };
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buf[..n];
+        hasher.update(chunk);
+        for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            let before = if i == 0 { last } else { chunk[i - 1] };
+            match before {
+                b'\r' => crlf += 1,
+                _ => lf += 1,
+            }
+        }
+        last = chunk[n - 1];
+    }
+    file.rewind()?;
+    Ok(Survey {
+        stamp: hasher.finish(),
+        crlf,
+        lf,
+    })
 }
 
 /// What one `read` shows.
@@ -86,7 +165,7 @@ struct Page {
 }
 
 impl Page {
-    fn outcome(mut self, shown: &str, first: usize) -> Outcome {
+    fn outcome(mut self, shown: &str, first: usize, mixed: bool) -> Outcome {
         if self.last < first {
             return match self.last {
                 0 => Outcome::ok(format!("{shown} is empty")),
@@ -94,6 +173,9 @@ impl Page {
                     "{shown} has {n} lines; offset {first} is past the end"
                 )),
             };
+        }
+        if mixed {
+            self.text.push_str(MIXED_NOTE);
         }
         if self.more {
             let next = self.last + 1;
@@ -106,7 +188,7 @@ impl Page {
     }
 }
 
-fn page(reader: &mut impl BufRead, first: usize, limit: usize) -> io::Result<Page> {
+fn page(reader: &mut impl BufRead, first: usize, limit: usize, mixed: bool) -> io::Result<Page> {
     let mut text = String::new();
     let mut line = Vec::new();
     let mut n = 0;
@@ -123,7 +205,7 @@ fn page(reader: &mut impl BufRead, first: usize, limit: usize) -> io::Result<Pag
             n += 1;
             continue;
         }
-        let numbered = number(n + 1, &line, full);
+        let numbered = number(n + 1, &line, full, mixed);
         if n + 1 >= first + limit || text.len() + numbered.len() > BODY {
             return Ok(Page {
                 text,
@@ -164,8 +246,9 @@ fn read_line_capped(
     }
 }
 
-/// One line as `cat -n` shows it (`%6d\t`), cut if longer than `MAX_LINE`.
-fn number(n: usize, line: &[u8], full: usize) -> String {
+/// One line as `cat -n` shows it (`%6d\t`), cut if longer than `MAX_LINE`. In a file
+/// with `mixed` line ends, a CRLF line ends in a visible `\r`.
+fn number(n: usize, line: &[u8], full: usize, mixed: bool) -> String {
     let cut = full > line.len();
     let body = match cut {
         true => clip::whole_chars(line),
@@ -174,6 +257,8 @@ fn number(n: usize, line: &[u8], full: usize) -> String {
     let mut out = format!("{n:6}\t{}", clip::sanitize(body));
     if cut {
         out.push_str(&format!(" [… line cut at {} of {full} bytes]", body.len()));
+    } else if mixed && line.ends_with(b"\r\n") {
+        out.push_str("\\r");
     }
     out.push('\n');
     out
@@ -206,119 +291,194 @@ fn list(path: &Path, shown: &str) -> Outcome {
     Outcome::ok(clip::clip(text.as_bytes()))
 }
 
-fn open_error(shown: &str, e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => {
-            format!("no such file: {shown}; use glob to find the right path")
+fn open_error(shown: &str, e: OpenError) -> String {
+    match e {
+        OpenError::Missing => format!("no such file: {shown}; use glob to find the right path"),
+        OpenError::Dangling(target) => format!(
+            "{shown} is a symlink to {}, which does not exist; use that path itself",
+            target.display()
+        ),
+        OpenError::Special(kind) => {
+            format!("{shown} is {kind}, not a regular file; use bash for it")
         }
-        _ => format!("cannot open {shown}: {e}"),
+        OpenError::Io(e) => format!("cannot open {shown}: {e}"),
     }
 }
 
-/// Creates or replaces a whole file.
-pub fn write(path: &Path, content: &str, ws: &Workspace) -> Outcome {
-    let shown = ws.display(path);
-    if path.is_dir() {
-        return Outcome::error(format!("{shown} is a directory; give a file path"));
+/// A `write` or `edit`, checked and ready: the journal takes `change` first, then
+/// `apply` puts the new content on disk.
+#[derive(Debug)]
+pub struct Plan {
+    path: PathBuf,
+    shown: String,
+    after: String,
+    /// `None` when the file already holds `after`.
+    pub change: Option<Change>,
+    message: String,
+    diff: String,
+}
+
+impl Plan {
+    fn new(path: &Path, shown: String, before: Option<String>, after: String) -> Plan {
+        let lines = match after.lines().count() {
+            1 => "1 line".to_string(),
+            n => format!("{n} lines"),
+        };
+        let message = match &before {
+            None => format!("created {shown} ({lines})"),
+            Some(old) if *old == after => format!("{shown} already had this content"),
+            Some(_) => format!("wrote {shown} ({lines})"),
+        };
+        Plan::with_message(path, shown, before, after, message)
     }
-    let before = match read_text(path, &shown) {
-        Ok(before) => before,
-        Err(message) => return Outcome::error(message),
-    };
+
+    fn with_message(
+        path: &Path,
+        shown: String,
+        before: Option<String>,
+        after: String,
+        message: String,
+    ) -> Plan {
+        let diff = diff(&shown, before.as_deref(), &after, PEOPLE_CONTEXT, true);
+        let made_dirs = path.parent().map(disk::missing_dirs).unwrap_or_default();
+        let change = (before.as_deref() != Some(after.as_str()))
+            .then(|| Change::new(path.to_path_buf(), before.as_deref(), &after, made_dirs));
+        Plan {
+            path: path.to_path_buf(),
+            shown,
+            after,
+            change,
+            message,
+            diff,
+        }
+    }
+
+    /// Writes the file (creating its directories); `links` says whether a hard-linked
+    /// file may be rewritten in place.
+    pub fn apply(self, links: Links, seen: &Seen) -> Outcome {
+        if let Some(change) = &self.change {
+            let written = change
+                .made_dirs
+                .iter()
+                .try_for_each(|dir| match fs::create_dir(dir) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+                    _ => Ok(()),
+                })
+                .and_then(|()| disk::save(&self.path, self.after.as_bytes(), links));
+            if let Err(e) = written {
+                return Outcome::error(format!("cannot write {}: {e}", self.shown));
+            }
+        }
+        let stamp = match &self.change {
+            Some(change) => change.after.clone(),
+            None => Stamp::of(self.after.as_bytes()),
+        };
+        seen.note(&self.path, stamp);
+        Outcome {
+            content: self.message,
+            is_error: false,
+            change: self.change,
+            diff: Some(self.diff),
+        }
+    }
+}
+
+/// Plans creating or replacing a whole file.
+pub fn write(path: &Path, content: &str, ctx: &Context) -> Result<Plan, String> {
+    let shown = ctx.workspace.display(path);
+    let before = current(path, &shown, ctx)?;
     let after = match &before {
         Some(old) if is_crlf(old) && !content.contains("\r\n") => to_crlf(content),
         _ => content.to_string(),
     };
-    if let Err(e) = save(path, &after) {
-        return Outcome::error(format!("cannot write {shown}: {e}"));
-    }
-    let lines = match after.lines().count() {
-        1 => "1 line".to_string(),
-        n => format!("{n} lines"),
-    };
-    let message = match &before {
-        None => format!("created {shown} ({lines})"),
-        Some(old) if *old == after => format!("{shown} already had this content"),
-        Some(_) => format!("wrote {shown} ({lines})"),
-    };
-    let diff = diff(&shown, before.as_deref(), &after, PEOPLE_CONTEXT, true);
-    changed(message, path, before, after, diff)
+    Ok(Plan::new(path, shown, before, after))
 }
 
-/// Replaces `old` by `new`; `old` must occur exactly once unless `replace_all`.
-pub fn edit(path: &Path, old: &str, new: &str, replace_all: bool, ws: &Workspace) -> Outcome {
-    let shown = ws.display(path);
+/// Plans replacing `old` by `new`; `old` must occur exactly once unless `replace_all`.
+pub fn edit(
+    path: &Path,
+    old: &str,
+    new: &str,
+    replace_all: bool,
+    ctx: &Context,
+) -> Result<Plan, String> {
+    let shown = ctx.workspace.display(path);
     if old.is_empty() {
-        return Outcome::error("old is empty; give the exact text to replace, or use write");
+        return Err("old is empty; give the exact text to replace, or use write".into());
     }
     if old == new {
-        return Outcome::error("old and new are the same; nothing to change");
+        return Err("old and new are the same; nothing to change".into());
     }
-    let before = match read_text(path, &shown) {
-        Ok(Some(text)) => text,
-        Ok(None) => {
-            return Outcome::error(format!("no such file: {shown}; use write to create it"));
-        }
-        Err(message) => return Outcome::error(message),
+    let Some(before) = current(path, &shown, ctx)? else {
+        return Err(format!("no such file: {shown}; use write to create it"));
     };
-    // The model writes `\n`; a CRLF file keeps its `\r\n`.
-    let (old, new) = if before.contains(old) {
-        let new = if is_crlf(&before) {
-            to_crlf(new)
-        } else {
-            new.to_string()
-        };
-        (old.to_string(), new)
-    } else if before.contains("\r\n") {
-        (to_crlf(old), to_crlf(new))
-    } else {
-        (old.to_string(), new.to_string())
-    };
-    let count = before.matches(old.as_str()).count();
-    match count {
-        0 => return Outcome::error(not_found(&before, &old, &shown)),
+    let found = occurrences(&before, old);
+    match found.len() {
+        0 => return Err(not_found(&before, old, &shown)),
         1 => {}
         n if !replace_all => {
-            return Outcome::error(format!(
+            return Err(format!(
                 "old found {n} times in {shown}: add context to make it unique or set replace_all"
             ));
         }
         _ => {}
     }
-    let after = match replace_all {
-        true => before.replace(&old, &new),
-        false => before.replacen(&old, &new, 1),
-    };
-    if let Err(e) = save(path, &after) {
-        return Outcome::error(format!("cannot write {shown}: {e}"));
-    }
-    let prefix = match count {
+    // The model writes `\n`; lines that end in `\r\n` keep it.
+    let new = endings_like(&before[found[0].clone()], &before, new);
+    let after = splice(&before, &found, &new);
+    let prefix = match found.len() {
         1 => format!("edited {shown}\n"),
         n => format!("edited {shown}: {n} replacements\n"),
     };
     let compact = diff(&shown, Some(&before), &after, MODEL_CONTEXT, false);
     let message = clip::clip_with(&prefix, compact.as_bytes());
-    let diff = diff(&shown, Some(&before), &after, PEOPLE_CONTEXT, true);
-    changed(message, path, Some(before), after, diff)
+    Ok(Plan::with_message(
+        path,
+        shown,
+        Some(before),
+        after,
+        message,
+    ))
 }
 
-fn changed(
-    message: String,
-    path: &Path,
-    before: Option<String>,
-    after: String,
-    diff: String,
-) -> Outcome {
-    Outcome {
-        content: message,
-        is_error: false,
-        change: Some(FileChange {
-            path: path.to_path_buf(),
-            before,
-            after,
-        }),
-        diff: Some(diff),
+/// Where `old` occurs in `text`: exactly, or else with each of its line breaks matching
+/// `\n` or `\r\n` alike (a file whose line ends are mixed).
+fn occurrences(text: &str, old: &str) -> Vec<Range<usize>> {
+    let exact: Vec<Range<usize>> = text
+        .match_indices(old)
+        .map(|(at, m)| at..at + m.len())
+        .collect();
+    if !exact.is_empty() || !old.contains('\n') {
+        return exact;
     }
+    let pattern = regex::escape(&old.replace("\r\n", "\n")).replace('\n', "\r?\n");
+    match regex::Regex::new(&pattern) {
+        Ok(loose) => loose.find_iter(text).map(|m| m.range()).collect(),
+        Err(_) => exact,
+    }
+}
+
+/// `new` with the line ends of the text it replaces (`region`, or the whole file when
+/// `region` has none), unless the model gave `\r` itself.
+fn endings_like(region: &str, text: &str, new: &str) -> String {
+    let sample = if region.contains('\n') { region } else { text };
+    match !new.contains('\r') && is_crlf(sample) {
+        true => to_crlf(new),
+        false => new.to_string(),
+    }
+}
+
+/// `text` with each of `ranges` (in order, not overlapping) replaced by `new`.
+fn splice(text: &str, ranges: &[Range<usize>], new: &str) -> String {
+    let mut out = String::with_capacity(text.len() + new.len() * ranges.len());
+    let mut last = 0;
+    for range in ranges {
+        out.push_str(&text[last..range.start]);
+        out.push_str(new);
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// Why `old` was not found, with a hint when the likely mistake is visible.
@@ -350,16 +510,40 @@ fn has_line_numbers(text: &str) -> bool {
         })
 }
 
-/// The file's text, `None` when it does not exist, an error message when it is not
-/// UTF-8 text (nib could not restore it exactly).
-fn read_text(path: &Path, shown: &str) -> Result<Option<String>, String> {
-    match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| format!("{shown} is not UTF-8 text; change it with bash instead")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {shown}: {e}")),
+/// The file's text as the model last saw it, `None` when it does not exist. Refused,
+/// with a message for the model, when it is not a regular UTF-8 file nib can hold, when
+/// the model has not read it, or when it changed since the model read or wrote it.
+fn current(path: &Path, shown: &str, ctx: &Context) -> Result<Option<String>, String> {
+    let bytes = match disk::read_capped(path, ctx.cancel) {
+        Ok(None) => return Ok(None),
+        Ok(Some(bytes)) => bytes,
+        Err(ReadError::Open(e)) => return Err(open_error(shown, e)),
+        Err(ReadError::TooBig(len)) => {
+            return Err(format!(
+                "{shown} has {len} bytes, more than nib changes ({} MiB); change it with bash",
+                disk::MAX_FILE >> 20
+            ));
+        }
+        Err(ReadError::Io(e)) => return Err(format!("cannot read {shown}: {e}")),
+    };
+    let now = Stamp::of(&bytes);
+    match ctx.seen.get(path) {
+        None => {
+            return Err(format!(
+                "{shown} exists and you have not read it: read it first, then change it"
+            ));
+        }
+        Some(seen) if seen != now => {
+            return Err(format!(
+                "{shown} changed since you last read it (now {} bytes): read it again, then retry",
+                now.len
+            ));
+        }
+        Some(_) => {}
     }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| format!("{shown} is not UTF-8 text; change it with bash instead"))
 }
 
 /// True when most line ends are `\r\n`.
@@ -370,48 +554,6 @@ fn is_crlf(text: &str) -> bool {
 
 fn to_crlf(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\n', "\r\n")
-}
-
-/// Writes `text` to a temp file beside `path`, with `path`'s mode, then renames it
-/// over `path`: readers see the old file or the new one, never half of one. Creates
-/// missing parent directories.
-fn save(path: &Path, text: &str) -> io::Result<()> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(io::Error::other("not a file path"));
-    };
-    let mode = fs::metadata(path).ok().map(|m| m.permissions());
-    if mode.as_ref().is_some_and(Permissions::readonly) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "the file is read-only",
-        ));
-    }
-    fs::create_dir_all(dir)?;
-    let temp = dir.join(format!(
-        ".{}.nib-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = write_then_rename(&temp, path, text, mode);
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
-fn write_then_rename(
-    temp: &Path,
-    path: &Path,
-    text: &str,
-    mode: Option<Permissions>,
-) -> io::Result<()> {
-    let mut file = File::create(temp)?;
-    file.write_all(text.as_bytes())?;
-    if let Some(mode) = mode {
-        file.set_permissions(mode)?;
-    }
-    drop(file);
-    fs::rename(temp, path)
 }
 
 /// A unified diff of the change; `header` adds the `---`/`+++` lines.
@@ -435,21 +577,62 @@ fn diff(shown: &str, before: Option<&str>, after: &str, context: usize, header: 
 mod tests {
     use super::*;
     use crate::testing::TempDir;
-    use std::os::unix::fs::PermissionsExt;
+    use crate::tools::Workspace;
+    use crate::tools::change::State;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
-    fn read_rel(t: &TempDir, rel: &str, offset: Option<usize>, limit: Option<usize>) -> Outcome {
-        read(&t.join(rel), offset, limit, &t.workspace())
+    /// A workspace with what the file tools need around it.
+    struct Fixture {
+        t: TempDir,
+        ws: Workspace,
+        cancel: AtomicBool,
+        seen: Seen,
     }
 
-    fn edit_rel(t: &TempDir, rel: &str, old: &str, new: &str, all: bool) -> Outcome {
-        edit(&t.join(rel), old, new, all, &t.workspace())
+    impl Fixture {
+        fn new(name: &str) -> Fixture {
+            let t = TempDir::new(name);
+            let ws = t.workspace();
+            Fixture {
+                t,
+                ws,
+                cancel: AtomicBool::new(false),
+                seen: Seen::default(),
+            }
+        }
+
+        fn ctx(&self) -> Context<'_> {
+            Context {
+                workspace: &self.ws,
+                cancel: &self.cancel,
+                env: &[],
+                skills: &[],
+                mcp: None,
+                may_read: &|_| true,
+                seen: &self.seen,
+            }
+        }
+
+        fn read(&self, rel: &str, offset: Option<usize>, limit: Option<usize>) -> Outcome {
+            read(&self.t.join(rel), offset, limit, &self.ctx())
+        }
+
+        fn write(&self, rel: &str, content: &str) -> Outcome {
+            let plan = write(&self.t.join(rel), content, &self.ctx());
+            plan.map_or_else(Outcome::error, |p| p.apply(Links::InPlace, &self.seen))
+        }
+
+        fn edit(&self, rel: &str, old: &str, new: &str, all: bool) -> Outcome {
+            let plan = edit(&self.t.join(rel), old, new, all, &self.ctx());
+            plan.map_or_else(Outcome::error, |p| p.apply(Links::InPlace, &self.seen))
+        }
     }
 
     #[test]
     fn read_numbers_lines_like_cat_n() {
-        let t = TempDir::new("read");
-        t.put("a.txt", b"one\ntwo\r\nthree");
-        t.put("empty.txt", b"");
+        let f = Fixture::new("read");
+        f.t.put("a.txt", b"one\ntwo\nthree");
+        f.t.put("empty.txt", b"");
         let cases: [(Option<usize>, Option<usize>, &str); 4] = [
             (None, None, "     1\tone\n     2\ttwo\n     3\tthree\n"),
             (Some(2), None, "     2\ttwo\n     3\tthree\n"),
@@ -465,38 +648,67 @@ mod tests {
             ),
         ];
         for (offset, limit, expected) in cases {
-            let out = read_rel(&t, "a.txt", offset, limit);
+            let out = f.read("a.txt", offset, limit);
             assert_eq!(out.content, expected, "{offset:?} {limit:?}");
             assert!(!out.is_error);
         }
-        let past = read_rel(&t, "a.txt", Some(9), None);
+        let past = f.read("a.txt", Some(9), None);
         assert_eq!(past.content, "a.txt has 3 lines; offset 9 is past the end");
         assert!(past.is_error);
         assert_eq!(
-            read_rel(&t, "empty.txt", None, None).content,
+            f.read("empty.txt", None, None).content,
             "empty.txt is empty"
         );
-        let missing = read_rel(&t, "nope.txt", None, None);
+        let missing = f.read("nope.txt", None, None);
         assert!(missing.is_error);
         assert!(missing.content.starts_with("no such file: nope.txt"));
-        let device = read(Path::new("/dev/null"), None, None, &t.workspace());
+        let device = read(Path::new("/dev/null"), None, None, &f.ctx());
         assert!(device.is_error && device.content.contains("not a regular file"));
     }
 
     #[test]
+    fn read_marks_crlf_only_where_line_ends_are_mixed() {
+        let f = Fixture::new("mixed");
+        f.t.put("dos.txt", b"one\r\ntwo\r\n");
+        f.t.put("mixed.txt", b"one\r\ntwo\nthree\r\n");
+        assert_eq!(
+            f.read("dos.txt", None, None).content,
+            "     1\tone\n     2\ttwo\n"
+        );
+        assert_eq!(
+            f.read("mixed.txt", None, None).content,
+            format!("     1\tone\\r\n     2\ttwo\n     3\tthree\\r\n{MIXED_NOTE}")
+        );
+        // An edit across both kinds of line end, written with \n only, matches; its new
+        // lines end as most of the replaced ones did.
+        let out = f.edit("mixed.txt", "one\ntwo\nthree", "ONE\nTWO\nTHREE", false);
+        assert!(!out.is_error, "{}", out.content);
+        assert_eq!(
+            fs::read(f.t.join("mixed.txt")).unwrap(),
+            b"ONE\r\nTWO\r\nTHREE\r\n"
+        );
+        // As read shows it, with \r, it matches exactly.
+        f.t.put("mixed.txt", b"a\r\nb\nc\n");
+        f.read("mixed.txt", None, None);
+        let out = f.edit("mixed.txt", "a\r\nb", "x\r\ny", false);
+        assert!(!out.is_error, "{}", out.content);
+        assert_eq!(fs::read(f.t.join("mixed.txt")).unwrap(), b"x\r\ny\nc\n");
+    }
+
+    #[test]
     fn read_refuses_binary_and_lists_directories() {
-        let t = TempDir::new("binary");
-        t.put("bin.dat", b"\x7fELF\0\0\x01");
-        t.put("dir/b.txt", b"b");
-        t.put("dir/sub/c.txt", b"c");
-        t.put("dir/.hidden", b"h");
-        let out = read_rel(&t, "bin.dat", None, None);
+        let f = Fixture::new("binary");
+        f.t.put("bin.dat", b"\x7fELF\0\0\x01");
+        f.t.put("dir/b.txt", b"b");
+        f.t.put("dir/sub/c.txt", b"c");
+        f.t.put("dir/.hidden", b"h");
+        let out = f.read("bin.dat", None, None);
         assert!(out.is_error);
         assert!(
             out.content
                 .starts_with("bin.dat is a binary file (7 bytes)")
         );
-        let out = read_rel(&t, "dir", None, None);
+        let out = f.read("dir", None, None);
         assert_eq!(
             out.content,
             "dir is a directory (3 entries):\n.hidden\nb.txt\nsub/"
@@ -504,13 +716,86 @@ mod tests {
     }
 
     #[test]
+    fn special_files_are_refused_without_blocking() {
+        let f = Fixture::new("special");
+        let fifo = f.t.join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let started = std::time::Instant::now();
+        for out in [
+            f.read("pipe", None, None),
+            f.write("pipe", "x"),
+            f.edit("pipe", "a", "b", false),
+        ] {
+            assert!(out.is_error, "{}", out.content);
+            assert!(out.content.contains("a FIFO"), "{}", out.content);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        // A symlink to /dev/zero is a device, not an endless file.
+        std::os::unix::fs::symlink("/dev/zero", f.t.join("zero")).unwrap();
+        let zero = f.ws.resolve(Path::new("zero"));
+        let out = read(&zero, None, None, &f.ctx());
+        assert!(out.content.contains("a device"), "{}", out.content);
+        // Control: a regular file next to them is read.
+        f.t.put("plain.txt", b"ok\n");
+        assert!(!f.read("plain.txt", None, None).is_error);
+    }
+
+    #[test]
+    fn reads_are_capped_and_cancellable() {
+        let f = Fixture::new("capped");
+        let huge = f.t.put("huge.log", "x\n".repeat(BINARY_SNIFF));
+        fs::File::options()
+            .write(true)
+            .open(&huge)
+            .unwrap()
+            .set_len(disk::MAX_FILE + 1)
+            .unwrap();
+        let out = f.read("huge.log", None, Some(1));
+        assert!(!out.is_error, "a page of a huge file is still shown");
+        let out = f.write("huge.log", "x");
+        assert!(
+            out.content.contains("more than nib changes"),
+            "{}",
+            out.content
+        );
+        f.t.put("small.txt", b"a\n");
+        f.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        let out = f.read("small.txt", None, None);
+        assert!(
+            out.content.contains("interrupted by the user"),
+            "{}",
+            out.content
+        );
+        f.cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(!f.read("small.txt", None, None).is_error, "control");
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_refused_and_left_alone() {
+        let f = Fixture::new("dangling");
+        std::os::unix::fs::symlink("missing.txt", f.t.join("link")).unwrap();
+        let out = f.write("link", "x");
+        assert!(
+            out.content.contains("symlink to missing.txt"),
+            "{}",
+            out.content
+        );
+        assert!(fs::symlink_metadata(f.t.join("link")).unwrap().is_symlink());
+        // Control: the target itself can be created.
+        assert!(!f.write("missing.txt", "x").is_error);
+    }
+
+    #[test]
     fn read_stays_within_the_limit_and_says_how_to_go_on() {
-        let t = TempDir::new("big");
+        let f = Fixture::new("big");
         let text: String = (1..=5000)
             .map(|i| format!("line {i} {}\n", "x".repeat(40)))
             .collect();
-        t.put("big.txt", text.as_bytes());
-        let out = read_rel(&t, "big.txt", None, None);
+        f.t.put("big.txt", text.as_bytes());
+        let out = f.read("big.txt", None, None);
         assert!(out.content.len() <= LIMIT);
         let note = out.content.lines().last().unwrap();
         let next: usize = note
@@ -521,11 +806,11 @@ mod tests {
             .parse()
             .unwrap();
         assert!(next > 100 && next < 2000, "{note}");
-        let more = read_rel(&t, "big.txt", Some(next), Some(2));
+        let more = f.read("big.txt", Some(next), Some(2));
         assert!(more.content.starts_with(&format!("{next:6}\tline {next} ")));
         let long = format!("{}é{}", "a".repeat(MAX_LINE - 1), "b".repeat(10_000));
-        t.put("long.txt", long.as_bytes());
-        let out = read_rel(&t, "long.txt", None, None);
+        f.t.put("long.txt", long.as_bytes());
+        let out = f.read("long.txt", None, None);
         assert!(out.content.ends_with(&format!(
             "a [… line cut at {} of {} bytes]\n",
             MAX_LINE - 1,
@@ -535,45 +820,78 @@ mod tests {
 
     #[test]
     fn write_creates_parents_and_reports_the_change() {
-        let t = TempDir::new("write");
-        let path = t.join("new/deep/a.txt");
-        let out = write(&path, "x\ny\n", &t.workspace());
+        let f = Fixture::new("write");
+        let path = f.t.join("new/deep/a.txt");
+        let out = f.write("new/deep/a.txt", "x\ny\n");
         assert_eq!(out.content, "created new/deep/a.txt (2 lines)");
         assert_eq!(fs::read_to_string(&path).unwrap(), "x\ny\n");
         let change = out.change.unwrap();
-        assert_eq!((change.before, change.after.as_str()), (None, "x\ny\n"));
+        assert!(change.before.is_none());
+        assert_eq!(change.made_dirs, [f.t.join("new"), f.t.join("new/deep")]);
         assert!(
             out.diff
                 .unwrap()
                 .contains("+++ b/new/deep/a.txt\n@@ -0,0 +1,2 @@\n+x\n+y\n")
         );
 
-        let out = write(&path, "x\nz\n", &t.workspace());
+        let out = f.write("new/deep/a.txt", "x\nz\n");
         assert_eq!(out.content, "wrote new/deep/a.txt (2 lines)");
-        assert_eq!(out.change.unwrap().before.as_deref(), Some("x\ny\n"));
+        let change = out.change.unwrap();
+        assert_eq!(change.before.unwrap().text, "y");
         assert!(out.diff.unwrap().contains(" x\n-y\n+z\n"));
         let leftovers = fs::read_dir(path.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "temp file left behind");
-        assert!(write(&t.join("new"), "x", &t.workspace()).is_error);
+        assert!(f.write("new", "x").is_error);
     }
 
     #[test]
-    fn writes_keep_mode_and_line_endings() {
-        let t = TempDir::new("mode");
-        let script = t.put("run.sh", b"echo a\r\necho b\r\n");
+    fn a_change_needs_a_fresh_read() {
+        let f = Fixture::new("stale");
+        f.t.put("cfg.txt", b"a = 1\n");
+        let unread = f.write("cfg.txt", "a = 2\n");
+        assert!(
+            unread.content.contains("you have not read it"),
+            "{}",
+            unread.content
+        );
+        let unread = f.edit("cfg.txt", "1", "2", false);
+        assert!(
+            unread.content.contains("you have not read it"),
+            "{}",
+            unread.content
+        );
+        f.read("cfg.txt", None, None);
+        f.t.put("cfg.txt", b"a = 1\nb = 1\n");
+        let stale = f.write("cfg.txt", "a = 2\n");
+        assert!(
+            stale.content.contains("changed since you last read it"),
+            "{}",
+            stale.content
+        );
+        assert_eq!(
+            fs::read_to_string(f.t.join("cfg.txt")).unwrap(),
+            "a = 1\nb = 1\n"
+        );
+        // Control: after a fresh read the same write goes ahead, and nib's own write
+        // counts as seen for the next edit.
+        f.read("cfg.txt", None, None);
+        assert!(!f.write("cfg.txt", "a = 2\n").is_error);
+        assert!(!f.edit("cfg.txt", "2", "3", false).is_error);
+        assert_eq!(fs::read_to_string(f.t.join("cfg.txt")).unwrap(), "a = 3\n");
+    }
+
+    #[test]
+    fn writes_keep_mode_line_endings_owner_links_and_xattrs() {
+        let f = Fixture::new("mode");
+        let script = f.t.put("run.sh", b"echo a\r\necho b\r\n");
         fs::set_permissions(&script, fs::Permissions::from_mode(0o751)).unwrap();
-        let out = write(&script, "echo c\necho d\n", &t.workspace());
+        f.read("run.sh", None, None);
+        let out = f.write("run.sh", "echo c\necho d\n");
         assert!(!out.is_error, "{}", out.content);
         assert_eq!(fs::read(&script).unwrap(), b"echo c\r\necho d\r\n");
         let mode = fs::metadata(&script).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o751);
-        let out = edit_rel(
-            &t,
-            "run.sh",
-            "echo c\necho d",
-            "echo e\necho f\necho g",
-            false,
-        );
+        let out = f.edit("run.sh", "echo c\necho d", "echo e\necho f\necho g", false);
         assert!(!out.is_error, "{}", out.content);
         assert_eq!(
             fs::read(&script).unwrap(),
@@ -583,18 +901,26 @@ mod tests {
             fs::metadata(&script).unwrap().permissions().mode() & 0o777,
             0o751
         );
+        // A hard-linked file is rewritten in place: both names see the change.
+        let twin = f.t.join("twin.sh");
+        fs::hard_link(&script, &twin).unwrap();
+        let out = f.edit("run.sh", "echo e", "echo h", false);
+        assert!(!out.is_error, "{}", out.content);
+        assert!(fs::read_to_string(&twin).unwrap().starts_with("echo h"));
+        assert_eq!(fs::metadata(&script).unwrap().nlink(), 2);
+        // ...unless nothing holds its old content.
+        let plan = edit(&script, "echo h", "echo i", false, &f.ctx()).unwrap();
+        let out = plan.apply(Links::Refuse, &f.seen);
+        assert!(out.content.contains("2 hard links"), "{}", out.content);
         fs::set_permissions(&script, fs::Permissions::from_mode(0o444)).unwrap();
-        assert!(
-            write(&script, "x", &t.workspace())
-                .content
-                .contains("read-only")
-        );
+        assert!(f.write("run.sh", "x").content.contains("read-only"));
     }
 
     #[test]
     fn edit_checks_old_and_reports_a_diff() {
-        let t = TempDir::new("edit");
-        t.put("a.rs", b"fn a() {\n    let x = 1;\n    let y = 1;\n}\n");
+        let f = Fixture::new("edit");
+        f.t.put("a.rs", b"fn a() {\n    let x = 1;\n    let y = 1;\n}\n");
+        f.read("a.rs", None, None);
         let cases: [(&str, &str, bool, Result<&str, &str>); 6] = [
             (
                 "",
@@ -638,29 +964,25 @@ mod tests {
             ),
         ];
         for (old, new, all, expected) in cases {
-            let out = edit_rel(&t, "a.rs", old, new, all);
+            let out = f.edit("a.rs", old, new, all);
             assert_eq!(Err(out.content.as_str()), expected, "{old:?}");
             assert!(out.is_error && out.change.is_none());
         }
-        let out = edit_rel(&t, "a.rs", "let x = 1", "let x = 2", false);
+        let out = f.edit("a.rs", "let x = 1", "let x = 2", false);
         assert_eq!(
             out.content,
             "edited a.rs\n@@ -1,4 +1,4 @@\n fn a() {\n-    let x = 1;\n+    let x = 2;\n     let y = 1;\n }\n"
         );
         assert!(out.diff.unwrap().starts_with("--- a/a.rs\n+++ b/a.rs\n"));
-        let out = edit_rel(&t, "a.rs", "let", "const", true);
+        let out = f.edit("a.rs", "let", "const", true);
         assert!(out.content.starts_with("edited a.rs: 2 replacements\n"));
         let change = out.change.unwrap();
-        assert_eq!(
-            change.before.as_deref(),
-            Some("fn a() {\n    let x = 2;\n    let y = 1;\n}\n")
-        );
-        assert_eq!(fs::read_to_string(t.join("a.rs")).unwrap(), change.after);
-        assert_eq!(
-            change.after,
-            "fn a() {\n    const x = 2;\n    const y = 1;\n}\n"
-        );
-        let missing = edit_rel(&t, "b.rs", "x", "y", false);
+        let after = fs::read(f.t.join("a.rs")).unwrap();
+        assert_eq!(after, b"fn a() {\n    const x = 2;\n    const y = 1;\n}\n");
+        assert_eq!(change.state(Some(&after)), State::After);
+        let before = change.undone(&after).unwrap().unwrap();
+        assert_eq!(before, b"fn a() {\n    let x = 2;\n    let y = 1;\n}\n");
+        let missing = f.edit("b.rs", "x", "y", false);
         assert_eq!(
             missing.content,
             "no such file: b.rs; use write to create it"
@@ -669,13 +991,14 @@ mod tests {
 
     #[test]
     fn edit_refuses_non_utf8_files() {
-        let t = TempDir::new("latin1");
-        t.put("l.txt", b"caf\xe9\n");
-        let out = edit_rel(&t, "l.txt", "caf", "bar", false);
+        let f = Fixture::new("latin1");
+        f.t.put("l.txt", b"caf\xe9\n");
+        f.read("l.txt", None, None);
+        let out = f.edit("l.txt", "caf", "bar", false);
         assert_eq!(
             out.content,
             "l.txt is not UTF-8 text; change it with bash instead"
         );
-        assert_eq!(fs::read(t.join("l.txt")).unwrap(), b"caf\xe9\n");
+        assert_eq!(fs::read(f.t.join("l.txt")).unwrap(), b"caf\xe9\n");
     }
 }

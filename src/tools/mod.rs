@@ -5,7 +5,9 @@
 //! (`Outcome { is_error: true, .. }`). Deciding *whether* an action may run is
 //! `approval.rs`'s job, not this module's.
 
+pub mod change;
 pub mod clip;
+pub mod disk;
 pub mod fs;
 pub mod search;
 pub mod shell;
@@ -234,7 +236,8 @@ pub fn canonical_prefix(path: &Path) -> PathBuf {
     }
 }
 
-/// A file a `write` or `edit` changed: what was there before, for the journal and undo.
+/// A file change as journals of format 1 stored it, whole copies before and after. Read
+/// for undo; nib now journals a `change::Change` instead.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileChange {
     pub path: PathBuf,
@@ -250,7 +253,7 @@ pub struct Outcome {
     pub content: String,
     pub is_error: bool,
     /// Set by `write` and `edit`.
-    pub change: Option<FileChange>,
+    pub change: Option<change::Change>,
     /// A unified diff for people (write/edit), not sent to the model twice.
     pub diff: Option<String>,
 }
@@ -286,6 +289,11 @@ pub struct Context<'a> {
     pub skills: &'a [crate::context::Skill],
     /// The MCP servers whose tools the model was offered.
     pub mcp: Option<&'a crate::mcp::Servers>,
+    /// Whether grep and glob may read a file they found: the gate's deny and ask rules,
+    /// asked per file (the gate only saw the search's path).
+    pub may_read: &'a dyn Fn(&Path) -> bool,
+    /// What the model has read or written, so a stale change is refused.
+    pub seen: &'a fs::Seen,
 }
 
 /// The schemas of the given tools, as the model sees them. Every byte here is paid on
@@ -496,12 +504,33 @@ impl Args<'_> {
     }
 }
 
+/// A `write` or `edit` checked and planned, not yet applied (the agent journals the
+/// change first), or why it is refused; `None` for other actions.
+pub fn plan(action: &Action, ctx: &Context) -> Option<Result<fs::Plan, String>> {
+    let ws = ctx.workspace;
+    match action {
+        Action::Write { path, content } => Some(fs::write(&ws.resolve(path), content, ctx)),
+        Action::Edit {
+            path,
+            old,
+            new,
+            replace_all,
+        } => Some(fs::edit(&ws.resolve(path), old, new, *replace_all, ctx)),
+        _ => None,
+    }
+}
+
 /// Runs an allowed action.
 pub fn execute(action: &Action, ctx: &Context) -> Outcome {
     let ws = ctx.workspace;
     let under = |path: &Option<PathBuf>| match path {
         Some(p) => ws.resolve(p),
         None => ws.root.clone(),
+    };
+    let search = |path: &Option<PathBuf>| search::Search {
+        root: under(path),
+        ws,
+        may_read: ctx.may_read,
     };
     match action {
         Action::Bash { command, timeout } => shell::run(command, *timeout, ctx),
@@ -513,21 +542,20 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
             path,
             offset,
             limit,
-        } => fs::read(&ws.resolve(path), *offset, *limit, ws),
-        Action::Write { path, content } => fs::write(&ws.resolve(path), content, ws),
-        Action::Edit {
-            path,
-            old,
-            new,
-            replace_all,
-        } => fs::edit(&ws.resolve(path), old, new, *replace_all, ws),
+        } => fs::read(&ws.resolve(path), *offset, *limit, ctx),
+        Action::Write { .. } | Action::Edit { .. } => match plan(action, ctx) {
+            // Nothing journals the old content here, so a hard-linked file is refused.
+            Some(Ok(plan)) => plan.apply(disk::Links::Refuse, ctx.seen),
+            Some(Err(why)) => Outcome::error(why),
+            None => Outcome::error("not a file change"),
+        },
         Action::Grep {
             pattern,
             path,
             glob,
             ignore_case,
-        } => search::grep(pattern, &under(path), glob.as_deref(), *ignore_case, ws),
-        Action::Glob { pattern, path } => search::glob(pattern, &under(path), ws),
+        } => search::grep(pattern, glob.as_deref(), *ignore_case, &search(path)),
+        Action::Glob { pattern, path } => search::glob(pattern, &search(path)),
         Action::Skill { name } => match crate::context::skills::invoke(ctx.skills, name) {
             Ok(text) => Outcome::ok(clip::clip(text.as_bytes())),
             Err(e) => Outcome::error(e),
@@ -784,6 +812,8 @@ mod tests {
             env: &[],
             skills: &[],
             mcp: None,
+            may_read: &|_| true,
+            seen: &fs::Seen::default(),
         };
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),

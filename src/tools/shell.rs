@@ -368,6 +368,8 @@ mod tests {
             env: &env,
             skills: &[],
             mcp: None,
+            may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         run(command, timeout, &ctx)
     }
@@ -589,6 +591,8 @@ mod tests {
             env: &env,
             skills: &[],
             mcp: None,
+            may_read: &|_| true,
+            seen: &crate::tools::fs::Seen::default(),
         };
         let started = Instant::now();
         let out = std::thread::scope(|s| {

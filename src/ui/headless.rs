@@ -4,7 +4,7 @@
 
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::OutputFormat;
-use crate::model::{Block, Message, Reply, Usage};
+use crate::model::{Block, Message, Reply, StopReason, Usage};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::time::Duration;
@@ -83,6 +83,16 @@ pub fn describe(stop: &Stop) -> String {
         ),
         Stop::Error(e) => e.clone(),
         Stop::Interrupted => "interrupted".into(),
+        Stop::Incomplete(reason) => match reason {
+            StopReason::MaxTokens => "the reply was cut by the output token limit, also after \
+                one \"continue\"; raise max_output_tokens in settings.json"
+                .into(),
+            StopReason::Refusal => "the model declined to answer (stop reason: refusal)".into(),
+            StopReason::ContextWindowExceeded => "the reply filled the model's context window; \
+                start a new session or compact the conversation"
+                .into(),
+            other => format!("the reply ended early (stop reason: {})", other.name()),
+        },
     }
 }
 
@@ -102,7 +112,7 @@ pub fn result_json(r: &TaskResult, usage: &Usage, cost: f64, d: Duration, id: &s
         "duration_api_ms": r.api_time.as_millis() as u64,
         "num_turns": r.turns,
         "result": r.text,
-        "stop_reason": if is_error { Value::Null } else { json!("end_turn") },
+        "stop_reason": r.stop_reason.as_ref().map(StopReason::name),
         "session_id": id,
         "total_cost_usd": cost,
         "usage": usage,
@@ -123,13 +133,8 @@ fn assistant_json(reply: &Reply, model: &str) -> Value {
     for c in &reply.calls {
         content.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input}));
     }
-    let stop = if reply.calls.is_empty() {
-        "end_turn"
-    } else {
-        "tool_use"
-    };
     json!({"role": "assistant", "type": "message", "model": model, "content": content,
-           "stop_reason": stop, "usage": reply.usage})
+           "stop_reason": reply.stop.name(), "usage": reply.usage})
 }
 
 fn results_json(message: &Message) -> Value {

@@ -12,7 +12,7 @@ use crate::cli::{self, Args, Resume};
 use crate::config::Settings;
 use crate::context;
 use crate::journal::{self, Journal, Meta};
-use crate::model::{Block, Client, Limits, Message, Provider, Role, Usage};
+use crate::model::{Block, Client, Message, Provider, Role, Usage};
 use crate::sessions;
 use crate::tools::{Action, Outcome};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -422,6 +422,7 @@ impl Repl {
         self.agent.usage = r.usage;
         self.agent.cost_usd = r.cost_usd;
         self.agent.turns_total = r.turns;
+        self.agent.seen = r.seen;
     }
 
     fn resume(&mut self, path: &Path) -> Result<(), String> {
@@ -526,7 +527,11 @@ impl Repl {
         let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
         known.extend(crate::secrets::secret_values(std::env::vars()));
         self.agent.redactor = crate::secrets::Redactor::new(&known);
-        self.agent.client = Client::new(endpoint, Limits::default(), self.agent.cancel.clone());
+        self.agent.client = Client::new(
+            endpoint,
+            app::limits(&self.settings),
+            self.agent.cancel.clone(),
+        );
         self.args = args;
         self.show_model();
         Ok(())

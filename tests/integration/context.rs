@@ -44,7 +44,7 @@ fn first_system(nib: Nib, protocol: Protocol) -> (String, Output) {
 fn nib_against(nib: Nib, server: &FakeServer, protocol: Protocol) -> Nib {
     let nib = nib.args(["--model", MODEL, "--provider", protocol.flag()]);
     match protocol {
-        Protocol::OpenAi => nib.args(["--base-url", &server.base_v1()]),
+        Protocol::OpenAi | Protocol::Responses => nib.args(["--base-url", &server.base_v1()]),
         Protocol::Anthropic => nib
             .args(["--base-url", &server.base()])
             .env("ANTHROPIC_API_KEY", "sk-fake-test"),
@@ -341,5 +341,74 @@ fn print_system_prompt_shows_each_file_and_the_skills() {
         "── skills (",
     ] {
         assert!(out.stdout.contains(label), "{label} in:\n{}", out.stdout);
+    }
+}
+
+/// A repository's instruction file that is a symlink out of the repository or to a
+/// `.env` file (in the working directory or a subdirectory) is left out with a warning
+/// naming it; the same text in regular files is read (the control).
+#[test]
+fn instruction_files_leaving_the_repository_are_left_out() {
+    for linked in [true, false] {
+        let server = FakeServer::start(vec![
+            Reply::tool_call("read", json!({"path": "sub/a.txt"})),
+            Reply::text("done"),
+        ]);
+        let nib = Nib::against(&server, Protocol::OpenAi).args(["-p", "go"]);
+        fs::create_dir_all(nib.work().join(".git")).unwrap();
+        let outside = nib.work().parent().unwrap().join("outside.md");
+        write(&outside, "M-OUTSIDE");
+        nib.put(".env", "M-DOTENV");
+        nib.put("sub/.env.local", "M-SUBENV");
+        nib.put("sub/a.txt", "alpha\n");
+        let files = [
+            ("CLAUDE.md", outside.clone(), "M-OUTSIDE"),
+            ("AGENTS.md", nib.work().join(".env"), "M-DOTENV"),
+            (
+                "sub/CLAUDE.local.md",
+                nib.work().join("sub/.env.local"),
+                "M-SUBENV",
+            ),
+        ];
+        for (rel, target, text) in &files {
+            match linked {
+                true => symlink(target, nib.work().join(rel)).unwrap(),
+                false => nib.put(rel, text),
+            }
+        }
+        let out = nib.run();
+        assert_eq!(out.code(), 0, "{out}");
+        let requests = server.chat_requests();
+        let system = system_of(&requests[0]);
+        let result = requests[1].tool_results()[0].content.clone();
+        let warnings: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("instruction file"))
+            .collect();
+        if !linked {
+            assert!(
+                system.contains("M-OUTSIDE") && system.contains("M-DOTENV"),
+                "{system}"
+            );
+            assert!(result.contains("M-SUBENV"), "{result}");
+            assert!(warnings.is_empty(), "{out}");
+            continue;
+        }
+        for marker in ["M-OUTSIDE", "M-DOTENV"] {
+            assert!(!system.contains(marker), "{marker} in:\n{system}");
+        }
+        assert!(!result.contains("M-SUBENV"), "{result}");
+        assert_eq!(warnings.len(), 3, "{out}");
+        for ((rel, _, _), why) in files.iter().zip([
+            "it resolves outside the repository",
+            "it is a .env file",
+            "it is a .env file",
+        ]) {
+            let named = warnings
+                .iter()
+                .any(|w| w.contains(&format!("/{rel} is left out: {why}")));
+            assert!(named, "{rel}: {out}");
+        }
     }
 }

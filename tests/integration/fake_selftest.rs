@@ -184,6 +184,8 @@ fn request_for(p: Protocol) -> Value {
     match p {
         Protocol::OpenAi => openai_request(),
         Protocol::Anthropic => anthropic_request(),
+        Protocol::Responses => json!({"model": "fake-model", "stream": true,
+            "input": [{"role": "user", "content": "hello there, fake model"}]}),
     }
 }
 
@@ -195,6 +197,9 @@ fn streamed_text(p: Protocol, resp: &Resp) -> String {
             .as_str()
             .map(String::from),
         Protocol::Anthropic => d["delta"]["text"].as_str().map(String::from),
+        Protocol::Responses => (d["type"] == "response.output_text.delta")
+            .then(|| d["delta"].as_str().map(String::from))
+            .flatten(),
     };
     data.iter().filter_map(piece).collect()
 }
@@ -603,6 +608,10 @@ fn error_event_mid_stream() {
             Protocol::Anthropic => {
                 assert_eq!(name.as_deref(), Some("error"));
                 assert_eq!(last["error"]["type"], "overloaded_error");
+            }
+            Protocol::Responses => {
+                assert_eq!(name.as_deref(), Some("response.failed"));
+                assert_eq!(last["response"]["error"]["code"], "server_error");
             }
         }
         assert!(

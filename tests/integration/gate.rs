@@ -644,6 +644,7 @@ fn accept_edits_mode_edits_the_workspace_only() {
         &["--permission-mode", "acceptEdits"],
         vec![
             write("src/new.txt"),
+            call("read", json!({"path": "seed.txt"})),
             edit_seed(),
             write(".claude/settings.json"),
             write("../outside.txt"),
@@ -654,8 +655,8 @@ fn accept_edits_mode_edits_the_workspace_only() {
     assert_eq!(run.nib.read("seed.txt").as_deref(), Some("beta-seed\n"));
     assert!(!run.exists(".claude/settings.json") && !run.exists("m"));
     assert!(!outside(&run.nib).join("outside.txt").exists());
-    assert_eq!(run.denied(), ids(2..5));
-    assert!(run.result("c2").contains(".claude/ always need approval"));
+    assert_eq!(run.denied(), ids(3..6));
+    assert!(run.result("c3").contains(".claude/ always need approval"));
 }
 
 #[test]

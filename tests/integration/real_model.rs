@@ -19,7 +19,7 @@ const TIMEOUT_SECS: u64 = 600;
 const SETTINGS: &str = r#"{"max_output_tokens": 128}"#;
 
 /// A nib against the real server, with the short-reply settings.
-fn real_nib(prompt: &str) -> Nib {
+pub(crate) fn real_nib(prompt: &str) -> Nib {
     let nib = Nib::new().args(["-p", prompt]).timeout(TIMEOUT_SECS);
     let dir = nib.config_home().join("nib");
     fs::create_dir_all(&dir).expect("config dir");
@@ -27,7 +27,7 @@ fn real_nib(prompt: &str) -> Nib {
     nib
 }
 
-fn server_url() -> String {
+pub(crate) fn server_url() -> String {
     std::env::var("NIB_TEST_LLM_URL").expect(
         "NIB_TEST_LLM_URL is not set: start the server with scripts/local-model start \
          and run scripts/test (or set NIB_TEST_LLM_URL=http://127.0.0.1:8081/v1)",
@@ -35,7 +35,7 @@ fn server_url() -> String {
 }
 
 /// Every journal record of the run's single session.
-fn journal(nib: &Nib) -> Vec<Value> {
+pub(crate) fn journal(nib: &Nib) -> Vec<Value> {
     let files = nib.journal_files();
     assert_eq!(files.len(), 1, "one session journal: {files:?}");
     fs::read_to_string(&files[0])
@@ -45,12 +45,12 @@ fn journal(nib: &Nib) -> Vec<Value> {
         .collect()
 }
 
-fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["type"] == kind).collect()
 }
 
 /// A finished headless run: success, or stopped at the turn limit — nothing else.
-fn assert_ended_within(out: &Output, max_turns: u64) -> Value {
+pub(crate) fn assert_ended_within(out: &Output, max_turns: u64) -> Value {
     let result = out.json();
     let turns = result["num_turns"].as_u64().expect("num_turns");
     assert!(turns >= 1 && turns <= max_turns, "{turns} turns: {out}");

@@ -1,7 +1,8 @@
 //! Sessions: the journal survives `kill -9` at any moment, a torn or malformed line
 //! costs only itself, `-c` / `-r ID` / `--fork-session` / `--session-id` /
 //! `--no-session-persistence` do what they say headless, one session has one writer,
-//! a session moves between providers both ways, and `nib undo` restores files.
+//! a session moves between providers both ways, `nib undo` restores files, and the
+//! sessions of two directories never mix, even in the folder older versions shared.
 
 use crate::support::*;
 use serde_json::{Value, json};
@@ -38,24 +39,42 @@ fn only_journal(nib: &Nib) -> PathBuf {
     files[0].clone()
 }
 
-/// The folder nib keeps the sessions of `nib.work()` in (README: every
-/// non-alphanumeric character of the path turned into `-`).
-fn project_dir(nib: &Nib) -> PathBuf {
-    let cwd = fs::canonicalize(nib.work()).unwrap();
-    let slug: String = cwd
-        .to_string_lossy()
+/// `dir` with every non-alphanumeric character turned into `-`.
+fn slug(dir: &Path) -> String {
+    dir.to_string_lossy()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    nib.data_home().join("nib/sessions").join(slug)
+        .collect()
+}
+
+/// The folder nib keeps the sessions of `nib.work()` in (README: the slug of the path,
+/// `-`, and 16 hex digits of the path's FNV-1a 64 hash).
+fn project_dir(nib: &Nib) -> PathBuf {
+    folder_of(nib, &fs::canonicalize(nib.work()).unwrap())
+}
+
+fn folder_of(nib: &Nib, dir: &Path) -> PathBuf {
+    let hash = dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let name = format!("{}-{hash:016x}", slug(dir));
+    nib.data_home().join("nib/sessions").join(name)
 }
 
 /// Writes a journal by hand, in the format README documents: `lines` after the meta
 /// record, each followed by a newline unless it is `torn`.
 fn fixture(nib: &Nib, id: &str, lines: &[Value], torn: Option<&str>) -> PathBuf {
-    let dir = project_dir(nib);
-    fs::create_dir_all(&dir).unwrap();
     let cwd = fs::canonicalize(nib.work()).unwrap();
+    fixture_in(&project_dir(nib), &cwd, id, lines, torn)
+}
+
+/// `fixture` in folder `dir`, for a session started in `cwd`.
+fn fixture_in(dir: &Path, cwd: &Path, id: &str, lines: &[Value], torn: Option<&str>) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
     let meta = json!({"ts": 1, "type": "meta", "id": id, "cwd": cwd, "model": "fake-model",
                       "provider": "openai", "nib": "0.1.0", "started": "2026-01-01T00:00:00Z",
                       "format": 1});
@@ -584,6 +603,7 @@ fn a_session_moves_from_anthropic_to_openai_and_back() {
 fn undo_restores_files_and_refuses_one_changed_since() {
     let server = FakeServer::start(vec![
         Reply::tool_call("write", json!({"path": "new.txt", "content": "created\n"})),
+        Reply::tool_call("read", json!({"path": "old.txt"})),
         Reply::tool_call(
             "edit",
             json!({"path": "old.txt", "old": "original", "new": "edited"}),
@@ -595,9 +615,11 @@ fn undo_restores_files_and_refuses_one_changed_since() {
     let out = nib.run_with(["-p", "change things", "--yes"]);
     assert_eq!(out.code(), 0, "{out}");
     assert_eq!(nib.read("old.txt").as_deref(), Some("edited line\n"));
-    let changes: Vec<Value> = records(&only_journal(&nib))
-        .into_iter()
-        .filter_map(|r| r.get("change").cloned())
+    let journal = records(&only_journal(&nib));
+    let changes: Vec<Value> = journal
+        .iter()
+        .filter(|r| r["type"] == "change")
+        .map(|r| r["change"].clone())
         .collect();
     assert_eq!(
         changes.len(),
@@ -605,7 +627,18 @@ fn undo_restores_files_and_refuses_one_changed_since() {
         "every write and edit journals what it replaced"
     );
     assert_eq!(changes[0]["before"], Value::Null);
-    assert_eq!(changes[1]["before"], "original line\n");
+    assert_eq!(
+        changes[1]["before"]["text"], "original",
+        "only what differs is kept"
+    );
+    let change = journal.iter().position(|r| r["type"] == "change");
+    let written = journal
+        .iter()
+        .position(|r| r["type"] == "tool_result" && r["name"] == "write");
+    assert!(
+        change.is_some() && change < written,
+        "the change is journaled before the file is touched"
+    );
 
     let out = nib.run_with(["undo"]);
     assert_eq!(out.code(), 0, "{out}");
@@ -629,6 +662,10 @@ fn undo_restores_files_and_refuses_one_changed_since() {
 #[test]
 fn undo_of_several_and_refusal_of_a_changed_file() {
     let server = FakeServer::start(vec![
+        Reply::calls(vec![
+            call("read", json!({"path": "a.txt"})),
+            call("read", json!({"path": "b.txt"})),
+        ]),
         Reply::tool_call("write", json!({"path": "a.txt", "content": "a2\n"})),
         Reply::tool_call("write", json!({"path": "b.txt", "content": "b2\n"})),
         Reply::text("done"),
@@ -713,4 +750,112 @@ fn first_model(base_v1: &str) -> String {
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let v: Value = serde_json::from_str(body).expect("models JSON");
     v["data"][0]["id"].as_str().expect("a model id").to_string()
+}
+
+/// Two directories whose paths differ only in punctuation (`proj.v2`, `proj_v2`) keep
+/// their sessions apart: `nib undo` and `nib -c` in one never touch the other's.
+#[test]
+fn sessions_of_look_alike_directories_stay_apart() {
+    let server = FakeServer::start(vec![
+        Reply::tool_call("read", json!({"path": "a.txt"})),
+        Reply::tool_call("write", json!({"path": "a.txt", "content": "by dot\n"})),
+        Reply::text("dot done"),
+        Reply::tool_call("read", json!({"path": "a.txt"})),
+        Reply::tool_call(
+            "write",
+            json!({"path": "a.txt", "content": "by underscore\n"}),
+        ),
+        Reply::text("underscore done"),
+        Reply::text("dot resumed"),
+        Reply::text("underscore resumed"),
+    ]);
+    let nib = Nib::against(&server, Protocol::OpenAi);
+    nib.put("proj.v2/a.txt", "dot original\n");
+    nib.put("proj_v2/a.txt", "underscore original\n");
+    let out = nib.run_in("proj.v2", ["-p", "task in dot", "--yes"]);
+    assert_eq!(out.code(), 0, "{out}");
+    let out = nib.run_in("proj_v2", ["-p", "task in underscore", "--yes"]);
+    assert_eq!(out.code(), 0, "{out}");
+
+    // proj.v2's session is the older one: undo there reverts its own file only.
+    let out = nib.run_in("proj.v2", ["undo"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(nib.read("proj.v2/a.txt").as_deref(), Some("dot original\n"));
+    assert_eq!(
+        nib.read("proj_v2/a.txt").as_deref(),
+        Some("by underscore\n")
+    );
+    let out = nib.run_in("proj.v2", ["-c", "-p", "next in dot"]);
+    assert_eq!(
+        (out.code(), out.stdout.as_str()),
+        (0, "dot resumed\n"),
+        "{out}"
+    );
+    let text = conversation_text(server.chat_requests().last().unwrap());
+    assert!(text.contains("task in dot"), "{text}");
+    assert!(!text.contains("task in underscore"), "{text}");
+
+    // The control: in proj_v2 the same commands act on proj_v2's session.
+    let out = nib.run_in("proj_v2", ["undo"]);
+    assert_eq!(out.code(), 0, "{out}");
+    assert_eq!(
+        nib.read("proj_v2/a.txt").as_deref(),
+        Some("underscore original\n")
+    );
+    let out = nib.run_in("proj_v2", ["-c", "-p", "next in underscore"]);
+    assert_eq!(out.code(), 0, "{out}");
+    let text = conversation_text(server.chat_requests().last().unwrap());
+    assert!(text.contains("task in underscore"), "{text}");
+    assert!(!text.contains("task in dot"), "{text}");
+    let work = fs::canonicalize(nib.work()).unwrap();
+    for dir in ["proj.v2", "proj_v2"] {
+        let journals = fs::read_dir(folder_of(&nib, &work.join(dir))).unwrap();
+        assert_eq!(
+            journals
+                .filter(|e| e
+                    .as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "jsonl"))
+                .count(),
+            1,
+            "{dir}"
+        );
+    }
+}
+
+/// Journals an older nib wrote to the folder `proj.v2` and `proj_v2` shared (the slug
+/// alone) resume and undo where their `meta.cwd` says, and nowhere else.
+#[test]
+fn journals_in_the_old_shared_folder_count_only_in_their_directory() {
+    let server = FakeServer::start(vec![Reply::text("resumed")]);
+    let nib = Nib::against(&server, Protocol::OpenAi);
+    fs::create_dir_all(nib.work().join("proj.v2")).unwrap();
+    let dot = fs::canonicalize(nib.work().join("proj.v2")).unwrap();
+    let shared = nib.data_home().join("nib/sessions").join(slug(&dot));
+    let lines = bash_exchange("old task in dot", "call_1", "old answer");
+    fixture_in(&shared, &dot, "0ld-d0t", &lines, None);
+
+    let out = nib.run_in("proj_v2", ["-c", "-p", "next"]);
+    assert_eq!(out.code(), 1, "{out}");
+    assert!(
+        out.stderr.contains("no previous session in this directory"),
+        "{out}"
+    );
+    let out = nib.run_in("proj_v2", ["undo"]);
+    assert_eq!(out.code(), 1, "{out}");
+    assert!(out.stderr.contains("no session in this directory"), "{out}");
+    let out = nib.run_in("proj_v2", ["sessions"]);
+    assert!(!out.stdout.contains("0ld-d0t"), "{out}");
+    assert!(server.chat_requests().is_empty());
+
+    // The control: in proj.v2 the old journal is found and continued where it is.
+    let out = nib.run_in("proj.v2", ["sessions"]);
+    assert!(out.stdout.contains("0ld-d0t"), "{out}");
+    let out = nib.run_in("proj.v2", ["-c", "-p", "next", "--output-format", "json"]);
+    assert_eq!(session_of(&out), "0ld-d0t");
+    let text = conversation_text(&server.chat_requests()[0]);
+    assert!(text.contains("old task in dot"), "{text}");
+    assert_eq!(nib.journal_files(), [shared.join("0ld-d0t.jsonl")]);
 }

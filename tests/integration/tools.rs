@@ -2,7 +2,7 @@
 //! capped at 12 KiB with its exit status kept, commands cannot hang nib, binary output
 //! cannot break the next request, and the file tools do what they say.
 
-use crate::support::fake::SeenResult;
+use crate::support::fake::{Call, SeenResult};
 use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -19,8 +19,17 @@ struct Trip {
 
 impl Trip {
     fn run(name: &str, args: Value, prepare: impl FnOnce(&Nib)) -> Trip {
-        let server =
-            FakeServer::start(vec![Reply::tool_call(name, args), Reply::text("Finished.")]);
+        Trip::script(vec![call(name, args)], prepare)
+    }
+
+    /// `read` of `path`, then the call, in one reply: a change needs a read first.
+    fn after_read(path: &str, name: &str, args: Value, prepare: impl FnOnce(&Nib)) -> Trip {
+        let read = call("read", json!({ "path": path }));
+        Trip::script(vec![read, call(name, args)], prepare)
+    }
+
+    fn script(calls: Vec<Call>, prepare: impl FnOnce(&Nib)) -> Trip {
+        let server = FakeServer::start(vec![Reply::calls(calls), Reply::text("Finished.")]);
         let nib = Nib::against(&server, Protocol::OpenAi)
             .args(["-p", "use the tool", "--yes"])
             .timeout(120);
@@ -33,13 +42,12 @@ impl Trip {
         Trip::run("bash", json!({"command": command}), |_| {})
     }
 
-    /// The result of the call, as the second request carried it.
+    /// The result of the (last) call, as the second request carried it.
     fn result(&self) -> SeenResult {
         let reqs = self.server.chat_requests();
         assert_eq!(reqs.len(), 2, "one tool round\n{}", self.out);
         let results = reqs[1].tool_results();
-        assert_eq!(results.len(), 1, "{results:?}");
-        results[0].clone()
+        results.last().cloned().expect("a tool result")
     }
 
     fn assert_success(&self) {
@@ -161,7 +169,9 @@ fn write_creates_a_file() {
 #[test]
 fn edit_replaces_text() {
     let args = json!({"path": "a.txt", "old": "beta", "new": "gamma"});
-    let trip = Trip::run("edit", args, |nib| nib.put("a.txt", "alpha beta\n"));
+    let trip = Trip::after_read("a.txt", "edit", args, |nib| {
+        nib.put("a.txt", "alpha beta\n")
+    });
     trip.assert_success();
     assert_eq!(trip.nib.read("a.txt").as_deref(), Some("alpha gamma\n"));
 }
@@ -169,7 +179,9 @@ fn edit_replaces_text() {
 #[test]
 fn edit_of_missing_text_is_an_error_for_the_model() {
     let args = json!({"path": "a.txt", "old": "zzz", "new": "gamma"});
-    let trip = Trip::run("edit", args, |nib| nib.put("a.txt", "alpha beta\n"));
+    let trip = Trip::after_read("a.txt", "edit", args, |nib| {
+        nib.put("a.txt", "alpha beta\n")
+    });
     trip.assert_success();
     assert_eq!(trip.nib.read("a.txt").as_deref(), Some("alpha beta\n"));
     assert!(!trip.result().content.is_empty());

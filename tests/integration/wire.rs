@@ -26,7 +26,9 @@ fn results_of(server: &FakeServer, n: usize) -> Vec<SeenResult> {
 
 fn error_body(p: Protocol, kind: &str, message: &str) -> String {
     match p {
-        Protocol::OpenAi => json!({"error": {"message": message, "type": kind, "code": null}}),
+        Protocol::OpenAi | Protocol::Responses => {
+            json!({"error": {"message": message, "type": kind, "code": null}})
+        }
         Protocol::Anthropic => {
             json!({"type": "error", "error": {"type": kind, "message": message}})
         }

@@ -1,15 +1,18 @@
 //! A scripted fake model server on loopback that speaks the real wire formats.
 //!
-//! `FakeServer::start(script)` serves OpenAI Chat Completions (`/v1/chat/completions`)
-//! and Anthropic Messages (`/v1/messages`) as streamed SSE, plus `GET /v1/models`. Both
-//! chat routes take the next `Reply` from one shared queue (an empty queue answers a
+//! `FakeServer::start(script)` serves OpenAI Chat Completions (`/v1/chat/completions`,
+//! also under an Azure deployment path), Anthropic Messages (`/v1/messages`) and OpenAI
+//! Responses (`/v1/responses`) as streamed SSE, plus `GET /v1/models`. `emulating` adds a
+//! provider's quirks (`providers.rs`): what its replies carry, and the requests it
+//! rejects, with its own error. All chat routes take the next `Reply` from one shared queue (an empty queue answers a
 //! plain "DONE"), render it in the route's protocol, and record every request for the
 //! test to inspect. Quirks of local servers and failures (status codes, cut streams,
 //! error events, hangs) are scripted the same way. Parsing what nib sends back is left
 //! to the `Recorded` helpers; deciding what is correct is left to the tests.
 
+use super::providers::{self, Emulation};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,16 +38,19 @@ const PARTIAL_TEXT: &str = "This answer is cut off before it ends, so it must no
 pub enum Protocol {
     OpenAi,
     Anthropic,
+    Responses,
 }
 
 impl Protocol {
     pub const BOTH: [Protocol; 2] = [Protocol::OpenAi, Protocol::Anthropic];
+    pub const ALL: [Protocol; 3] = [Protocol::OpenAi, Protocol::Anthropic, Protocol::Responses];
 
     /// The value of nib's `--provider` flag.
     pub fn flag(self) -> &'static str {
         match self {
             Protocol::OpenAi => "openai",
             Protocol::Anthropic => "anthropic",
+            Protocol::Responses => "openai-responses",
         }
     }
 
@@ -53,6 +59,7 @@ impl Protocol {
         match self {
             Protocol::OpenAi => "/v1/chat/completions",
             Protocol::Anthropic => "/v1/messages",
+            Protocol::Responses => "/v1/responses",
         }
     }
 
@@ -62,13 +69,18 @@ impl Protocol {
         match self {
             Protocol::OpenAi => format!("call_fake_{n}"),
             Protocol::Anthropic => format!("toolu_fake_{n}"),
+            Protocol::Responses => format!("call_resp_{n}"),
         }
     }
 
     fn of_path(path: &str) -> Option<Protocol> {
         match path.split('?').next().unwrap_or("") {
             "/v1/chat/completions" => Some(Protocol::OpenAi),
+            p if p.starts_with("/openai/deployments/") && p.ends_with("/chat/completions") => {
+                Some(Protocol::OpenAi)
+            }
             "/v1/messages" => Some(Protocol::Anthropic),
+            "/v1/responses" => Some(Protocol::Responses),
             _ => None,
         }
     }
@@ -152,8 +164,18 @@ enum Ending {
     Complete,
     /// `finish_reason: length` / `stop_reason: max_tokens`, the last call cut short.
     Length,
+    /// The model declines: `delta.refusal` / `stop_reason: refusal` / `response.refusal.delta`.
+    Refusal,
+    /// Anthropic `model_context_window_exceeded` (OpenAI and Responses: as `Length`).
+    WindowFull,
+    /// Everything up to the finish reason, then the connection closes: no `[DONE]` /
+    /// `message_stop`.
+    NoEndMarker,
     /// About half the events, then the connection closes with no end marker.
     Cut,
+    /// About half the events and half of the next (inside its `data:` line), then the
+    /// connection closes.
+    CutMidEvent,
     /// About half the events, then an error event, then the HTTP body ends.
     ErrorEvent,
 }
@@ -308,9 +330,29 @@ impl Reply {
         self.ending(Ending::Length)
     }
 
+    /// The text is a refusal, ending with the protocol's refusal marker.
+    pub fn refusal(text: &str) -> Reply {
+        Reply::text(text).ending(Ending::Refusal)
+    }
+
+    /// Ends with Anthropic's `model_context_window_exceeded`.
+    pub fn window_full(self) -> Reply {
+        self.ending(Ending::WindowFull)
+    }
+
+    /// Ends after the finish reason without the end marker.
+    pub fn without_end_marker(self) -> Reply {
+        self.ending(Ending::NoEndMarker)
+    }
+
     /// Sends about half the stream, then closes the connection.
     pub fn cut_mid_stream(self) -> Reply {
         self.ending(Ending::Cut)
+    }
+
+    /// Sends about half the stream and half an event, then closes the connection.
+    pub fn cut_mid_event(self) -> Reply {
+        self.ending(Ending::CutMidEvent)
     }
 
     /// Sends about half the stream, then an error event.
@@ -378,8 +420,13 @@ impl Recorded {
         tokens(self.body_len)
     }
 
-    fn messages(&self) -> &[Value] {
-        self.body["messages"].as_array().map_or(&[], |m| m)
+    /// The conversation: `messages`, or the Responses API's `input` items.
+    pub fn messages(&self) -> &[Value] {
+        let field = match self.protocol() {
+            Some(Protocol::Responses) => "input",
+            _ => "messages",
+        };
+        self.body[field].as_array().map_or(&[], |m| m)
     }
 
     /// Names of the tools offered in this request.
@@ -411,6 +458,13 @@ impl Recorded {
                         is_error: b["is_error"].as_bool().unwrap_or(false),
                     }));
                 }
+                Some(Protocol::Responses) if m["type"] == "function_call_output" => {
+                    out.push(SeenResult {
+                        id: str_of(&m["call_id"]),
+                        content: text_of(&m["output"]),
+                        is_error: false,
+                    })
+                }
                 _ => {}
             }
         }
@@ -419,6 +473,20 @@ impl Recorded {
 
     /// Every tool call of the assistant turns in the conversation, oldest first.
     pub fn assistant_calls(&self) -> Vec<SeenCall> {
+        if self.protocol() == Some(Protocol::Responses) {
+            let calls = self
+                .messages()
+                .iter()
+                .filter(|m| m["type"] == "function_call");
+            return calls
+                .map(|c| SeenCall {
+                    id: str_of(&c["call_id"]),
+                    name: str_of(&c["name"]),
+                    input: serde_json::from_str(c["arguments"].as_str().unwrap_or(""))
+                        .unwrap_or(c["arguments"].clone()),
+                })
+                .collect();
+        }
         let assistant = self.messages().iter().filter(|m| m["role"] == "assistant");
         let mut out = Vec::new();
         for m in assistant {
@@ -477,6 +545,10 @@ fn tokens(bytes: usize) -> u64 {
 }
 
 struct Shared {
+    /// The provider whose quirks this server plays, if any.
+    emulation: Option<Emulation>,
+    /// What must come back unchanged, by the call id it was sent with.
+    owed: Mutex<HashMap<String, Value>>,
     queue: Mutex<VecDeque<Reply>>,
     log: Mutex<Vec<Recorded>>,
     /// Tool calls rendered so far, for the default ids.
@@ -493,9 +565,26 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub fn start(script: Vec<Reply>) -> FakeServer {
+        FakeServer::serve(None, script)
+    }
+
+    /// A server that plays `emulation`: its replies carry the provider's extras, and a
+    /// request that breaks its rules gets its error instead of the next reply.
+    pub fn emulating(emulation: Emulation, script: Vec<Reply>) -> FakeServer {
+        FakeServer::serve(Some(emulation), script)
+    }
+
+    /// What the server sent that must come back unchanged, by call id.
+    pub fn owed(&self) -> HashMap<String, Value> {
+        self.shared.owed.lock().unwrap().clone()
+    }
+
+    fn serve(emulation: Option<Emulation>, script: Vec<Reply>) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake model server");
         let addr = listener.local_addr().expect("fake server address");
         let shared = Arc::new(Shared {
+            emulation,
+            owed: Mutex::new(HashMap::new()),
             queue: Mutex::new(script.into()),
             log: Mutex::new(Vec::new()),
             calls_rendered: Mutex::new(0),
@@ -741,6 +830,12 @@ impl Conn {
         let route = (req.method.as_str(), req.protocol());
         match route {
             ("POST", Some(protocol)) => {
+                if let Some(emulation) = self.shared.emulation {
+                    let owed = self.shared.owed.lock().unwrap().clone();
+                    if let Err((code, body)) = providers::check(emulation, req, &owed) {
+                        return self.send_plain(code, &[], &body);
+                    }
+                }
                 let reply = self.shared.queue.lock().unwrap().pop_front();
                 let reply = reply.unwrap_or_else(|| Reply::text(DEFAULT_TEXT));
                 self.send_reply(&reply, protocol, req)
@@ -801,7 +896,12 @@ impl Conn {
             }
             Body::Turn(turn) => {
                 let ids = self.assign_ids(turn, protocol);
-                let stream = render(turn, protocol, req, &ids);
+                let emulation = self.shared.emulation;
+                let stream = render(turn, protocol, req, &ids, emulation);
+                if let Some(emulation) = emulation {
+                    let mut owed = self.shared.owed.lock().unwrap();
+                    owed.extend(providers::owed(emulation, &ids));
+                }
                 self.send_stream(&stream, reply.pace)
             }
         }
@@ -812,7 +912,11 @@ impl Conn {
         let mut ids = Vec::new();
         for c in &turn.calls {
             *count += 1;
-            ids.push(c.id.clone().unwrap_or_else(|| protocol.call_id(*count)));
+            let id = match self.shared.emulation {
+                Some(Emulation::Mistral) => format!("fake{:05}", *count),
+                _ => protocol.call_id(*count),
+            };
+            ids.push(c.id.clone().unwrap_or(id));
         }
         ids
     }
@@ -895,23 +999,47 @@ struct Rendered {
     cut: bool,
 }
 
-fn render(turn: &Turn, protocol: Protocol, req: &Recorded, ids: &[String]) -> Rendered {
+fn render(
+    turn: &Turn,
+    protocol: Protocol,
+    req: &Recorded,
+    ids: &[String],
+    emulation: Option<Emulation>,
+) -> Rendered {
     let ctx = Ctx {
         model: req.body["model"].as_str().unwrap_or(MODEL).to_string(),
         input_tokens: req.input_tokens(),
         output_tokens: output_tokens(turn),
         include_usage: req.body["stream_options"]["include_usage"] == true,
         ids: ids.to_vec(),
+        emulation,
     };
     let mut events = match protocol {
         Protocol::OpenAi => openai_events(turn, &ctx),
         Protocol::Anthropic => anthropic_events(turn, &ctx),
+        Protocol::Responses => responses_events(turn, &ctx),
     };
     let cut_at = events.len().div_ceil(2);
     match turn.ending {
-        Ending::Complete | Ending::Length => Rendered { events, cut: false },
+        Ending::Complete | Ending::Length | Ending::Refusal | Ending::WindowFull => {
+            Rendered { events, cut: false }
+        }
+        Ending::NoEndMarker => {
+            events.pop();
+            Rendered { events, cut: false }
+        }
         Ending::Cut => {
             events.truncate(cut_at);
+            Rendered { events, cut: true }
+        }
+        Ending::CutMidEvent => {
+            let next = events[cut_at].clone();
+            events.truncate(cut_at);
+            let mut half = next.len() / 2;
+            while !next.is_char_boundary(half) {
+                half += 1;
+            }
+            events.push(next[..half].to_string());
             Rendered { events, cut: true }
         }
         Ending::ErrorEvent => {
@@ -929,6 +1057,7 @@ struct Ctx {
     output_tokens: u64,
     include_usage: bool,
     ids: Vec<String>,
+    emulation: Option<Emulation>,
 }
 
 fn output_tokens(turn: &Turn) -> u64 {
@@ -960,7 +1089,7 @@ fn pieces(s: &str, n: usize) -> Vec<&str> {
 fn sent_args(turn: &Turn, i: usize) -> String {
     let full = turn.calls[i].args_text();
     let last = i + 1 == turn.calls.len();
-    if turn.ending != Ending::Length || !last {
+    if !matches!(turn.ending, Ending::Length | Ending::WindowFull) || !last {
         return full;
     }
     let mut end = full.len() / 2;
@@ -1001,30 +1130,42 @@ fn openai_events(turn: &Turn, ctx: &Ctx) -> Vec<String> {
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
+    for delta in providers::openai_reasoning(ctx.emulation, &ctx.ids) {
+        events.push(chunk(delta, Value::Null));
+    }
+    let field = match turn.ending {
+        Ending::Refusal => "refusal",
+        _ => "content",
+    };
     if !turn.text.is_empty() {
         for piece in pieces(&turn.text, PIECES) {
-            events.push(chunk(json!({"content": piece}), Value::Null));
+            events.push(chunk(json!({ field: piece }), Value::Null));
         }
     }
     for i in 0..turn.calls.len() {
-        for fragment in openai_call_fragments(turn, ctx, i) {
+        for mut fragment in openai_call_fragments(turn, ctx, i) {
+            providers::openai_call_extra(ctx.emulation, &ctx.ids[i], &mut fragment);
             events.push(chunk(json!({"tool_calls": [fragment]}), Value::Null));
         }
     }
     let finish = match (turn.ending, turn.calls.is_empty()) {
-        (Ending::Length, _) => "length",
+        (Ending::Length | Ending::WindowFull, _) => "length",
         (_, true) => "stop",
         (_, false) => "tool_calls",
     };
     events.push(chunk(json!({}), json!(finish)));
-    if ctx.include_usage {
+    let groq = ctx.emulation == Some(Emulation::Groq);
+    if ctx.include_usage || groq {
         let usage = json!({
             "prompt_tokens": ctx.input_tokens,
             "completion_tokens": ctx.output_tokens,
             "total_tokens": ctx.input_tokens + ctx.output_tokens,
         });
         let mut c = frame(json!([]));
-        c["usage"] = usage;
+        match groq {
+            true => c["x_groq"] = json!({"id": "req_fake", "usage": usage}),
+            false => c["usage"] = usage,
+        }
         events.push(data(&c));
     }
     events.push("data: [DONE]\n\n".to_string());
@@ -1083,6 +1224,13 @@ fn anthropic_events(turn: &Turn, ctx: &Ctx) -> Vec<String> {
         ev("ping", json!({"type": "ping"})),
     ];
     let mut index = 0;
+    for v in providers::anthropic_thinking(ctx.emulation, &ctx.ids) {
+        if v["type"] == "content_block_stop" {
+            index += 1;
+        }
+        let name = v["type"].as_str().unwrap_or("").to_string();
+        events.push(ev(&name, v));
+    }
     if !turn.text.is_empty() {
         let block = json!({"type": "text", "text": ""});
         events.push(ev(
@@ -1111,6 +1259,8 @@ fn anthropic_events(turn: &Turn, ctx: &Ctx) -> Vec<String> {
     }
     let stop = match (turn.ending, turn.calls.is_empty()) {
         (Ending::Length, _) => "max_tokens",
+        (Ending::WindowFull, _) => "model_context_window_exceeded",
+        (Ending::Refusal, _) => "refusal",
         (_, true) => "end_turn",
         (_, false) => "tool_use",
     };
@@ -1150,6 +1300,79 @@ fn anthropic_tool_block(turn: &Turn, ctx: &Ctx, i: usize, index: usize) -> Vec<V
     out
 }
 
+/// The Responses API's events for a turn: items added, text and argument deltas, items
+/// done, then `response.completed` (or `response.incomplete` when cut by length).
+fn responses_events(turn: &Turn, ctx: &Ctx) -> Vec<String> {
+    let ev = |v: Value| event(v["type"].as_str().unwrap_or(""), &v);
+    let mut events = vec![ev(json!({"type": "response.created",
+        "response": {"id": "resp_fake", "object": "response", "status": "in_progress"}}))];
+    let mut output = Vec::new();
+    for item in providers::responses_reasoning(ctx.emulation, &ctx.ids) {
+        events.push(ev(
+            json!({"type": "response.output_item.done", "item": item}),
+        ));
+        output.push(item);
+    }
+    if !turn.text.is_empty() {
+        let (delta, part) = match turn.ending {
+            Ending::Refusal => ("response.refusal.delta", "refusal"),
+            _ => ("response.output_text.delta", "output_text"),
+        };
+        let item = json!({"type": "message", "id": "msg_fake", "role": "assistant",
+                          "status": "in_progress", "content": []});
+        events.push(ev(
+            json!({"type": "response.output_item.added", "item": item}),
+        ));
+        for piece in pieces(&turn.text, PIECES) {
+            events.push(ev(
+                json!({"type": delta, "item_id": "msg_fake", "delta": piece}),
+            ));
+        }
+        let text_field = if part == "refusal" { "refusal" } else { "text" };
+        let done = json!({"type": "message", "id": "msg_fake", "role": "assistant",
+            "status": "completed", "content": [{"type": part, text_field: turn.text}]});
+        events.push(ev(
+            json!({"type": "response.output_item.done", "item": done}),
+        ));
+        output.push(done);
+    }
+    for (i, call) in turn.calls.iter().enumerate() {
+        let id = format!("fc_{}", ctx.ids[i]);
+        let args = sent_args(turn, i);
+        let item = |arguments: &str, status: &str| {
+            json!({"type": "function_call", "id": id, "call_id": ctx.ids[i], "name": call.name,
+                   "arguments": arguments, "status": status})
+        };
+        events.push(ev(
+            json!({"type": "response.output_item.added", "item": item("", "in_progress")}),
+        ));
+        for piece in pieces(&args, PIECES) {
+            events.push(ev(json!({"type": "response.function_call_arguments.delta",
+                                  "item_id": id, "output_index": i, "delta": piece})));
+        }
+        events.push(ev(
+            json!({"type": "response.output_item.done", "item": item(&args, "completed")}),
+        ));
+        output.push(item(&args, "completed"));
+    }
+    let usage = json!({"input_tokens": ctx.input_tokens, "output_tokens": ctx.output_tokens,
+        "total_tokens": ctx.input_tokens + ctx.output_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0}});
+    let mut response = json!({"id": "resp_fake", "object": "response", "model": ctx.model,
+                              "status": "completed", "output": output, "usage": usage});
+    let kind = match turn.ending {
+        Ending::Length | Ending::WindowFull => {
+            response["status"] = json!("incomplete");
+            response["incomplete_details"] = json!({"reason": "max_output_tokens"});
+            "response.incomplete"
+        }
+        _ => "response.completed",
+    };
+    events.push(ev(json!({"type": kind, "response": response})));
+    events
+}
+
 fn error_event(protocol: Protocol) -> String {
     match protocol {
         Protocol::OpenAi => data(&json!({"error": {"message": "fake upstream failure",
@@ -1157,6 +1380,11 @@ fn error_event(protocol: Protocol) -> String {
         Protocol::Anthropic => event(
             "error",
             &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ),
+        Protocol::Responses => event(
+            "response.failed",
+            &json!({"type": "response.failed", "response": {"status": "failed",
+                "error": {"code": "server_error", "message": "fake upstream failure"}}}),
         ),
     }
 }

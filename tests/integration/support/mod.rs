@@ -4,6 +4,7 @@
 pub mod deps;
 pub mod fake;
 pub mod nib;
+pub mod providers;
 
 pub use fake::{FakeServer, Protocol, Reply, call};
 pub use nib::{Nib, Output, parse_json_lines};

@@ -101,7 +101,7 @@ impl Nib {
     pub fn against(server: &FakeServer, protocol: Protocol) -> Nib {
         let nib = Nib::new().args(["--model", MODEL, "--provider", protocol.flag()]);
         match protocol {
-            Protocol::OpenAi => nib.args(["--base-url", &server.base_v1()]),
+            Protocol::OpenAi | Protocol::Responses => nib.args(["--base-url", &server.base_v1()]),
             Protocol::Anthropic => nib
                 .args(["--base-url", &server.base()])
                 .env("ANTHROPIC_API_KEY", FAKE_KEY),
@@ -150,6 +150,11 @@ impl Nib {
         self
     }
 
+    /// The program this runs (the nib binary unless `program` changed it).
+    pub fn bin(&self) -> &Path {
+        &self.program
+    }
+
     /// The working directory nib runs in.
     pub fn work(&self) -> PathBuf {
         self.sandbox.root.join("work")
@@ -179,11 +184,11 @@ impl Nib {
         fs::read_to_string(self.work().join(rel)).ok()
     }
 
-    fn command(&self, extra: &[OsString]) -> Command {
+    fn command(&self, dir: &str, extra: &[OsString]) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args)
             .args(extra)
-            .current_dir(self.work())
+            .current_dir(self.work().join(dir))
             .env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
@@ -213,9 +218,19 @@ impl Nib {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
+        self.spawn_in("", extra)
+    }
+
+    /// `spawn_with`, run in `dir` under `work/` (created if needed).
+    pub fn spawn_in<I, S>(&self, dir: &str, extra: I) -> Running
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        fs::create_dir_all(self.work().join(dir)).expect("create the run's directory");
         let extra: Vec<OsString> = extra.into_iter().map(Into::into).collect();
         let mut child = self
-            .command(&extra)
+            .command(dir, &extra)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
         let mut held_stdin = None;
@@ -252,7 +267,17 @@ impl Nib {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        let running = self.spawn_with(extra);
+        self.run_in("", extra)
+    }
+
+    /// `run_with` in `dir` under `work/` (created if needed): another directory of the
+    /// same user.
+    pub fn run_in<I, S>(&self, dir: &str, extra: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let running = self.spawn_in(dir, extra);
         let timeout = running.timeout;
         running.wait(timeout)
     }

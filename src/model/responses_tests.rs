@@ -1,0 +1,190 @@
+use super::*;
+use crate::model::ToolSpec;
+
+fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
+    let mut streamed = String::new();
+    let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
+    (reply, streamed)
+}
+
+fn ev(data: Value) -> String {
+    format!(
+        "event: {}\ndata: {data}\n\n",
+        data["type"].as_str().unwrap()
+    )
+}
+
+fn completed(usage: Value) -> String {
+    ev(json!({"type": "response.completed", "response": {"status": "completed", "usage": usage}}))
+}
+
+#[test]
+fn text_reasoning_and_a_call_as_llama_cpp_and_openai_send_them() {
+    let reasoning = json!({"type": "reasoning", "id": "rs_1", "summary": [],
+                           "encrypted_content": "gAAAA+/sig=="});
+    let input = [
+        ev(json!({"type": "response.created", "response": {"id": "resp_1"}})),
+        ev(json!({"type": "response.output_item.done", "item": reasoning})),
+        ev(json!({"type": "response.output_text.delta", "item_id": "msg_1", "delta": "Run"})),
+        ev(json!({"type": "response.output_text.delta", "item_id": "msg_1", "delta": "ning."})),
+        ev(
+            json!({"type": "response.output_item.added", "item": {"type": "function_call",
+            "id": "fc_1", "call_id": "call_1", "name": "bash", "arguments": ""}}),
+        ),
+        ev(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1",
+            "delta": "{\"command\":"}),
+        ),
+        ev(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1",
+            "delta": "\"ls\"}"}),
+        ),
+        ev(
+            json!({"type": "response.output_item.done", "item": {"type": "function_call",
+            "id": "fc_1", "call_id": "call_1", "name": "bash",
+            "arguments": "{\"command\":\"ls\"}"}}),
+        ),
+        completed(json!({"input_tokens": 100, "output_tokens": 30,
+            "input_tokens_details": {"cached_tokens": 60},
+            "output_tokens_details": {"reasoning_tokens": 20}})),
+    ]
+    .concat();
+    let (reply, streamed) = parse(&input);
+    let reply = reply.unwrap();
+    assert_eq!(
+        (reply.text.as_str(), streamed.as_str()),
+        ("Running.", "Running.")
+    );
+    assert_eq!(reply.stop, StopReason::ToolUse);
+    assert_eq!(reply.calls.len(), 1);
+    assert_eq!(reply.calls[0].id, "call_1");
+    assert_eq!(reply.calls[0].input, json!({"command": "ls"}));
+    assert_eq!(reply.opaque[0].data, reasoning, "kept whole");
+    assert_eq!(reply.opaque[1].call.as_deref(), Some("call_1"));
+    assert_eq!(reply.opaque[1].data, json!({"id": "fc_1"}));
+    let usage = reply.usage.unwrap();
+    assert_eq!(
+        (usage.input_tokens, usage.cache_read_input_tokens),
+        (40, 60)
+    );
+    assert_eq!(usage.output_tokens, 30);
+}
+
+#[test]
+fn ends_and_failures() {
+    let incomplete = ev(json!({"type": "response.incomplete", "response": {
+        "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}}));
+    let text = ev(json!({"type": "response.output_text.delta", "delta": "Half"}));
+    let reply = parse(&[text.clone(), incomplete].concat()).0.unwrap();
+    assert_eq!(reply.stop, StopReason::MaxTokens);
+
+    let refusal = ev(json!({"type": "response.refusal.delta", "delta": "I can't help."}));
+    let reply = parse(&[refusal, completed(json!({}))].concat()).0.unwrap();
+    assert_eq!(
+        (reply.stop, reply.text.as_str()),
+        (StopReason::Refusal, "I can't help.")
+    );
+
+    assert!(matches!(parse(&text).0, Err(StreamError::Incomplete)));
+    let failed = ev(json!({"type": "response.failed", "response": {"error": {
+        "code": "server_error", "message": "boom"}}}));
+    match parse(&failed).0 {
+        Err(StreamError::Server { message, retryable }) => {
+            assert_eq!((message.as_str(), retryable), ("server_error: boom", true))
+        }
+        other => panic!("{other:?}"),
+    }
+    let error = ev(json!({"type": "error", "code": "invalid_prompt", "message": "no"}));
+    assert!(matches!(
+        parse(&error).0,
+        Err(StreamError::Server {
+            retryable: false,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn request_body_sends_items_back() {
+    let call = ToolCall {
+        id: "call_1".into(),
+        name: "bash".into(),
+        input: json!({"command": "ls"}),
+        invalid: None,
+    };
+    let reasoning = json!({"type": "reasoning", "id": "rs_1", "encrypted_content": "e"});
+    let opaque = |call: Option<&str>, data: Value| {
+        Block::Opaque(Opaque {
+            family: FAMILY.into(),
+            call: call.map(str::to_string),
+            data,
+        })
+    };
+    let messages = vec![
+        Message::user_text("list"),
+        Message {
+            role: Role::Assistant,
+            content: vec![
+                opaque(None, reasoning.clone()),
+                opaque(Some("call_1"), json!({"id": "fc_1"})),
+                Block::Opaque(Opaque {
+                    family: "anthropic".into(),
+                    call: None,
+                    data: json!({"type": "thinking"}),
+                }),
+                Block::Text {
+                    text: "Looking.".into(),
+                },
+                Block::ToolCall(call),
+            ],
+        },
+        Message {
+            role: Role::User,
+            content: vec![Block::ToolResult {
+                id: "call_1".into(),
+                content: "a.rs".into(),
+                is_error: false,
+            }],
+        },
+    ];
+    let tools = [ToolSpec {
+        name: "bash".into(),
+        description: "Run".into(),
+        schema: json!({"type": "object"}),
+    }];
+    let req = Request {
+        model: "gpt-5-codex",
+        system: "be brief",
+        messages: &messages,
+        tools: &tools,
+        max_tokens: 100,
+    };
+    let body: Value = serde_json::from_str(&body(&req, Some(Effort::High))).unwrap();
+    let expected = json!({
+        "model": "gpt-5-codex", "stream": true, "store": false, "max_output_tokens": 100,
+        "instructions": "be brief", "include": ["reasoning.encrypted_content"],
+        "reasoning": {"effort": "high"},
+        "tools": [{"type": "function", "name": "bash", "description": "Run",
+                   "parameters": {"type": "object"}}],
+        "input": [
+            {"role": "user", "content": "list"},
+            reasoning,
+            {"type": "message", "role": "assistant", "content": "Looking."},
+            {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "bash",
+             "arguments": "{\"command\":\"ls\"}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "a.rs"},
+        ],
+    });
+    assert_eq!(body, expected);
+    let plain = Request {
+        model: "smollm2",
+        ..req
+    };
+    let body: Value = serde_json::from_str(&super::body(&plain, None)).unwrap();
+    assert!(body.get("include").is_none() && body.get("reasoning").is_none());
+    assert_eq!(
+        url("http://h/v1/"),
+        "http://h/v1/responses",
+        "the path goes before any query"
+    );
+}
