@@ -140,7 +140,8 @@ fn a_claude_code_project_works_end_to_end() {
     ]);
     let nib = Nib::against(&server, Protocol::Anthropic)
         .args(["-p", "/fixit 7 cli", "--yes"])
-        .timeout(90);
+        .env("MCP_TIMEOUT", "180000")
+        .timeout(240);
     nib.put("CLAUDE.md", "Always run the linter.");
     nib.put(
         ".claude/skills/lint/SKILL.md",

@@ -13,6 +13,15 @@ use std::time::Duration;
 /// REFERENCE §6: the most bytes of one tool result the model ever sees.
 const CLIP: usize = 12_288;
 
+/// `MCP_TIMEOUT` for the tests: the Python SDK takes half a minute to import on a
+/// machine loaded with parallel test runs; the default 30 s would make them flaky.
+const START_MS: &str = "180000";
+
+/// `Nib::against` with the start timeout above.
+fn against(server: &FakeServer, protocol: Protocol) -> Nib {
+    Nib::against(server, protocol).env("MCP_TIMEOUT", START_MS)
+}
+
 fn everything(d: &Deps) -> Value {
     json!({"command": d.everything, "args": ["stdio"]})
 }
@@ -35,10 +44,10 @@ fn one_call(
     setup: impl FnOnce(&Nib),
 ) -> (FakeServer, Output) {
     let server = FakeServer::start(vec![Reply::tool_call(tool, args), Reply::text("done")]);
-    let nib = Nib::against(&server, Protocol::Anthropic)
+    let nib = against(&server, Protocol::Anthropic)
         .args(["-p", "use the tool"])
         .args(flags)
-        .timeout(90);
+        .timeout(240);
     setup(&nib);
     let out = nib.run();
     (server, out)
@@ -159,9 +168,9 @@ fn a_server_that_crashes_mid_call_is_an_error_result_and_the_session_goes_on() {
         Reply::tool_call("bash", json!({"command": "echo still here"})),
         Reply::text("done"),
     ]);
-    let nib = Nib::against(&server, Protocol::OpenAi)
+    let nib = against(&server, Protocol::OpenAi)
         .args(["-p", "go", "--yes"])
-        .timeout(90);
+        .timeout(240);
     mcp_json(&nib, json!({"py": python(d, &[])}));
     let out = nib.run();
     assert_eq!(out.code(), 0, "{out}");
@@ -270,11 +279,11 @@ fn server_environment_has_no_provider_keys_and_expands_variables() {
         ]),
         Reply::text("done"),
     ]);
-    let nib = Nib::against(&server, Protocol::Anthropic)
+    let nib = against(&server, Protocol::Anthropic)
         .args(["-p", "go", "--yes"])
         .env("TEAM", "blue")
         .env("GITHUB_TOKEN", "ghtok")
-        .timeout(90);
+        .timeout(240);
     let mut py = python(d, &[]);
     py["env"] = json!({"REGION": "${NIB_TEST_REGION:-eu-west}", "LEAKED": "${ANTHROPIC_API_KEY}"});
     mcp_json(&nib, json!({"py": py}));
@@ -302,7 +311,7 @@ fn server_environment_has_no_provider_keys_and_expands_variables() {
 fn sources_filters_and_strict_mode() {
     let Some(d) = deps() else { return };
     let server = FakeServer::start(vec![Reply::text("a"), Reply::text("b"), Reply::text("c")]);
-    let nib = Nib::against(&server, Protocol::OpenAi).timeout(90);
+    let nib = against(&server, Protocol::OpenAi).timeout(240);
     mcp_json(&nib, json!({"proj": python(d, &[])}));
     let user = json!({"mcpServers": {"user": python(d, &[])}});
     std::fs::write(nib.home().join(".claude.json"), user.to_string()).unwrap();
@@ -352,9 +361,9 @@ fn sources_filters_and_strict_mode() {
 fn servers_and_their_children_are_stopped_when_nib_exits() {
     let Some(d) = deps() else { return };
     let server = FakeServer::start(vec![Reply::text("done")]);
-    let nib = Nib::against(&server, Protocol::OpenAi)
+    let nib = against(&server, Protocol::OpenAi)
         .args(["-p", "x"])
-        .timeout(60);
+        .timeout(240);
     let pidfile = nib.work().join("child.pid");
     let script = format!(
         "sleep 1000 & echo $! > '{}'; exec '{}' '{}'",
@@ -388,7 +397,7 @@ fn servers_and_their_children_are_stopped_when_nib_exits() {
 #[test]
 fn without_mcp_nothing_waits_and_print_system_prompt_shows_schema_sizes() {
     let Some(d) = deps() else { return };
-    let nib = Nib::new().args([
+    let nib = Nib::new().env("MCP_TIMEOUT", START_MS).args([
         "--print-system-prompt",
         "--base-url",
         "http://127.0.0.1:9/v1",
@@ -431,15 +440,18 @@ impl HttpServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start the HTTP MCP server");
-        let ready = (0..200).any(|_| {
+        // Uvicorn and the SDK take seconds to import on a loaded machine.
+        let server = HttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        };
+        let ready = (0..1200).any(|_| {
             std::thread::sleep(Duration::from_millis(50));
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
+        // On failure the server is dropped, and so stopped, with the panic.
         assert!(ready, "the HTTP MCP server did not listen on {port}");
-        HttpServer {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-        }
+        server
     }
 }
 
@@ -500,9 +512,9 @@ fn streamable_http_servers_with_sse_and_json_replies() {
 fn enabled_and_disabled_mcpjson_servers_are_honoured() {
     let Some(d) = deps() else { return };
     let server = FakeServer::start(vec![Reply::text("a")]);
-    let nib = Nib::against(&server, Protocol::OpenAi)
+    let nib = against(&server, Protocol::OpenAi)
         .args(["-p", "x"])
-        .timeout(90);
+        .timeout(240);
     mcp_json(
         &nib,
         json!({"a": python(d, &[]), "b": python(d, &[]), "c": python(d, &[])}),
@@ -522,10 +534,10 @@ fn enabled_and_disabled_mcpjson_servers_are_honoured() {
 fn a_server_too_slow_to_start_is_given_up_on_and_stopped() {
     let Some(d) = deps() else { return };
     let server = FakeServer::start(vec![Reply::text("done")]);
-    let nib = Nib::against(&server, Protocol::OpenAi)
+    let nib = against(&server, Protocol::OpenAi)
         .args(["-p", "x"])
         .env("MCP_TIMEOUT", "1500")
-        .timeout(60);
+        .timeout(240);
     let pidfile = nib.work().join("server.pid");
     let script = format!(
         "echo $$ > '{}'; exec '{}' '{}' --slow-init 60",
@@ -566,9 +578,9 @@ fn images_and_resources_become_notes_and_sums_come_back() {
         ]),
         Reply::text("done"),
     ]);
-    let nib = Nib::against(&server, Protocol::Anthropic)
+    let nib = against(&server, Protocol::Anthropic)
         .args(["-p", "go", "--allowedTools", "mcp__everything"])
-        .timeout(90);
+        .timeout(240);
     mcp_json(&nib, json!({"everything": everything(d)}));
     let out = nib.run();
     assert_eq!(out.code(), 0, "{out}");
