@@ -12,6 +12,7 @@ use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
 use crate::price;
+use crate::sandbox::{Grant, Sandbox};
 use crate::tools::disk::Links;
 use crate::tools::fs::{Plan, Seen};
 use crate::tools::{self, Action, Outcome, Tool, Workspace};
@@ -179,6 +180,8 @@ pub struct Agent {
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
     pub instructed: HashSet<PathBuf>,
+    /// Confines the commands the model runs.
+    pub sandbox: Sandbox,
     /// What the model has read or written (rebuilt from the journal on resume).
     pub seen: Seen,
     /// Why the journal stopped being written, once it has: from then on no file is
@@ -575,11 +578,28 @@ impl Agent {
         };
         let said = self.pre_tool_hooks(call, &action, ui);
         let by_rules = if said.is_some() { "hook" } else { "rules" };
+        let mut grant = Grant::Approved;
         let (allowed, by, rule) = match hooks::overrule(self.gate.check(&action), said) {
-            Verdict::Allow => (true, by_rules, None),
+            Verdict::Allow => {
+                if by_rules == "rules" && self.gate.allows_unasked(&action) {
+                    grant = Grant::Unasked;
+                }
+                (true, by_rules, None)
+            }
             Verdict::Deny(why) => {
                 self.decision(ui, call, false, by_rules, None);
                 return denied(denials, format!("denied: {why}"));
+            }
+            // --auto: what the bare tool rule would allow (not protected paths, not
+            // ask rules) runs confined instead of asking.
+            // (Not when a PreToolUse hook asked: a person must answer.)
+            Verdict::Ask(_)
+                if by_rules == "rules"
+                    && self.sandbox.auto()
+                    && self.gate.allowing_rule(&action, None).is_some() =>
+            {
+                grant = Grant::Auto;
+                (true, "auto", None)
             }
             Verdict::Ask(reason) => {
                 let message = format!("nib needs your permission to use {}", call.name);
@@ -627,6 +647,8 @@ impl Agent {
             env: &self.env,
             skills: &self.skills,
             mcp: Some(&self.mcp),
+            sandbox: &self.sandbox,
+            grant,
             may_read: &|path| gate.may_search(&action, path),
             seen: &self.seen,
         };

@@ -13,6 +13,7 @@ use crate::context;
 use crate::journal::{self, Journal, JournalError, Meta};
 use crate::model::{self, Client, Limits, Message, Usage};
 use crate::price;
+use crate::sandbox::{self, Sandbox};
 use crate::sessions;
 use crate::tools::fs::Seen;
 use crate::tools::{self, Tool, Workspace};
@@ -232,13 +233,15 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
     let saved = agent.journal.is_some();
-    Ok(ui.finish(
+    let code = ui.finish(
         &result,
         &agent.usage,
         agent.cost_usd,
         started.elapsed(),
         saved,
-    ))
+    );
+    // Stopped by SIGTERM, SIGHUP or SIGQUIT: exit as the signal would have.
+    Ok(crate::signals::stopped_by().map_or(code, |signal| 128 + signal))
 }
 
 /// One headless task: a custom command, a skill, or the prompt as it is.
@@ -347,8 +350,10 @@ pub fn prepare(
     for w in gate.warnings() {
         eprintln!("nib: warning: {w}");
     }
+    let mut sandbox = sandbox_for(args, dirs, &settings, &cwd, &claude.roots)?;
     for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
         gate.allow_read_dir(dir);
+        sandbox.add_read_dir(dir);
     }
     for dir in &claude.roots {
         gate.add_root(dir);
@@ -356,7 +361,7 @@ pub fn prepare(
 
     let enabled = enabled_tools(args, &skills);
     let cancel = Arc::new(AtomicBool::new(false));
-    crate::ui::forward_interrupts(cancel.clone());
+    crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal);
     let (journal, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
     let session_id = journal
         .as_ref()
@@ -408,6 +413,7 @@ pub fn prepare(
         cancel,
         skills,
         instructed: Default::default(),
+        sandbox,
         seen: resumed.seen,
         unsaved: None,
         hooks,
@@ -429,6 +435,37 @@ fn enabled_tools(args: &Args, skills: &[context::Skill]) -> Vec<Tool> {
     let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
     enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
     enabled
+}
+
+/// The sandbox from `--sandbox` and the user's settings (a project cannot change it),
+/// with the extra workspace `roots` (`--add-dir`, `additionalDirectories`) writable;
+/// what the kernel cannot do is said in one line.
+fn sandbox_for(
+    args: &Args,
+    dirs: &Dirs,
+    settings: &Settings,
+    cwd: &std::path::Path,
+    roots: &[PathBuf],
+) -> Result<Sandbox, Error> {
+    let (level, mut options) =
+        sandbox::from_settings(settings.json.get("sandbox"), dirs.home.as_deref())
+            .map_err(Error::Setup)?;
+    options.writable.extend(roots.iter().cloned());
+    options.auto = args.auto || settings.bool("auto");
+    let level = args
+        .sandbox
+        .or(level)
+        .unwrap_or(sandbox::Level::WorkspaceWrite);
+    let nib_dirs: Vec<PathBuf> = [&dirs.config, &dirs.data]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("nib"))
+        .collect();
+    let sandbox = Sandbox::new(level, cwd, dirs.home.as_deref(), &nib_dirs, options);
+    if let Some(notice) = sandbox.notice() {
+        eprintln!("nib: {notice}");
+    }
+    Ok(sandbox)
 }
 
 /// Request limits: the defaults, with settings `idle_timeout_secs` for the idle limit.

@@ -6,6 +6,7 @@
 
 use crate::approval::Mode;
 use crate::model::{Effort, Provider};
+use crate::sandbox::Level;
 use crate::tools::Tool;
 use std::path::PathBuf;
 
@@ -62,6 +63,10 @@ pub struct Args {
     pub max_budget_usd: Option<f64>,
     pub output_format: OutputFormat,
     pub permission_mode: Option<Mode>,
+    /// `--sandbox LEVEL`: how far commands reach (settings `sandbox` otherwise).
+    pub sandbox: Option<Level>,
+    /// `--auto`: a call that would ask runs confined instead.
+    pub auto: bool,
     pub allowed_tools: Vec<String>,
     pub disallowed_tools: Vec<String>,
     /// `--tools bash,read`: the only tools the model is offered.
@@ -104,6 +109,8 @@ impl Default for Args {
             max_budget_usd: None,
             output_format: OutputFormat::Text,
             permission_mode: None,
+            sandbox: None,
+            auto: false,
             allowed_tools: Vec::new(),
             disallowed_tools: Vec::new(),
             tools: None,
@@ -174,7 +181,12 @@ Permissions:
       --allowedTools RULES      allow without asking, e.g. \"Bash(git diff *),Read\"
       --disallowedTools RULES   always refuse, e.g. \"Bash(curl *)\"
       --dangerously-skip-permissions, --yes
-                                run every tool call without asking (deny rules still apply)
+                                run every tool call without asking (deny rules still apply;
+                                commands stay in the sandbox)
+      --sandbox LEVEL           how far commands reach: workspace-write (default: write
+                                only the workspace and temp dir), read-only, or off
+      --auto                    run calls that would ask, confined to the workspace with
+                                no network (deny rules apply; protected paths still ask)
 
 Sessions:
   -c, --continue                continue the latest session of this directory
@@ -285,6 +297,14 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                     ))
                 })?);
             }
+            "--sandbox" => {
+                let v = value(flag)?;
+                let level = Level::parse(&v).ok_or_else(|| {
+                    UsageError(format!("--sandbox must be {}, not {v:?}", Level::NAMES))
+                })?;
+                args.sandbox = Some(level);
+            }
+            "--auto" => args.auto = true,
             "--dangerously-skip-permissions" | "--yes" | "-y" => {
                 args.permission_mode = Some(Mode::Bypass)
             }

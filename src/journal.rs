@@ -538,7 +538,9 @@ fn close_pending(messages: &mut Vec<Message>, pending: &mut Vec<String>) {
     for id in pending.drain(..) {
         let block = Block::ToolResult {
             id,
-            content: "interrupted: nib stopped before this tool call finished".into(),
+            content: "killed: nib was stopped while this tool call ran, and a command it ran \
+                      was killed with it; check what it did before running it again"
+                .into(),
             is_error: true,
         };
         push_block(messages, Role::User, block);

@@ -12,14 +12,22 @@ mod journal;
 mod mcp;
 mod model;
 mod price;
+mod sandbox;
 mod secrets;
 mod sessions;
+mod signals;
 #[cfg(test)]
 mod testing;
 mod tools;
 mod ui;
 
 fn main() {
+    if tools::watchdog::requested() {
+        std::process::exit(tools::watchdog::serve());
+    }
+    if let Some(warning) = secrets::hide_keys() {
+        eprintln!("nib: warning: {warning}");
+    }
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let code = match cli::parse(&argv) {
         Err(e) => {

@@ -83,6 +83,102 @@ pub fn without_provider_keys(also: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Tells a re-executed nib which descriptor holds the variables it was started with.
+const KEYS_FD_VAR: &str = "NIB_KEYS_FD";
+
+/// Keeps nib's keys out of its own `/proc/<pid>/environ`, which any process of the same
+/// user can read: nib re-executes itself without secret-named variables and hands them
+/// over in an anonymous memory file; the new nib puts them back into its environment
+/// (its heap, not the kernel's copy shown in /proc). Either way nib ends non-dumpable,
+/// so other processes of the user cannot read its memory either.
+///
+/// Call first thing in `main`, while nib has one thread. Returns why the keys could not
+/// be hidden, if they could not.
+pub fn hide_keys() -> Option<String> {
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if let Some(fd) = std::env::var_os(KEYS_FD_VAR) {
+        return take_keys(&fd.to_string_lossy()).err();
+    }
+    let secret = |k: &std::ffi::OsStr| is_secret_name(&k.to_string_lossy());
+    let keys: Vec<_> = std::env::vars_os().filter(|(k, _)| secret(k)).collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let err = reexec_without(&keys);
+    Some(format!(
+        "cannot keep keys out of /proc ({err}); they stay visible to your own processes"
+    ))
+}
+
+/// Re-executes nib with `keys` passed in a memory file; returns only on failure.
+fn reexec_without(keys: &[(std::ffi::OsString, std::ffi::OsString)]) -> std::io::Error {
+    use std::io::{Seek, Write};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    // No close-on-exec: the descriptor must survive into the new nib.
+    // SAFETY: memfd_create with a valid C string; the fd is owned by `file` below.
+    let fd = unsafe { libc::memfd_create(c"nib-keys".as_ptr(), 0) };
+    if fd < 0 {
+        return std::io::Error::last_os_error();
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut payload = Vec::new();
+    for (k, v) in keys {
+        payload.extend_from_slice(k.as_bytes());
+        payload.push(b'=');
+        payload.extend_from_slice(v.as_bytes());
+        payload.push(0);
+    }
+    if let Err(e) = file.write_all(&payload).and_then(|()| file.rewind()) {
+        return e;
+    }
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    if let Some(argv0) = args.next() {
+        cmd.arg0(argv0);
+    }
+    for (k, _) in keys {
+        cmd.env_remove(k);
+    }
+    cmd.args(args)
+        .env(KEYS_FD_VAR, file.as_raw_fd().to_string())
+        .exec()
+}
+
+/// In the re-executed nib: the variables back from the memory file, which is closed.
+fn take_keys(fd: &str) -> Result<(), String> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: single-threaded (first thing in main), as set_var and remove_var need.
+    unsafe { std::env::remove_var(KEYS_FD_VAR) };
+    let fd: i32 = fd
+        .parse()
+        .map_err(|_| format!("{KEYS_FD_VAR} is not a descriptor"))?;
+    // SAFETY: the previous nib left this descriptor open for us; we own it now.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut payload = Vec::new();
+    file.read_to_end(&mut payload)
+        .map_err(|e| format!("cannot read the keys back: {e}"))?;
+    for entry in payload.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+        let Some(eq) = entry.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let (k, v) = (&entry[..eq], &entry[eq + 1..]);
+        // SAFETY: single-threaded, see above.
+        unsafe {
+            std::env::set_var(
+                std::ffi::OsStr::from_bytes(k),
+                std::ffi::OsStr::from_bytes(v),
+            )
+        };
+    }
+    Ok(())
+}
+
 /// The process environment minus secrets, except the names in `passthrough`.
 /// Variables whose name or value is not UTF-8 are left out.
 pub fn child_env(passthrough: &[String]) -> Vec<(String, String)> {

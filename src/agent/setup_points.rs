@@ -6,6 +6,7 @@ use super::{Agent, Event, TaskResult, Ui};
 use crate::hooks;
 use crate::journal::Record;
 use crate::model::{Message, ToolCall};
+use crate::sandbox::Grant;
 use crate::tools::{self, Action, Outcome};
 use serde_json::{Value, json};
 
@@ -36,6 +37,9 @@ impl Agent {
             env: &self.env,
             skills: &self.skills,
             mcp: Some(&self.mcp),
+            sandbox: &self.sandbox,
+            // Hooks run as approved commands do; a command's `!` lines get their own.
+            grant: Grant::Approved,
             // Only commands run here (command lines, hooks): nothing searches files.
             may_read: &|_| false,
             seen: &self.seen,
@@ -70,6 +74,9 @@ impl Agent {
             env: &env,
             skills: &self.skills,
             mcp: Some(&self.mcp),
+            sandbox: &self.sandbox,
+            // Hooks run as approved commands do; a command's `!` lines get their own.
+            grant: Grant::Approved,
             // Only commands run here (command lines, hooks): nothing searches files.
             may_read: &|_| false,
             seen: &self.seen,

@@ -387,6 +387,15 @@ impl Gate {
         }
     }
 
+    /// Whether `action` is allowed by nib's built-in read-only set alone, with no rule,
+    /// answer or mode behind it (the sandbox confines such commands more tightly).
+    pub fn allows_unasked(&self, action: &Action) -> bool {
+        let mut plain = self.clone();
+        plain.allow.clear();
+        plain.mode = Mode::Default;
+        plain.check(action) == Verdict::Allow
+    }
+
     /// The rule an "always" answer would add for this action, e.g. `Bash(npm test *)`;
     /// `None` when no safe rule exists (compound or unsafe commands, protected paths).
     pub fn suggest_rule(&self, action: &Action) -> Option<String> {

@@ -8,6 +8,7 @@
 
 use super::skills::frontmatter;
 use crate::approval::{Gate, Verdict};
+use crate::sandbox::Grant;
 use crate::tools::{self, Action, Context, clip};
 use std::path::{Path, PathBuf};
 
@@ -234,7 +235,11 @@ fn run_shell_lines(text: &str, gate: &Gate, ctx: &Context, notes: &mut Vec<Strin
         };
         match gate.check(&action) {
             Verdict::Allow => {
-                let outcome = tools::execute(&action, ctx);
+                let grant = match gate.allows_unasked(&action) {
+                    true => Grant::Unasked,
+                    false => Grant::Approved,
+                };
+                let outcome = tools::execute(&action, &Context { grant, ..*ctx });
                 let text = outcome
                     .content
                     .strip_prefix("exit status: 0\n")

@@ -2,8 +2,10 @@
 //! JSON-RPC message is one line on its stdin / stdout; stderr is its log, of which the
 //! last lines are kept to say why it failed. Lines that are not JSON are skipped.
 //!
-//! The whole group is stopped when the transport is dropped.
+//! The whole group is stopped when the transport is dropped, and by the watchdog
+//! (`tools::watchdog`) when nib is killed.
 
+use crate::tools::watchdog;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -37,17 +39,30 @@ pub struct Stdio {
 
 impl Stdio {
     pub fn spawn(command: &str, args: &[String], env: &[(String, String)]) -> io::Result<Stdio> {
-        let mut child = Command::new(command)
-            .args(args)
+        let mut cmd = Command::new(command);
+        cmd.args(args)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Pipe::piped())
             .stdout(Pipe::piped())
-            .stderr(Pipe::piped())
-            // Its own group: Ctrl-C in the terminal is nib's to handle, and stopping
-            // the server stops whatever it started.
-            .process_group(0)
-            .spawn()?;
+            .stderr(Pipe::piped());
+        let watchdog = watchdog::pipe_fd();
+        // SAFETY: setpgid and a write are async-signal-safe system calls.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Its own group: Ctrl-C in the terminal is nib's to handle, and stopping
+                // the server stops whatever it started...
+                if libc::setpgid(0, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                // ...even when nib is killed: the watchdog stops listed groups.
+                if let Some(fd) = watchdog {
+                    watchdog::guard_from_child(fd);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -131,6 +146,7 @@ impl Drop for Stdio {
             if let Ok(Some(_)) = self.child.try_wait() {
                 // SAFETY: as above; signal 0 checks whether any of the group is left.
                 if unsafe { libc::kill(-group, 0) } != 0 {
+                    watchdog::release(group);
                     return;
                 }
             }
@@ -139,5 +155,6 @@ impl Drop for Stdio {
         // SAFETY: as above.
         unsafe { libc::kill(-group, libc::SIGKILL) };
         let _ = self.child.wait();
+        watchdog::release(group);
     }
 }

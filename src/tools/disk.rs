@@ -283,6 +283,7 @@ fn rewrite_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Reserves `len` bytes for `file`, where the filesystem can.
+#[cfg(target_os = "linux")]
 fn reserve(file: &File, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let Ok(len) = libc::off_t::try_from(len) else {
@@ -296,6 +297,11 @@ fn reserve(file: &File, len: u64) -> io::Result<()> {
         0 | libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
         e => Err(io::Error::from_raw_os_error(e)),
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reserve(_file: &File, _len: u64) -> io::Result<()> {
+    Ok(())
 }
 
 /// Copies the extended attributes of `from` (ACLs, SELinux labels, `user.*`) onto `to`.

@@ -587,17 +587,20 @@ mod tests {
         ws: Workspace,
         cancel: AtomicBool,
         seen: Seen,
+        sandbox: crate::sandbox::Sandbox,
     }
 
     impl Fixture {
         fn new(name: &str) -> Fixture {
             let t = TempDir::new(name);
             let ws = t.workspace();
+            let sandbox = crate::sandbox::Sandbox::off(&ws.root);
             Fixture {
                 t,
                 ws,
                 cancel: AtomicBool::new(false),
                 seen: Seen::default(),
+                sandbox,
             }
         }
 
@@ -610,6 +613,8 @@ mod tests {
                 mcp: None,
                 may_read: &|_| true,
                 seen: &self.seen,
+                sandbox: &self.sandbox,
+                grant: crate::sandbox::Grant::Approved,
             }
         }
 

@@ -11,6 +11,7 @@ pub mod disk;
 pub mod fs;
 pub mod search;
 pub mod shell;
+pub mod watchdog;
 
 use crate::model::{ToolCall, ToolSpec};
 use serde::{Deserialize, Serialize};
@@ -289,6 +290,10 @@ pub struct Context<'a> {
     pub skills: &'a [crate::context::Skill],
     /// The MCP servers whose tools the model was offered.
     pub mcp: Option<&'a crate::mcp::Servers>,
+    /// Confines commands; how far depends on `grant`.
+    pub sandbox: &'a crate::sandbox::Sandbox,
+    /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
+    pub grant: crate::sandbox::Grant,
     /// Whether grep and glob may read a file they found: the gate's deny and ask rules,
     /// asked per file (the gate only saw the search's path).
     pub may_read: &'a dyn Fn(&Path) -> bool,
@@ -812,6 +817,8 @@ mod tests {
             env: &[],
             skills: &[],
             mcp: None,
+            sandbox: &crate::sandbox::Sandbox::off(&ws.root),
+            grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &fs::Seen::default(),
         };

@@ -8,9 +8,10 @@
 //! block forever on a pipe that an escaped process still holds.
 
 use super::clip::Capture;
-use super::{Context, Outcome};
+use super::{Context, Outcome, watchdog};
+use crate::sandbox::{self, Grant};
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +49,22 @@ const QUIET_ENV: [(&str, &str); 3] = [
     ("GIT_TERMINAL_PROMPT", "0"),
 ];
 
+/// For commands run without asking anyone: git executes nothing the repository
+/// configures (hooks, fsmonitor, external diff, pagers, credential helpers, signing
+/// programs) and ignores bare repositories it was not pointed at.
+const DEFUSED_GIT: [(&str, &str); 10] = [
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", "/dev/null"),
+    ("core.pager", "cat"),
+    ("core.editor", "false"),
+    ("core.attributesFile", "/dev/null"),
+    ("diff.external", ""),
+    ("credential.helper", ""),
+    ("gpg.program", "false"),
+    ("safe.bareRepository", "explicit"),
+    ("protocol.allow", "never"),
+];
+
 /// How the wait for the shell ended.
 enum End {
     Exited(ExitStatus),
@@ -74,7 +91,12 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
     let mut pipe = Pipe::new(reader);
     let end = wait(&mut child, &mut pipe, timeout, ctx.cancel);
     let stopped_jobs = finish(&end, &mut child, &mut pipe);
-    report(&end, timeout, stopped_jobs, &pipe.capture)
+    let mut outcome = report(&end, timeout, stopped_jobs, &pipe.capture);
+    let reach = ctx.sandbox.reach(ctx.grant);
+    if let Some(note) = sandbox::blocked_note(reach, outcome.is_error, &outcome.content) {
+        outcome.content.push_str(&note);
+    }
+    outcome
 }
 
 /// What a command given input left behind (hooks): stdout and stderr apart, each
@@ -88,8 +110,9 @@ pub struct Ran {
     pub stderr: String,
 }
 
-/// Runs `command` like `run`, the same way (session, scrubbed environment, group kill
-/// at the deadline), with `input` on its stdin and stderr kept apart from stdout.
+/// Runs `command` like `run`, the same way (session, scrubbed environment, sandbox at
+/// `ctx.grant`, group kill at the deadline), with `input` on its stdin and stderr kept
+/// apart from stdout.
 pub fn run_with_input(
     command: &str,
     input: &[u8],
@@ -142,29 +165,33 @@ fn check_root(ctx: &Context) -> Result<(), String> {
 }
 
 /// After the wait: reads what is left, and stops the group when the time is up, the
-/// user interrupted, or background jobs still hold the output. True in the last case.
+/// user interrupted, or background jobs still hold the output (true in that case);
+/// a group that is gone is taken off the watchdog's list.
 fn finish(end: &End, child: &mut Child, pipe: &mut Pipe) -> bool {
+    // setsid made the shell the leader of its own group: its pid is the group id.
+    let group = child.id() as libc::pid_t;
+    let mut stopped_jobs = false;
     match end {
         End::Exited(_) => {
             pipe.drain(DRAIN);
-            if !pipe.is_open() {
-                return false;
+            if pipe.is_open() {
+                // Else the pipe is held by a process that left the group: stop reading.
+                stopped_jobs = group_alive(group, child);
+                terminate(child, pipe);
             }
-            // Else the pipe is held by a process that left the group: stop reading.
-            let stopped_jobs = group_alive(child.id() as libc::pid_t, child);
-            terminate(child, pipe);
-            stopped_jobs
         }
-        End::TimedOut | End::Interrupted => {
-            terminate(child, pipe);
-            false
-        }
+        End::TimedOut | End::Interrupted => terminate(child, pipe),
     }
+    if !group_alive(group, child) {
+        watchdog::release(group);
+    }
+    stopped_jobs
 }
 
-/// Starts `command` in its own session with the scrubbed environment; `outputs` are
-/// its stdout and stderr (the same pipe for the bash tool); stdin is a pipe when
-/// `input`, else empty. Every command nib runs for the model or a hook starts here.
+/// Starts `command` in its own session with the scrubbed environment, confined by the
+/// sandbox; `outputs` are its stdout and stderr (the same pipe for the bash tool);
+/// stdin is a pipe when `input`, else empty. Every command nib runs for the model or a
+/// hook starts here.
 fn spawn(
     command: &str,
     outputs: [&PipeWriter; 2],
@@ -183,19 +210,54 @@ fn spawn(
             .stdin(if input { Stdio::piped() } else { Stdio::null() })
             .stdout(outputs[0].try_clone()?)
             .stderr(outputs[1].try_clone()?);
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| match libc::setsid() {
-                -1 => Err(io::Error::last_os_error()),
-                _ => Ok(()),
-            });
+        if ctx.grant == Grant::Unasked {
+            defuse_git(&mut cmd);
         }
+        // SAFETY: getpid before the fork; the child only makes system calls.
+        let parent = unsafe { libc::getpid() };
+        let watchdog = watchdog::pipe_fd();
+        unsafe {
+            cmd.pre_exec(move || own_group(parent, watchdog));
+        }
+        ctx.sandbox.confine(&mut cmd, ctx.grant)?;
         match cmd.spawn() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => not_found = Some(e),
             result => return result,
         }
     }
     Err(not_found.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
+}
+
+/// In the child: a session (and process group) of its own, listed with the watchdog
+/// and killed by the kernel if nib dies before it (the backstops for SIGKILL of nib).
+fn own_group(parent: libc::pid_t, watchdog: Option<RawFd>) -> io::Result<()> {
+    // SAFETY: setsid, prctl and getppid are async-signal-safe system calls.
+    unsafe {
+        if libc::setsid() == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        if let Some(fd) = watchdog {
+            watchdog::guard_from_child(fd);
+        }
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // nib died between the fork and the prctl: the signal would never come.
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    Ok(())
+}
+
+/// Git configuration by environment, which outranks every configuration file.
+fn defuse_git(cmd: &mut Command) {
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_ATTR_NOSYSTEM", "1")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_CONFIG_COUNT", DEFUSED_GIT.len().to_string());
+    for (i, (key, value)) in DEFUSED_GIT.iter().enumerate() {
+        cmd.env(format!("GIT_CONFIG_KEY_{i}"), key)
+            .env(format!("GIT_CONFIG_VALUE_{i}"), value);
+    }
 }
 
 /// Reads output until the shell exits, the deadline passes, or the user cancels.
@@ -323,7 +385,17 @@ fn report(end: &End, timeout: Duration, stopped_jobs: bool, capture: &Capture) -
             (None, None) => ("exit status: unknown".to_string(), true),
         },
         End::TimedOut => (format!("timed out after {} s", timeout.as_secs()), true),
-        End::Interrupted => ("interrupted".to_string(), true),
+        End::Interrupted => match crate::signals::stopped_by() {
+            Some(signal) => (
+                format!(
+                    "killed: nib received {} and stopped this command with its process \
+                     group; it did not finish",
+                    crate::signals::name(signal)
+                ),
+                true,
+            ),
+            None => ("interrupted".to_string(), true),
+        },
     };
     let mut prefix = format!("{status}\n");
     if stopped_jobs {
@@ -368,6 +440,8 @@ mod tests {
             env: &env,
             skills: &[],
             mcp: None,
+            sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
+            grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &crate::tools::fs::Seen::default(),
         };
@@ -591,6 +665,8 @@ mod tests {
             env: &env,
             skills: &[],
             mcp: None,
+            sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
+            grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &crate::tools::fs::Seen::default(),
         };

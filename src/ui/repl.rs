@@ -188,6 +188,7 @@ impl Repl {
             self.view.cwd.display()
         );
         self.dim(&sanitize(&line));
+        self.dim(&format!("sandbox: {}", self.agent.sandbox.describe()));
         self.dim("/help for commands · @path attaches a file · Ctrl-C interrupts, twice exits");
     }
 
@@ -219,12 +220,14 @@ impl Repl {
             let root = self.view.cwd.clone();
             let prompt = self.style().paint(Paint::Bold, PROMPT);
             let custom = self.custom_names();
+            let idle = crate::signals::Idle::enter();
             let read = self
                 .editor
                 .read_line(&prompt, &|buffer, cursor| {
                     complete(buffer, cursor, &root, &custom)
                 })
                 .map_err(|e| format!("cannot read from the terminal: {e}"))?;
+            drop(idle);
             match read {
                 ReadResult::Eof => return Ok(()),
                 ReadResult::Interrupted if armed => return Ok(()),
@@ -626,6 +629,7 @@ impl Repl {
 
     fn permissions(&self) {
         say(&format!("mode: {}", self.agent.gate.mode().name()));
+        say(&format!("sandbox: {}", self.agent.sandbox.describe()));
         if self.view.rules.is_empty() {
             say("allowed this session: none");
         }

@@ -371,9 +371,13 @@ fn settings_json(allow: &[&str]) -> String {
 
 #[test]
 fn attacks_are_armed_under_yes() {
-    // The same battery with everything allowed: each attack really does what it
-    // claims, so the runs below that find no marker prove the gate stopped it.
-    let battery = Battery::run(FakeServer::start(Vec::new()), &["--yes"], |_| {});
+    // The same battery with everything allowed and no sandbox: each attack really does
+    // what it claims, so the runs below that find no marker prove the gate stopped it.
+    let battery = Battery::run(
+        FakeServer::start(Vec::new()),
+        &["--yes", "--sandbox", "off"],
+        |_| {},
+    );
     assert_eq!(battery.out.code(), 0, "{}", battery.out);
     for (i, attack) in attacks().iter().enumerate() {
         if let Some(path) = target_path(&battery.nib, attack.target) {
@@ -557,7 +561,7 @@ fn curl_run(flags: &[&str], project_settings: Option<&Value>) -> (Run, usize) {
 
 #[test]
 fn curl_attacks_are_armed_under_yes() {
-    let (run, ran) = curl_run(&["--yes"], None);
+    let (run, ran) = curl_run(&["--yes", "--sandbox", "off"], None);
     assert_eq!(
         ran,
         CURL_ATTACKS.len(),
@@ -817,7 +821,7 @@ fn commands_never_see_keys() {
     // `env` shows neither names nor values; nib's own environment, read through /proc,
     // reaches the model with the values masked.
     let calls = |_: &Nib| vec![sh("env"), sh("cat /proc/$PPID/environ | tr '\\0' '\\n'")];
-    let run = Run::with(&["--yes"], with_secrets, calls);
+    let run = Run::with(&["--yes", "--sandbox", "off"], with_secrets, calls);
     let env = run.result("c0");
     let proc_environ = run.result("c1");
     assert!(

@@ -599,3 +599,45 @@ fn images_and_resources_become_notes_and_sums_come_back() {
         "{results:?}"
     );
 }
+
+#[test]
+fn servers_are_stopped_even_when_nib_is_killed() {
+    let Some(d) = deps() else { return };
+    let server = FakeServer::start(vec![Reply::hang()]);
+    let nib = against(&server, Protocol::OpenAi)
+        .args(["-p", "x"])
+        .timeout(240);
+    let pidfile = nib.work().join("server.pid");
+    let script = format!(
+        "sleep 1000 & echo $! > '{}'; exec '{}' '{}'",
+        pidfile.display(),
+        d.python.display(),
+        d.server_py.display()
+    );
+    mcp_json(
+        &nib,
+        json!({"py": {"command": "sh", "args": ["-c", script]}}),
+    );
+    let running = nib.spawn();
+    // The request goes out once the server has listed its tools.
+    assert!(
+        server.wait_for_requests(1, Duration::from_secs(200)),
+        "no request"
+    );
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    let alive = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        !stat.is_empty() && !stat.contains(") Z")
+    };
+    assert!(alive(), "control: the server's child runs while nib does");
+    running.kill9();
+    let gone = (0..250).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !alive()
+    });
+    // The server itself ends when its stdin closes; its child only by the watchdog.
+    assert!(gone, "the server's child {pid} outlived a killed nib");
+}

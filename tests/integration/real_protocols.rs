@@ -78,7 +78,7 @@ fn each_protocol_runs_a_real_tool_call() {
 #[ignore = "needs the real local model: scripts/test"]
 fn a_session_moves_across_the_three_protocols() {
     let [openai, anthropic, responses] = protocols();
-    let nib = real_nib("Run the shell command ls").args([
+    let nib = real_nib("Run the shell command ls and tell me what it printed").args([
         "--allowedTools",
         "Bash",
         "--max-turns",

@@ -293,6 +293,30 @@ fn ctrl_c_kills_the_running_command_and_the_repl_goes_on() {
 }
 
 #[test]
+fn sigterm_at_the_prompt_restores_the_terminal() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![]);
+    pane.nib(&server, "");
+    pane.wait_prompt();
+    let shell = pane
+        .tmux(&["display", "-p", "#{pane_pid}"])
+        .output()
+        .unwrap();
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    let children = format!("/proc/{shell}/task/{shell}/children");
+    let nib = std::fs::read_to_string(children).unwrap_or_default();
+    let nib = nib.split_whitespace().next().expect("nib runs in the pane");
+    let killed = Command::new("kill").args(["-TERM", nib]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    pane.wait_until("nib to exit", |_| {
+        !std::path::Path::new(&format!("/proc/{nib}/stat")).exists()
+    });
+    pane.line("echo code=$?");
+    pane.wait_for("code=143");
+    pane.assert_restored();
+}
+
+#[test]
 fn history_is_recalled_after_a_restart() {
     let Some(pane) = Pane::start() else { return };
     let server = FakeServer::start(vec![Reply::text("noted"), Reply::text("again")]);

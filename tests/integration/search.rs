@@ -128,3 +128,30 @@ fn an_ask_rule_keeps_a_file_out_of_a_headless_search() {
         }
     }
 }
+
+/// Dotted names a pattern names are found (`.github/**`); a pattern that does not name
+/// them leaves them out and says so.
+#[test]
+fn a_pattern_naming_a_dotted_folder_finds_it() {
+    let server = FakeServer::start(vec![
+        Reply::calls(vec![
+            call("glob", json!({"pattern": ".github/**"})),
+            call("glob", json!({"pattern": "**/*.yml"})),
+            call("grep", json!({"pattern": "on:", "glob": ".github/**"})),
+        ]),
+        Reply::text("done"),
+    ]);
+    let nib = Nib::against(&server, Protocol::OpenAi).args(["-p", "look"]);
+    nib.put(".github/workflows/ci.yml", "on: push\n");
+    nib.put("app.yml", "name: app\n");
+    let out = nib.run();
+    assert_eq!(out.code(), 0, "{out}");
+    let results = server.chat_requests()[1].tool_results();
+    assert_eq!(results[0].content, ".github/workflows/ci.yml");
+    assert_eq!(
+        results[1].content,
+        "app.yml\n[left out 1 hidden and 0 ignored: .github/; \
+         name dotted files in the pattern (.env*, .github/**) to include them]"
+    );
+    assert_eq!(results[2].content, ".github/workflows/ci.yml:1:on: push");
+}
