@@ -7,6 +7,7 @@
 use crate::approval::{Gate, Verdict};
 use crate::compact::{self, Window};
 use crate::guard::{self, CallCheck};
+use crate::hooks::{self, Hooks};
 use crate::journal::{Journal, Record};
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
@@ -16,13 +17,15 @@ use crate::sandbox::{Grant, Sandbox};
 use crate::tools::disk::Links;
 use crate::tools::fs::{Plan, Seen};
 use crate::tools::{self, Action, Outcome, Tool, Workspace};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+mod setup_points;
 
 /// Output tokens a reply may use unless settings say otherwise: enough for a large edit.
 pub const MAX_OUTPUT_TOKENS: u32 = 8192;
@@ -204,6 +207,12 @@ pub struct Agent {
     /// Why the journal stopped being written, once it has: from then on no file is
     /// changed, since no change could be undone.
     pub unsaved: Option<String>,
+    /// Commands the settings files run at points of the loop.
+    pub hooks: Hooks,
+    /// MCP servers; their tools join `specs` before the first request.
+    pub mcp: crate::mcp::Servers,
+    /// Custom slash commands (`.claude/commands`).
+    pub commands: Vec<crate::context::commands::Command>,
 }
 
 impl Agent {
@@ -211,13 +220,6 @@ impl Agent {
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.cancel.store(false, Ordering::SeqCst);
         self.calls = guard::Calls::default();
-        self.messages.push(Message::user_text(prompt));
-        self.record(
-            ui,
-            Record::User {
-                text: prompt.to_string(),
-            },
-        );
         let mut result = TaskResult {
             stop: Stop::MaxTurns,
             text: String::new(),
@@ -226,6 +228,15 @@ impl Agent {
             api_time: Duration::ZERO,
             stop_reason: None,
         };
+        let prompt = match self.prompt_hooks(prompt, ui) {
+            Ok(prompt) => prompt,
+            Err(why) => {
+                result.stop = Stop::Error(why);
+                return result;
+            }
+        };
+        self.messages.push(Message::user_text(&prompt));
+        self.record(ui, Record::User { text: prompt });
         result.stop = self.turns(ui, &mut result);
         let end = Record::End {
             subtype: result.stop.subtype().to_string(),
@@ -240,6 +251,7 @@ impl Agent {
     }
 
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
+        let mut stop_blocks = 0;
         let mut continued = false;
         while result.turns < self.max_turns {
             if let Some(stop) = self.over_budget() {
@@ -281,6 +293,7 @@ impl Agent {
                     stop if stop.cut() || stop == StopReason::Refusal => {
                         return Stop::Incomplete(stop);
                     }
+                    _ if self.stop_hooks(ui, &mut stop_blocks) => continue,
                     _ => return Stop::Done,
                 }
             }
@@ -539,6 +552,11 @@ impl Agent {
 
     /// One model request; the reply is added to the conversation and the journal.
     fn ask(&mut self, ui: &mut dyn Ui) -> Result<Reply, Stop> {
+        let (specs, failures) = self.mcp.take_specs();
+        self.specs.extend(specs);
+        failures
+            .into_iter()
+            .for_each(|w| ui.event(Event::Warning(w)));
         let request = Request {
             model: &self.client.endpoint.model,
             system: &self.system,
@@ -738,16 +756,18 @@ impl Agent {
             });
             Outcome::error(why)
         };
+        let said = self.pre_tool_hooks(call, &action, ui);
+        let by_rules = if said.is_some() { "hook" } else { "rules" };
         let mut grant = Grant::Approved;
-        let (allowed, by, rule) = match self.gate.check(&action) {
+        let (allowed, by, rule) = match hooks::overrule(self.gate.check(&action), said) {
             Verdict::Allow => {
-                if self.gate.allows_unasked(&action) {
+                if by_rules == "rules" && self.gate.allows_unasked(&action) {
                     grant = Grant::Unasked;
                 }
-                (true, "rules", None)
+                (true, by_rules, None)
             }
             Verdict::Deny(why) => {
-                self.decision(ui, call, false, "rules", None);
+                self.decision(ui, call, false, by_rules, None);
                 ui.event(Event::Refused {
                     call,
                     action: Some(&action),
@@ -757,13 +777,23 @@ impl Agent {
             }
             // --auto: what the bare tool rule would allow (not protected paths, not
             // ask rules) runs confined instead of asking.
+            // (Not when a PreToolUse hook asked: a person must answer.)
             Verdict::Ask(_)
-                if self.sandbox.auto() && self.gate.allowing_rule(&action, None).is_some() =>
+                if by_rules == "rules"
+                    && self.sandbox.auto()
+                    && self.gate.allowing_rule(&action, None).is_some() =>
             {
                 grant = Grant::Auto;
                 (true, "auto", None)
             }
             Verdict::Ask(reason) => {
+                let message = format!("nib needs your permission to use {}", call.name);
+                self.hook(
+                    ui,
+                    hooks::Event::Notification,
+                    None,
+                    json!({"message": message}),
+                );
                 let suggestion = self.gate.suggest_rule(&action);
                 let gate = &self.gate;
                 // A plan only reads: the grant (which confines commands) is moot.
@@ -776,6 +806,7 @@ impl Agent {
                     grant: Grant::Approved,
                     may_read: &|path| gate.may_search(&action, path),
                     seen: &self.seen,
+                    mcp: Some(&self.mcp),
                 };
                 let plan = tools::plan(&action, &ctx);
                 let request = Approval {
@@ -813,6 +844,7 @@ impl Agent {
             cancel: &self.cancel,
             env: &self.env,
             skills: &self.skills,
+            mcp: Some(&self.mcp),
             sandbox: &self.sandbox,
             grant,
             may_read: &|path| gate.may_search(&action, path),
@@ -848,6 +880,7 @@ impl Agent {
                 ui.event(Event::Warning(w));
             }
         }
+        self.post_tool_hooks(call, &action, &mut outcome, ui);
         ui.event(Event::ToolDone(call, &outcome));
         outcome
     }

@@ -3,7 +3,9 @@
 //! them to the agent.
 
 use crate::agent::Agent;
-use crate::approval::{self, Mode, RuleSet};
+
+mod claude;
+use crate::approval::{self, Mode};
 use crate::cli::{Args, Command, DEFAULT_MAX_TURNS, HELP, Resume};
 use crate::compact::Window;
 use crate::config::{self, Settings};
@@ -17,8 +19,9 @@ use crate::tools::fs::Seen;
 use crate::tools::{self, Tool, Workspace};
 use crate::ui::headless::Headless;
 use crate::ui::term::sanitize;
+use claude::{ClaudeSetup, claude_model, mcp_servers};
 use serde_json::Value;
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -231,6 +234,21 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
             println!("{}\n", part.text);
         }
         println!("── total {} bytes", context::render(&system).len());
+        let specs = tools::specs(&enabled_tools(&args, &skills));
+        let bytes: usize = specs.iter().map(crate::mcp::spec_bytes).sum();
+        println!(
+            "── tools: {} ({bytes} bytes of schemas in every request)",
+            specs.len()
+        );
+        let claude = ClaudeSetup::load(&args, dirs, &cwd)?;
+        let servers = mcp_servers(&args, dirs, &cwd, &settings, &claude);
+        servers.wait();
+        for s in servers.status() {
+            println!(
+                "── MCP server {}: {} ({} tools, {} bytes of schemas in every request)",
+                s.name, s.state, s.tools, s.schema_bytes
+            );
+        }
         return Ok(0);
     }
     let headless = args.print || !std::io::stdin().is_terminal();
@@ -241,7 +259,10 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         let setup = prepare(&fresh, dirs, settings, system, skills, cwd)?;
         return crate::ui::repl::run(&args, dirs, setup).map_err(Error::Setup);
     }
-    let prompt = headless_prompt(args.prompt.clone())?;
+    let prompt = match args.stream_input {
+        true => String::new(),
+        false => headless_prompt(args.prompt.clone())?,
+    };
     let setup = prepare(&args, dirs, settings, system, skills, cwd)?;
     if let Some(notice) = setup.agent.gate.untrusted_notice() {
         eprintln!("nib: warning: {notice}");
@@ -266,15 +287,23 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     if ui.progress && agent.gate.mode() == Mode::Bypass {
         eprintln!("nib: warning: {BYPASS_WARNING}");
     }
-    let tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
+    // MCP tools are listed too: the first request waits for the servers anyway.
+    let mcp_specs = agent.mcp.specs();
+    let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
+    tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
     ui.start(
         &cwd.to_string_lossy(),
         &tool_names,
         agent.gate.mode().name(),
     );
-    let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
+    if args.stream_input {
+        let code = stream_tasks(&mut agent, &mut ui);
+        agent.end_session("other", &mut ui);
+        return Ok(code);
+    }
     let started = Instant::now();
-    let result = agent.run(&prompt, &mut ui);
+    let result = task(&mut agent, prompt, &mut ui);
+    agent.end_session("other", &mut ui);
     if let Some(path) = &args.output_last_message {
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
@@ -337,6 +366,71 @@ impl NewSession {
     }
 }
 
+/// One headless task: a custom command, a skill, or the prompt as it is.
+fn task(agent: &mut Agent, prompt: String, ui: &mut Headless) -> crate::agent::TaskResult {
+    let commands = agent.commands.clone();
+    match context::commands::find(&commands, &prompt) {
+        Some((command, args)) => agent.run_command(command, args, ui),
+        None => {
+            let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
+            agent.run(&prompt, ui)
+        }
+    }
+}
+
+/// `--input-format stream-json`: each `{"type":"user","message":{...}}` line on stdin
+/// is a task, answered with its result before the next line is read. Returns the last
+/// task's exit code.
+fn stream_tasks(agent: &mut Agent, ui: &mut Headless) -> i32 {
+    let mut code = 0;
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        let prompt = match user_text(&line) {
+            Ok(Some(prompt)) => prompt,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("nib: warning: skipped an input line: {e}");
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let result = task(agent, prompt, ui);
+        let saved = agent.journal.is_some();
+        code = ui.finish(
+            &result,
+            &agent.usage,
+            agent.cost_usd,
+            started.elapsed(),
+            saved,
+        );
+    }
+    code
+}
+
+/// The text of a stream-json user message; `None` for other lines (blank, other types).
+fn user_text(line: &str) -> Result<Option<String>, String> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| format!("not JSON ({e}); send one object a line"))?;
+    if value["type"] != "user" {
+        return Ok(None);
+    }
+    let content = &value["message"]["content"];
+    let text = match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => {
+            let texts = parts.iter().filter_map(|p| p["text"].as_str());
+            texts.collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    };
+    match text.trim().is_empty() {
+        true => Err("a user message without text".into()),
+        false => Ok(Some(text)),
+    }
+}
+
 /// Everything a run needs besides the prompt: the agent, and what the UI shows.
 pub struct Setup {
     pub agent: Agent,
@@ -358,16 +452,17 @@ pub fn prepare(
     skills: Vec<context::Skill>,
     cwd: PathBuf,
 ) -> Result<Setup, Error> {
-    let endpoint = endpoint(args, &settings)?;
+    let claude = ClaudeSetup::load(args, dirs, &cwd)?;
+    let mcp = mcp_servers(args, dirs, &cwd, &settings, &claude);
+    let endpoint = endpoint_with(args, &settings, claude.model.clone())?;
     let workspace = Workspace { root: cwd.clone() };
     let mode = args
         .permission_mode
+        .or(claude.mode)
         .or_else(|| settings.str("defaultMode").and_then(|m| Mode::parse(&m)));
-    let rules = RuleSet {
-        allow: args.allowed_tools.clone(),
-        ask: Vec::new(),
-        deny: args.disallowed_tools.clone(),
-    };
+    let mut rules = claude.rules.clone();
+    rules.allow.extend(args.allowed_tools.clone());
+    rules.deny.extend(args.disallowed_tools.clone());
     let places = approval::Places {
         home: dirs.home.clone(),
         nib_config: dirs.config.as_ref().map(|c| c.join("nib")),
@@ -377,14 +472,16 @@ pub fn prepare(
     for w in gate.warnings() {
         eprintln!("nib: warning: {}", sanitize(w));
     }
-    let mut sandbox = sandbox_for(args, dirs, &settings, &cwd)?;
+    let mut sandbox = sandbox_for(args, dirs, &settings, &cwd, &claude.roots)?;
     for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
         gate.allow_read_dir(dir);
         sandbox.add_read_dir(dir);
     }
+    for dir in &claude.roots {
+        gate.add_root(dir);
+    }
 
-    let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
-    enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
+    let enabled = enabled_tools(args, &skills);
     let cancel = Arc::new(AtomicBool::new(false));
     crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal_fully);
     let (journal, pending, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
@@ -404,6 +501,19 @@ pub fn prepare(
     } else {
         crate::agent::MAX_OUTPUT_TOKENS
     };
+    let mut env = crate::secrets::child_env(&settings.env_passthrough());
+    env.retain(|(k, _)| !claude.env.iter().any(|(name, _)| name == k));
+    env.extend(claude.env.iter().cloned());
+    let mut hooks = claude.hooks;
+    hooks.session_id = session_id.clone();
+    // A new session's journal is written with its first message: hooks before that get
+    // the path it will have.
+    hooks.transcript_path = journal.as_ref().map(|j| j.path.clone()).or_else(|| {
+        let new = pending.as_ref()?;
+        let root = dirs.data.as_deref().map(journal::sessions_root)?;
+        let dir = journal::project_dir(&root, &new.meta.cwd);
+        Some(dir.join(format!("{}.jsonl", new.meta.id)))
+    });
     let options = config::options(&endpoint, args, &settings).map_err(Error::Setup)?;
     let agent = Agent {
         client: Client::new(endpoint, limits(&settings), cancel.clone()).with_options(options),
@@ -413,7 +523,7 @@ pub fn prepare(
         messages: resumed.messages,
         journal,
         workspace,
-        env: crate::secrets::child_env(&settings.env_passthrough()),
+        env,
         redactor: crate::secrets::Redactor::new(&known),
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
         max_output_tokens: settings
@@ -437,6 +547,9 @@ pub fn prepare(
         sandbox,
         seen: resumed.seen,
         unsaved: None,
+        hooks,
+        mcp,
+        commands: context::find_commands(&cwd, dirs.home.as_deref()),
     };
     Ok(Setup {
         agent,
@@ -449,17 +562,27 @@ pub fn prepare(
     })
 }
 
-/// The sandbox from `--sandbox` and the user's settings (a project cannot change it);
+/// The tools offered: `--tools`, or all; `skill` only when there are skills.
+fn enabled_tools(args: &Args, skills: &[context::Skill]) -> Vec<Tool> {
+    let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
+    enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
+    enabled
+}
+
+/// The sandbox from `--sandbox` and the user's settings (a project cannot change it),
+/// with the extra workspace `roots` (`--add-dir`, `additionalDirectories`) writable;
 /// what the kernel cannot do is said in one line.
 fn sandbox_for(
     args: &Args,
     dirs: &Dirs,
     settings: &Settings,
     cwd: &std::path::Path,
+    roots: &[PathBuf],
 ) -> Result<Sandbox, Error> {
     let (level, mut options) =
         sandbox::from_settings(settings.json.get("sandbox"), dirs.home.as_deref())
             .map_err(Error::Setup)?;
+    options.writable.extend(roots.iter().cloned());
     options.auto = args.auto || settings.bool("auto");
     let level = args
         .sandbox
@@ -492,6 +615,15 @@ pub fn limits(settings: &Settings) -> Limits {
 
 /// The endpoint the arguments, environment and settings name, with a model.
 pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Error> {
+    endpoint_with(args, settings, None)
+}
+
+/// `endpoint`, with the `model` of Claude Code's settings (and the file naming it).
+fn endpoint_with(
+    args: &Args,
+    settings: &Settings,
+    claude: Option<(String, String)>,
+) -> Result<model::Endpoint, Error> {
     let env_lookup = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let resolved = config::resolve_endpoint(args, &env_lookup, settings, &config::probe_local)
         .map_err(|e| match e {
@@ -499,6 +631,7 @@ pub fn endpoint(args: &Args, settings: &Settings) -> Result<model::Endpoint, Err
             config::NoEndpoint::BadUrl(m) => Error::Usage(m),
         })?;
     let mut endpoint = resolved.endpoint;
+    claude_model(&mut endpoint, args, settings, claude);
     if resolved.source == config::Source::Probe && std::io::stderr().is_terminal() {
         let line = format!(
             "nib: using {} at {} (found running on this machine)",

@@ -149,6 +149,16 @@ pub struct Args {
     pub terse: bool,
     pub verbose: bool,
     pub print_system_prompt: bool,
+    /// `--settings FILE|JSON`: one more settings file, above the others.
+    pub settings: Option<String>,
+    /// `--add-dir DIR`: more directories that count as the workspace.
+    pub add_dirs: Vec<PathBuf>,
+    /// `--mcp-config FILE|JSON`: more MCP servers.
+    pub mcp_configs: Vec<String>,
+    /// `--strict-mcp-config`: only the servers of `--mcp-config`.
+    pub strict_mcp_config: bool,
+    /// `--input-format stream-json`: headless prompts are JSON lines on stdin.
+    pub stream_input: bool,
 }
 
 impl Default for Args {
@@ -182,6 +192,11 @@ impl Default for Args {
             terse: false,
             verbose: false,
             print_system_prompt: false,
+            settings: None,
+            add_dirs: Vec::new(),
+            mcp_configs: Vec::new(),
+            strict_mcp_config: false,
+            stream_input: false,
         }
     }
 }
@@ -211,6 +226,8 @@ Model:
 Task:
   -p, --print                   headless: no questions asked, answer on stdout
       --output-format FORMAT    text (default), json, or stream-json
+      --input-format FORMAT     text (default), or stream-json: one user message per stdin line,
+                                each run as a task in the same session
   -o, --output-last-message FILE
                                 also write the final answer to FILE
       --max-turns N             stop after N model calls (default 200)
@@ -222,6 +239,10 @@ Task:
       --terse                   ask the model for brief answers
       --print-system-prompt     show the system prompt with the size of each part, then exit
       --verbose                 more progress on stderr
+      --settings FILE|JSON      one more settings file (Claude Code's format), above the others
+      --add-dir DIR             another directory that counts as the workspace (repeatable)
+      --mcp-config FILE|JSON    MCP servers to start ({\"mcpServers\": {...}}; repeatable)
+      --strict-mcp-config       only the servers of --mcp-config
 
 Permissions:
       --permission-mode MODE    default, acceptEdits, plan, dontAsk, bypassPermissions
@@ -463,6 +484,21 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--terse" => args.terse = true,
             "--verbose" => args.verbose = true,
             "--print-system-prompt" => args.print_system_prompt = true,
+            "--settings" => args.settings = Some(value(flag)?),
+            "--add-dir" => args.add_dirs.push(value(flag)?.into()),
+            "--mcp-config" => args.mcp_configs.push(value(flag)?),
+            "--strict-mcp-config" => args.strict_mcp_config = true,
+            "--input-format" => {
+                args.stream_input = match value(flag)?.as_str() {
+                    "text" => false,
+                    "stream-json" => true,
+                    v => {
+                        return Err(UsageError(format!(
+                            "--input-format must be text or stream-json, not {v:?}"
+                        )));
+                    }
+                }
+            }
             _ => return Err(UsageError(format!("unknown option {flag}"))),
         }
     }

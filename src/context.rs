@@ -4,6 +4,7 @@
 //! Every byte here is paid on every request, so the base is kept small and the prompt
 //! is stable across turns (provider prompt caches can then hit).
 
+pub mod commands;
 pub mod instructions;
 pub mod skills;
 
@@ -88,6 +89,13 @@ pub fn find_skills(
 ) -> (Vec<Skill>, Vec<String>) {
     let root = instructions::repo_root(cwd);
     skills::discover(&skills::search_dirs(cwd, &root, home, nib_config))
+}
+
+/// The custom commands of the project (when trusted) and of the user.
+pub fn find_commands(cwd: &Path, home: Option<&Path>) -> Vec<commands::Command> {
+    let root = instructions::repo_root(cwd);
+    let trusted = crate::config::project_trusted(cwd);
+    commands::discover(&commands::search_dirs(cwd, &root, home, trusted))
 }
 
 /// `~/x` for paths under home, others as they are.

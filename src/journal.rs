@@ -90,6 +90,15 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
     },
+    /// A hook ran (Claude Code's `hooks` settings): its event, command and how it ended.
+    Hook {
+        event: String,
+        command: String,
+        /// `None` when it did not start, timed out or was killed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        ms: u64,
+    },
     /// A file change tool call `id` is about to make, journaled (and synced) before the
     /// file is touched: undo's copy of what was there.
     Change {

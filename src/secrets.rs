@@ -73,6 +73,16 @@ pub fn is_secret_name(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
 }
 
+/// The process environment minus the model providers' keys and the variables named in
+/// `also` (the `api_key_env` setting): what MCP servers start with, as in Claude Code,
+/// where a server's own tokens (`GITHUB_TOKEN`) are the user's to pass.
+pub fn without_provider_keys(also: &[String]) -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !PROVIDER_KEYS.contains(&k.as_str()) && !also.contains(k))
+        .collect()
+}
+
 /// Tells a re-executed nib which descriptor holds the variables it was started with.
 const KEYS_FD_VAR: &str = "NIB_KEYS_FD";
 

@@ -142,6 +142,8 @@ pub struct Gate {
     nib_dirs: Vec<PathBuf>,
     /// Outside the workspace, directories read without asking (skill folders).
     read_dirs: Vec<PathBuf>,
+    /// More directories that count as the workspace (`--add-dir`, `additionalDirectories`).
+    extra_roots: Vec<PathBuf>,
     allow: Vec<Rule>,
     ask: Vec<Rule>,
     deny: Vec<Rule>,
@@ -388,6 +390,7 @@ impl Gate {
             home,
             nib_dirs: nib_dirs.iter().map(|d| canonical_prefix(d)).collect(),
             read_dirs: Vec::new(),
+            extra_roots: Vec::new(),
             allow: Vec::new(),
             ask: Vec::new(),
             deny: Vec::new(),
@@ -532,6 +535,7 @@ impl Gate {
             Action::Bash { command, .. } => self.check_bash(command),
             // Loads text nib already holds; reading the skill's folder is checked apart.
             Action::Skill { .. } => Verdict::Allow,
+            Action::Mcp { name, .. } => self.check_mcp(name),
             _ => self.check_file(action.tool(), &search_base(action)),
         };
         match (self.mode, verdict) {
@@ -556,6 +560,7 @@ impl Gate {
     pub fn suggest_rule(&self, action: &Action) -> Option<String> {
         match action {
             Action::Bash { command, .. } => suggest_bash(command),
+            Action::Mcp { name, .. } => Some(name.clone()),
             Action::Glob { pattern, path } => {
                 let path = self.resolve(&glob_base(path.as_deref(), pattern));
                 Some(format!("Read({})", self.rule_path(&path)))
@@ -620,6 +625,30 @@ impl Gate {
         self.read_dirs.push(canonical_prefix(dir));
     }
 
+    /// An MCP tool asks unless a rule allows it (`mcp__server`, `mcp__server__tool`,
+    /// `mcp__server__*`); deny and ask rules win as for any tool.
+    fn check_mcp(&self, name: &str) -> Verdict {
+        let find = |rules: &[Rule]| -> Option<String> {
+            let rule = rules.iter().find(|r| rules::mcp_matches(r, name))?;
+            Some(rule.describe())
+        };
+        if let Some(rule) = find(&self.deny) {
+            return Verdict::Deny(format!("{name} is denied by {rule}"));
+        }
+        if let Some(rule) = find(&self.ask) {
+            return Verdict::Ask(format!("{name} needs approval by {rule}"));
+        }
+        match (find(&self.allow), self.mode) {
+            (Some(_), _) | (None, Mode::Bypass) => Verdict::Allow,
+            _ => Verdict::Ask(format!("{name} is an MCP server's tool")),
+        }
+    }
+
+    /// Makes `dir` part of the workspace: reads and edits there are judged as inside it.
+    pub fn add_root(&mut self, dir: &Path) {
+        self.extra_roots.push(canonical_prefix(dir));
+    }
+
     /// Whether a resolved path may be read as if it were inside the workspace.
     fn readable(&self, resolved: &Path) -> bool {
         self.contains(resolved) || self.read_dirs.iter().any(|d| resolved.starts_with(d))
@@ -639,7 +668,7 @@ impl Gate {
     }
 
     fn contains(&self, resolved: &Path) -> bool {
-        resolved.starts_with(&self.root)
+        resolved.starts_with(&self.root) || self.extra_roots.iter().any(|d| resolved.starts_with(d))
     }
 
     /// Why writing `path` always asks, if it is protected.
@@ -1186,6 +1215,12 @@ pub fn parse_tool_list(s: &str) -> Vec<String> {
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .collect()
+}
+
+/// Whether the user trusted `root` (`nib trust`, or yes in the REPL): its own files may
+/// then grant permissions and run hooks, MCP servers and commands.
+pub fn folder_trusted(nib_data: &Path, root: &Path) -> bool {
+    trust::entry(nib_data, &canonical_prefix(root)).is_ok_and(|e| e.trusted == Some(true))
 }
 
 #[cfg(test)]

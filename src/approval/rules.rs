@@ -17,6 +17,8 @@ pub enum RuleTool {
     Edit,
     Glob,
     Grep,
+    /// `mcp__server` or `mcp__server__tool` (the rule's text says which).
+    Mcp,
 }
 
 impl RuleTool {
@@ -39,6 +41,7 @@ impl RuleTool {
             RuleTool::Edit => matches!(tool, Tool::Write | Tool::Edit),
             RuleTool::Glob => tool == Tool::Glob,
             RuleTool::Grep => tool == Tool::Grep,
+            RuleTool::Mcp => false,
         }
     }
 }
@@ -92,6 +95,19 @@ pub fn parse(text: &str, source: &str, anchors: Anchors) -> Result<Option<Rule>,
         None if trimmed.contains(')') => return Err(malformed("unbalanced `)`")),
         None => (trimmed, None),
     };
+    if name.starts_with("mcp__") {
+        if spec.is_some() && !trimmed.ends_with("__*") {
+            return Err(malformed(
+                "MCP rules take no specifier: mcp__server or mcp__server__tool",
+            ));
+        }
+        return Ok(Some(Rule {
+            text: trimmed.to_string(),
+            source: source.to_string(),
+            tool: RuleTool::Mcp,
+            spec: Spec::Any,
+        }));
+    }
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(malformed("a rule is `Tool` or `Tool(specifier)`"));
     }
@@ -117,6 +133,17 @@ pub fn parse(text: &str, source: &str, anchors: Anchors) -> Result<Option<Rule>,
         tool,
         spec,
     }))
+}
+
+/// Whether an MCP rule covers the tool the model calls `name` (`mcp__s__t`): the server
+/// rule `mcp__s`, `mcp__s__*`, or the tool itself.
+pub fn mcp_matches(rule: &Rule, name: &str) -> bool {
+    let text = rule.text.strip_suffix("__*").unwrap_or(&rule.text);
+    rule.tool == RuleTool::Mcp
+        && (name == text
+            || name
+                .strip_prefix(text)
+                .is_some_and(|rest| rest.starts_with("__")))
 }
 
 /// A `Bash(…)` specifier: `*` matches any text; a trailing ` *` also matches the

@@ -923,3 +923,39 @@ fn saving_project_rules() {
     tmp.put(".claude/settings.local.json", "[1]");
     assert!(write_project_rule(&root, "Read").is_err());
 }
+
+#[test]
+fn mcp_tools_ask_unless_a_rule_allows() {
+    let call = |name: &str| Action::Mcp {
+        name: name.into(),
+        input: serde_json::json!({}),
+    };
+    let gate = gate_with(
+        rule_set(
+            &["mcp__fs", "mcp__web__fetch"],
+            &["mcp__fs__write"],
+            &["mcp__db__*"],
+        ),
+        Mode::Default,
+    );
+    check_table_actions(
+        &gate,
+        &[
+            (call("mcp__fs__read"), 'A'),
+            (call("mcp__fs__write"), 'Q'),
+            (call("mcp__fsx__read"), 'Q'),
+            (call("mcp__web__fetch"), 'A'),
+            (call("mcp__web__search"), 'Q'),
+            (call("mcp__db__drop"), 'D'),
+        ],
+    );
+    let bypass = gate_with(rule_set(&[], &[], &["mcp__db"]), Mode::Bypass);
+    check(&bypass, &call("mcp__web__fetch"), 'A');
+    check(&bypass, &call("mcp__db__drop"), 'D');
+}
+
+fn check_table_actions(gate: &Gate, cases: &[(Action, char)]) {
+    for (action, expected) in cases {
+        check(gate, action, *expected);
+    }
+}

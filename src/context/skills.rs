@@ -192,29 +192,12 @@ struct Front {
 /// unquoted values with colons, folded (`>`) and literal (`|`) blocks, CRLF, a BOM.
 /// Unknown keys (and their nested maps or lists) are ignored. No frontmatter: all body.
 fn parse(text: &str) -> Front {
-    let text = text
-        .strip_prefix('\u{feff}')
-        .unwrap_or(text)
-        .replace("\r\n", "\n");
-    let lines: Vec<&str> = text.split('\n').collect();
-    let whole = || Front {
-        body: text.trim().to_string(),
-        ..Front::default()
-    };
-    if lines.first().map(|l| l.trim_end()) != Some("---") {
-        return whole();
-    }
-    let Some(end) = lines[1..]
-        .iter()
-        .position(|l| matches!(l.trim_end(), "---" | "..."))
-    else {
-        return whole();
-    };
+    let (fields, body) = frontmatter(text);
     let mut front = Front {
-        body: lines[end + 2..].join("\n").trim().to_string(),
+        body,
         ..Front::default()
     };
-    for (key, value) in fields(&lines[1..end + 1]) {
+    for (key, value) in fields {
         match key.as_str() {
             "name" => front.name = Some(value),
             "description" => front.description = Some(value),
@@ -222,6 +205,27 @@ fn parse(text: &str) -> Front {
         }
     }
     front
+}
+
+/// The `key: value` fields of a Markdown file's frontmatter and the body after it (all
+/// body when there is none). Also read by custom commands.
+pub fn frontmatter(text: &str) -> (Vec<(String, String)>, String) {
+    let text = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .replace("\r\n", "\n");
+    let lines: Vec<&str> = text.split('\n').collect();
+    if lines.first().map(|l| l.trim_end()) != Some("---") {
+        return (Vec::new(), text.trim().to_string());
+    }
+    let Some(end) = lines[1..]
+        .iter()
+        .position(|l| matches!(l.trim_end(), "---" | "..."))
+    else {
+        return (Vec::new(), text.trim().to_string());
+    };
+    let body = lines[end + 2..].join("\n").trim().to_string();
+    (fields(&lines[1..end + 1]), body)
 }
 
 /// Top-level `key: value` pairs; each value with the indented lines that follow it.

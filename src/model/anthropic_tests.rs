@@ -310,13 +310,13 @@ fn request_body() {
     ];
     let tools = [
         ToolSpec {
-            name: "bash",
-            description: "Run",
+            name: "bash".into(),
+            description: "Run".into(),
             schema: json!({"type": "object"}),
         },
         ToolSpec {
-            name: "read",
-            description: "Read",
+            name: "read".into(),
+            description: "Read".into(),
             schema: json!({"type": "object"}),
         },
     ];

@@ -127,8 +127,9 @@ impl Message {
 /// A tool the model may call: name, one-line description, JSON schema of its input.
 #[derive(Clone, Debug)]
 pub struct ToolSpec {
-    pub name: &'static str,
-    pub description: &'static str,
+    /// nib's own tools have static names; MCP tools bring theirs.
+    pub name: std::borrow::Cow<'static, str>,
+    pub description: std::borrow::Cow<'static, str>,
     pub schema: Value,
 }
 

@@ -482,8 +482,8 @@ fn sample_messages() -> Vec<Message> {
 fn request_body() {
     let messages = sample_messages();
     let tools = [ToolSpec {
-        name: "bash",
-        description: "Run a command",
+        name: "bash".into(),
+        description: "Run a command".into(),
         schema: json!({"type": "object"}),
     }];
     let req = Request {

@@ -148,8 +148,8 @@ fn request_body_sends_items_back() {
         },
     ];
     let tools = [ToolSpec {
-        name: "bash",
-        description: "Run",
+        name: "bash".into(),
+        description: "Run".into(),
         schema: json!({"type": "object"}),
     }];
     let req = Request {

@@ -621,6 +621,7 @@ mod tests {
                 cancel: &self.cancel,
                 env: &[],
                 skills: &[],
+                mcp: None,
                 may_read: &|_| true,
                 seen: &self.seen,
                 sandbox: &self.sandbox,

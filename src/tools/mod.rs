@@ -31,6 +31,8 @@ pub enum Tool {
     Glob,
     /// Loads a skill's instructions (see `context::skills`).
     Skill,
+    /// A tool of an MCP server (`mcp__<server>__<tool>`); not in `ALL`, never in `--tools`.
+    Mcp,
 }
 
 impl Tool {
@@ -54,6 +56,7 @@ impl Tool {
             Tool::Grep => "grep",
             Tool::Glob => "glob",
             Tool::Skill => "skill",
+            Tool::Mcp => "mcp",
         }
     }
 
@@ -67,6 +70,7 @@ impl Tool {
             Tool::Grep => "Grep",
             Tool::Glob => "Glob",
             Tool::Skill => "Skill",
+            Tool::Mcp => "mcp",
         }
     }
 
@@ -114,6 +118,11 @@ pub enum Action {
     Skill {
         name: String,
     },
+    /// `name` is the model's `mcp__<server>__<tool>`; the input goes to the server as is.
+    Mcp {
+        name: String,
+        input: Value,
+    },
 }
 
 impl Action {
@@ -126,13 +135,14 @@ impl Action {
             Action::Grep { .. } => Tool::Grep,
             Action::Glob { .. } => Tool::Glob,
             Action::Skill { .. } => Tool::Skill,
+            Action::Mcp { .. } => Tool::Mcp,
         }
     }
 
     /// The path the action touches, if it is a file tool.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Action::Bash { .. } | Action::Skill { .. } => None,
+            Action::Bash { .. } | Action::Skill { .. } | Action::Mcp { .. } => None,
             Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. } => {
                 Some(path)
             }
@@ -145,6 +155,7 @@ impl Action {
         match self {
             Action::Bash { command, .. } => command.clone(),
             Action::Skill { name } => format!("skill {name}"),
+            Action::Mcp { name, input } => format!("{name} {input}"),
             Action::Grep { pattern, path, .. } | Action::Glob { pattern, path } => match path {
                 Some(p) => format!("{} {pattern} in {}", self.tool().name(), p.display()),
                 None => format!("{} {pattern}", self.tool().name()),
@@ -281,6 +292,8 @@ pub struct Context<'a> {
     pub env: &'a [(String, String)],
     /// What the `skill` tool can load.
     pub skills: &'a [crate::context::Skill],
+    /// The MCP servers whose tools the model was offered.
+    pub mcp: Option<&'a crate::mcp::Servers>,
     /// Confines commands; how far depends on `grant`.
     pub sandbox: &'a crate::sandbox::Sandbox,
     /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
@@ -345,10 +358,12 @@ fn spec(tool: Tool) -> ToolSpec {
             "Load a skill by name.",
             object(json!({"name": string}), &["name"]),
         ),
+        // Never offered: each MCP tool brings its own spec.
+        Tool::Mcp => ("Call an MCP tool.", object(json!({}), &[])),
     };
     ToolSpec {
-        name: tool.name(),
-        description,
+        name: tool.name().into(),
+        description: description.into(),
         schema,
     }
 }
@@ -361,6 +376,15 @@ fn object(properties: Value, required: &[&str]) -> Value {
 pub fn parse(call: &ToolCall) -> Result<Action, String> {
     if let Some(why) = &call.invalid {
         return Err(why.clone());
+    }
+    if call.name.starts_with("mcp__") {
+        return match call.input {
+            Value::Object(_) => Ok(Action::Mcp {
+                name: call.name.clone(),
+                input: call.input.clone(),
+            }),
+            _ => Err(format!("{} arguments must be a JSON object", call.name)),
+        };
     }
     let Some(tool) = Tool::from_name(&call.name) else {
         let names: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
@@ -407,6 +431,7 @@ pub fn parse(call: &ToolCall) -> Result<Action, String> {
         Tool::Skill => Action::Skill {
             name: args.string(&["name", "skill"])?,
         },
+        Tool::Mcp => return Err(format!("unknown tool `{}`", call.name)),
     })
 }
 
@@ -518,6 +543,10 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
     };
     match action {
         Action::Bash { command, timeout } => shell::run(command, *timeout, ctx),
+        Action::Mcp { name, input } => match ctx.mcp {
+            Some(servers) => servers.call(name, input, ctx.cancel),
+            None => Outcome::error(format!("no MCP server offers a tool named {name}")),
+        },
         Action::Read {
             path,
             offset,
@@ -791,6 +820,7 @@ mod tests {
             cancel: &cancel,
             env: &[],
             skills: &[],
+            mcp: None,
             sandbox: &crate::sandbox::Sandbox::off(&ws.root),
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,

@@ -10,7 +10,7 @@
 use super::clip::Capture;
 use super::{Context, Outcome, watchdog};
 use crate::sandbox::{self, Grant};
-use std::io::{self, PipeReader, PipeWriter, Read};
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -74,43 +74,23 @@ enum End {
 
 /// Runs `command`; the first line of the result is its exit status.
 pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
-    let root = &ctx.workspace.root;
-    if !root.is_dir() {
-        return Outcome::error(format!(
-            "the workspace {} is not a directory; restart nib in an existing one",
-            root.display()
-        ));
+    if let Err(e) = check_root(ctx) {
+        return Outcome::error(e);
     }
     let (reader, writer) = match io::pipe() {
         Ok(pipe) => pipe,
         Err(e) => return Outcome::error(format!("cannot create a pipe for the command: {e}")),
     };
-    let spawned = spawn(command, &writer, ctx);
+    let spawned = spawn(command, [&writer, &writer], false, ctx);
     // Only the child may hold the write end, or the pipe would never reach end of file.
     drop(writer);
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return Outcome::error(format!("cannot start a shell: {e}")),
     };
-    // setsid made the shell the leader of its own group: its pid is the group id.
-    let group = child.id() as libc::pid_t;
     let mut pipe = Pipe::new(reader);
     let end = wait(&mut child, &mut pipe, timeout, ctx.cancel);
-    let mut stopped_jobs = false;
-    match end {
-        End::Exited(_) => {
-            pipe.drain(DRAIN);
-            if pipe.is_open() {
-                // Else the pipe is held by a process that left the group: stop reading.
-                stopped_jobs = group_alive(group, &mut child);
-                terminate(&mut child, &mut pipe);
-            }
-        }
-        End::TimedOut | End::Interrupted => terminate(&mut child, &mut pipe),
-    }
-    if !group_alive(group, &mut child) {
-        watchdog::release(group);
-    }
+    let stopped_jobs = finish(&end, &mut child, &mut pipe);
     let mut outcome = report(&end, timeout, stopped_jobs, &pipe.capture);
     let reach = ctx.sandbox.reach(ctx.grant);
     if let Some(note) = sandbox::blocked_note(reach, outcome.is_error, &outcome.content) {
@@ -119,7 +99,105 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
     outcome
 }
 
-fn spawn(command: &str, writer: &PipeWriter, ctx: &Context) -> io::Result<Child> {
+/// What a command given input left behind (hooks): stdout and stderr apart, each
+/// clipped to `clip::LIMIT`.
+#[derive(Debug)]
+pub struct Ran {
+    /// `None` when it was killed (timeout, interrupt, signal).
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` like `run`, the same way (session, scrubbed environment, sandbox at
+/// `ctx.grant`, group kill at the deadline), with `input` on its stdin and stderr kept
+/// apart from stdout.
+pub fn run_with_input(
+    command: &str,
+    input: &[u8],
+    timeout: Duration,
+    ctx: &Context,
+) -> Result<Ran, String> {
+    check_root(ctx)?;
+    let pipe_error = |e: io::Error| format!("cannot create a pipe for the command: {e}");
+    let (out_reader, out_writer) = io::pipe().map_err(pipe_error)?;
+    let (err_reader, err_writer) = io::pipe().map_err(pipe_error)?;
+    let spawned = spawn(command, [&out_writer, &err_writer], true, ctx);
+    drop((out_writer, err_writer));
+    let mut child = spawned.map_err(|e| format!("cannot start a shell: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let input = input.to_vec();
+        // A command that never reads its input must not block nib.
+        std::thread::spawn(move || stdin.write_all(&input));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut errors = Pipe::new(err_reader);
+        while errors.is_open() {
+            errors.pump(POLL);
+        }
+        let _ = tx.send(errors.capture.render(""));
+    });
+    let mut pipe = Pipe::new(out_reader);
+    let end = wait(&mut child, &mut pipe, timeout, ctx.cancel);
+    finish(&end, &mut child, &mut pipe);
+    Ok(Ran {
+        code: match end {
+            End::Exited(status) => status.code(),
+            End::TimedOut | End::Interrupted => None,
+        },
+        timed_out: matches!(end, End::TimedOut),
+        stdout: pipe.capture.render(""),
+        stderr: rx.recv_timeout(DRAIN).unwrap_or_default(),
+    })
+}
+
+fn check_root(ctx: &Context) -> Result<(), String> {
+    let root = &ctx.workspace.root;
+    match root.is_dir() {
+        true => Ok(()),
+        false => Err(format!(
+            "the workspace {} is not a directory; restart nib in an existing one",
+            root.display()
+        )),
+    }
+}
+
+/// After the wait: reads what is left, and stops the group when the time is up, the
+/// user interrupted, or background jobs still hold the output (true in that case);
+/// a group that is gone is taken off the watchdog's list.
+fn finish(end: &End, child: &mut Child, pipe: &mut Pipe) -> bool {
+    // setsid made the shell the leader of its own group: its pid is the group id.
+    let group = child.id() as libc::pid_t;
+    let mut stopped_jobs = false;
+    match end {
+        End::Exited(_) => {
+            pipe.drain(DRAIN);
+            if pipe.is_open() {
+                // Else the pipe is held by a process that left the group: stop reading.
+                stopped_jobs = group_alive(group, child);
+                terminate(child, pipe);
+            }
+        }
+        End::TimedOut | End::Interrupted => terminate(child, pipe),
+    }
+    if !group_alive(group, child) {
+        watchdog::release(group);
+    }
+    stopped_jobs
+}
+
+/// Starts `command` in its own session with the scrubbed environment, confined by the
+/// sandbox; `outputs` are its stdout and stderr (the same pipe for the bash tool);
+/// stdin is a pipe when `input`, else empty. Every command nib runs for the model or a
+/// hook starts here.
+fn spawn(
+    command: &str,
+    outputs: [&PipeWriter; 2],
+    input: bool,
+    ctx: &Context,
+) -> io::Result<Child> {
     let mut not_found = None;
     for shell in SHELLS {
         let mut cmd = Command::new(shell);
@@ -129,9 +207,9 @@ fn spawn(command: &str, writer: &PipeWriter, ctx: &Context) -> io::Result<Child>
             .env_clear()
             .envs(ctx.env.iter().map(|(k, v)| (k, v)))
             .envs(QUIET_ENV)
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone()?)
-            .stderr(writer.try_clone()?);
+            .stdin(if input { Stdio::piped() } else { Stdio::null() })
+            .stdout(outputs[0].try_clone()?)
+            .stderr(outputs[1].try_clone()?);
         if ctx.grant == Grant::Unasked {
             defuse_git(&mut cmd);
         }
@@ -362,6 +440,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            mcp: None,
             sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
@@ -586,6 +665,7 @@ mod tests {
             cancel: &cancel,
             env: &env,
             skills: &[],
+            mcp: None,
             sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,

@@ -327,6 +327,7 @@ mod tests {
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &seen,
+            mcp: None,
         };
         let shown = |action: &Action| preview(plain(), tools::plan(action, &ctx).as_ref());
         let edit = Action::Edit {

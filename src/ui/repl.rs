@@ -60,6 +60,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
     }
     let result = repl.read_loop();
     repl.view.stop_spin();
+    repl.agent.end_session("prompt_input_exit", &mut repl.view);
     repl.farewell();
     result.map(|()| 0)
 }
@@ -199,7 +200,9 @@ impl Repl {
             let root = self.view.workspace.root.clone();
             let prompt = self.style().paint(Paint::Bold, PROMPT);
             let gate = &self.agent.gate;
-            let commands: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+            let custom = self.custom_names();
+            let mut commands: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+            commands.extend(custom.iter().map(String::as_str));
             let idle = crate::signals::Idle::enter();
             let read = self
                 .editor
@@ -260,9 +263,11 @@ impl Repl {
             Err(e) => {
                 let first = trimmed.split_whitespace().next();
                 let builtin = COMMANDS.iter().any(|(n, _)| first == Some(*n));
-                match context::skills::expand(&self.agent.skills, trimmed) {
-                    Some(_) if !builtin => self.submit(line),
-                    _ => self.warn(&e),
+                let custom = context::commands::find(&self.agent.commands, trimmed).is_some()
+                    || context::skills::expand(&self.agent.skills, trimmed).is_some();
+                match custom && !builtin {
+                    true => self.submit(line),
+                    false => self.warn(&e),
                 }
                 Flow::Continue
             }
@@ -271,6 +276,11 @@ impl Repl {
 
     /// Sends one prompt (with its attachments and notes) and shows how it went.
     fn submit(&mut self, line: &str) {
+        let custom = context::commands::find(&self.agent.commands, line)
+            .map(|(command, args)| (command.clone(), args.to_string()));
+        if let Some((command, args)) = custom {
+            return self.run_task(|agent, view| agent.run_command(&command, &args, view));
+        }
         let root = self.view.workspace.root.clone();
         let (mut prompt, attached) = attach(line, &root, &self.agent.gate);
         for a in &attached {
@@ -283,9 +293,14 @@ impl Repl {
             prompt = format!("{}\n\n{prompt}", self.notes.join("\n"));
             self.notes.clear();
         }
+        self.run_task(|agent, view| agent.run(&prompt, view));
+    }
+
+    /// Runs one task with the spinner, and says how it ended.
+    fn run_task(&mut self, task: impl FnOnce(&mut Agent, &mut View) -> crate::agent::TaskResult) {
         self.open_pending();
         self.view.start_task("thinking");
-        let result = self.agent.run(&prompt, &mut self.view);
+        let result = task(&mut self.agent, &mut self.view);
         let typed = self.view.end_task();
         self.editor.prefill(&typed);
         match &result.stop {
@@ -331,6 +346,7 @@ impl Repl {
             Slash::Skills => self.skills(),
             Slash::Permissions(None) => self.permissions(),
             Slash::Permissions(Some(mode)) => self.set_mode(mode)?,
+            Slash::Mcp => self.mcp(),
             Slash::Exit => {}
         }
         Ok(())
@@ -358,6 +374,14 @@ impl Repl {
         for (name, what) in COMMANDS.iter().filter(|(n, _)| *n != "/?") {
             say(&format!("  {name:<13} {what}"));
         }
+        for c in &self.agent.commands {
+            let name = format!("/{} {}", c.name, c.argument_hint.as_deref().unwrap_or(""));
+            say(&sanitize(&format!("  {name:<13} {}", c.description)));
+        }
+        for s in &self.agent.skills {
+            let what: String = s.description.chars().take(SKILL_LINE).collect();
+            say(&sanitize(&format!("  /{:<12} {what} (skill)", s.name)));
+        }
         self.dim("  @path attaches a file (Tab completes) · Tab completes commands");
         self.dim("  !command runs a shell command and adds its output to the conversation");
         self.dim(&format!(
@@ -365,6 +389,13 @@ impl Repl {
         ));
         self.dim("  Alt-Enter or Ctrl-J: new line · Up/Down: history · Shift-Tab: permission mode");
         self.dim("  Esc or Ctrl-C: interrupt the task · Ctrl-C twice at the prompt: exit");
+    }
+
+    /// `/name` of each custom command and skill, for Tab.
+    fn custom_names(&self) -> Vec<String> {
+        let commands = self.agent.commands.iter().map(|c| &c.name);
+        let skills = self.agent.skills.iter().map(|s| &s.name);
+        commands.chain(skills).map(|n| format!("/{n}")).collect()
     }
 
     fn root(&self) -> Result<PathBuf, String> {
@@ -570,6 +601,33 @@ impl Repl {
         ));
         let (used, window) = self.agent.fill();
         say(&format!("  {}", super::context_line(used, window)));
+        let tools: usize = self.agent.specs.iter().map(crate::mcp::spec_bytes).sum();
+        say(&format!(
+            "  {:<14} {tools:>7} bytes in every request",
+            "tool schemas"
+        ));
+        for s in self.agent.mcp.status() {
+            let name = format!("mcp {}", s.name);
+            say(&sanitize(&format!(
+                "  {name:<14} {:>7} bytes ({} tools)",
+                s.schema_bytes, s.tools
+            )));
+        }
+    }
+
+    fn mcp(&self) {
+        let servers = self.agent.mcp.status();
+        if servers.is_empty() {
+            say(
+                "no MCP servers: add them to .mcp.json ({\"mcpServers\": {...}}) or pass --mcp-config",
+            );
+        }
+        for s in servers {
+            say(&sanitize(&format!(
+                "  {:<16} {} · {} tools · {} bytes of schemas",
+                s.name, s.state, s.tools, s.schema_bytes
+            )));
+        }
     }
 
     fn skills(&self) {
@@ -642,6 +700,7 @@ impl Repl {
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &self.agent.seen,
+            mcp: None,
         };
         let mut outcome = tools::execute(&action, &ctx);
         outcome.content = self

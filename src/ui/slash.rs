@@ -6,7 +6,7 @@ use crate::cli;
 use crate::model::Provider;
 
 /// The slash commands, with the line `/help` shows for each.
-pub const COMMANDS: [(&str, &str); 14] = [
+pub const COMMANDS: [(&str, &str); 15] = [
     ("/help", "this list"),
     ("/clear", "start a new session"),
     (
@@ -23,6 +23,7 @@ pub const COMMANDS: [(&str, &str); 14] = [
     ("/undo", "revert the last file change (/undo N for more)"),
     ("/context", "the system prompt's parts and their sizes"),
     ("/skills", "the skills nib knows"),
+    ("/mcp", "the MCP servers: state, tools, schema sizes"),
     (
         "/permissions",
         "the permission mode and rules (/permissions MODE switches: default, acceptEdits, plan)",
@@ -45,6 +46,7 @@ pub enum Slash {
     Undo(usize),
     Context,
     Skills,
+    Mcp,
     Permissions(Option<Mode>),
     Exit,
 }
@@ -94,6 +96,7 @@ pub fn parse_slash(line: &str) -> Result<Slash, String> {
         },
         "/context" => no_args(Slash::Context),
         "/skills" => no_args(Slash::Skills),
+        "/mcp" => no_args(Slash::Mcp),
         "/permissions" => match rest[..] {
             [] => Ok(Slash::Permissions(None)),
             [m] => Mode::parse(m).map(|m| Slash::Permissions(Some(m))).ok_or_else(|| {

@@ -6,7 +6,9 @@
 mod support;
 
 mod approvals;
+mod claude_setup;
 mod cli;
+mod commands;
 mod context;
 mod durable;
 mod economy;
@@ -15,7 +17,9 @@ mod gate;
 mod gate_classes;
 mod guards;
 mod headless;
+mod hooks;
 mod keys;
+mod mcp;
 mod polish;
 mod providers;
 mod real_model;

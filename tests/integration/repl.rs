@@ -567,3 +567,55 @@ fn a_rule_saved_with_p_works_in_a_folder_not_trusted() {
     assert!(pane.nib.read("x").is_none(), "{out}");
     assert!(out.stderr.contains("settings.local.json") && out.stderr.contains("nib trust"));
 }
+
+#[test]
+fn custom_commands_and_mcp_servers_in_the_repl() {
+    let Some(pane) = Pane::start() else { return };
+    let Some(d) = crate::support::deps::deps() else {
+        return;
+    };
+    let server = FakeServer::start(vec![Reply::text("fixed it")]);
+    let command =
+        "---\ndescription: Fix an issue\nargument-hint: [issue]\n---\nFix issue $ARGUMENTS.";
+    pane.nib.put(".claude/commands/fixit.md", command);
+    let servers = json!({"mcpServers": {
+        "py": {"command": d.python, "args": [d.server_py]},
+        "broken": {"command": d.python, "args": [d.server_py, "--fail-start"]},
+    }});
+    pane.nib.put(".mcp.json", &servers.to_string());
+    pane.nib.trust();
+    pane.nib(&server, "");
+    // The servers start in the background; /mcp says how far they are.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let screen = loop {
+        pane.ask("/mcp");
+        thread::sleep(Duration::from_millis(500));
+        let screen = pane.screen();
+        let settled = screen.contains("connected · 5 tools") && screen.contains("cannot open");
+        if settled || Instant::now() > deadline {
+            // The last answer only.
+            break screen
+                .rsplit("› /mcp")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    let py = line_starting(&screen, "  py ");
+    assert!(py.contains("connected · 5 tools"), "{screen}");
+    let broken = line_starting(&screen, "  broken ");
+    assert!(broken.contains("failed") && broken.contains("cannot open /nonexistent/db.sqlite"));
+    pane.ask("/help");
+    pane.wait_for("/fixit [issue]");
+    pane.wait_prompt();
+    pane.keys_literal("/fixi");
+    pane.key("Tab");
+    pane.wait_for("› /fixit");
+    pane.line(" 42");
+    pane.wait_for("fixed it");
+    let sent = server.chat_requests()[0].last_user_text();
+    assert!(sent.contains("Fix issue 42."), "{sent}");
+    pane.wait_prompt();
+    pane.key("C-d");
+    pane.wait_for("resume with: nib -r ");
+}

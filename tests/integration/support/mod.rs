@@ -1,6 +1,7 @@
 //! Shared test support: the fake model server (`fake`), the nib runner (`nib`), and
 //! `both_protocols!`, which turns one test body into an OpenAI and an Anthropic test.
 
+pub mod deps;
 pub mod fake;
 pub mod nib;
 pub mod pane;

@@ -192,11 +192,19 @@ impl Nib {
     }
 
     fn command(&self, dir: &str, extra: &[OsString]) -> Command {
+        let mut cmd = self.base(dir);
+        cmd.args(&self.args).args(extra);
+        match (&self.stdin, self.silent_stdin) {
+            (Some(_), _) | (None, true) => cmd.stdin(Stdio::piped()),
+            (None, false) => cmd.stdin(Stdio::null()),
+        };
+        cmd
+    }
+
+    /// nib in `dir` under `work/`, with the sandbox's environment and no arguments.
+    fn base(&self, dir: &str) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
-            .args(extra)
-            .current_dir(self.work().join(dir))
-            .env_clear();
+        cmd.current_dir(self.work().join(dir)).env_clear();
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
@@ -206,10 +214,6 @@ impl Nib {
             .env("XDG_CACHE_HOME", self.sandbox.root.join("cache"));
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        match (&self.stdin, self.silent_stdin) {
-            (Some(_), _) | (None, true) => cmd.stdin(Stdio::piped()),
-            (None, false) => cmd.stdin(Stdio::null()),
-        };
         cmd
     }
 
@@ -287,6 +291,25 @@ impl Nib {
         let running = self.spawn_in(dir, extra);
         let timeout = running.timeout;
         running.wait(timeout)
+    }
+
+    /// The builder, after `nib trust` in the workspace.
+    pub fn trusted(self) -> Nib {
+        self.trust();
+        self
+    }
+
+    /// `nib trust` in the workspace, as a user does before a repository's own settings,
+    /// hooks, `.mcp.json` and commands apply.
+    pub fn trust(&self) {
+        fs::create_dir_all(self.work()).expect("create the workspace");
+        let out = self
+            .base("")
+            .arg("trust")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nib trust");
+        assert!(out.status.success(), "nib trust: {out:?}");
     }
 
     /// Runs nib with only `args` (not the builder's) in the same sandbox: a command the
