@@ -765,6 +765,8 @@ impl Repl {
         if held.is_empty() {
             return;
         }
+        // Keys typed before the question is shown never answer it.
+        super::keys::drop_typed();
         let title = "? trust this folder? Its own settings would apply:";
         say(&self.style().paint(Paint::Yellow, title));
         for h in &held {
@@ -776,8 +778,6 @@ impl Repl {
             }
         }
         say("  [y] yes, trust it · [n] no (its deny and ask rules apply either way)");
-        // Keys typed before the question was shown never answer it.
-        super::keys::drop_typed();
         let trusted = loop {
             let Ok(key) = editor::read_key() else {
                 break false;

@@ -360,7 +360,7 @@ fn a_repository_allows_nothing_until_its_folder_is_trusted() {
         .out
         .stderr
         .lines()
-        .filter(|l| l.contains("trust"))
+        .filter(|l| l.starts_with("nib: warning:") && l.contains("trust"))
         .collect();
     assert_eq!(notices.len(), 1, "{}", trial.out.stderr);
     assert!(

@@ -43,9 +43,10 @@ fn fills(stderr: &str) -> Vec<(u64, u64)> {
     stderr
         .lines()
         .filter_map(|l| l.strip_prefix("nib: context: "))
-        .map(|l| {
+        .filter_map(|l| {
+            // `N / W tokens (P%)`; other context lines (what trimming did) are skipped.
             let words: Vec<&str> = l.split(' ').collect();
-            (words[0].parse().unwrap(), words[2].parse().unwrap())
+            Some((words.first()?.parse().ok()?, words.get(2)?.parse().ok()?))
         })
         .collect()
 }
