@@ -19,8 +19,6 @@ use crate::tools::fs::{Plan, Seen};
 use crate::tools::{self, Action, Outcome, Tool, Workspace};
 use serde_json::{Value, json};
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -199,7 +197,7 @@ pub struct Agent {
     /// What the `skill` tool can load.
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
-    pub instructed: HashSet<PathBuf>,
+    pub instructed: crate::context::instructions::Instructed,
     /// Confines the commands the model runs.
     pub sandbox: Sandbox,
     /// What the model has read or written (rebuilt from the journal on resume).

@@ -282,6 +282,71 @@ impl std::fmt::Display for UsageError {
     }
 }
 
+/// How nib's process ends: the one mapping to exit statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    Success,
+    /// The task failed, or nib could not start it.
+    Failure,
+    /// Bad usage: flags, values, or a base URL nib will not use.
+    Usage,
+    /// Ctrl-C stopped the task.
+    Interrupted,
+    /// SIGTERM, SIGHUP or SIGQUIT stopped nib: it exits as the signal would have.
+    Signal(i32),
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Interrupted => 130,
+            ExitCode::Signal(signal) => 128 + signal,
+        }
+    }
+}
+
+/// A failure that stops nib before or around a task: one line for stderr, and an exit
+/// code. Usage errors of the parser (`UsageError`) become `Error::Usage`.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad usage: exit 2.
+    Usage(String),
+    /// Anything else that stops nib before the task runs: exit 1.
+    Setup(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Setup(_) => ExitCode::Failure,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Setup(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Error {
+        Error::Usage(e.to_string())
+    }
+}
+
+impl From<crate::journal::JournalError> for Error {
+    fn from(e: crate::journal::JournalError) -> Error {
+        Error::Setup(e.to_string())
+    }
+}
+
 /// Parses the arguments as the OS gives them: an argument that is not UTF-8 is a usage
 /// error that names it, never a panic.
 pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, UsageError> {
@@ -290,10 +355,11 @@ pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Ar
         match arg.into_string() {
             Ok(word) => words.push(word),
             Err(raw) => {
-                let shown = crate::ui::term::sanitize(&raw.to_string_lossy()).into_owned();
+                // Shown lossy and quoted; the one place that prints errors makes it safe.
                 return Err(UsageError(format!(
-                    "argument {} ({shown:?}) is not valid UTF-8; nib takes text arguments",
-                    i + 1
+                    "argument {} ({:?}) is not valid UTF-8; nib takes text arguments",
+                    i + 1,
+                    raw.to_string_lossy()
                 )));
             }
         }
@@ -550,17 +616,14 @@ fn parse_subcommand(sub: Subcommand, words: &[String]) -> Result<Command, UsageE
     }
 }
 
-fn parse_provider(s: &str) -> Option<Provider> {
+/// A wire protocol by the names people use for it.
+pub fn parse_provider(s: &str) -> Option<Provider> {
     match s.to_ascii_lowercase().as_str() {
         "openai" | "openai-compatible" | "chat" => Some(Provider::OpenAi),
         "anthropic" | "claude" => Some(Provider::Anthropic),
         "openai-responses" | "responses" => Some(Provider::OpenAiResponses),
         _ => None,
     }
-}
-
-pub fn provider_from_str(s: &str) -> Option<Provider> {
-    parse_provider(s)
 }
 
 fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {

@@ -3,7 +3,7 @@
 //! progress goes to stderr; anything that would ask is denied and the model told why.
 
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
-use crate::cli::OutputFormat;
+use crate::cli::{ExitCode, OutputFormat};
 use crate::model::{Block, Message, Reply, StopReason, ToolCall, Usage};
 use crate::tools::Action;
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ impl Headless {
         cost: f64,
         duration: Duration,
         saved: bool,
-    ) -> i32 {
+    ) -> ExitCode {
         let is_error = r.stop != Stop::Done;
         match self.format {
             OutputFormat::Text => {
@@ -67,9 +67,9 @@ impl Headless {
             }
         }
         match r.stop {
-            Stop::Done => 0,
-            Stop::Interrupted => 130,
-            _ => 1,
+            Stop::Done => ExitCode::Success,
+            Stop::Interrupted => ExitCode::Interrupted,
+            _ => ExitCode::Failure,
         }
     }
 }

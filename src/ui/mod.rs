@@ -8,6 +8,7 @@ pub mod headless;
 pub mod keys;
 pub mod markdown;
 pub mod repl;
+pub mod report;
 pub mod slash;
 pub mod term;
 pub mod view;

@@ -13,10 +13,11 @@ use super::slash::{COMMANDS, ModelSwitch, Slash, is_command, parse_slash};
 use super::term::{self, Paint, Style, sanitize};
 use super::view::View;
 use crate::agent::{Agent, Stop};
-use crate::app::{self, Dirs, NewSession, Resumed, Setup};
+use crate::app::setup::Setup;
+use crate::app::{NewSession, Resumed};
 use crate::approval::{Mode, Verdict};
-use crate::cli::{Args, Resume};
-use crate::config::Settings;
+use crate::cli::{Args, ExitCode, Resume};
+use crate::config::{Config, Dirs};
 use crate::context;
 use crate::journal::{self, Journal};
 use crate::model::{Block, Client, Message, Role, Usage};
@@ -44,7 +45,7 @@ const WINDOW_PROBE: Duration = Duration::from_millis(500);
 const MODE_CYCLE: [Mode; 3] = [Mode::Default, Mode::AcceptEdits, Mode::Plan];
 
 /// Runs the REPL until the user leaves; returns the exit code.
-pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
+pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<ExitCode, String> {
     install_panic_hook();
     let mut repl = Repl::new(args, dirs, setup);
     repl.greet();
@@ -62,7 +63,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
     repl.view.stop_spin();
     repl.agent.end_session("prompt_input_exit", &mut repl.view);
     repl.farewell();
-    result.map(|()| 0)
+    result.map(|()| ExitCode::Success)
 }
 
 /// Whatever happens, a panic leaves the terminal usable: raw mode off, then the default
@@ -99,7 +100,7 @@ struct Repl {
     /// The arguments nib started with: `/model NAME` starts from them, so a provider
     /// one switch named does not stick to the next.
     start_args: Args,
-    settings: Settings,
+    config: Config,
     system: Vec<context::Part>,
     session_id: String,
     /// Where journals live; `None` when there is no data directory.
@@ -118,9 +119,13 @@ impl Repl {
     fn new(args: &Args, dirs: &Dirs, setup: Setup) -> Repl {
         let history = dirs.data.as_ref().map(|d| d.join("nib").join("history"));
         let workspace = Workspace {
-            root: setup.cwd.clone(),
+            root: setup.config.cwd.clone(),
         };
-        let view = View::new(Style::detect(), setup.agent.cancel.clone(), workspace);
+        let view = View::new(
+            Style::detect(setup.config.env.var_os("NO_COLOR")),
+            setup.agent.cancel.clone(),
+            workspace,
+        );
         Repl {
             start_mode: setup.agent.gate.mode(),
             agent: setup.agent,
@@ -128,7 +133,7 @@ impl Repl {
             editor: Editor::new(history),
             args: args.clone(),
             start_args: args.clone(),
-            settings: setup.settings,
+            config: setup.config,
             system: setup.system,
             session_id: setup.session_id,
             sessions_root: dirs.data.as_deref().map(journal::sessions_root),
@@ -168,7 +173,7 @@ impl Repl {
              Shift-Tab: mode",
         );
         if self.agent.gate.mode() == Mode::Bypass {
-            self.warn(&format!("warning: {}", app::BYPASS_WARNING));
+            self.warn(&format!("warning: {}", super::report::BYPASS_WARNING));
         }
     }
 
@@ -526,13 +531,17 @@ impl Repl {
         if switch.base_url.is_some() {
             args.base_url = switch.base_url;
         }
-        let endpoint = app::endpoint(&args, &self.settings).map_err(|e| e.to_string())?;
+        let resolved = self.config.endpoint(&args).map_err(|e| e.to_string())?;
+        if resolved.source == crate::config::endpoint::Source::Probe {
+            super::report::found_locally(&resolved.endpoint);
+        }
+        let endpoint = resolved.endpoint;
         let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
-        known.extend(crate::secrets::secret_values(std::env::vars()));
+        known.extend(self.config.secret_values());
         self.agent.redactor = crate::secrets::Redactor::new(&known);
         self.agent.client = Client::new(
             endpoint,
-            app::limits(&self.settings),
+            self.config.settings.limits(),
             self.agent.cancel.clone(),
         );
         self.args = args;
@@ -631,7 +640,7 @@ impl Repl {
     }
 
     fn skills(&self) {
-        let home = dirs::home_dir();
+        let home = self.config.dirs.home.clone();
         for s in &self.agent.skills {
             let place = s.dir.as_deref().map_or("bundled".into(), |d| {
                 context::short_path(d, home.as_deref())

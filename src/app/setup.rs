@@ -1,0 +1,248 @@
+//! Everything a run needs besides the prompt, built from `Args` and `Config`: the
+//! endpoint, the approval gate, the sandbox, the session, the system prompt and the
+//! agent that holds them.
+
+use super::claude::{ClaudeSetup, claude_model, mcp_servers};
+use super::{NewSession, open_session};
+use crate::agent::Agent;
+use crate::approval::{self, Gate, Mode};
+use crate::cli::{Args, DEFAULT_MAX_TURNS, Error};
+use crate::compact::Window;
+use crate::config::endpoint::Source;
+use crate::config::{self, Config};
+use crate::context::{self, instructions::Instructed};
+use crate::journal;
+use crate::model::{self, Client, Endpoint};
+use crate::price;
+use crate::sandbox::{self, Sandbox};
+use crate::secrets::{self, Redactor};
+use crate::tools::{Tool, Workspace};
+use crate::ui::report;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Everything a run needs besides the prompt: the agent, and what the UI shows.
+pub struct Setup {
+    pub agent: Agent,
+    /// The session to create with the first message (`None`: resumed, or not saved).
+    pub pending: Option<NewSession>,
+    pub session_id: String,
+    pub system: Vec<context::Part>,
+    pub tools: Vec<Tool>,
+    pub config: Config,
+}
+
+/// Endpoint, gate, session and agent from the arguments, the configuration, the system
+/// prompt and skills.
+pub fn prepare(
+    args: &Args,
+    config: Config,
+    system: Vec<context::Part>,
+    skills: Vec<context::Skill>,
+) -> Result<Setup, Error> {
+    let claude = ClaudeSetup::load(args, &config)?;
+    let mcp = mcp_servers(args, &config, &claude);
+    let endpoint = endpoint(args, &config, claude.model.clone())?;
+    let cwd = config.cwd.clone();
+    let mut gate = gate(args, &config, &claude)?;
+    let mut sandbox = sandbox_for(args, &config, &claude.roots)?;
+    for dir in skills.iter().filter_map(|s| s.dir.as_deref()) {
+        gate.allow_read_dir(dir);
+        sandbox.add_read_dir(dir);
+    }
+    for dir in &claude.roots {
+        gate.add_root(dir);
+    }
+    let enabled = enabled_tools(args, &skills);
+    let cancel = Arc::new(AtomicBool::new(false));
+    crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal_fully);
+    let (journal, pending, resumed) = open_session(args, &config.dirs, &cwd, &endpoint)?;
+    let session_id = journal
+        .as_ref()
+        .map(|j| j.id.clone())
+        .or_else(|| pending.as_ref().map(|p| p.meta.id.clone()))
+        .or_else(|| args.session_id.clone())
+        .unwrap_or_else(journal::new_id);
+    let settings = &config.settings;
+    let prices = price::Table::from_settings(settings.prices.as_ref()).map_err(Error::Setup)?;
+    let window = Window::for_endpoint(&endpoint, settings.context_window);
+    let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
+    known.extend(config.secret_values());
+    let default_output_cap = match model::is_loopback(&endpoint.base_url) {
+        true => crate::agent::LOCAL_MAX_OUTPUT_TOKENS,
+        false => crate::agent::MAX_OUTPUT_TOKENS,
+    };
+    let mut env = secrets::child_env(config.env.vars(), &settings.env_passthrough);
+    env.retain(|(k, _)| !claude.env.iter().any(|(name, _)| name == k));
+    env.extend(claude.env.iter().cloned());
+    let mut hooks = claude.hooks;
+    hooks.session_id = session_id.clone();
+    // A new session's journal is written with its first message: hooks before that get
+    // the path it will have.
+    hooks.transcript_path = journal.as_ref().map(|j| j.path.clone()).or_else(|| {
+        let new = pending.as_ref()?;
+        let root = config.dirs.sessions().ok()?;
+        let dir = journal::project_dir(&root, &new.meta.cwd);
+        Some(dir.join(format!("{}.jsonl", new.meta.id)))
+    });
+    let options = config::endpoint::options(&endpoint, args, settings).map_err(Error::Setup)?;
+    let home = config.dirs.home.clone();
+    let trusted = config.dirs.trusted(&cwd);
+    let agent = Agent {
+        client: Client::new(endpoint, settings.limits(), cancel.clone()).with_options(options),
+        gate,
+        specs: crate::tools::specs(&enabled),
+        system: context::render(&system),
+        messages: resumed.messages,
+        journal,
+        workspace: Workspace { root: cwd.clone() },
+        env,
+        redactor: Redactor::new(&known),
+        max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
+        max_output_tokens: settings.max_output_tokens().unwrap_or(default_output_cap),
+        max_budget_usd: args.max_budget_usd,
+        prices,
+        window,
+        tally: Default::default(),
+        calls: Default::default(),
+        usage: resumed.usage,
+        cost_usd: resumed.cost_usd,
+        turns_total: resumed.turns,
+        cancel,
+        skills,
+        instructed: Instructed::new(home.clone()),
+        sandbox,
+        seen: resumed.seen,
+        unsaved: None,
+        hooks,
+        mcp,
+        commands: context::find_commands(&cwd, home.as_deref(), trusted),
+    };
+    Ok(Setup {
+        agent,
+        pending,
+        session_id,
+        system,
+        tools: enabled,
+        config,
+    })
+}
+
+/// The approval gate: `--permission-mode`, `--settings`, then settings `defaultMode`;
+/// the rules of `--settings` and the flags on top of the files the gate reads itself.
+fn gate(args: &Args, config: &Config, claude: &ClaudeSetup) -> Result<Gate, Error> {
+    let mode = args.permission_mode.or(claude.mode).or_else(|| {
+        let named = config.settings.default_mode.as_deref();
+        named.and_then(Mode::parse)
+    });
+    let mut rules = claude.rules.clone();
+    rules.allow.extend(args.allowed_tools.clone());
+    rules.deny.extend(args.disallowed_tools.clone());
+    let places = approval::Places {
+        home: config.dirs.home.clone(),
+        nib_config: config.dirs.nib_config(),
+        nib_data: config.dirs.nib_data(),
+    };
+    let workspace = Workspace {
+        root: config.cwd.clone(),
+    };
+    let gate = approval::load(rules, mode, workspace, places).map_err(Error::Setup)?;
+    for w in gate.warnings() {
+        report::warning(w);
+    }
+    Ok(gate)
+}
+
+/// The tools offered: `--tools`, or all; `skill` only when there are skills.
+pub fn enabled_tools(args: &Args, skills: &[context::Skill]) -> Vec<Tool> {
+    let mut enabled: Vec<Tool> = args.tools.clone().unwrap_or_else(|| Tool::ALL.to_vec());
+    enabled.retain(|&t| t != Tool::Skill || !skills.is_empty());
+    enabled
+}
+
+/// The sandbox from `--sandbox` and the user's settings (a project cannot change it),
+/// with the extra workspace `roots` (`--add-dir`, `additionalDirectories`) writable;
+/// what the kernel cannot do is said in one line.
+fn sandbox_for(args: &Args, config: &Config, roots: &[PathBuf]) -> Result<Sandbox, Error> {
+    let home = config.dirs.home.as_deref();
+    let (level, mut options) =
+        sandbox::from_settings(config.settings.sandbox.as_ref(), home).map_err(Error::Setup)?;
+    options.writable.extend(roots.iter().cloned());
+    options.auto = args.auto || config.settings.auto.unwrap_or_default();
+    options.temp = config.env.tmpdir();
+    let level = args
+        .sandbox
+        .or(level)
+        .unwrap_or(sandbox::Level::WorkspaceWrite);
+    let nib_dirs: Vec<PathBuf> = [config.dirs.nib_config(), config.dirs.nib_data()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let sandbox = Sandbox::new(level, &config.cwd, home, &nib_dirs, options);
+    if let Some(notice) = sandbox.notice() {
+        report::notice(&notice);
+    }
+    Ok(sandbox)
+}
+
+/// The endpoint the arguments, environment and settings name, with a model; `claude`
+/// is the `model` of Claude Code's settings (and the file naming it).
+fn endpoint(
+    args: &Args,
+    config: &Config,
+    claude: Option<(String, String)>,
+) -> Result<Endpoint, Error> {
+    let resolved = config.resolve(args)?;
+    let mut endpoint = resolved.endpoint;
+    if let Some(ignored) = claude_model(&mut endpoint, args, config, claude) {
+        report::notice(&ignored);
+    }
+    if resolved.source == Source::Probe {
+        report::found_locally(&endpoint);
+    }
+    config::fill_model(&mut endpoint)?;
+    Ok(endpoint)
+}
+
+/// The system prompt's parts: nib's, the instruction files, skills, and what
+/// `--system-prompt` and `--append-system-prompt` (or their files) say.
+pub fn system_prompt(
+    args: &Args,
+    config: &Config,
+    skills: &[context::Skill],
+) -> Result<Vec<context::Part>, Error> {
+    let read = |p: &Option<PathBuf>| -> Result<Option<String>, Error> {
+        p.as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))
+            })
+            .transpose()
+    };
+    let replace = args
+        .system_prompt
+        .clone()
+        .or(read(&args.system_prompt_file)?);
+    let append = match (
+        &args.append_system_prompt,
+        read(&args.append_system_prompt_file)?,
+    ) {
+        (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+        (a, b) => a.clone().or(b),
+    };
+    let nib_config = config.dirs.nib_config();
+    let (parts, left_out) = context::parts(&context::Options {
+        root: &config.cwd,
+        home: config.dirs.home.as_deref(),
+        nib_config: nib_config.as_deref(),
+        skills,
+        replace,
+        append,
+        terse: args.terse || config.settings.terse.unwrap_or_default(),
+    });
+    for w in left_out {
+        report::warning(&w);
+    }
+    Ok(parts)
+}
