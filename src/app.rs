@@ -8,7 +8,7 @@ mod headless;
 pub mod setup;
 
 use crate::approval;
-use crate::cli::{Args, Command, Error, ExitCode, HELP, Resume};
+use crate::cli::{self, Args, Command, Error, ExitCode, Resume};
 use crate::config::env::Env;
 use crate::config::{Config, Dirs, current_dir};
 use crate::context;
@@ -26,7 +26,7 @@ use std::path::Path;
 pub fn run(args: Args, env: Env) -> Result<ExitCode, Error> {
     let dirs = Dirs::read();
     match args.command {
-        Command::Help => report::text(HELP),
+        Command::Help => report::text(&cli::help()),
         Command::SubcommandHelp(sub) => report::text(sub.help()),
         Command::Version => report::text(&format!("nib {}\n", env!("CARGO_PKG_VERSION"))),
         Command::Sessions { all, json } => list_sessions(&dirs, all, json)?,

@@ -1,6 +1,6 @@
 //! The command line: argv → `Args` (pure, no I/O) and the help text.
 //!
-//! Flags follow Claude Code's (REFERENCE §1) so scripts written for it work with nib.
+//! Flags follow Claude Code's, so scripts written for it work with nib.
 //! What the flags *mean* in this environment (env vars, settings files, probing for a
 //! local server) is `config.rs`'s job.
 
@@ -13,17 +13,19 @@ use std::path::PathBuf;
 /// Default cap on model calls per task.
 pub const DEFAULT_MAX_TURNS: u32 = 200;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputFormat {
+    #[default]
     Text,
     Json,
     StreamJson,
 }
 
 /// What the user asked nib to do.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Command {
     /// Run a task: headless with `-p`, else the REPL.
+    #[default]
     Run,
     Help,
     Version,
@@ -115,7 +117,7 @@ pub enum Resume {
     Pick,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Args {
     pub command: Command,
     pub print: bool,
@@ -161,47 +163,8 @@ pub struct Args {
     pub stream_input: bool,
 }
 
-impl Default for Args {
-    fn default() -> Self {
-        Args {
-            command: Command::Run,
-            print: false,
-            prompt: None,
-            model: None,
-            base_url: None,
-            provider: None,
-            effort: None,
-            max_turns: None,
-            max_budget_usd: None,
-            output_format: OutputFormat::Text,
-            permission_mode: None,
-            sandbox: None,
-            auto: false,
-            allowed_tools: Vec::new(),
-            disallowed_tools: Vec::new(),
-            tools: None,
-            system_prompt: None,
-            system_prompt_file: None,
-            append_system_prompt: None,
-            append_system_prompt_file: None,
-            output_last_message: None,
-            resume: None,
-            fork_session: false,
-            session_id: None,
-            no_session_persistence: false,
-            terse: false,
-            verbose: false,
-            print_system_prompt: false,
-            settings: None,
-            add_dirs: Vec::new(),
-            mcp_configs: Vec::new(),
-            strict_mcp_config: false,
-            stream_input: false,
-        }
-    }
-}
-
-pub const HELP: &str = "\
+/// The lines above the options in `--help`.
+const USAGE: &str = "\
 nib: a minimal, local-first terminal coding agent
 
 Usage: nib [options] [prompt]           interactive session (REPL)
@@ -212,62 +175,119 @@ Usage: nib [options] [prompt]           interactive session (REPL)
        nib SUBCOMMAND --help            help for sessions, undo or trust
 
 The prompt is the argument; with -p, piped stdin is appended to it.
-
-Model:
-      --model NAME              model name (env NIB_MODEL)
-      --base-url URL            server base URL, e.g. http://127.0.0.1:8080/v1 (env NIB_BASE_URL)
-      --provider openai|anthropic|openai-responses
-                                wire protocol (env NIB_PROVIDER; inferred when absent)
-      --effort low|medium|high  reasoning effort (Responses, Anthropic thinking, o-series)
-  With nothing set, nib uses the first local server that answers on 127.0.0.1
-  (llama.cpp 8080/8081, Ollama 11434, LM Studio 1234, vLLM 8000).
-  Keys: NIB_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY.
-
-Task:
-  -p, --print                   headless: no questions asked, answer on stdout
-      --output-format FORMAT    text (default), json, or stream-json
-      --input-format FORMAT     text (default), or stream-json: one user message per stdin line,
-                                each run as a task in the same session
-  -o, --output-last-message FILE
-                                also write the final answer to FILE
-      --max-turns N             stop after N model calls (default 200)
-      --max-budget-usd X        stop before spending more than X dollars
-      --system-prompt TEXT      replace the system prompt (also --system-prompt-file)
-      --append-system-prompt TEXT
-                                add to the system prompt (also --append-system-prompt-file)
-      --tools LIST              offer only these tools (bash,read,write,edit,grep,glob,skill)
-      --terse                   ask the model for brief answers
-      --print-system-prompt     show the system prompt with the size of each part, then exit
-      --verbose                 more progress on stderr
-      --settings FILE|JSON      one more settings file (Claude Code's format), above the others
-      --add-dir DIR             another directory that counts as the workspace (repeatable)
-      --mcp-config FILE|JSON    MCP servers to start ({\"mcpServers\": {...}}; repeatable)
-      --strict-mcp-config       only the servers of --mcp-config
-
-Permissions:
-      --permission-mode MODE    default, acceptEdits, plan, dontAsk, bypassPermissions
-      --allowedTools RULES      allow without asking, e.g. \"Bash(git diff *),Read\"
-      --disallowedTools RULES   always refuse, e.g. \"Bash(curl *)\"
-      --dangerously-skip-permissions, --yes
-                                run every tool call without asking (deny rules still apply;
-                                commands stay in the sandbox)
-      --sandbox LEVEL           how far commands reach: workspace-write (default: write
-                                only the workspace and temp dir), read-only, or off
-      --auto                    run calls that would ask, confined to the workspace with
-                                no network (deny rules apply; protected paths still ask)
-
-Sessions:
-  -c, --continue                continue the latest session of this directory
-  -r, --resume [ID]             continue session ID (a unique prefix is enough)
-      --fork-session            with -c/-r: continue under a new session id
-      --session-id ID           use this id for a new session
-      --no-session-persistence  do not write a session journal
-
-  -h, --help                    this help
-  -V, --version                 print the version
-
-Exit status: 0 success, 1 the task failed, 2 bad usage, 130 interrupted.
 ";
+
+/// The last line of `--help`.
+const EXIT_STATUS: &str =
+    "Exit status: 0 success, 1 the task failed, 2 bad usage, 130 interrupted.\n";
+
+/// Where an option's help starts in `--help` (two spaces after the option at least).
+const HELP_COLUMN: usize = 32;
+
+/// One row of the options table: a section heading, a note under a section, or an
+/// option with its spellings (the first long one is what `parse` matches), the value
+/// it takes, and its help (`\n` continues it on the next line).
+enum Row {
+    Head(&'static str),
+    Note(&'static str),
+    Opt(&'static [&'static str], &'static str, &'static str),
+}
+use Row::{Head, Note, Opt};
+
+/// Every option nib takes: `parse` accepts exactly these, and `help` prints them.
+#[rustfmt::skip]
+const OPTIONS: &[Row] = &[
+    Head("Model"),
+    Opt(&["-m", "--model"], "NAME", "model name (env NIB_MODEL)"),
+    Opt(&["--base-url"], "URL", "server base URL, e.g. http://127.0.0.1:8080/v1 (env NIB_BASE_URL)"),
+    Opt(&["--provider"], "openai|anthropic|openai-responses", "wire protocol (env NIB_PROVIDER; inferred when absent)"),
+    Opt(&["--effort"], "low|medium|high", "reasoning effort (Responses, Anthropic thinking, o-series)"),
+    Note("With nothing set, nib uses the first local server that answers on 127.0.0.1\n\
+          (llama.cpp 8080/8081, Ollama 11434, LM Studio 1234, vLLM 8000).\n\
+          Keys: NIB_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY."),
+    Head("Task"),
+    Opt(&["-p", "--print"], "", "headless: no questions asked, answer on stdout"),
+    Opt(&["--output-format"], "FORMAT", "text (default), json, or stream-json"),
+    Opt(&["--input-format"], "FORMAT", "text (default), or stream-json: one user message per stdin line,\n\
+                                        each run as a task in the same session"),
+    Opt(&["-o", "--output-last-message"], "FILE", "also write the final answer to FILE"),
+    Opt(&["--max-turns"], "N", "stop after N model calls (default 200)"),
+    Opt(&["--max-budget-usd"], "X", "stop before spending more than X dollars"),
+    Opt(&["--system-prompt"], "TEXT", "replace the system prompt"),
+    Opt(&["--system-prompt-file"], "FILE", "replace the system prompt with FILE's text"),
+    Opt(&["--append-system-prompt"], "TEXT", "add to the system prompt"),
+    Opt(&["--append-system-prompt-file"], "FILE", "add FILE's text to the system prompt"),
+    Opt(&["--tools"], "LIST", "offer only these tools (bash,read,write,edit,grep,glob,skill)"),
+    Opt(&["--terse"], "", "ask the model for brief answers"),
+    Opt(&["--print-system-prompt"], "", "show the system prompt with the size of each part, then exit"),
+    Opt(&["--verbose"], "", "more progress on stderr"),
+    Opt(&["--settings"], "FILE|JSON", "one more settings file (Claude Code's format), above the others"),
+    Opt(&["--add-dir"], "DIR", "another directory that counts as the workspace (repeatable)"),
+    Opt(&["--mcp-config"], "FILE|JSON", "MCP servers to start ({\"mcpServers\": {...}}; repeatable)"),
+    Opt(&["--strict-mcp-config"], "", "only the servers of --mcp-config"),
+    Head("Permissions"),
+    Opt(&["--permission-mode"], "MODE", "default, acceptEdits, plan, dontAsk, bypassPermissions"),
+    Opt(&["--allowedTools", "--allowed-tools"], "RULES", "allow without asking, e.g. \"Bash(git diff *),Read\""),
+    Opt(&["--disallowedTools", "--disallowed-tools"], "RULES", "always refuse, e.g. \"Bash(curl *)\""),
+    Opt(&["-y", "--yes", "--dangerously-skip-permissions"], "", "run every tool call without asking (deny rules still apply;\n\
+                                                             commands stay in the sandbox)"),
+    Opt(&["--sandbox"], "LEVEL", "how far commands reach: workspace-write (default: write\n\
+                                  only the workspace and temp dir), read-only, or off"),
+    Opt(&["--auto"], "", "run calls that would ask, confined to the workspace with\n\
+                          no network (deny rules apply; protected paths still ask)"),
+    Head("Sessions"),
+    Opt(&["-c", "--continue"], "", "continue the latest session of this directory"),
+    Opt(&["-r", "--resume"], "[ID]", "continue session ID (a unique prefix is enough)"),
+    Opt(&["--fork-session"], "", "with -c/-r: continue under a new session id"),
+    Opt(&["--session-id"], "ID", "use this id for a new session"),
+    Opt(&["--no-session-persistence"], "", "do not write a session journal"),
+    Head(""),
+    Opt(&["-h", "--help"], "", "this help"),
+    Opt(&["-V", "--version"], "", "print the version"),
+];
+
+/// `nib --help`: the usage, every option of `OPTIONS`, and the exit statuses.
+pub fn help() -> String {
+    let mut out = USAGE.to_string();
+    for row in OPTIONS {
+        match row {
+            Head("") => out.push('\n'),
+            Head(title) => out.push_str(&format!("\n{title}:\n")),
+            Note(text) => text
+                .lines()
+                .for_each(|l| out.push_str(&format!("  {}\n", l.trim()))),
+            Opt(names, value, text) => out.push_str(&option_help(names, value, text)),
+        }
+    }
+    out + "\n" + EXIT_STATUS
+}
+
+/// An option's lines in `--help`: `  -m, --model NAME` and its help from `HELP_COLUMN`.
+fn option_help(names: &[&str], value: &str, text: &str) -> String {
+    let indent = match names[0].starts_with("--") {
+        true => "      ",
+        false => "  ",
+    };
+    let left = format!("{indent}{} {value}", names.join(", "));
+    let pad = " ".repeat(HELP_COLUMN);
+    let mut out = match left.trim_end().len() < HELP_COLUMN - 1 {
+        true => format!("{:HELP_COLUMN$}", left.trim_end()),
+        false => format!("{}\n{pad}", left.trim_end()),
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    out.push_str(&lines.join(&format!("\n{pad}")));
+    out + "\n"
+}
+
+/// The spelling `parse` matches for `flag`, if `flag` is an option of `OPTIONS`.
+fn canonical(flag: &str) -> Option<&'static str> {
+    OPTIONS.iter().find_map(|row| match row {
+        Opt(names, ..) if names.contains(&flag) => {
+            names.iter().find(|n| n.starts_with("--")).copied()
+        }
+        _ => None,
+    })
+}
 
 /// A usage error: one line for stderr, exit 2.
 #[derive(Debug, PartialEq)]
@@ -423,11 +443,14 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 None => Err(UsageError(format!("{name} needs a value"))),
             }
         };
-        match flag {
-            "-h" | "--help" => args.command = Command::Help,
-            "-V" | "--version" => args.command = Command::Version,
-            "-p" | "--print" => args.print = true,
-            "--model" | "-m" => args.model = Some(value(flag)?),
+        let Some(name) = canonical(flag) else {
+            return Err(UsageError(format!("unknown option {flag}")));
+        };
+        match name {
+            "--help" => args.command = Command::Help,
+            "--version" => args.command = Command::Version,
+            "--print" => args.print = true,
+            "--model" => args.model = Some(value(flag)?),
             "--base-url" => args.base_url = Some(value(flag)?),
             "--provider" => {
                 let v = value(flag)?;
@@ -484,10 +507,8 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 args.sandbox = Some(level);
             }
             "--auto" => args.auto = true,
-            "--dangerously-skip-permissions" | "--yes" | "-y" => {
-                args.permission_mode = Some(Mode::Bypass)
-            }
-            "--allowedTools" | "--allowed-tools" | "--disallowedTools" | "--disallowed-tools" => {
+            "--yes" => args.permission_mode = Some(Mode::Bypass),
+            "--allowedTools" | "--disallowedTools" => {
                 let mut rules = Vec::new();
                 let first = value(flag)?;
                 rules.push(first);
@@ -496,7 +517,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                     rules.push(argv[i].clone());
                     i += 1;
                 }
-                let list = if flag.starts_with("--allowed") {
+                let list = if name == "--allowedTools" {
                     &mut args.allowed_tools
                 } else {
                     &mut args.disallowed_tools
@@ -510,10 +531,12 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--tools" => {
                 let v = value(flag)?;
                 let mut tools = Vec::new();
-                for name in v.split([',', ' ']).filter(|s| !s.is_empty()) {
-                    let tool = Tool::from_name(name).ok_or_else(|| {
+                for word in v.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    let tool = Tool::from_name(word).ok_or_else(|| {
+                        let known: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
                         UsageError(format!(
-                            "--tools: unknown tool {name:?} (bash, read, write, edit, grep, glob)"
+                            "--tools: unknown tool {word:?} ({})",
+                            known.join(", ")
                         ))
                     })?;
                     if !tools.contains(&tool) {
@@ -528,9 +551,9 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--append-system-prompt-file" => {
                 args.append_system_prompt_file = Some(value(flag)?.into())
             }
-            "-o" | "--output-last-message" => args.output_last_message = Some(value(flag)?.into()),
-            "-c" | "--continue" => args.resume = Some(Resume::Latest),
-            "-r" | "--resume" => {
+            "--output-last-message" => args.output_last_message = Some(value(flag)?.into()),
+            "--continue" => args.resume = Some(Resume::Latest),
+            "--resume" => {
                 // The id is optional: take the next word only if it looks like one.
                 let id = match inline {
                     Some(v) => Some(v),
@@ -565,6 +588,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                     }
                 }
             }
+            // A row of OPTIONS without its arm here: the unit tests catch it.
             _ => return Err(UsageError(format!("unknown option {flag}"))),
         }
     }
@@ -808,6 +832,39 @@ mod tests {
             e.0.contains("argument 2") && e.0.contains("not valid UTF-8"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn help_lists_exactly_the_options_parse_takes() {
+        let help = help();
+        for row in OPTIONS {
+            let Opt(names, ..) = row else { continue };
+            for name in *names {
+                assert!(help.contains(name), "{name} is not in --help");
+                let err = parse(&[name.to_string(), "1".into()]).err();
+                assert!(
+                    !err.is_some_and(|e| e.0.starts_with("unknown option")),
+                    "{name} is in --help but parse does not take it"
+                );
+            }
+        }
+        assert!(
+            help.contains("  -m, --model NAME              model name"),
+            "{help}"
+        );
+        assert!(help.contains("glob,skill"), "{help}");
+        // The control: a spelling the table does not have is refused.
+        for flag in ["--bogus", "-M", "--models"] {
+            assert!(parse_err(&[flag]).contains("unknown option"), "{flag}");
+        }
+    }
+
+    #[test]
+    fn the_tools_error_names_every_tool() {
+        let e = parse_err(&["--tools", "web"]);
+        for tool in Tool::ALL {
+            assert!(e.contains(tool.name()), "{e}");
+        }
     }
 
     #[test]

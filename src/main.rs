@@ -28,7 +28,8 @@ use config::env::Env;
 fn main() {
     let started = Env::read();
     if started.has(tools::watchdog::VAR) {
-        std::process::exit(tools::watchdog::serve());
+        tools::watchdog::serve();
+        std::process::exit(ExitCode::Success.code());
     }
     if let Some(warning) = secrets::hide_keys(started.vars_os()) {
         ui::report::warning(&warning);

@@ -84,7 +84,7 @@ fn start() -> io::Result<PipeWriter> {
 }
 
 /// The watchdog's whole life: collect groups until nib is gone, then stop them.
-pub fn serve() -> i32 {
+pub fn serve() {
     let mut groups = HashSet::new();
     let mut stdin = io::stdin().lock();
     let mut buf = [0u8; 4];
@@ -95,7 +95,6 @@ pub fn serve() -> i32 {
         };
     }
     stop(&groups);
-    0
 }
 
 fn stop(groups: &HashSet<i32>) {
