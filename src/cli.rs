@@ -453,18 +453,12 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--model" => args.model = Some(value(flag)?),
             "--base-url" => args.base_url = Some(value(flag)?),
             "--provider" => {
-                let v = value(flag)?;
-                args.provider = Some(parse_provider(&v).ok_or_else(|| {
-                    UsageError(format!(
-                        "--provider must be openai, anthropic or openai-responses, not {v:?}"
-                    ))
-                })?);
+                let names = "openai, anthropic or openai-responses";
+                args.provider = Some(one_of(name, &value(flag)?, names, parse_provider)?);
             }
             "--effort" => {
-                let v = value(flag)?;
-                args.effort = Some(Effort::parse(&v).ok_or_else(|| {
-                    UsageError(format!("--effort must be low, medium or high, not {v:?}"))
-                })?);
+                let names = "low, medium or high";
+                args.effort = Some(one_of(name, &value(flag)?, names, Effort::parse)?);
             }
             "--max-turns" => args.max_turns = Some(parse_count(flag, &value(flag)?)?),
             "--max-budget-usd" => {
@@ -479,48 +473,34 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 }
             }
             "--output-format" => {
-                let v = value(flag)?;
-                args.output_format = match v.as_str() {
-                    "text" => OutputFormat::Text,
-                    "json" => OutputFormat::Json,
-                    "stream-json" => OutputFormat::StreamJson,
-                    _ => {
-                        return Err(UsageError(format!(
-                            "--output-format must be text, json or stream-json, not {v:?}"
-                        )));
-                    }
+                let format = |v: &str| match v {
+                    "text" => Some(OutputFormat::Text),
+                    "json" => Some(OutputFormat::Json),
+                    "stream-json" => Some(OutputFormat::StreamJson),
+                    _ => None,
                 };
+                let names = "text, json or stream-json";
+                args.output_format = one_of(name, &value(flag)?, names, format)?;
             }
             "--permission-mode" => {
-                let v = value(flag)?;
-                args.permission_mode = Some(Mode::parse(&v).ok_or_else(|| {
-                    UsageError(format!(
-                        "--permission-mode must be default, acceptEdits, plan, dontAsk or bypassPermissions, not {v:?}"
-                    ))
-                })?);
+                let names = "default, acceptEdits, plan, dontAsk or bypassPermissions";
+                args.permission_mode = Some(one_of(name, &value(flag)?, names, Mode::parse)?);
             }
             "--sandbox" => {
-                let v = value(flag)?;
-                let level = Level::parse(&v).ok_or_else(|| {
-                    UsageError(format!("--sandbox must be {}, not {v:?}", Level::NAMES))
-                })?;
-                args.sandbox = Some(level);
+                args.sandbox = Some(one_of(name, &value(flag)?, Level::NAMES, Level::parse)?)
             }
             "--auto" => args.auto = true,
             "--yes" => args.permission_mode = Some(Mode::Bypass),
             "--allowedTools" | "--disallowedTools" => {
-                let mut rules = Vec::new();
-                let first = value(flag)?;
-                rules.push(first);
+                let mut rules = vec![value(flag)?];
                 // Space-separated lists: following words that look like rules.
                 while inline.is_none() && argv.get(i).is_some_and(|w| looks_like_rules(w)) {
                     rules.push(argv[i].clone());
                     i += 1;
                 }
-                let list = if name == "--allowedTools" {
-                    &mut args.allowed_tools
-                } else {
-                    &mut args.disallowed_tools
+                let list = match name {
+                    "--allowedTools" => &mut args.allowed_tools,
+                    _ => &mut args.disallowed_tools,
                 };
                 list.extend(
                     rules
@@ -578,15 +558,12 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--mcp-config" => args.mcp_configs.push(value(flag)?),
             "--strict-mcp-config" => args.strict_mcp_config = true,
             "--input-format" => {
-                args.stream_input = match value(flag)?.as_str() {
-                    "text" => false,
-                    "stream-json" => true,
-                    v => {
-                        return Err(UsageError(format!(
-                            "--input-format must be text or stream-json, not {v:?}"
-                        )));
-                    }
-                }
+                let stream = |v: &str| match v {
+                    "text" => Some(false),
+                    "stream-json" => Some(true),
+                    _ => None,
+                };
+                args.stream_input = one_of(name, &value(flag)?, "text or stream-json", stream)?;
             }
             // A row of OPTIONS without its arm here: the unit tests catch it.
             _ => return Err(UsageError(format!("unknown option {flag}"))),
@@ -648,6 +625,16 @@ pub fn parse_provider(s: &str) -> Option<Provider> {
         "openai-responses" | "responses" => Some(Provider::OpenAiResponses),
         _ => None,
     }
+}
+
+/// `v` as `parse` reads it, or the usage error saying which `names` `flag` takes.
+fn one_of<T>(
+    flag: &str,
+    v: &str,
+    names: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, UsageError> {
+    parse(v).ok_or_else(|| UsageError(format!("{flag} must be {names}, not {v:?}")))
 }
 
 fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {

@@ -47,10 +47,8 @@ impl ClaudeSetup {
             mcp_enabled: Vec::new(),
             model: None,
             mode: extra.as_ref().and_then(|f| {
-                f.json
-                    .pointer("/permissions/defaultMode")?
-                    .as_str()
-                    .and_then(Mode::parse)
+                let mode = f.json.pointer("/permissions/defaultMode")?.as_str();
+                mode.and_then(Mode::parse)
             }),
         };
         let hooks_off = files
@@ -66,20 +64,12 @@ impl ClaudeSetup {
             if let (Some(model), false) = (file.json["model"].as_str(), file.own) {
                 setup.model = Some((model.to_string(), file.name.clone()));
             }
-            let names = |key: &str| -> Vec<String> {
-                let list = file.json[key].as_array().into_iter().flatten();
-                list.filter_map(Value::as_str).map(str::to_string).collect()
-            };
+            let names = |key: &str| settings_files::strings(file.json.get(key));
             setup.mcp_disabled.extend(names("disabledMcpjsonServers"));
             setup.mcp_enabled.extend(names("enabledMcpjsonServers"));
             let extra_dirs = file.json.pointer("/permissions/additionalDirectories");
-            for dir in extra_dirs
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                match cwd.join(dir) {
+            for dir in settings_files::strings(extra_dirs) {
+                match cwd.join(&dir) {
                     d if d.is_dir() => setup.roots.push(d),
                     _ => warnings.push(format!(
                         "{}: additionalDirectories {dir:?} is not a directory; ignored",

@@ -4,7 +4,7 @@
 
 use super::Dirs;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One Claude Code settings file that exists, with its JSON.
 #[derive(Clone, Debug)]
@@ -21,36 +21,23 @@ pub struct SettingsFile {
 /// user trusted), then `--settings`. Unreadable or invalid files are left out here: the
 /// gate's loader reports them.
 pub fn claude_settings(dirs: &Dirs, root: &Path, extra: Option<SettingsFile>) -> Vec<SettingsFile> {
-    let mut files = Vec::new();
-    if let Some(home) = &dirs.home {
-        files.push((
-            home.join(".claude/settings.json"),
-            "~/.claude/settings.json".into(),
-            false,
-        ));
-    }
-    if let Some(dir) = dirs.nib_config() {
+    let user = dirs.home.as_ref().map(|home| {
+        let path = home.join(".claude/settings.json");
+        (path, "~/.claude/settings.json".to_string(), false)
+    });
+    let own = dirs.nib_config().map(|dir| {
         let path = dir.join("settings.json");
-        files.push((path.clone(), path.display().to_string(), true));
-    }
-    if dirs.trusted(root) {
-        files.push((
-            root.join(".claude/settings.json"),
-            ".claude/settings.json".into(),
-            false,
-        ));
-        let local = ".claude/settings.local.json";
-        files.push((root.join(local), local.into(), false));
-    }
-    let mut out: Vec<SettingsFile> = files
-        .into_iter()
-        .filter_map(|(path, name, own)| {
-            let json = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-            Some(SettingsFile { name, own, json })
-        })
-        .collect();
-    out.extend(extra);
-    out
+        (path.clone(), path.display().to_string(), true)
+    });
+    let project = [".claude/settings.json", ".claude/settings.local.json"]
+        .map(|name| (root.join(name), name.to_string(), false));
+    let project = dirs.trusted(root).then_some(project).into_iter().flatten();
+    let read = |(path, name, own)| {
+        let json = serde_json::from_str(&std::fs::read_to_string::<PathBuf>(path).ok()?).ok()?;
+        Some(SettingsFile { name, own, json })
+    };
+    let files = user.into_iter().chain(own).chain(project).filter_map(read);
+    files.chain(extra).collect()
 }
 
 /// `--settings FILE|JSON`: a JSON object given inline or the file holding one.
@@ -77,22 +64,21 @@ pub fn settings_arg(arg: &str) -> Result<SettingsFile, String> {
 /// The permission lists of a settings object (for `--settings`, which the gate's
 /// loader does not read).
 pub fn settings_rules(json: &Value) -> crate::approval::RuleSet {
-    let list = |key: &str| -> Vec<String> {
-        let items = json
-            .pointer(&format!("/permissions/{key}"))
-            .and_then(Value::as_array);
-        items
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    };
+    let list = |key: &str| strings(json.pointer(&format!("/permissions/{key}")));
     crate::approval::RuleSet {
         allow: list("allow"),
         ask: list("ask"),
         deny: list("deny"),
     }
+}
+
+/// The strings of a JSON list (other items left out); none when it is not a list.
+pub fn strings(list: Option<&Value>) -> Vec<String> {
+    let items = list.and_then(Value::as_array).into_iter().flatten();
+    items
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Adds a file's `env` to `env` (later files win). Secret-named variables are left
@@ -122,17 +108,12 @@ pub fn settings_env(
 }
 
 /// Claude Code settings keys nib does not act on, and why (a line at start names them).
+#[rustfmt::skip]
 const IGNORED_KEYS: &[(&str, &str)] = &[
     ("apiKeyHelper", "nib reads keys from the environment"),
     ("statusLine", "nib has no status line"),
-    (
-        "outputStyle",
-        "nib has no output styles; use --append-system-prompt",
-    ),
-    (
-        "cleanupPeriodDays",
-        "nib keeps sessions until you delete them",
-    ),
+    ("outputStyle", "nib has no output styles; use --append-system-prompt"),
+    ("cleanupPeriodDays", "nib keeps sessions until you delete them"),
     ("includeCoAuthoredBy", "nib does not write commits itself"),
     ("forceLoginMethod", "nib has no login"),
     ("forceLoginOrgUUID", "nib has no login"),
@@ -140,27 +121,17 @@ const IGNORED_KEYS: &[(&str, &str)] = &[
     ("awsCredentialExport", "nib has no Bedrock support"),
     ("otelHeadersHelper", "nib sends no telemetry"),
     ("spinnerTipsEnabled", "nib shows no tips"),
-    (
-        "alwaysThinkingEnabled",
-        "nib does not ask for extended thinking",
-    ),
+    ("alwaysThinkingEnabled", "nib does not ask for extended thinking"),
     ("sandbox", "nib's sandbox is configured by nib"),
     ("theme", "nib follows the terminal"),
     ("companyAnnouncements", "nib shows no announcements"),
 ];
 
 /// Keys nib reads from Claude Code settings files (its own settings add more).
+#[rustfmt::skip]
 const KNOWN_KEYS: &[&str] = &[
-    "$schema",
-    "permissions",
-    "hooks",
-    "disableAllHooks",
-    "env",
-    "model",
-    "mcpServers",
-    "enableAllProjectMcpServers",
-    "enabledMcpjsonServers",
-    "disabledMcpjsonServers",
+    "$schema", "permissions", "hooks", "disableAllHooks", "env", "model", "mcpServers",
+    "enableAllProjectMcpServers", "enabledMcpjsonServers", "disabledMcpjsonServers",
 ];
 
 /// Keys of `permissions` nib reads.

@@ -163,35 +163,25 @@ fn resolve_any(
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
         return Ok(env_endpoint(Provider::Anthropic, url, anthropic_key, model));
     }
-    if wants(Provider::OpenAi) {
-        if let Some(key) = env("OPENAI_API_KEY") {
-            let url = env("OPENAI_BASE_URL").unwrap_or_else(|| OPENAI_URL.into());
-            let url = base_url(&url, "OPENAI_BASE_URL")?;
-            return Ok(env_endpoint(
-                Provider::OpenAi,
-                url,
-                Some(key),
-                model.unwrap_or_default(),
-            ));
-        }
-        if let Some(url) = env("OPENAI_BASE_URL") {
-            let url = base_url(&url, "OPENAI_BASE_URL")?;
-            return Ok(env_endpoint(
-                Provider::OpenAi,
-                url,
-                None,
-                model.unwrap_or_default(),
-            ));
-        }
-        if let Some(key) = env("OPENROUTER_API_KEY") {
-            let url = base_url(OPENROUTER_URL, "the OpenRouter URL")?;
-            return Ok(env_endpoint(
-                Provider::OpenAi,
-                url,
-                Some(key),
-                model.unwrap_or_default(),
-            ));
-        }
+    // OpenAI's key (to its URL or OPENAI_BASE_URL), a server OPENAI_BASE_URL names, OpenRouter's key.
+    let openai = match (env("OPENAI_API_KEY"), env("OPENAI_BASE_URL")) {
+        (Some(key), url) => Some((
+            url.unwrap_or_else(|| OPENAI_URL.into()),
+            "OPENAI_BASE_URL",
+            Some(key),
+        )),
+        (None, Some(url)) => Some((url, "OPENAI_BASE_URL", None)),
+        (None, None) => env("OPENROUTER_API_KEY")
+            .map(|key| (OPENROUTER_URL.into(), "the OpenRouter URL", Some(key))),
+    };
+    if let (true, Some((url, origin, key))) = (wants(Provider::OpenAi), openai) {
+        let url = base_url(&url, origin)?;
+        return Ok(env_endpoint(
+            Provider::OpenAi,
+            url,
+            key,
+            model.unwrap_or_default(),
+        ));
     }
 
     // Nothing configured: a local server, if one is running.
