@@ -12,11 +12,12 @@ use crate::journal::{Journal, Record};
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
+use crate::paths::Workspace;
 use crate::price;
 use crate::sandbox::{Grant, Sandbox};
 use crate::tools::disk::Links;
 use crate::tools::fs::{Plan, Seen};
-use crate::tools::{self, Action, Outcome, Tool, Workspace};
+use crate::tools::{self, Action, Outcome, Tool};
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashSet;

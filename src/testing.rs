@@ -1,6 +1,6 @@
 //! Scratch directories for unit tests: each test gets its own, removed when the test ends.
 
-use crate::tools::Workspace;
+use crate::paths::Workspace;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,7 @@ impl TempDir {
     pub fn workspace(&self) -> Workspace {
         Workspace {
             root: self.0.clone(),
+            home: dirs::home_dir(),
         }
     }
 }

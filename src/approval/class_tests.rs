@@ -50,16 +50,12 @@ impl Place {
             },
             strict: true,
         };
-        let workspace = Workspace { root: self.ws() };
+        let workspace = Workspace {
+            root: self.ws(),
+            home: Some(self.home()),
+        };
         let nib = vec![self.home().join(".config/nib")];
-        Gate::build(
-            vec![source],
-            Mode::Default,
-            workspace,
-            Some(self.home()),
-            nib,
-        )
-        .unwrap()
+        Gate::build(vec![source], Mode::Default, workspace, nib).unwrap()
     }
 }
 

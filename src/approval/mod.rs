@@ -16,7 +16,8 @@ mod rules;
 mod shell;
 mod trust;
 
-use crate::tools::{Action, Tool, Workspace, canonical_prefix};
+use crate::paths::{Workspace, canonical_prefix, normalize, short_path};
+use crate::tools::{Action, Tool};
 use commands::{Seen, commands_in, form_matches, named_args, part_forms};
 use files::{Arg, Looking, Named};
 use readers::Descent;
@@ -159,10 +160,10 @@ pub struct Gate {
     nib_data: Option<PathBuf>,
 }
 
-/// Where the gate's files are: home, nib's config directory (`<config_dir>/nib`)
-/// and nib's data directory (`<data_dir>/nib`, where folder trust is kept).
+/// Where the gate's files are besides the workspace and home: nib's config directory
+/// (`<config_dir>/nib`) and nib's data directory (`<data_dir>/nib`, where folder trust
+/// is kept).
 pub struct Places {
-    pub home: Option<PathBuf>,
     pub nib_config: Option<PathBuf>,
     pub nib_data: Option<PathBuf>,
 }
@@ -189,11 +190,10 @@ pub fn load(
     places: Places,
 ) -> Result<Gate, String> {
     let Places {
-        home,
         nib_config,
         nib_data,
     } = places;
-    let root = workspace.root.clone();
+    let (root, home) = (workspace.root.clone(), workspace.home.clone());
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
     if let Some(home) = &home {
         files.push((home.join(".claude/settings.json"), false));
@@ -215,7 +215,7 @@ pub fn load(
     let mut held = Vec::new();
     let mut file_mode = None;
     for (path, in_project) in files {
-        let name = display_path(&path, home.as_deref());
+        let name = short_path(&path, home.as_deref());
         let Some(mut settings) = read_settings(&path, &name)? else {
             continue;
         };
@@ -246,15 +246,10 @@ pub fn load(
         rules: cli,
         strict: true,
     });
-    let mut nib_dirs: Vec<PathBuf> = nib_config.into_iter().collect();
-    nib_dirs.extend(
-        nib_data
-            .clone()
-            .or_else(|| dirs::data_dir().map(|d| d.join("nib"))),
-    );
+    let nib_dirs: Vec<PathBuf> = nib_config.into_iter().chain(nib_data.clone()).collect();
     let explicit_mode = mode.is_some();
     let mode = mode.or(file_mode).unwrap_or(Mode::Default);
-    let mut gate = Gate::build(sources, mode, workspace, home, nib_dirs)?;
+    let mut gate = Gate::build(sources, mode, workspace, nib_dirs)?;
     warnings.append(&mut gate.warnings);
     gate.warnings = warnings;
     gate.held = held;
@@ -339,14 +334,6 @@ fn read_settings(path: &Path, name: &str) -> Result<Option<Settings>, String> {
     }))
 }
 
-/// `~/.claude/settings.json` rather than `/home/ann/.claude/settings.json`.
-fn display_path(path: &Path, home: Option<&Path>) -> String {
-    match home.and_then(|h| path.strip_prefix(h).ok()) {
-        Some(rest) => format!("~/{}", rest.display()),
-        None => path.display().to_string(),
-    }
-}
-
 /// The three lists of one source, tagged with their kind.
 fn lists(rules: &RuleSet) -> [(Kind, &Vec<String>); 3] {
     [
@@ -373,21 +360,20 @@ impl Gate {
             rules,
             strict: true,
         };
-        Gate::build(vec![source], mode, workspace, dirs::home_dir(), Vec::new())
+        Gate::build(vec![source], mode, workspace, Vec::new())
     }
 
     fn build(
         sources: Vec<Source>,
         mode: Mode,
         workspace: Workspace,
-        home: Option<PathBuf>,
         nib_dirs: Vec<PathBuf>,
     ) -> Result<Gate, String> {
         let root = canonical_prefix(&workspace.root);
         let mut gate = Gate {
             mode,
             root,
-            home,
+            home: workspace.home,
             nib_dirs: nib_dirs.iter().map(|d| canonical_prefix(d)).collect(),
             read_dirs: Vec::new(),
             extra_roots: Vec::new(),
@@ -664,7 +650,7 @@ impl Gate {
     }
 
     fn resolve(&self, path: &Path) -> PathBuf {
-        canonical_prefix(&rules::normalize(&self.root, self.home.as_deref(), path))
+        canonical_prefix(&normalize(&self.root, self.home.as_deref(), path))
     }
 
     fn contains(&self, resolved: &Path) -> bool {

@@ -320,5 +320,3 @@ fn glob_to_regex(glob: &str) -> Result<String, String> {
     }
     Ok(out)
 }
-
-pub use crate::tools::normalize;

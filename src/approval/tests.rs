@@ -12,6 +12,7 @@ const HOME: &str = "/nib-test-home";
 fn workspace() -> Workspace {
     Workspace {
         root: PathBuf::from(ROOT),
+        home: Some(PathBuf::from(HOME)),
     }
 }
 
@@ -31,7 +32,7 @@ fn gate_with(rules: RuleSet, mode: Mode) -> Gate {
         strict: true,
     };
     let nib = vec![PathBuf::from(HOME).join(".config/nib")];
-    Gate::build(vec![source], mode, workspace(), Some(HOME.into()), nib).unwrap()
+    Gate::build(vec![source], mode, workspace(), nib).unwrap()
 }
 
 /// The gate most cases run against.
@@ -745,9 +746,11 @@ fn tool_lists() {
 fn load_from(tmp: &TempDir, cli: RuleSet, mode: Option<Mode>) -> Result<Gate, String> {
     let root = tmp.join("proj");
     std::fs::create_dir_all(&root).unwrap();
-    let ws = Workspace { root };
-    let places = Places {
+    let ws = Workspace {
+        root,
         home: Some(tmp.join("home")),
+    };
+    let places = Places {
         nib_config: Some(tmp.join("config/nib")),
         nib_data: Some(tmp.join("data/nib")),
     };

@@ -587,8 +587,8 @@ fn diff(shown: &str, before: Option<&str>, after: &str, context: usize, header: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::Workspace;
     use crate::testing::TempDir;
-    use crate::tools::Workspace;
     use crate::tools::change::State;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 

@@ -6,9 +6,10 @@
 //! the search's path, this module asks it about each file found. Each kind of file left
 //! out is counted in a note. Paths are shown relative to the workspace.
 
+use super::Outcome;
 use super::clip;
 use super::fs::is_binary;
-use super::{Outcome, Workspace};
+use crate::paths::Workspace;
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::{DirEntry, WalkBuilder};
 use regex::bytes::RegexBuilder;
