@@ -587,59 +587,36 @@ fn diff(shown: &str, before: Option<&str>, after: &str, context: usize, header: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paths::Workspace;
-    use crate::testing::TempDir;
+    use crate::testing::Surroundings;
     use crate::tools::change::State;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
     /// A workspace with what the file tools need around it.
-    struct Fixture {
-        t: TempDir,
-        ws: Workspace,
-        cancel: AtomicBool,
-        seen: Seen,
-        sandbox: crate::sandbox::Sandbox,
+    struct Fixture(Surroundings);
+
+    impl std::ops::Deref for Fixture {
+        type Target = Surroundings;
+        fn deref(&self) -> &Surroundings {
+            &self.0
+        }
     }
 
     impl Fixture {
         fn new(name: &str) -> Fixture {
-            let t = TempDir::new(name);
-            let ws = t.workspace();
-            let sandbox = crate::sandbox::Sandbox::off(&ws.root);
-            Fixture {
-                t,
-                ws,
-                cancel: AtomicBool::new(false),
-                seen: Seen::default(),
-                sandbox,
-            }
-        }
-
-        fn ctx(&self) -> Context<'_> {
-            Context {
-                workspace: &self.ws,
-                cancel: &self.cancel,
-                env: &[],
-                skills: &[],
-                mcp: None,
-                may_read: &|_| true,
-                seen: &self.seen,
-                sandbox: &self.sandbox,
-                grant: crate::sandbox::Grant::Approved,
-            }
+            Fixture(Surroundings::new(name))
         }
 
         fn read(&self, rel: &str, offset: Option<usize>, limit: Option<usize>) -> Outcome {
-            read(&self.t.join(rel), offset, limit, &self.ctx())
+            read(&self.dir.join(rel), offset, limit, &self.ctx())
         }
 
         fn write(&self, rel: &str, content: &str) -> Outcome {
-            let plan = write(&self.t.join(rel), content, &self.ctx());
+            let plan = write(&self.dir.join(rel), content, &self.ctx());
             plan.map_or_else(Outcome::error, |p| p.apply(Links::InPlace, &self.seen))
         }
 
         fn edit(&self, rel: &str, old: &str, new: &str, all: bool) -> Outcome {
-            let plan = edit(&self.t.join(rel), old, new, all, &self.ctx());
+            let plan = edit(&self.dir.join(rel), old, new, all, &self.ctx());
             plan.map_or_else(Outcome::error, |p| p.apply(Links::InPlace, &self.seen))
         }
     }
@@ -647,8 +624,8 @@ mod tests {
     #[test]
     fn read_numbers_lines_like_cat_n() {
         let f = Fixture::new("read");
-        f.t.put("a.txt", b"one\ntwo\nthree");
-        f.t.put("empty.txt", b"");
+        f.dir.put("a.txt", b"one\ntwo\nthree");
+        f.dir.put("empty.txt", b"");
         let cases: [(Option<usize>, Option<usize>, &str); 4] = [
             (None, None, "     1\tone\n     2\ttwo\n     3\tthree\n"),
             (Some(2), None, "     2\ttwo\n     3\tthree\n"),
@@ -685,8 +662,8 @@ mod tests {
     #[test]
     fn read_marks_crlf_only_where_line_ends_are_mixed() {
         let f = Fixture::new("mixed");
-        f.t.put("dos.txt", b"one\r\ntwo\r\n");
-        f.t.put("mixed.txt", b"one\r\ntwo\nthree\r\n");
+        f.dir.put("dos.txt", b"one\r\ntwo\r\n");
+        f.dir.put("mixed.txt", b"one\r\ntwo\nthree\r\n");
         assert_eq!(
             f.read("dos.txt", None, None).content,
             "     1\tone\n     2\ttwo\n"
@@ -700,24 +677,24 @@ mod tests {
         let out = f.edit("mixed.txt", "one\ntwo\nthree", "ONE\nTWO\nTHREE", false);
         assert!(!out.is_error, "{}", out.content);
         assert_eq!(
-            fs::read(f.t.join("mixed.txt")).unwrap(),
+            fs::read(f.dir.join("mixed.txt")).unwrap(),
             b"ONE\r\nTWO\r\nTHREE\r\n"
         );
         // As read shows it, with \r, it matches exactly.
-        f.t.put("mixed.txt", b"a\r\nb\nc\n");
+        f.dir.put("mixed.txt", b"a\r\nb\nc\n");
         f.read("mixed.txt", None, None);
         let out = f.edit("mixed.txt", "a\r\nb", "x\r\ny", false);
         assert!(!out.is_error, "{}", out.content);
-        assert_eq!(fs::read(f.t.join("mixed.txt")).unwrap(), b"x\r\ny\nc\n");
+        assert_eq!(fs::read(f.dir.join("mixed.txt")).unwrap(), b"x\r\ny\nc\n");
     }
 
     #[test]
     fn read_refuses_binary_and_lists_directories() {
         let f = Fixture::new("binary");
-        f.t.put("bin.dat", b"\x7fELF\0\0\x01");
-        f.t.put("dir/b.txt", b"b");
-        f.t.put("dir/sub/c.txt", b"c");
-        f.t.put("dir/.hidden", b"h");
+        f.dir.put("bin.dat", b"\x7fELF\0\0\x01");
+        f.dir.put("dir/b.txt", b"b");
+        f.dir.put("dir/sub/c.txt", b"c");
+        f.dir.put("dir/.hidden", b"h");
         let out = f.read("bin.dat", None, None);
         assert!(out.is_error);
         assert!(
@@ -734,7 +711,7 @@ mod tests {
     #[test]
     fn special_files_are_refused_without_blocking() {
         let f = Fixture::new("special");
-        let fifo = f.t.join("pipe");
+        let fifo = f.dir.join("pipe");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a valid C string.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
@@ -750,19 +727,19 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
         // A symlink to /dev/zero is a device, not an endless file.
-        std::os::unix::fs::symlink("/dev/zero", f.t.join("zero")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", f.dir.join("zero")).unwrap();
         let zero = f.ws.resolve(Path::new("zero"));
         let out = read(&zero, None, None, &f.ctx());
         assert!(out.content.contains("a device"), "{}", out.content);
         // Control: a regular file next to them is read.
-        f.t.put("plain.txt", b"ok\n");
+        f.dir.put("plain.txt", b"ok\n");
         assert!(!f.read("plain.txt", None, None).is_error);
     }
 
     #[test]
     fn reads_are_capped_and_cancellable() {
         let f = Fixture::new("capped");
-        let huge = f.t.put("huge.log", "x\n".repeat(BINARY_SNIFF));
+        let huge = f.dir.put("huge.log", "x\n".repeat(BINARY_SNIFF));
         fs::File::options()
             .write(true)
             .open(&huge)
@@ -777,7 +754,7 @@ mod tests {
             "{}",
             out.content
         );
-        f.t.put("small.txt", b"a\n");
+        f.dir.put("small.txt", b"a\n");
         f.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
         let out = f.read("small.txt", None, None);
         assert!(
@@ -792,14 +769,18 @@ mod tests {
     #[test]
     fn a_dangling_symlink_is_refused_and_left_alone() {
         let f = Fixture::new("dangling");
-        std::os::unix::fs::symlink("missing.txt", f.t.join("link")).unwrap();
+        std::os::unix::fs::symlink("missing.txt", f.dir.join("link")).unwrap();
         let out = f.write("link", "x");
         assert!(
             out.content.contains("symlink to missing.txt"),
             "{}",
             out.content
         );
-        assert!(fs::symlink_metadata(f.t.join("link")).unwrap().is_symlink());
+        assert!(
+            fs::symlink_metadata(f.dir.join("link"))
+                .unwrap()
+                .is_symlink()
+        );
         // Control: the target itself can be created.
         assert!(!f.write("missing.txt", "x").is_error);
     }
@@ -810,7 +791,7 @@ mod tests {
         let text: String = (1..=5000)
             .map(|i| format!("line {i} {}\n", "x".repeat(40)))
             .collect();
-        f.t.put("big.txt", text.as_bytes());
+        f.dir.put("big.txt", text.as_bytes());
         let out = f.read("big.txt", None, None);
         assert!(out.content.len() <= LIMIT);
         let note = out.content.lines().last().unwrap();
@@ -825,7 +806,7 @@ mod tests {
         let more = f.read("big.txt", Some(next), Some(2));
         assert!(more.content.starts_with(&format!("{next:6}\tline {next} ")));
         let long = format!("{}é{}", "a".repeat(MAX_LINE - 1), "b".repeat(10_000));
-        f.t.put("long.txt", long.as_bytes());
+        f.dir.put("long.txt", long.as_bytes());
         let out = f.read("long.txt", None, None);
         assert!(out.content.ends_with(&format!(
             "a [… line cut at {} of {} bytes]\n",
@@ -837,13 +818,16 @@ mod tests {
     #[test]
     fn write_creates_parents_and_reports_the_change() {
         let f = Fixture::new("write");
-        let path = f.t.join("new/deep/a.txt");
+        let path = f.dir.join("new/deep/a.txt");
         let out = f.write("new/deep/a.txt", "x\ny\n");
         assert_eq!(out.content, "created new/deep/a.txt (2 lines)");
         assert_eq!(fs::read_to_string(&path).unwrap(), "x\ny\n");
         let change = out.change.unwrap();
         assert!(change.before.is_none());
-        assert_eq!(change.made_dirs, [f.t.join("new"), f.t.join("new/deep")]);
+        assert_eq!(
+            change.made_dirs,
+            [f.dir.join("new"), f.dir.join("new/deep")]
+        );
         assert!(
             out.diff
                 .unwrap()
@@ -863,7 +847,7 @@ mod tests {
     #[test]
     fn a_change_needs_a_fresh_read() {
         let f = Fixture::new("stale");
-        f.t.put("cfg.txt", b"a = 1\n");
+        f.dir.put("cfg.txt", b"a = 1\n");
         let unread = f.write("cfg.txt", "a = 2\n");
         assert!(
             unread.content.contains("you have not read it"),
@@ -877,7 +861,7 @@ mod tests {
             unread.content
         );
         f.read("cfg.txt", None, None);
-        f.t.put("cfg.txt", b"a = 1\nb = 1\n");
+        f.dir.put("cfg.txt", b"a = 1\nb = 1\n");
         let stale = f.write("cfg.txt", "a = 2\n");
         assert!(
             stale.content.contains("changed since you last read it"),
@@ -885,7 +869,7 @@ mod tests {
             stale.content
         );
         assert_eq!(
-            fs::read_to_string(f.t.join("cfg.txt")).unwrap(),
+            fs::read_to_string(f.dir.join("cfg.txt")).unwrap(),
             "a = 1\nb = 1\n"
         );
         // Control: after a fresh read the same write goes ahead, and nib's own write
@@ -893,13 +877,16 @@ mod tests {
         f.read("cfg.txt", None, None);
         assert!(!f.write("cfg.txt", "a = 2\n").is_error);
         assert!(!f.edit("cfg.txt", "2", "3", false).is_error);
-        assert_eq!(fs::read_to_string(f.t.join("cfg.txt")).unwrap(), "a = 3\n");
+        assert_eq!(
+            fs::read_to_string(f.dir.join("cfg.txt")).unwrap(),
+            "a = 3\n"
+        );
     }
 
     #[test]
     fn writes_keep_mode_line_endings_and_hard_links() {
         let f = Fixture::new("mode");
-        let script = f.t.put("run.sh", b"echo a\r\necho b\r\n");
+        let script = f.dir.put("run.sh", b"echo a\r\necho b\r\n");
         fs::set_permissions(&script, fs::Permissions::from_mode(0o751)).unwrap();
         f.read("run.sh", None, None);
         let out = f.write("run.sh", "echo c\necho d\n");
@@ -918,7 +905,7 @@ mod tests {
             0o751
         );
         // A hard-linked file is rewritten in place: both names see the change.
-        let twin = f.t.join("twin.sh");
+        let twin = f.dir.join("twin.sh");
         fs::hard_link(&script, &twin).unwrap();
         let out = f.edit("run.sh", "echo e", "echo h", false);
         assert!(!out.is_error, "{}", out.content);
@@ -935,7 +922,8 @@ mod tests {
     #[test]
     fn edit_checks_old_and_reports_a_diff() {
         let f = Fixture::new("edit");
-        f.t.put("a.rs", b"fn a() {\n    let x = 1;\n    let y = 1;\n}\n");
+        f.dir
+            .put("a.rs", b"fn a() {\n    let x = 1;\n    let y = 1;\n}\n");
         f.read("a.rs", None, None);
         let cases: [(&str, &str, bool, Result<&str, &str>); 6] = [
             (
@@ -993,7 +981,7 @@ mod tests {
         let out = f.edit("a.rs", "let", "const", true);
         assert!(out.content.starts_with("edited a.rs: 2 replacements\n"));
         let change = out.change.unwrap();
-        let after = fs::read(f.t.join("a.rs")).unwrap();
+        let after = fs::read(f.dir.join("a.rs")).unwrap();
         assert_eq!(after, b"fn a() {\n    const x = 2;\n    const y = 1;\n}\n");
         assert_eq!(change.state(Some(&after)), State::After);
         let before = change.undone(&after).unwrap().unwrap();
@@ -1008,13 +996,13 @@ mod tests {
     #[test]
     fn edit_refuses_non_utf8_files() {
         let f = Fixture::new("latin1");
-        f.t.put("l.txt", b"caf\xe9\n");
+        f.dir.put("l.txt", b"caf\xe9\n");
         f.read("l.txt", None, None);
         let out = f.edit("l.txt", "caf", "bar", false);
         assert_eq!(
             out.content,
             "l.txt is not UTF-8 text; change it with bash instead"
         );
-        assert_eq!(fs::read(f.t.join("l.txt")).unwrap(), b"caf\xe9\n");
+        assert_eq!(fs::read(f.dir.join("l.txt")).unwrap(), b"caf\xe9\n");
     }
 }

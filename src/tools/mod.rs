@@ -3,7 +3,8 @@
 //!
 //! A tool never fails the run: whatever goes wrong becomes text for the model
 //! (`Outcome { is_error: true, .. }`). Deciding *whether* an action may run is
-//! `approval.rs`'s job, not this module's.
+//! `approval`'s job, not this module's; skills and MCP tools are parsed here but run
+//! by the agent, which holds them.
 
 pub mod change;
 pub mod clip;
@@ -223,10 +224,6 @@ pub struct Context<'a> {
     pub cancel: &'a AtomicBool,
     /// The environment for child processes (already scrubbed of secrets).
     pub env: &'a [(String, String)],
-    /// What the `skill` tool can load.
-    pub skills: &'a [crate::context::Skill],
-    /// The MCP servers whose tools the model was offered.
-    pub mcp: Option<&'a crate::mcp::Servers>,
     /// Confines commands; how far depends on `grant`.
     pub sandbox: &'a crate::sandbox::Sandbox,
     /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
@@ -462,7 +459,7 @@ pub fn plan(action: &Action, ctx: &Context) -> Option<Result<fs::Plan, String>> 
     }
 }
 
-/// Runs an allowed action.
+/// Runs an allowed action; skills and MCP tools are the agent's to run.
 pub fn execute(action: &Action, ctx: &Context) -> Outcome {
     let ws = ctx.workspace;
     let under = |path: &Option<PathBuf>| match path {
@@ -476,10 +473,6 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
     };
     match action {
         Action::Bash { command, timeout } => shell::run(command, *timeout, ctx),
-        Action::Mcp { name, input } => match ctx.mcp {
-            Some(servers) => servers.call(name, input, ctx.cancel),
-            None => Outcome::error(format!("no MCP server offers a tool named {name}")),
-        },
         Action::Read {
             path,
             offset,
@@ -498,18 +491,16 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
             ignore_case,
         } => search::grep(pattern, glob.as_deref(), *ignore_case, &search(path)),
         Action::Glob { pattern, path } => search::glob(pattern, &search(path)),
-        Action::Skill { name } => match crate::context::skills::invoke(ctx.skills, name) {
-            Ok(text) => Outcome::ok(clip::clip(text.as_bytes())),
-            Err(e) => Outcome::error(e),
-        },
+        Action::Skill { .. } | Action::Mcp { .. } => {
+            Outcome::error(format!("{} is not run by the tools", action.summary()))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TempDir;
-    use std::sync::atomic::AtomicBool;
+    use crate::testing::Surroundings;
 
     fn compact_len(spec: &ToolSpec) -> usize {
         let json = json!({"name": spec.name, "description": spec.description, "input_schema": spec.schema});
@@ -712,20 +703,8 @@ mod tests {
 
     #[test]
     fn execute_dispatches_with_paths_resolved_in_the_workspace() {
-        let tmp = TempDir::new("execute");
-        let ws = tmp.workspace();
-        let cancel = AtomicBool::new(false);
-        let ctx = Context {
-            workspace: &ws,
-            cancel: &cancel,
-            env: &[],
-            skills: &[],
-            mcp: None,
-            sandbox: &crate::sandbox::Sandbox::off(&ws.root),
-            grant: crate::sandbox::Grant::Approved,
-            may_read: &|_| true,
-            seen: &fs::Seen::default(),
-        };
+        let bench = Surroundings::new("execute");
+        let (ctx, tmp) = (bench.ctx(), &bench.dir);
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),
             content: "hello\n".to_string(),

@@ -420,7 +420,7 @@ fn report(end: &End, timeout: Duration, stopped_jobs: bool, capture: &Capture) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TempDir;
+    use crate::testing::Surroundings;
     use crate::tools::clip::LIMIT;
 
     fn env() -> Vec<(String, String)> {
@@ -431,26 +431,19 @@ mod tests {
         ]
     }
 
-    fn run_in(dir: &TempDir, command: &str, timeout: Duration) -> Outcome {
-        let workspace = dir.workspace();
-        let cancel = AtomicBool::new(false);
-        let env = env();
-        let ctx = Context {
-            workspace: &workspace,
-            cancel: &cancel,
-            env: &env,
-            skills: &[],
-            mcp: None,
-            sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
-            grant: crate::sandbox::Grant::Approved,
-            may_read: &|_| true,
-            seen: &crate::tools::fs::Seen::default(),
-        };
-        run(command, timeout, &ctx)
+    /// Surroundings with a small environment for commands.
+    fn bench(name: &str) -> Surroundings {
+        let mut s = Surroundings::new(name);
+        s.env = env();
+        s
+    }
+
+    fn run_in(s: &Surroundings, command: &str, timeout: Duration) -> Outcome {
+        run(command, timeout, &s.ctx())
     }
 
     fn check(command: &str, expected: &str, is_error: bool) {
-        let out = run_in(&TempDir::new("check"), command, Duration::from_secs(10));
+        let out = run_in(&bench("check"), command, Duration::from_secs(10));
         assert_eq!(out.content, expected, "command {command:?}");
         assert_eq!(out.is_error, is_error, "command {command:?}");
     }
@@ -511,7 +504,7 @@ mod tests {
 
     #[test]
     fn runs_in_the_root_in_its_own_session() {
-        let tmp = TempDir::new("session");
+        let tmp = bench("session");
         let out = run_in(
             &tmp,
             "pwd; read -r -a f < /proc/$$/stat; [ \"${f[5]}\" = \"$$\" ] && echo own",
@@ -519,7 +512,7 @@ mod tests {
         );
         assert_eq!(
             out.content,
-            format!("exit status: 0\n{}\nown\n", tmp.path().display())
+            format!("exit status: 0\n{}\nown\n", tmp.dir.path().display())
         );
     }
 
@@ -528,7 +521,7 @@ mod tests {
         let before = peak_rss_kb();
         let started = Instant::now();
         let out = run_in(
-            &TempDir::new("big"),
+            &bench("big"),
             "yes | head -c 1000000000",
             Duration::from_secs(120),
         );
@@ -559,7 +552,7 @@ mod tests {
     #[test]
     fn binary_output_is_harmless() {
         let out = run_in(
-            &TempDir::new("binary"),
+            &bench("binary"),
             "head -c 4096 /dev/urandom",
             Duration::from_secs(10),
         );
@@ -576,7 +569,7 @@ mod tests {
     fn timeout_kills_the_whole_group() {
         let started = Instant::now();
         let out = run_in(
-            &TempDir::new("timeout"),
+            &bench("timeout"),
             "sleep 300 & echo $!; wait",
             Duration::from_secs(1),
         );
@@ -598,7 +591,7 @@ mod tests {
     fn a_term_ignoring_command_is_killed() {
         let started = Instant::now();
         let out = run_in(
-            &TempDir::new("stubborn"),
+            &bench("stubborn"),
             "trap '' TERM; echo ready; while :; do sleep 0.1; done",
             Duration::from_secs(1),
         );
@@ -614,7 +607,7 @@ mod tests {
     fn background_jobs_holding_the_pipe_do_not_hang_the_result() {
         let started = Instant::now();
         let out = run_in(
-            &TempDir::new("background"),
+            &bench("background"),
             "sleep 999 & echo $!",
             Duration::from_secs(30),
         );
@@ -635,7 +628,7 @@ mod tests {
         }
         let started = Instant::now();
         let out = run_in(
-            &TempDir::new("escaped"),
+            &bench("escaped"),
             "setsid sleep 30 & echo $!",
             Duration::from_secs(1),
         );
@@ -656,21 +649,8 @@ mod tests {
 
     #[test]
     fn cancel_interrupts_a_running_command() {
-        let tmp = TempDir::new("cancel");
-        let workspace = tmp.workspace();
-        let cancel = AtomicBool::new(false);
-        let env = env();
-        let ctx = Context {
-            workspace: &workspace,
-            cancel: &cancel,
-            env: &env,
-            skills: &[],
-            mcp: None,
-            sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
-            grant: crate::sandbox::Grant::Approved,
-            may_read: &|_| true,
-            seen: &crate::tools::fs::Seen::default(),
-        };
+        let bench = bench("cancel");
+        let (ctx, cancel) = (bench.ctx(), &bench.cancel);
         let started = Instant::now();
         let out = std::thread::scope(|s| {
             s.spawn(|| {

@@ -696,13 +696,11 @@ impl Repl {
             workspace: &self.agent.workspace,
             cancel: &self.agent.cancel,
             env: &self.agent.env,
-            skills: &self.agent.skills,
             // The person typed it: approved, and confined as any approved command.
             sandbox: &self.agent.sandbox,
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &self.agent.seen,
-            mcp: None,
         };
         let mut outcome = tools::execute(&action, &ctx);
         outcome.content = self
