@@ -196,7 +196,7 @@ fn trust_folder(dirs: &Dirs) -> Result<i32, Error> {
     let data = dirs.data.as_ref().map(|d| d.join("nib"));
     let data =
         data.ok_or_else(|| Error::Setup("no data directory (set HOME or XDG_DATA_HOME)".into()))?;
-    approval::trust_folder(&data, &cwd).map_err(Error::Setup)?;
+    approval::trust::trust_folder(&data, &cwd).map_err(Error::Setup)?;
     println!(
         "trusted {}: its .claude/settings.json and .claude/settings.local.json now apply in full",
         cwd.display()
@@ -467,11 +467,12 @@ pub fn prepare(
     let mut rules = claude.rules.clone();
     rules.allow.extend(args.allowed_tools.clone());
     rules.deny.extend(args.disallowed_tools.clone());
-    let places = approval::Places {
+    let places = approval::settings::Places {
         nib_config: dirs.config.as_ref().map(|c| c.join("nib")),
         nib_data: dirs.data.as_ref().map(|d| d.join("nib")),
     };
-    let mut gate = approval::load(rules, mode, workspace.clone(), places).map_err(Error::Setup)?;
+    let mut gate =
+        approval::settings::load(rules, mode, workspace.clone(), places).map_err(Error::Setup)?;
     for w in gate.warnings() {
         eprintln!("nib: warning: {}", sanitize(w));
     }

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::testing::TempDir;
+use crate::tools::Action;
 use std::time::Duration;
 
 /// A workspace with `.env`, a subdirectory, and a HOME beside it holding a key.

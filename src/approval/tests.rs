@@ -2,8 +2,13 @@
 //! anchored in a workspace that need not exist, rule syntax, suggestions, settings
 //! files and folder trust. Attacks against a workspace on disk are in `class_tests.rs`.
 
+use super::rules::parse_tool_list;
+use super::settings::{Places, load, write_project_rule};
+use super::trust::trust_folder;
 use super::*;
 use crate::testing::TempDir;
+use crate::tools::Action;
+use serde_json::Value;
 use std::time::Duration;
 
 const ROOT: &str = "/nib-test-ws";
