@@ -2,7 +2,8 @@
 //! would let it run at all. A rule is suggested only when it cannot allow more than
 //! the user saw: never a prefix for compound, unsafe or destructive commands.
 
-use super::shell::{self, Word};
+use super::lexer::{self, Word};
+use super::shell;
 use super::verdict::glob_base;
 use super::{Gate, Verdict};
 use crate::tools::{Action, Tool};
@@ -57,7 +58,7 @@ impl Gate {
 /// that run other commands (`timeout`, `env`, `command`, shells…), whose prefix would
 /// allow whatever they run.
 fn suggest_bash(command: &str) -> Option<String> {
-    let parts = shell::parse(command).ok()?;
+    let parts = lexer::parse(command).ok()?;
     let [part] = parts.as_slice() else {
         return None;
     };

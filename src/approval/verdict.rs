@@ -6,9 +6,10 @@
 
 use super::commands::{Seen, commands_in, form_matches, named_args, part_forms};
 use super::files::{self, Arg, Looking, Named};
+use super::lexer::{self, Redirect, Simple, Word};
 use super::readers::{self, Descent};
 use super::rules::{self, Rule, RuleTool, Spec};
-use super::shell::{self, Redirect, Simple, Word};
+use super::shell;
 use super::{Gate, Mode, Verdict};
 use crate::paths::{canonical_prefix, normalize};
 use crate::tools::{Action, Tool};
@@ -209,7 +210,7 @@ impl Gate {
     }
 
     fn check_bash(&self, command: &str) -> Verdict {
-        let parts = match shell::parse(command) {
+        let parts = match lexer::parse(command) {
             Ok(parts) => parts,
             Err(e) if self.has_bash_rules(&self.deny) => {
                 return Verdict::Deny(format!(
