@@ -126,6 +126,7 @@ pub fn settings_mode(
 }
 
 /// What one settings file says about permissions.
+#[derive(Default)]
 struct Settings {
     rules: RuleSet,
     mode: Option<String>,
@@ -141,25 +142,12 @@ fn read_settings(path: &Path, name: &str) -> Result<Option<Settings>, String> {
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| format!("{name} is not valid JSON ({e}); fix it or move it aside"))?;
     let Some(permissions) = value.get("permissions") else {
-        return Ok(Some(Settings {
-            rules: RuleSet::default(),
-            mode: None,
-        }));
+        return Ok(Some(Settings::default()));
     };
-    let list = |key: &str| -> Result<Vec<String>, String> {
-        match permissions.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .ok_or(format!(
-                    "{name}: permissions.{key} must be a list of strings"
-                )),
-            Some(_) => Err(format!(
-                "{name}: permissions.{key} must be a list of strings"
-            )),
-        }
+    let list = |key: &str| match permissions.get(key) {
+        None => Ok(Vec::new()),
+        Some(value) => serde_json::from_value(value.clone())
+            .map_err(|_| format!("{name}: permissions.{key} must be a list of strings")),
     };
     Ok(Some(Settings {
         rules: RuleSet {

@@ -385,11 +385,9 @@ impl Plan {
         };
         seen.note(&self.path, stamp);
         Outcome {
-            content: self.message,
-            is_error: false,
             change: self.change,
             diff: Some(self.diff),
-            printed_lines: None,
+            ..Outcome::ok(self.message)
         }
     }
 }

@@ -182,7 +182,7 @@ pub struct FileChange {
 }
 
 /// The result of running an action.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outcome {
     /// What the model sees: at most `clip::LIMIT` bytes.
     pub content: String,
@@ -199,20 +199,14 @@ impl Outcome {
     pub fn ok(content: impl Into<String>) -> Outcome {
         Outcome {
             content: content.into(),
-            is_error: false,
-            change: None,
-            diff: None,
-            printed_lines: None,
+            ..Outcome::default()
         }
     }
 
     pub fn error(content: impl Into<String>) -> Outcome {
         Outcome {
-            content: content.into(),
             is_error: true,
-            change: None,
-            diff: None,
-            printed_lines: None,
+            ..Outcome::ok(content)
         }
     }
 }

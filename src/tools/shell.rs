@@ -409,11 +409,9 @@ fn report(end: &End, timeout: Duration, stopped_jobs: bool, capture: &Capture) -
         content.pop();
     }
     Outcome {
-        content,
         is_error,
-        change: None,
-        diff: None,
         printed_lines: Some(capture.lines()),
+        ..Outcome::ok(content)
     }
 }
 
