@@ -727,5 +727,11 @@ mod tests {
             timeout: Duration::from_secs(10),
         };
         assert_eq!(execute(&bash, &ctx).content, "exit status: 0\nhello\n");
+        // Skills and MCP tools live above this module: the agent runs them.
+        let skill = Action::Skill {
+            name: "notes".to_string(),
+        };
+        let out = execute(&skill, &ctx);
+        assert!(out.is_error, "{}", out.content);
     }
 }
