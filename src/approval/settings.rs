@@ -208,3 +208,7 @@ pub fn write_project_rule(root: &Path, rule: &str) -> Result<(), String> {
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| format!("cannot write {shown}: {e}"))
 }
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+mod tests;
