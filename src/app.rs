@@ -78,7 +78,7 @@ fn undo(dirs: &Dirs, count: usize) -> Result<(), Error> {
 /// `nib trust`: this folder's own settings may allow tools and set the mode from now on.
 fn trust_folder(dirs: &Dirs) -> Result<(), Error> {
     let cwd = current_dir()?;
-    approval::trust_folder(&dirs.need_data()?, &cwd).map_err(Error::Setup)?;
+    approval::trust::trust_folder(&dirs.need_data()?, &cwd).map_err(Error::Setup)?;
     report::trusted(&cwd);
     Ok(())
 }

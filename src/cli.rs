@@ -5,6 +5,7 @@
 //! local server) is `config.rs`'s job.
 
 use crate::approval::Mode;
+use crate::approval::rules::parse_tool_list;
 use crate::model::{Effort, Provider};
 use crate::sandbox::Level;
 use crate::tools::Tool;
@@ -502,11 +503,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                     "--allowedTools" => &mut args.allowed_tools,
                     _ => &mut args.disallowed_tools,
                 };
-                list.extend(
-                    rules
-                        .iter()
-                        .flat_map(|r| crate::approval::parse_tool_list(r)),
-                );
+                list.extend(rules.iter().flat_map(|r| parse_tool_list(r)));
             }
             "--tools" => {
                 let v = value(flag)?;
@@ -649,7 +646,7 @@ fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {
 /// A word that continues a space-separated rule list: every item is `Name` or
 /// `Name(...)` with a capitalised tool name, so a prompt never looks like one.
 fn looks_like_rules(word: &str) -> bool {
-    let items = crate::approval::parse_tool_list(word);
+    let items = parse_tool_list(word);
     !items.is_empty()
         && items.iter().all(|item| {
             let name = item.split('(').next().unwrap_or("");

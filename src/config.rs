@@ -67,7 +67,7 @@ impl Dirs {
     /// settings `env` and model) may run in `root`: only in a folder the user trusted.
     pub fn trusted(&self, root: &Path) -> bool {
         self.nib_data()
-            .is_some_and(|d| crate::approval::folder_trusted(&d, root))
+            .is_some_and(|d| crate::approval::trust::folder_trusted(&d, root))
     }
 }
 

@@ -13,10 +13,11 @@ use crate::config::{self, Config};
 use crate::context::{self, instructions::Instructed};
 use crate::journal;
 use crate::model::{self, Client, Endpoint};
+use crate::paths::Workspace;
 use crate::price;
 use crate::sandbox::{self, Sandbox};
 use crate::secrets::{self, Redactor};
-use crate::tools::{Tool, Workspace};
+use crate::tools::Tool;
 use crate::ui::report;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,7 +97,7 @@ pub fn prepare(
         system: context::render(&system),
         messages: resumed.messages,
         journal,
-        workspace: Workspace { root: cwd.clone() },
+        workspace: workspace(&config),
         env,
         redactor: Redactor::new(&known),
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
@@ -139,19 +140,24 @@ fn gate(args: &Args, config: &Config, claude: &ClaudeSetup) -> Result<Gate, Erro
     let mut rules = claude.rules.clone();
     rules.allow.extend(args.allowed_tools.clone());
     rules.deny.extend(args.disallowed_tools.clone());
-    let places = approval::Places {
-        home: config.dirs.home.clone(),
+    let places = approval::settings::Places {
         nib_config: config.dirs.nib_config(),
         nib_data: config.dirs.nib_data(),
     };
-    let workspace = Workspace {
-        root: config.cwd.clone(),
-    };
-    let gate = approval::load(rules, mode, workspace, places).map_err(Error::Setup)?;
+    let gate = approval::settings::load(rules, mode, workspace(config), places);
+    let gate = gate.map_err(Error::Setup)?;
     for w in gate.warnings() {
         report::warning(w);
     }
     Ok(gate)
+}
+
+/// The workspace: the current directory (and home, for `~`).
+fn workspace(config: &Config) -> Workspace {
+    Workspace {
+        root: config.cwd.clone(),
+        home: config.dirs.home.clone(),
+    }
 }
 
 /// The tools offered: `--tools`, or all; `skill` only when there are skills.
