@@ -20,6 +20,8 @@ use crate::tools::fs::{Plan, Seen};
 use crate::tools::{self, Action, Outcome, Tool};
 use serde_json::{Value, json};
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -198,7 +200,7 @@ pub struct Agent {
     /// What the `skill` tool can load.
     pub skills: Vec<crate::context::Skill>,
     /// Subdirectories whose instruction files were already added to a tool result.
-    pub instructed: crate::context::instructions::Instructed,
+    pub instructed: HashSet<PathBuf>,
     /// Confines the commands the model runs.
     pub sandbox: Sandbox,
     /// What the model has read or written (rebuilt from the journal on resume).
@@ -873,9 +875,11 @@ impl Agent {
                 };
                 self.record(ui, seen);
             }
-            let root = &self.workspace.root;
-            let (added, left_out) =
-                crate::context::instructions::for_path(root, &path, &mut self.instructed);
+            let (added, left_out) = crate::context::instructions::for_path(
+                &self.workspace,
+                &path,
+                &mut self.instructed,
+            );
             outcome.content.push_str(&added);
             for w in left_out {
                 ui.event(Event::Warning(w));

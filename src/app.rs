@@ -26,9 +26,9 @@ use std::path::Path;
 pub fn run(args: Args, env: Env) -> Result<ExitCode, Error> {
     let dirs = Dirs::read();
     match args.command {
-        Command::Help => report::text(&cli::help()),
-        Command::SubcommandHelp(sub) => report::text(sub.help()),
-        Command::Version => report::text(&format!("nib {}\n", env!("CARGO_PKG_VERSION"))),
+        Command::Help => report::stdout(&cli::help()),
+        Command::SubcommandHelp(sub) => report::stdout(sub.help()),
+        Command::Version => report::stdout(&format!("nib {}\n", env!("CARGO_PKG_VERSION"))),
         Command::Sessions { all, json } => list_sessions(&dirs, all, json)?,
         Command::Undo { count } => undo(&dirs, count)?,
         Command::Trust => trust_folder(&dirs)?,
@@ -56,7 +56,7 @@ fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<(), Error> {
             .map(|s| format!("{}\n", crate::ui::term::sanitize(&sessions::row(s))))
             .collect()
     };
-    report::sessions(&text);
+    report::stdout(&text);
     Ok(())
 }
 

@@ -13,7 +13,7 @@ pub mod settings;
 use crate::cli::{Args, Error};
 use crate::journal;
 use crate::model::{self, Endpoint};
-use endpoint::{NoEndpoint, Resolved};
+use endpoint::Resolved;
 use env::Env;
 use settings::Settings;
 use std::path::{Path, PathBuf};
@@ -109,10 +109,7 @@ impl Config {
     pub fn resolve(&self, args: &Args) -> Result<Resolved, Error> {
         let env = |k: &str| self.env.non_empty(k);
         let probe = &endpoint::probe_local;
-        endpoint::resolve_endpoint(args, &env, &self.settings, probe).map_err(|e| match e {
-            NoEndpoint::Missing(m) => Error::Setup(m),
-            NoEndpoint::BadUrl(m) => Error::Usage(m),
-        })
+        endpoint::resolve_endpoint(args, &env, &self.settings, probe)
     }
 
     /// `resolve` with a model: what `/model` in the REPL re-resolves through.

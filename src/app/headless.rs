@@ -200,7 +200,7 @@ fn read_stdin() -> Result<String, Error> {
     let read = match rx.recv_timeout(STDIN_NOTICE) {
         Ok(read) => read,
         Err(_) => {
-            report::reading_stdin();
+            report::notice("reading stdin… (it is still open; close it or press Ctrl-D)");
             rx.recv()
                 .unwrap_or_else(|_| Err(std::io::ErrorKind::BrokenPipe.into()))
         }

@@ -10,7 +10,7 @@ use crate::cli::{Args, DEFAULT_MAX_TURNS, Error};
 use crate::compact::Window;
 use crate::config::endpoint::Source;
 use crate::config::{self, Config};
-use crate::context::{self, instructions::Instructed};
+use crate::context;
 use crate::journal;
 use crate::model::{self, Client, Endpoint};
 use crate::paths::Workspace;
@@ -88,7 +88,6 @@ pub fn prepare(
         Some(dir.join(format!("{}.jsonl", new.meta.id)))
     });
     let options = config::endpoint::options(&endpoint, args, settings).map_err(Error::Setup)?;
-    let home = config.dirs.home.clone();
     let trusted = config.dirs.trusted(&cwd);
     let agent = Agent {
         client: Client::new(endpoint, settings.limits(), cancel.clone()).with_options(options),
@@ -112,13 +111,13 @@ pub fn prepare(
         turns_total: resumed.turns,
         cancel,
         skills,
-        instructed: Instructed::new(home.clone()),
+        instructed: Default::default(),
         sandbox,
         seen: resumed.seen,
         unsaved: None,
         hooks,
         mcp,
-        commands: context::find_commands(&cwd, home.as_deref(), trusted),
+        commands: context::find_commands(&cwd, config.dirs.home.as_deref(), trusted),
     };
     Ok(Setup {
         agent,

@@ -8,7 +8,7 @@
 
 use super::EnvFn;
 use super::settings::Settings;
-use crate::cli::{Args, parse_provider};
+use crate::cli::{Args, Error, parse_provider};
 use crate::model::{self, CapField, Endpoint, Options, Profile, Provider, host_of};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -41,24 +41,16 @@ pub struct Resolved {
     pub source: Source,
 }
 
-/// Why no endpoint could be chosen.
-#[derive(Debug, PartialEq)]
-pub enum NoEndpoint {
-    /// Nothing configured and no local server found.
-    Missing(String),
-    /// A base URL nib will not send requests to (a usage error).
-    BadUrl(String),
-}
-
 /// Picks the endpoint. `probe` finds a local server (injected so this stays testable).
 /// Unless a protocol was named, OpenAI's models that exist only on the Responses API
-/// get it.
+/// get it. Nothing configured and no server found is `Error::Setup`; a base URL nib
+/// will not send requests to is `Error::Usage`.
 pub fn resolve_endpoint(
     args: &Args,
     env: EnvFn,
     settings: &Settings,
     probe: &dyn Fn() -> Option<(String, Vec<String>)>,
-) -> Result<Resolved, NoEndpoint> {
+) -> Result<Resolved, Error> {
     let named =
         args.provider.is_some() || env("NIB_PROVIDER").is_some() || settings.provider.is_some();
     let mut resolved = resolve_any(args, env, settings, probe)?;
@@ -111,7 +103,7 @@ fn resolve_any(
     env: EnvFn,
     settings: &Settings,
     probe: &dyn Fn() -> Option<(String, Vec<String>)>,
-) -> Result<Resolved, NoEndpoint> {
+) -> Result<Resolved, Error> {
     let provider = args
         .provider
         .or_else(|| env("NIB_PROVIDER").and_then(|p| parse_provider(&p)))
@@ -201,7 +193,7 @@ fn resolve_any(
             source: Source::Probe,
         });
     }
-    Err(NoEndpoint::Missing(
+    Err(Error::Setup(
         "no model server found on 127.0.0.1 (ports 8080, 8081, 11434, 1234, 8000) and no key set: \
 start one (llama.cpp: `llama-server -m MODEL.gguf --port 8080`; Ollama: `ollama serve`, then \
 `ollama pull MODEL`), or pass --base-url URL, or set ANTHROPIC_API_KEY / OPENAI_API_KEY"
@@ -224,9 +216,9 @@ fn env_endpoint(provider: Provider, url: Url, key: Option<String>, model: String
 /// `text` read as the HTTP client will read it, refused unless it is plainly an
 /// http(s) URL: no user info (`http://a@b`) and no backslash (the parser reads `\` as
 /// `/`, which other readers do not). `origin` names where the URL came from.
-fn base_url(text: &str, origin: &str) -> Result<Url, NoEndpoint> {
+fn base_url(text: &str, origin: &str) -> Result<Url, Error> {
     let bad = |why: &str| {
-        NoEndpoint::BadUrl(format!(
+        Error::Usage(format!(
             "{origin} {text:?} {why}; give a plain URL such as http://127.0.0.1:8080/v1"
         ))
     };
@@ -320,11 +312,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn resolve(
-        args: Args,
-        vars: &[(&str, &str)],
-        probe: Option<&str>,
-    ) -> Result<Resolved, NoEndpoint> {
+    fn resolve(args: Args, vars: &[(&str, &str)], probe: Option<&str>) -> Result<Resolved, Error> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -395,11 +383,11 @@ mod tests {
         assert_eq!(r.endpoint.api_key, None);
         let err = resolve(Args::default(), &[], None).unwrap_err();
         assert!(
-            matches!(&err, NoEndpoint::Missing(e) if e.contains("llama-server -m") && e.contains("ollama serve")),
+            matches!(&err, Error::Setup(e) if e.contains("llama-server -m") && e.contains("ollama serve")),
             "{err:?}"
         );
         assert!(
-            !matches!(&err, NoEndpoint::Missing(e) if e.contains("scripts/")),
+            !matches!(&err, Error::Setup(e) if e.contains("scripts/")),
             "a script of nib's source tree: {err:?}"
         );
     }
@@ -420,14 +408,14 @@ mod tests {
         ];
         for url in refused {
             match resolve(with_url(url), &vars, None) {
-                Err(NoEndpoint::BadUrl(e)) => assert!(e.starts_with("--base-url"), "{e}"),
+                Err(Error::Usage(e)) => assert!(e.starts_with("--base-url"), "{e}"),
                 other => panic!("{url} was not refused: {other:?}"),
             }
         }
         let env_url = [("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", r"http://h\@x")];
         assert!(matches!(
             resolve(Args::default(), &env_url, None),
-            Err(NoEndpoint::BadUrl(e)) if e.starts_with("OPENAI_BASE_URL")
+            Err(Error::Usage(e)) if e.starts_with("OPENAI_BASE_URL")
         ));
         // Which key goes where: the origin as the client reads it.
         let cases: [(&str, Option<&str>, &str); 7] = [

@@ -8,7 +8,7 @@
 //! left out with a warning, whether it is found by name or imported.
 
 use super::Part;
-use crate::paths::{normalize, short_path};
+use crate::paths::{Workspace, normalize, short_path};
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -104,32 +104,15 @@ pub fn load(cwd: &Path, home: Option<&Path>, nib_config: Option<&Path>) -> Found
     }
 }
 
-/// The subdirectories whose instruction files a session has added, and the home
-/// directory their `~/` imports start from.
-#[derive(Debug, Default)]
-pub struct Instructed {
-    home: Option<PathBuf>,
-    dirs: HashSet<PathBuf>,
-}
-
-impl Instructed {
-    pub fn new(home: Option<PathBuf>) -> Instructed {
-        Instructed {
-            home,
-            dirs: HashSet::new(),
-        }
-    }
-
-    /// A new conversation: every subdirectory's files may be added again.
-    pub fn clear(&mut self) {
-        self.dirs.clear();
-    }
-}
-
-/// The instruction files of the subdirectories of `root` that hold `path` and are not
-/// in `added` yet, as text to append to a tool result (with the files left out);
-/// marks those directories added.
-pub fn for_path(root: &Path, path: &Path, added: &mut Instructed) -> (String, Vec<String>) {
+/// The instruction files of the subdirectories of the workspace that hold `path` and
+/// are not in `added` yet, as text to append to a tool result (with the files left
+/// out); marks those directories added.
+pub fn for_path(
+    workspace: &Workspace,
+    path: &Path,
+    added: &mut HashSet<PathBuf>,
+) -> (String, Vec<String>) {
+    let root = &workspace.root;
     let Ok(rel) = path.strip_prefix(root) else {
         return Default::default();
     };
@@ -141,7 +124,7 @@ pub fn for_path(root: &Path, path: &Path, added: &mut Instructed) -> (String, Ve
     let mut fresh = Vec::new();
     for part in rel.components().take(depth) {
         dir.push(part);
-        if added.dirs.insert(dir.clone()) {
+        if added.insert(dir.clone()) {
             fresh.push(dir.clone());
         }
     }
@@ -149,7 +132,7 @@ pub fn for_path(root: &Path, path: &Path, added: &mut Instructed) -> (String, Ve
         return Default::default();
     }
     let repo = repo_root(root);
-    let mut files = Files::new(added.home.as_deref());
+    let mut files = Files::new(workspace.home.as_deref());
     for dir in fresh {
         for name in NAMES {
             files.add(&dir.join(name), Scope::Project(&repo), 0);

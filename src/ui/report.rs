@@ -49,14 +49,10 @@ pub fn found_locally(endpoint: &Endpoint) {
     }
 }
 
-/// Piped stdin is still open after a while: why nib waits.
-pub fn reading_stdin() {
-    notice("reading stdin… (it is still open; close it or press Ctrl-D)");
-}
-
-/// A help or version text on stdout, as it is.
-pub fn text(text: &str) {
-    print!("{text}");
+/// Text on stdout as it is (help, version, `nib sessions`): a closed pipe (`nib
+/// sessions | head`) is not an error worth a message.
+pub fn stdout(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// `nib sessions` with nothing to list.
@@ -67,12 +63,6 @@ pub fn no_sessions(all: bool) {
         " in this directory (try --all)"
     };
     eprintln!("no sessions{hint}");
-}
-
-/// `nib sessions`: the rows (or JSON) on stdout.
-pub fn sessions(text: &str) {
-    // A closed pipe (`nib sessions | head`) is not an error worth a message.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// `nib undo`: what was put back, and how many of `count` when fewer.
