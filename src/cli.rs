@@ -836,7 +836,16 @@ mod tests {
             help.contains("  -m, --model NAME              model name"),
             "{help}"
         );
-        assert!(help.contains("glob,skill"), "{help}");
+        let tools_line = help
+            .lines()
+            .find(|l| l.contains("--tools LIST"))
+            .unwrap_or_default();
+        for tool in Tool::ALL {
+            assert!(
+                tools_line.contains(tool.name()),
+                "--tools help omits {tool:?}"
+            );
+        }
         // The control: a spelling the table does not have is refused.
         for flag in ["--bogus", "-M", "--models"] {
             assert!(parse_err(&[flag]).contains("unknown option"), "{flag}");
