@@ -37,9 +37,9 @@ const POLL: Duration = Duration::from_millis(20);
 const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Installs the handlers and the thread that turns them into `cancel`; a stop signal
-/// then exits once the task has wound down (or nib is idle), after `restore` has put
-/// the terminal back. A second signal while the first is handled exits at once.
-pub fn forward(cancel: Arc<AtomicBool>, restore: fn()) {
+/// then ends nib through `stop` once the task has wound down (or nib is idle). A second
+/// signal while the first is handled exits at once, with the status the signal gives.
+pub fn forward(cancel: Arc<AtomicBool>, stop: fn(i32) -> !) {
     // The shutdowns go first: they fire only once the flag is set (by the first signal).
     let _ = flag::register_conditional_shutdown(SIGINT, INTERRUPTED_STATUS, INTERRUPTED.clone());
     let _ = flag::register(SIGINT, INTERRUPTED.clone());
@@ -62,8 +62,7 @@ pub fn forward(cancel: Arc<AtomicBool>, restore: fn()) {
             cancel.store(true, Ordering::SeqCst);
             let since = *stopping.get_or_insert_with(Instant::now);
             if IDLE.load(Ordering::SeqCst) || since.elapsed() > STOP_DEADLINE {
-                restore();
-                std::process::exit(128 + signal);
+                stop(signal);
             }
         }
     });

@@ -6,7 +6,7 @@ use super::claude::{ClaudeSetup, claude_model, mcp_servers};
 use super::{NewSession, open_session};
 use crate::agent::Agent;
 use crate::approval::{self, Gate, Mode};
-use crate::cli::{Args, DEFAULT_MAX_TURNS, Error};
+use crate::cli::{Args, DEFAULT_MAX_TURNS, Error, ExitCode};
 use crate::compact::Window;
 use crate::config::endpoint::Source;
 use crate::config::{self, Config};
@@ -57,7 +57,7 @@ pub fn prepare(
     }
     let enabled = enabled_tools(args, &skills);
     let cancel = Arc::new(AtomicBool::new(false));
-    crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal_fully);
+    crate::signals::forward(cancel.clone(), stop);
     let (journal, pending, resumed) = open_session(args, &config.dirs, &cwd, &endpoint)?;
     let session_id = journal
         .as_ref()
@@ -127,6 +127,13 @@ pub fn prepare(
         tools: enabled,
         config,
     })
+}
+
+/// How a stop signal ends nib once the task has wound down: the terminal put back,
+/// and the exit status the signal would have given.
+fn stop(signal: i32) -> ! {
+    crate::ui::editor::restore_terminal_fully();
+    std::process::exit(ExitCode::Signal(signal).code())
 }
 
 /// The approval gate: `--permission-mode`, `--settings`, then settings `defaultMode`;
