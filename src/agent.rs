@@ -8,19 +8,18 @@ use crate::approval::{Gate, Verdict};
 use crate::compact::{self, Window};
 use crate::guard::{self, CallCheck};
 use crate::hooks::{self, Hooks};
-use crate::journal::{Journal, Record};
+use crate::journal::Record;
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
 use crate::price;
 use crate::sandbox::{Grant, Sandbox};
+use crate::session::Session;
 use crate::tools::disk::Links;
-use crate::tools::fs::{Plan, Seen};
+use crate::tools::fs::Plan;
 use crate::tools::{self, Action, Outcome, Tool, Workspace};
 use serde_json::{Value, json};
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -166,53 +165,179 @@ const MIN_REPLY_TOKENS: u64 = 32;
 /// Compaction halves the latest result until the request fits, down to this size.
 const MIN_CUT_BYTES: usize = 512;
 
-/// Everything the loop needs, passed in explicitly.
-pub struct Agent {
+/// What the loop works with besides the conversation, as the wiring builds it.
+pub struct Parts {
     pub client: Client,
     pub gate: Gate,
     pub specs: Vec<ToolSpec>,
     pub system: String,
-    pub messages: Vec<Message>,
-    pub journal: Option<Journal>,
     pub workspace: Workspace,
     /// Environment for commands, secrets removed.
     pub env: Vec<(String, String)>,
-    /// Masks keys and secret-looking values before they reach the journal, and nib's
-    /// own keys in tool output before the model or the UI sees it.
-    pub redactor: crate::secrets::Redactor,
     pub max_turns: u32,
     /// Output-token cap per reply.
     pub max_output_tokens: u32,
     pub max_budget_usd: Option<f64>,
     pub prices: price::Table,
     pub window: Window,
-    /// The conversation's size as the server last counted it, to size the next request.
-    pub tally: price::Tally,
-    /// Watches for the same tool call made again and again.
-    pub calls: guard::Calls,
-    /// Tokens and dollars over the whole session.
-    pub usage: Usage,
-    pub cost_usd: f64,
-    /// Model replies over the whole session.
-    pub turns_total: u32,
     pub cancel: Arc<AtomicBool>,
     /// What the `skill` tool can load.
     pub skills: Vec<crate::context::Skill>,
-    /// Subdirectories whose instruction files were already added to a tool result.
-    pub instructed: HashSet<PathBuf>,
     /// Confines the commands the model runs.
     pub sandbox: Sandbox,
-    /// What the model has read or written (rebuilt from the journal on resume).
-    pub seen: Seen,
-    /// Why the journal stopped being written, once it has: from then on no file is
-    /// changed, since no change could be undone.
-    pub unsaved: Option<String>,
     /// Commands the settings files run at points of the loop.
     pub hooks: Hooks,
     /// MCP servers; their tools join `specs` before the first request.
     pub mcp: crate::mcp::Servers,
     /// Custom slash commands (`.claude/commands`).
     pub commands: Vec<crate::context::commands::Command>,
+}
+
+/// The loop and everything it needs: a session, a model client, a gate, the tools.
+pub struct Agent {
+    client: Client,
+    gate: Gate,
+    specs: Vec<ToolSpec>,
+    system: String,
+    session: Session,
+    workspace: Workspace,
+    env: Vec<(String, String)>,
+    max_turns: u32,
+    max_output_tokens: u32,
+    max_budget_usd: Option<f64>,
+    prices: price::Table,
+    window: Window,
+    /// The conversation's size as the server last counted it, to size the next request.
+    tally: price::Tally,
+    /// Watches for the same tool call made again and again.
+    calls: guard::Calls,
+    cancel: Arc<AtomicBool>,
+    skills: Vec<crate::context::Skill>,
+    sandbox: Sandbox,
+    hooks: Hooks,
+    mcp: crate::mcp::Servers,
+    commands: Vec<crate::context::commands::Command>,
+}
+
+impl Agent {
+    pub fn new(parts: Parts, session: Session) -> Agent {
+        let Parts {
+            client,
+            gate,
+            specs,
+            system,
+            workspace,
+            env,
+            max_turns,
+            max_output_tokens,
+            max_budget_usd,
+            prices,
+            window,
+            cancel,
+            skills,
+            sandbox,
+            hooks,
+            mcp,
+            commands,
+        } = parts;
+        Agent {
+            client,
+            gate,
+            specs,
+            system,
+            session,
+            workspace,
+            env,
+            max_turns,
+            max_output_tokens,
+            max_budget_usd,
+            prices,
+            window,
+            tally: Default::default(),
+            calls: Default::default(),
+            cancel,
+            skills,
+            sandbox,
+            hooks,
+            mcp,
+            commands,
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    pub fn endpoint(&self) -> &model::Endpoint {
+        &self.client.endpoint
+    }
+
+    /// `/model`: requests go through `client` from now on, its key masked too.
+    pub fn set_client(&mut self, client: Client) {
+        self.session.mask_key(&client.endpoint);
+        self.client = client;
+    }
+
+    /// Set when the user interrupts; the loop and running commands watch it.
+    pub fn cancel(&self) -> &Arc<AtomicBool> {
+        &self.cancel
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    pub fn gate_mut(&mut self) -> &mut Gate {
+        &mut self.gate
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    pub fn specs(&self) -> &[ToolSpec] {
+        &self.specs
+    }
+
+    pub fn skills(&self) -> &[crate::context::Skill] {
+        &self.skills
+    }
+
+    pub fn commands(&self) -> &[crate::context::commands::Command] {
+        &self.commands
+    }
+
+    pub fn mcp(&self) -> &crate::mcp::Servers {
+        &self.mcp
+    }
+
+    /// A command the user typed (`!command`): run as an approved one, nib's keys
+    /// masked in what it printed.
+    pub fn run_user_command(&self, action: &Action) -> Outcome {
+        let ctx = tools::Context {
+            workspace: &self.workspace,
+            cancel: &self.cancel,
+            env: &self.env,
+            skills: &self.skills,
+            // The person typed it: approved, and confined as any approved command.
+            sandbox: &self.sandbox,
+            grant: Grant::Approved,
+            may_read: &|_| true,
+            seen: self.session.seen(),
+            mcp: None,
+        };
+        let mut outcome = tools::execute(action, &ctx);
+        outcome.content = self
+            .session
+            .redactor()
+            .redact_known(&outcome.content)
+            .into_owned();
+        outcome
+    }
 }
 
 impl Agent {
@@ -235,15 +360,16 @@ impl Agent {
                 return result;
             }
         };
-        self.messages.push(Message::user_text(&prompt));
+        self.session.messages.push(Message::user_text(&prompt));
         self.record(ui, Record::User { text: prompt });
         result.stop = self.turns(ui, &mut result);
+        let totals = *self.session.totals();
         let end = Record::End {
             subtype: result.stop.subtype().to_string(),
             turns: result.turns,
-            usage: self.usage,
-            cost_usd: self.cost_usd,
-            session_turns: self.turns_total,
+            usage: totals.usage,
+            cost_usd: totals.cost_usd,
+            session_turns: totals.turns,
         };
         self.record(ui, end);
         self.sync(ui);
@@ -276,7 +402,7 @@ impl Agent {
                 Err(stop) => return stop,
             };
             result.turns += 1;
-            self.turns_total += 1;
+            self.session.count_turn();
             match result.stop_reason {
                 Some(StopReason::MaxTokens) if continued => result.text.push_str(&reply.text),
                 _ => result.text = reply.text.clone(),
@@ -304,7 +430,7 @@ impl Agent {
             }
             let changes_files =
                 |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
-            if let (None, Some(why)) = (&self.journal, &self.unsaved)
+            if let (None, Some(why)) = (self.session.journal(), self.session.unsaved())
                 && reply.calls.iter().any(changes_files)
             {
                 return Stop::Error(format!(
@@ -321,7 +447,9 @@ impl Agent {
         ui.event(Event::Warning(
             "the reply was cut by the output token limit; asking the model to continue".into(),
         ));
-        self.messages.push(Message::user_text(CONTINUE_PROMPT));
+        self.session
+            .messages
+            .push(Message::user_text(CONTINUE_PROMPT));
         let text = CONTINUE_PROMPT.to_string();
         self.record(ui, Record::User { text });
     }
@@ -332,10 +460,8 @@ impl Agent {
         let input = self.input_tokens();
         let model = &self.client.endpoint.model;
         let next = self.prices.estimate_request(model, input);
-        (self.cost_usd + next > limit).then_some(Stop::Budget {
-            spent: self.cost_usd,
-            limit,
-        })
+        let spent = self.session.totals().cost_usd;
+        (spent + next > limit).then_some(Stop::Budget { spent, limit })
     }
 
     /// Refuses a request that cannot fit the window even after compaction, rather
@@ -373,11 +499,11 @@ impl Agent {
     /// token a byte tells), else the last count plus a calibrated estimate of the rest.
     fn input_tokens(&mut self) -> u64 {
         let fixed = self.fixed_tokens();
-        let estimate = self.tally.tokens(&self.messages, fixed);
-        if self.tally.is_exact(&self.messages) || self.tally.no_counts {
+        let estimate = self.tally.tokens(&self.session.messages, fixed);
+        if self.tally.is_exact(&self.session.messages) || self.tally.no_counts {
             return estimate;
         }
-        let worst = price::most_tokens(&self.messages) + fixed * 4;
+        let worst = price::most_tokens(&self.session.messages) + fixed * 4;
         let endpoint = &self.client.endpoint;
         let local =
             endpoint.provider == model::Provider::OpenAi && model::is_loopback(&endpoint.base_url);
@@ -391,13 +517,13 @@ impl Agent {
         let request = Request {
             model: &self.client.endpoint.model,
             system: &self.system,
-            messages: &self.messages,
+            messages: &self.session.messages,
             tools: &self.specs,
             max_tokens: self.max_output_tokens,
         };
         match self.client.count_tokens(&request) {
             Some(tokens) => {
-                self.tally.record(tokens, &self.messages, fixed);
+                self.tally.record(tokens, &self.session.messages, fixed);
                 tokens
             }
             None => {
@@ -407,7 +533,8 @@ impl Agent {
         }
     }
 
-    fn window_tokens(&mut self) -> u64 {
+    /// The context window, in tokens (a local server is asked once).
+    pub fn window_tokens(&mut self) -> u64 {
         self.window
             .tokens(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
     }
@@ -443,13 +570,13 @@ impl Agent {
     /// older part is dropped with a note. Returns how many messages changed.
     fn make_room(&mut self, ui: &mut dyn Ui, summarise: bool) -> Result<usize, Stop> {
         let mark = self.window_mark();
-        let cleared = compact::clear_old_results(&mut self.messages);
+        let cleared = compact::clear_old_results(&mut self.session.messages);
         let mut cut = 0;
-        let mut max = compact::latest_result_bytes(&self.messages);
+        let mut max = compact::latest_result_bytes(&self.session.messages);
         self.tally.forget();
         while max > MIN_CUT_BYTES && self.input_tokens() > mark {
             max = (max / 2).max(MIN_CUT_BYTES);
-            cut = compact::cut_latest_results(&mut self.messages, max).max(cut);
+            cut = compact::cut_latest_results(&mut self.session.messages, max).max(cut);
             self.tally.forget();
         }
         if cleared + cut > 0 {
@@ -461,7 +588,7 @@ impl Agent {
             0
         };
         if replaced == 0 && cleared + cut > 0 {
-            let kept = self.messages.clone();
+            let kept = self.session.messages.clone();
             self.record(
                 ui,
                 Record::Compacted {
@@ -479,7 +606,7 @@ impl Agent {
     /// note when summarising fails). Returns how many messages were replaced.
     fn summarise_older(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
         let window = self.window_tokens();
-        let Some(plan) = compact::plan(&self.messages, window) else {
+        let Some(plan) = compact::plan(&self.session.messages, window) else {
             return Ok(0);
         };
         let (summary, summarised) = match self.summarise(plan.head, window, ui) {
@@ -492,7 +619,7 @@ impl Agent {
                 (compact::dropped_note(plan.head), false)
             }
         };
-        self.messages = compact::rebuild(&summary, &plan.kept);
+        self.session.messages = compact::rebuild(&summary, &plan.kept);
         self.tally.forget();
         let replaced = plan.head;
         let record = Record::Compacted {
@@ -516,7 +643,10 @@ impl Agent {
         window: u64,
         ui: &mut dyn Ui,
     ) -> Result<String, model::ModelError> {
-        let messages = [compact::summary_request(&self.messages[..head], window)];
+        let messages = [compact::summary_request(
+            &self.session.messages[..head],
+            window,
+        )];
         let request = Request {
             model: &self.client.endpoint.model,
             system: compact::SUMMARISE_SYSTEM,
@@ -542,8 +672,7 @@ impl Agent {
             let input = price::estimate_tokens(&messages);
             price::estimate_usage(input, &reply)
         });
-        self.usage.add(&usage);
-        self.cost_usd += self.prices.cost(&self.client.endpoint.model, &usage);
+        self.charge(&usage);
         match reply.text.trim() {
             "" => Err(model::ModelError::Stream("the summary was empty".into())),
             text => Ok(text.to_string()),
@@ -560,7 +689,7 @@ impl Agent {
         let request = Request {
             model: &self.client.endpoint.model,
             system: &self.system,
-            messages: &self.messages,
+            messages: &self.session.messages,
             tools: &self.specs,
             max_tokens: self.max_output_tokens,
         };
@@ -628,13 +757,12 @@ impl Agent {
                 let tokens = usage.input_tokens
                     + usage.cache_read_input_tokens
                     + usage.cache_creation_input_tokens;
-                self.tally.record(tokens, &self.messages, fixed);
+                self.tally.record(tokens, &self.session.messages, fixed);
                 usage
             }
             None => price::estimate_usage(self.input_tokens(), &reply),
         };
-        self.usage.add(&usage);
-        self.cost_usd += self.prices.cost(&self.client.endpoint.model, &usage);
+        self.charge(&usage);
         self.record(
             ui,
             Record::Assistant {
@@ -647,9 +775,9 @@ impl Agent {
                 opaque: reply.opaque.clone(),
             },
         );
-        self.messages.push(reply.message());
+        self.session.messages.push(reply.message());
         if reply.stop == StopReason::Refusal {
-            model::withhold_refusal(&mut self.messages);
+            model::withhold_refusal(&mut self.session.messages);
         }
         ui.event(Event::Reply(&reply));
         Ok(reply)
@@ -672,7 +800,7 @@ impl Agent {
                 opaque: Vec::new(),
             },
         );
-        self.messages.push(Message {
+        self.session.messages.push(Message {
             role: Role::Assistant,
             content: vec![Block::Text {
                 text: format!("{partial}\n[interrupted by the user]"),
@@ -731,7 +859,7 @@ impl Agent {
             content: results,
         };
         ui.event(Event::Results(&message));
-        self.messages.push(message);
+        self.session.messages.push(message);
         ended
     }
 
@@ -805,7 +933,7 @@ impl Agent {
                     sandbox: &self.sandbox,
                     grant: Grant::Approved,
                     may_read: &|path| gate.may_search(&action, path),
-                    seen: &self.seen,
+                    seen: self.session.seen(),
                     mcp: Some(&self.mcp),
                 };
                 let plan = tools::plan(&action, &ctx);
@@ -848,7 +976,7 @@ impl Agent {
             sandbox: &self.sandbox,
             grant,
             may_read: &|path| gate.may_search(&action, path),
-            seen: &self.seen,
+            seen: self.session.seen(),
         };
         let mut outcome = match tools::plan(&action, &ctx) {
             None => tools::execute(&action, &ctx),
@@ -856,7 +984,7 @@ impl Agent {
             Some(Ok(plan)) => self.apply(call, plan, ui),
         };
         outcome.content = tools::clip::shrink(&outcome.content, limit);
-        if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
+        if let Cow::Owned(masked) = self.session.redactor().redact_known(&outcome.content) {
             outcome.content = masked;
         }
         if let (
@@ -865,7 +993,7 @@ impl Agent {
         ) = (&action, outcome.is_error)
         {
             let path = self.workspace.resolve(path);
-            if let Some(stamp) = self.seen.get(&path) {
+            if let Some(stamp) = self.session.seen().get(&path) {
                 let seen = Record::Seen {
                     path: path.clone(),
                     stamp,
@@ -874,7 +1002,7 @@ impl Agent {
             }
             let root = &self.workspace.root;
             let (added, left_out) =
-                crate::context::instructions::for_path(root, &path, &mut self.instructed);
+                crate::context::instructions::for_path(root, &path, &mut self.session.instructed);
             outcome.content.push_str(&added);
             for w in left_out {
                 ui.event(Event::Warning(w));
@@ -889,25 +1017,20 @@ impl Agent {
     /// no change. A session run without a journal changes files, but no hard-linked one
     /// (that is rewritten in place, with nothing to restore it from).
     fn apply(&mut self, call: &ToolCall, plan: Plan, ui: &mut dyn Ui) -> Outcome {
-        let links = match (&plan.change, self.journal.as_mut(), &self.unsaved) {
-            (None, ..) => Links::InPlace,
-            (Some(change), Some(journal), _) => {
-                let record = Record::Change {
-                    id: call.id.clone(),
-                    change: change.clone(),
-                };
-                match journal.append(record).and_then(|()| journal.sync()) {
-                    Ok(()) => Links::InPlace,
-                    Err(e) => {
-                        self.lose_journal(ui, e.to_string());
-                        return unjournaled(&e.to_string());
+        let links = match &plan.change {
+            None => Links::InPlace,
+            Some(change) => match self.session.save_change(&call.id, change) {
+                Ok(true) => Links::InPlace,
+                Ok(false) => Links::Refuse,
+                Err(unsaved) => {
+                    if let Some(warning) = unsaved.warning {
+                        ui.event(Event::Warning(warning));
                     }
+                    return unjournaled(&unsaved.why);
                 }
-            }
-            (Some(_), None, Some(why)) => return unjournaled(why),
-            (Some(_), None, None) => Links::Refuse,
+            },
         };
-        plan.apply(links, &self.seen)
+        plan.apply(links, self.session.seen())
     }
 
     fn decision(
@@ -932,27 +1055,21 @@ impl Agent {
 
     /// Appends to the journal; a journal that fails is reported once and dropped.
     fn record(&mut self, ui: &mut dyn Ui, record: Record) {
-        let Some(journal) = self.journal.as_mut() else {
-            return;
-        };
-        let record = crate::journal::redact_record(record, &self.redactor);
-        if let Err(e) = journal.append(record) {
-            self.lose_journal(ui, e.to_string());
+        if let Some(warning) = self.session.record(record) {
+            ui.event(Event::Warning(warning));
         }
-    }
-
-    fn lose_journal(&mut self, ui: &mut dyn Ui, why: String) {
-        ui.event(Event::Warning(format!(
-            "{why}; this session is no longer being saved, and nib changes no more files"
-        )));
-        self.journal = None;
-        self.unsaved = Some(why);
     }
 
     fn sync(&mut self, ui: &mut dyn Ui) {
-        if let Some(Err(e)) = self.journal.as_mut().map(Journal::sync) {
+        if let Err(e) = self.session.sync() {
             ui.event(Event::Warning(e.to_string()));
         }
+    }
+
+    /// Adds one request's tokens and their price to the session's totals.
+    fn charge(&mut self, usage: &Usage) {
+        let cost = self.prices.cost(&self.client.endpoint.model, usage);
+        self.session.charge(usage, cost);
     }
 }
 

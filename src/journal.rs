@@ -145,7 +145,6 @@ pub struct Entry {
 
 /// An open journal, appending.
 pub struct Journal {
-    pub id: String,
     pub path: PathBuf,
     file: File,
     _lock: Lock,
@@ -277,7 +276,6 @@ impl Journal {
             .and_then(|d| d.sync_all())
             .map_err(io_err(&dir))?;
         let mut journal = Journal {
-            id: meta.id.clone(),
             path,
             file,
             _lock: lock,
@@ -312,7 +310,6 @@ impl Journal {
             }
         }
         Ok(Journal {
-            id: id.to_string(),
             path: path.to_path_buf(),
             file,
             _lock: lock,

@@ -15,6 +15,7 @@ mod model;
 mod price;
 mod sandbox;
 mod secrets;
+mod session;
 mod sessions;
 mod signals;
 #[cfg(test)]

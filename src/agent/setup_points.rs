@@ -42,7 +42,7 @@ impl Agent {
             grant: Grant::Approved,
             // Only commands run here (command lines, hooks): nothing searches files.
             may_read: &|_| false,
-            seen: &self.seen,
+            seen: self.session.seen(),
         };
         let expanded = crate::context::commands::expand(command, args, &self.gate, &ctx);
         expanded
@@ -79,7 +79,7 @@ impl Agent {
             grant: Grant::Approved,
             // Only commands run here (command lines, hooks): nothing searches files.
             may_read: &|_| false,
-            seen: &self.seen,
+            seen: self.session.seen(),
         };
         let report = self.hooks.fire(event, tool, fields, &ctx);
         for run in &report.runs {
@@ -103,7 +103,7 @@ impl Agent {
         let mut context = Vec::new();
         if !self.hooks.started {
             self.hooks.started = true;
-            let source = if self.messages.is_empty() {
+            let source = if self.session.messages.is_empty() {
                 "startup"
             } else {
                 "resume"
@@ -139,7 +139,7 @@ impl Agent {
         };
         *blocks += 1;
         let text = format!("A Stop hook asks you to go on: {why}");
-        self.messages.push(Message::user_text(&text));
+        self.session.messages.push(Message::user_text(&text));
         self.record(ui, Record::User { text });
         true
     }
