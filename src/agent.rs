@@ -4,26 +4,26 @@
 //! The agent prints nothing: it reports through the `Ui` trait, which also answers
 //! approval questions (the REPL asks a person; headless mode denies).
 
-use crate::approval::{Gate, Verdict};
-use crate::compact::{self, Window};
-use crate::guard::{self, CallCheck};
-use crate::hooks::{self, Hooks};
+use crate::approval::Gate;
+use crate::compact::Window;
+use crate::guard;
+use crate::hooks::Hooks;
 use crate::journal::Record;
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
 use crate::price;
-use crate::sandbox::{Grant, Sandbox};
+use crate::sandbox::Sandbox;
 use crate::session::Session;
-use crate::tools::disk::Links;
 use crate::tools::fs::Plan;
-use crate::tools::{self, Action, Outcome, Tool, Workspace};
-use serde_json::{Value, json};
-use std::borrow::Cow;
+use crate::tools::{Action, Outcome, Tool, Workspace};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod calls;
+mod room;
 mod setup_points;
 
 /// Output tokens a reply may use unless settings say otherwise: enough for a large edit.
@@ -31,8 +31,6 @@ pub const MAX_OUTPUT_TOKENS: u32 = 8192;
 /// The same for a server on this machine: CPU inference makes 10–50 tokens a second,
 /// and a longer reply from a small local model is most likely a loop.
 pub const LOCAL_MAX_OUTPUT_TOKENS: u32 = 2048;
-/// Asking a local server for its context window: it answers in milliseconds or not at all.
-const WINDOW_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// What the model is told when its reply was cut by the output cap (once per task).
 const CONTINUE_PROMPT: &str = "Your last reply was cut off by the output token limit. \
      Continue exactly where it stopped, without repeating anything.";
@@ -158,12 +156,6 @@ pub struct TaskResult {
     /// Why the last reply ended; `None` before any reply.
     pub stop_reason: Option<StopReason>,
 }
-
-/// Output room a request must leave in the window, else it is refused rather than
-/// sent to fail: a few words of answer (compaction aims far lower, at 80%).
-const MIN_REPLY_TOKENS: u64 = 32;
-/// Compaction halves the latest result until the request fits, down to this size.
-const MIN_CUT_BYTES: usize = 512;
 
 /// What the loop works with besides the conversation, as the wiring builds it.
 pub struct Parts {
@@ -314,30 +306,6 @@ impl Agent {
     pub fn mcp(&self) -> &crate::mcp::Servers {
         &self.mcp
     }
-
-    /// A command the user typed (`!command`): run as an approved one, nib's keys
-    /// masked in what it printed.
-    pub fn run_user_command(&self, action: &Action) -> Outcome {
-        let ctx = tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
-            env: &self.env,
-            skills: &self.skills,
-            // The person typed it: approved, and confined as any approved command.
-            sandbox: &self.sandbox,
-            grant: Grant::Approved,
-            may_read: &|_| true,
-            seen: self.session.seen(),
-            mcp: None,
-        };
-        let mut outcome = tools::execute(action, &ctx);
-        outcome.content = self
-            .session
-            .redactor()
-            .redact_known(&outcome.content)
-            .into_owned();
-        outcome
-    }
 }
 
 impl Agent {
@@ -462,221 +430,6 @@ impl Agent {
         let next = self.prices.estimate_request(model, input);
         let spent = self.session.totals().cost_usd;
         (spent + next > limit).then_some(Stop::Budget { spent, limit })
-    }
-
-    /// Refuses a request that cannot fit the window even after compaction, rather
-    /// than sending it to fail on the server; otherwise reports how full it is.
-    fn too_big(&mut self, ui: &mut dyn Ui) -> Option<Stop> {
-        let used = self.input_tokens();
-        let window = self.window_tokens();
-        ui.event(Event::Context { used, window });
-        let known = self
-            .window
-            .is_known(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT));
-        (known && used + MIN_REPLY_TOKENS > window).then(|| {
-            Stop::Error(format!(
-                "the conversation needs about {used} tokens, more than the model's context window \
-                 of {window} even after compacting; start a new conversation (/clear, or nib \
-                 without -c), shorten the prompt, or give the model a larger window (llama.cpp \
-                 --ctx-size, settings \"context_window\")"
-            ))
-        })
-    }
-
-    /// The system prompt and tool schemas, estimated.
-    fn fixed_tokens(&self) -> u64 {
-        let specs: usize = self
-            .specs
-            .iter()
-            .map(|s| s.name.len() + s.description.len() + s.schema.to_string().len())
-            .sum();
-        price::estimate_bytes(self.system.len() + specs)
-    }
-
-    /// Input tokens of the next request: the server's count when it can give one (a
-    /// llama.cpp on this machine answers in milliseconds; Anthropic is asked only when
-    /// the request might come near the compaction mark, which the upper bound of a
-    /// token a byte tells), else the last count plus a calibrated estimate of the rest.
-    fn input_tokens(&mut self) -> u64 {
-        let fixed = self.fixed_tokens();
-        let estimate = self.tally.tokens(&self.session.messages, fixed);
-        if self.tally.is_exact(&self.session.messages) || self.tally.no_counts {
-            return estimate;
-        }
-        let worst = price::most_tokens(&self.session.messages) + fixed * 4;
-        let endpoint = &self.client.endpoint;
-        let local =
-            endpoint.provider == model::Provider::OpenAi && model::is_loopback(&endpoint.base_url);
-        if !local
-            && !self.window.is_full(worst, &|base| {
-                model::server_window(base, WINDOW_PROBE_TIMEOUT)
-            })
-        {
-            return estimate;
-        }
-        let request = Request {
-            model: &self.client.endpoint.model,
-            system: &self.system,
-            messages: &self.session.messages,
-            tools: &self.specs,
-            max_tokens: self.max_output_tokens,
-        };
-        match self.client.count_tokens(&request) {
-            Some(tokens) => {
-                self.tally.record(tokens, &self.session.messages, fixed);
-                tokens
-            }
-            None => {
-                self.tally.no_counts = true;
-                estimate
-            }
-        }
-    }
-
-    /// The context window, in tokens (a local server is asked once).
-    pub fn window_tokens(&mut self) -> u64 {
-        self.window
-            .tokens(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
-    }
-
-    fn window_mark(&mut self) -> u64 {
-        self.window
-            .mark(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
-    }
-
-    fn window_full(&mut self) -> bool {
-        let used = self.input_tokens();
-        self.window.is_full(used, &|base| {
-            model::server_window(base, WINDOW_PROBE_TIMEOUT)
-        })
-    }
-
-    /// How full the window is: (tokens the next request would take, the window).
-    pub fn fill(&mut self) -> (u64, u64) {
-        (self.input_tokens(), self.window_tokens())
-    }
-
-    /// `/compact`: makes room on demand (see `make_room`), summarising when it can.
-    /// Returns how many messages changed (0 when nothing was worth it).
-    pub fn compact(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
-        self.make_room(ui, true)
-    }
-
-    /// Makes room in the context window, cheapest loss first: old tool results become
-    /// one-line stubs, then the latest results are cut until the request fits under the
-    /// compaction mark; if it still does not (or `summarise` asks for it), the older
-    /// part of the conversation becomes a summary written by the model, recent prompts
-    /// and the latest tool exchange kept verbatim. When the summary request fails, the
-    /// older part is dropped with a note. Returns how many messages changed.
-    fn make_room(&mut self, ui: &mut dyn Ui, summarise: bool) -> Result<usize, Stop> {
-        let mark = self.window_mark();
-        let cleared = compact::clear_old_results(&mut self.session.messages);
-        let mut cut = 0;
-        let mut max = compact::latest_result_bytes(&self.session.messages);
-        self.tally.forget();
-        while max > MIN_CUT_BYTES && self.input_tokens() > mark {
-            max = (max / 2).max(MIN_CUT_BYTES);
-            cut = compact::cut_latest_results(&mut self.session.messages, max).max(cut);
-            self.tally.forget();
-        }
-        if cleared + cut > 0 {
-            ui.event(Event::Trimmed { cleared, cut });
-        }
-        let replaced = if summarise || self.input_tokens() > mark {
-            self.summarise_older(ui)?
-        } else {
-            0
-        };
-        if replaced == 0 && cleared + cut > 0 {
-            let kept = self.session.messages.clone();
-            self.record(
-                ui,
-                Record::Compacted {
-                    summary: String::new(),
-                    replaced: 0,
-                    kept,
-                },
-            );
-            self.sync(ui);
-        }
-        Ok(cleared + cut + replaced)
-    }
-
-    /// The older part of the conversation becomes a summary (or is dropped with a
-    /// note when summarising fails). Returns how many messages were replaced.
-    fn summarise_older(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
-        let window = self.window_tokens();
-        let Some(plan) = compact::plan(&self.session.messages, window) else {
-            return Ok(0);
-        };
-        let (summary, summarised) = match self.summarise(plan.head, window, ui) {
-            Ok(summary) => (summary, true),
-            Err(model::ModelError::Interrupted) => return Err(Stop::Interrupted),
-            Err(e) => {
-                ui.event(Event::Warning(format!(
-                    "could not summarise the conversation ({e}); dropping its older part instead"
-                )));
-                (compact::dropped_note(plan.head), false)
-            }
-        };
-        self.session.messages = compact::rebuild(&summary, &plan.kept);
-        self.tally.forget();
-        let replaced = plan.head;
-        let record = Record::Compacted {
-            summary,
-            replaced,
-            kept: plan.kept,
-        };
-        self.record(ui, record);
-        self.sync(ui);
-        ui.event(Event::Compacted {
-            replaced,
-            summarised,
-        });
-        Ok(replaced)
-    }
-
-    /// Asks the model, without tools, to summarise `messages[..head]`.
-    fn summarise(
-        &mut self,
-        head: usize,
-        window: u64,
-        ui: &mut dyn Ui,
-    ) -> Result<String, model::ModelError> {
-        let messages = [compact::summary_request(
-            &self.session.messages[..head],
-            window,
-        )];
-        let request = Request {
-            model: &self.client.endpoint.model,
-            system: compact::SUMMARISE_SYSTEM,
-            messages: &messages,
-            tools: &[],
-            max_tokens: compact::summary_tokens(window),
-        };
-        let reply = self.client.send(&request, &mut |event| {
-            if let model::Event::Retry {
-                attempt,
-                wait,
-                reason,
-            } = event
-            {
-                ui.event(Event::Retry {
-                    attempt,
-                    wait,
-                    reason: &reason,
-                });
-            }
-        })?;
-        let usage = reply.usage.unwrap_or_else(|| {
-            let input = price::estimate_tokens(&messages);
-            price::estimate_usage(input, &reply)
-        });
-        self.charge(&usage);
-        match reply.text.trim() {
-            "" => Err(model::ModelError::Stream("the summary was empty".into())),
-            text => Ok(text.to_string()),
-        }
     }
 
     /// One model request; the reply is added to the conversation and the journal.
@@ -808,251 +561,6 @@ impl Agent {
         });
     }
 
-    /// Runs one reply's tool calls in order. Returns a stop when the user interrupted
-    /// or the model is stuck repeating a call.
-    fn run_calls(
-        &mut self,
-        calls: &[ToolCall],
-        ui: &mut dyn Ui,
-        denials: &mut Vec<Denial>,
-    ) -> Option<Stop> {
-        let mut results = Vec::new();
-        let mut ended = None;
-        for call in calls {
-            let outcome = match (&ended, self.calls.check(call)) {
-                (Some(Stop::Interrupted), _) => {
-                    Outcome::error("interrupted: the user stopped nib before this call ran")
-                }
-                (Some(_), _) => Outcome::error("not run: the task ended before this call ran"),
-                (None, CallCheck::Run) => {
-                    let outcome = self.run_call(call, ui, denials);
-                    self.calls.ran(&outcome.content);
-                    outcome
-                }
-                (None, CallCheck::Remind(text)) => Outcome::error(text),
-                (None, CallCheck::Stop(why)) => {
-                    ended = Some(Stop::Error(why));
-                    Outcome::error("not run: the same call was made too many times in a row")
-                }
-            };
-            if ended.is_none() && self.cancel.load(Ordering::SeqCst) {
-                ended = Some(Stop::Interrupted);
-            }
-            self.record(
-                ui,
-                Record::ToolResult {
-                    id: call.id.clone(),
-                    name: call.name.clone(),
-                    content: outcome.content.clone(),
-                    is_error: outcome.is_error,
-                    change: None,
-                },
-            );
-            results.push(Block::ToolResult {
-                id: call.id.clone(),
-                content: outcome.content,
-                is_error: outcome.is_error,
-            });
-        }
-        let message = Message {
-            role: Role::User,
-            content: results,
-        };
-        ui.event(Event::Results(&message));
-        self.session.messages.push(message);
-        ended
-    }
-
-    /// Gate → run one call. Every failure is a result for the model.
-    fn run_call(&mut self, call: &ToolCall, ui: &mut dyn Ui, denials: &mut Vec<Denial>) -> Outcome {
-        let action = match tools::parse(call) {
-            Ok(action) => action,
-            Err(message) => {
-                ui.event(Event::Refused {
-                    call,
-                    action: None,
-                    why: &message,
-                });
-                return Outcome::error(message);
-            }
-        };
-        let denied = |denials: &mut Vec<Denial>, why: String| {
-            denials.push(Denial {
-                tool_name: call.name.clone(),
-                tool_use_id: call.id.clone(),
-                tool_input: call.input.clone(),
-            });
-            Outcome::error(why)
-        };
-        let said = self.pre_tool_hooks(call, &action, ui);
-        let by_rules = if said.is_some() { "hook" } else { "rules" };
-        let mut grant = Grant::Approved;
-        let (allowed, by, rule) = match hooks::overrule(self.gate.check(&action), said) {
-            Verdict::Allow => {
-                if by_rules == "rules" && self.gate.allows_unasked(&action) {
-                    grant = Grant::Unasked;
-                }
-                (true, by_rules, None)
-            }
-            Verdict::Deny(why) => {
-                self.decision(ui, call, false, by_rules, None);
-                ui.event(Event::Refused {
-                    call,
-                    action: Some(&action),
-                    why: &why,
-                });
-                return denied(denials, format!("denied: {why}"));
-            }
-            // --auto: what the bare tool rule would allow (not protected paths, not
-            // ask rules) runs confined instead of asking.
-            // (Not when a PreToolUse hook asked: a person must answer.)
-            Verdict::Ask(_)
-                if by_rules == "rules"
-                    && self.sandbox.auto()
-                    && self.gate.allowing_rule(&action, None).is_some() =>
-            {
-                grant = Grant::Auto;
-                (true, "auto", None)
-            }
-            Verdict::Ask(reason) => {
-                let message = format!("nib needs your permission to use {}", call.name);
-                self.hook(
-                    ui,
-                    hooks::Event::Notification,
-                    None,
-                    json!({"message": message}),
-                );
-                let suggestion = self.gate.suggest_rule(&action);
-                let gate = &self.gate;
-                // A plan only reads: the grant (which confines commands) is moot.
-                let ctx = tools::Context {
-                    workspace: &self.workspace,
-                    cancel: &self.cancel,
-                    env: &self.env,
-                    skills: &self.skills,
-                    sandbox: &self.sandbox,
-                    grant: Grant::Approved,
-                    may_read: &|path| gate.may_search(&action, path),
-                    seen: self.session.seen(),
-                    mcp: Some(&self.mcp),
-                };
-                let plan = tools::plan(&action, &ctx);
-                let request = Approval {
-                    action: &action,
-                    reason: &reason,
-                    allowed_by: self.gate.allowing_rule(&action, suggestion.as_deref()),
-                    suggestion,
-                    plan: plan.as_ref(),
-                };
-                match ui.approve(&request) {
-                    Answer::Once => (true, "user", None),
-                    Answer::Session(rule) => {
-                        let _ = self.gate.allow(&rule);
-                        (true, "user", Some(rule))
-                    }
-                    Answer::Project(rule) => {
-                        if let Err(e) = self.gate.save_project_rule(&rule) {
-                            ui.event(Event::Warning(e));
-                        }
-                        (true, "user", Some(rule))
-                    }
-                    Answer::Deny(message) => {
-                        self.decision(ui, call, false, "user", None);
-                        return denied(denials, message);
-                    }
-                }
-            }
-        };
-        self.decision(ui, call, allowed, by, rule);
-        ui.event(Event::ToolStart(call, &action));
-        let limit = tools::clip::limit_for_window(self.window_tokens());
-        let gate = &self.gate;
-        let ctx = tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
-            env: &self.env,
-            skills: &self.skills,
-            mcp: Some(&self.mcp),
-            sandbox: &self.sandbox,
-            grant,
-            may_read: &|path| gate.may_search(&action, path),
-            seen: self.session.seen(),
-        };
-        let mut outcome = match tools::plan(&action, &ctx) {
-            None => tools::execute(&action, &ctx),
-            Some(Err(why)) => Outcome::error(why),
-            Some(Ok(plan)) => self.apply(call, plan, ui),
-        };
-        outcome.content = tools::clip::shrink(&outcome.content, limit);
-        if let Cow::Owned(masked) = self.session.redactor().redact_known(&outcome.content) {
-            outcome.content = masked;
-        }
-        if let (
-            Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. },
-            false,
-        ) = (&action, outcome.is_error)
-        {
-            let path = self.workspace.resolve(path);
-            if let Some(stamp) = self.session.seen().get(&path) {
-                let seen = Record::Seen {
-                    path: path.clone(),
-                    stamp,
-                };
-                self.record(ui, seen);
-            }
-            let root = &self.workspace.root;
-            let (added, left_out) =
-                crate::context::instructions::for_path(root, &path, &mut self.session.instructed);
-            outcome.content.push_str(&added);
-            for w in left_out {
-                ui.event(Event::Warning(w));
-            }
-        }
-        self.post_tool_hooks(call, &action, &mut outcome, ui);
-        ui.event(Event::ToolDone(call, &outcome));
-        outcome
-    }
-
-    /// Applies a write or edit once the journal holds its change, synced: no journal,
-    /// no change. A session run without a journal changes files, but no hard-linked one
-    /// (that is rewritten in place, with nothing to restore it from).
-    fn apply(&mut self, call: &ToolCall, plan: Plan, ui: &mut dyn Ui) -> Outcome {
-        let links = match &plan.change {
-            None => Links::InPlace,
-            Some(change) => match self.session.save_change(&call.id, change) {
-                Ok(true) => Links::InPlace,
-                Ok(false) => Links::Refuse,
-                Err(unsaved) => {
-                    if let Some(warning) = unsaved.warning {
-                        ui.event(Event::Warning(warning));
-                    }
-                    return unjournaled(&unsaved.why);
-                }
-            },
-        };
-        plan.apply(links, self.session.seen())
-    }
-
-    fn decision(
-        &mut self,
-        ui: &mut dyn Ui,
-        call: &ToolCall,
-        allowed: bool,
-        by: &str,
-        rule: Option<String>,
-    ) {
-        self.record(
-            ui,
-            Record::Decision {
-                id: call.id.clone(),
-                tool: call.name.clone(),
-                allowed,
-                by: by.to_string(),
-                rule,
-            },
-        );
-    }
-
     /// Appends to the journal; a journal that fails is reported once and dropped.
     fn record(&mut self, ui: &mut dyn Ui, record: Record) {
         if let Some(warning) = self.session.record(record) {
@@ -1071,12 +579,4 @@ impl Agent {
         let cost = self.prices.cost(&self.client.endpoint.model, usage);
         self.session.charge(usage, cost);
     }
-}
-
-/// The answer to a write or edit when the journal cannot take its change.
-fn unjournaled(why: &str) -> Outcome {
-    Outcome::error(format!(
-        "not changed: the session journal cannot be written ({why}), and nib changes no file \
-         it could not undo; tell the user"
-    ))
 }

@@ -4,8 +4,9 @@
 //! `Redactor`. What the loop does with a conversation is `agent.rs`'s business.
 
 use crate::cli::{Args, Resume};
+use crate::compact;
 use crate::journal::{self, Entry, Journal, JournalError, Meta, Record};
-use crate::model::{Endpoint, Message, Usage};
+use crate::model::{self, Block, Endpoint, Message, Role, StopReason, Usage};
 use crate::secrets::Redactor;
 use crate::sessions;
 use crate::tools::change::Change;
@@ -203,7 +204,7 @@ impl Session {
     /// The conversation, totals and what was seen, as the journal's `entries` left them.
     fn adopt(&mut self, entries: &[Entry]) {
         self.instructed.clear();
-        self.messages = journal::conversation(entries);
+        self.messages = conversation(entries);
         self.seen = Seen::default();
         for e in entries {
             if let Record::Seen { path, stamp } = &e.record {
@@ -398,5 +399,197 @@ fn find(resume: &Resume, origin: &Origin) -> Result<PathBuf, Error> {
         Resume::Pick => Err(Error::Usage(
             "-r needs a session ID when nib runs headless; list them with nib sessions".into(),
         )),
+    }
+}
+
+/// Rebuilds the conversation from journal records, starting over at each compaction. A tool call whose result was never
+/// written (nib died while it ran) gets an "interrupted" result, so every provider
+/// accepts the history. A refused exchange is replaced by notes (`withhold_refusal`).
+pub fn conversation(entries: &[Entry]) -> Vec<Message> {
+    let mut messages: Vec<Message> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
+    for entry in entries {
+        match &entry.record {
+            Record::User { text } => {
+                close_pending(&mut messages, &mut pending);
+                push_block(
+                    &mut messages,
+                    Role::User,
+                    Block::Text { text: text.clone() },
+                );
+            }
+            Record::Assistant {
+                text,
+                calls,
+                opaque,
+                stop,
+                ..
+            } => {
+                close_pending(&mut messages, &mut pending);
+                let mut content: Vec<Block> = opaque.iter().cloned().map(Block::Opaque).collect();
+                if !text.is_empty() {
+                    content.push(Block::Text { text: text.clone() });
+                }
+                content.extend(calls.iter().cloned().map(Block::ToolCall));
+                if text.is_empty() && calls.is_empty() {
+                    content.push(Block::Text {
+                        text: "(no answer)".into(),
+                    });
+                }
+                pending = calls.iter().map(|c| c.id.clone()).collect();
+                messages.push(Message {
+                    role: Role::Assistant,
+                    content,
+                });
+                if *stop == StopReason::Refusal {
+                    model::withhold_refusal(&mut messages);
+                }
+            }
+            Record::Compacted { summary, kept, .. } => {
+                pending.clear();
+                messages = compact::rebuild(summary, kept);
+            }
+            Record::ToolResult {
+                id,
+                content,
+                is_error,
+                ..
+            } => {
+                let Some(pos) = pending.iter().position(|p| p == id) else {
+                    continue; // a result for a call we do not have: drop it
+                };
+                pending.remove(pos);
+                let block = Block::ToolResult {
+                    id: id.clone(),
+                    content: content.clone(),
+                    is_error: *is_error,
+                };
+                push_block(&mut messages, Role::User, block);
+            }
+            _ => {}
+        }
+    }
+    close_pending(&mut messages, &mut pending);
+    messages
+}
+
+/// Answers calls left without a result.
+fn close_pending(messages: &mut Vec<Message>, pending: &mut Vec<String>) {
+    for id in pending.drain(..) {
+        let block = Block::ToolResult {
+            id,
+            content: "killed: nib was stopped while this tool call ran, and a command it ran \
+                      was killed with it; check what it did before running it again"
+                .into(),
+            is_error: true,
+        };
+        push_block(messages, Role::User, block);
+    }
+}
+
+/// Adds a block to the last message when it has this role, else starts a message.
+fn push_block(messages: &mut Vec<Message>, role: Role, block: Block) {
+    match messages.last_mut() {
+        Some(m) if m.role == role => m.content.push(block),
+        _ => messages.push(Message {
+            role,
+            content: vec![block],
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ToolCall;
+    use serde_json::json;
+
+    fn call(id: &str) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            name: "bash".into(),
+            input: json!({"command": "ls"}),
+            invalid: None,
+        }
+    }
+
+    fn entry(record: Record) -> Entry {
+        Entry { ts: 0, record }
+    }
+
+    fn assistant(text: &str, calls: Vec<ToolCall>) -> Record {
+        Record::Assistant {
+            text: text.into(),
+            calls,
+            stop: StopReason::EndTurn,
+            usage: None,
+            model: "m".into(),
+            interrupted: false,
+            opaque: Vec::new(),
+        }
+    }
+
+    fn result(id: &str, content: &str) -> Record {
+        Record::ToolResult {
+            id: id.into(),
+            name: "bash".into(),
+            content: content.into(),
+            is_error: false,
+            change: None,
+        }
+    }
+
+    #[test]
+    fn conversation_starts_over_at_the_latest_compaction() {
+        let kept = vec![
+            Message::user_text("task"),
+            Message {
+                role: Role::Assistant,
+                content: vec![Block::ToolCall(call("b"))],
+            },
+            Message {
+                role: Role::User,
+                content: vec![Block::ToolResult {
+                    id: "b".into(),
+                    content: "B".into(),
+                    is_error: false,
+                }],
+            },
+        ];
+        let entries: Vec<Entry> = [
+            Record::User {
+                text: "task".into(),
+            },
+            assistant("", vec![call("a")]),
+            result("a", "OLD"),
+            assistant("", vec![call("b")]),
+            result("b", "B"),
+            Record::Compacted {
+                summary: "S".into(),
+                replaced: 3,
+                kept: kept.clone(),
+            },
+            assistant("done", vec![]),
+            Record::User {
+                text: "more".into(),
+            },
+        ]
+        .into_iter()
+        .map(entry)
+        .collect();
+        let messages = conversation(&entries);
+        let mut expected = crate::compact::rebuild("S", &kept);
+        expected.push(Message {
+            role: Role::Assistant,
+            content: vec![Block::Text {
+                text: "done".into(),
+            }],
+        });
+        expected.push(Message::user_text("more"));
+        assert_eq!(messages, expected);
+        // The record round-trips through JSON.
+        let line = serde_json::to_string(&entries[5]).unwrap();
+        assert!(line.contains(r#""type":"compacted""#), "{line}");
+        assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), entries[5]);
     }
 }

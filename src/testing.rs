@@ -1,4 +1,5 @@
-//! Scratch directories for unit tests: each test gets its own, removed when the test ends.
+//! Helpers for unit tests: scratch directories (each test gets its own, removed when the
+//! test ends) and journal fixtures.
 
 use crate::tools::Workspace;
 use std::fs;
@@ -66,4 +67,17 @@ pub fn meta(id: &str, cwd: &Path) -> crate::journal::Meta {
         format: crate::journal::FORMAT,
         forked_from: None,
     }
+}
+
+/// The most recently written session of `cwd`. For tests: nib itself picks through
+/// `sessions::list`, which also passes over sessions without a message.
+pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
+    crate::journal::files_for(root, cwd)
+        .into_iter()
+        .filter_map(|p| {
+            let modified = p.metadata().and_then(|m| m.modified()).ok()?;
+            Some((modified, p))
+        })
+        .max_by_key(|(m, _)| *m)
+        .map(|(_, p)| p)
 }

@@ -31,19 +31,9 @@ impl Agent {
         if let Some(m) = &command.model {
             self.client.endpoint.model = m.clone();
         }
-        let ctx = tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
-            env: &self.env,
-            skills: &self.skills,
-            mcp: Some(&self.mcp),
-            sandbox: &self.sandbox,
-            // Hooks run as approved commands do; a command's `!` lines get their own.
-            grant: Grant::Approved,
-            // Only commands run here (command lines, hooks): nothing searches files.
-            may_read: &|_| false,
-            seen: self.session.seen(),
-        };
+        // Only commands run here (command lines, hooks): nothing searches files.
+        // Hooks run as approved commands do; a command's `!` lines get their own.
+        let ctx = self.tool_context(Grant::Approved, &|_| false);
         let expanded = crate::context::commands::expand(command, args, &self.gate, &ctx);
         expanded
             .notes
@@ -69,17 +59,8 @@ impl Agent {
         let root = self.workspace.root.to_string_lossy().into_owned();
         env.push(("CLAUDE_PROJECT_DIR".into(), root));
         let ctx = tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
             env: &env,
-            skills: &self.skills,
-            mcp: Some(&self.mcp),
-            sandbox: &self.sandbox,
-            // Hooks run as approved commands do; a command's `!` lines get their own.
-            grant: Grant::Approved,
-            // Only commands run here (command lines, hooks): nothing searches files.
-            may_read: &|_| false,
-            seen: self.session.seen(),
+            ..self.tool_context(Grant::Approved, &|_| false)
         };
         let report = self.hooks.fire(event, tool, fields, &ctx);
         for run in &report.runs {
