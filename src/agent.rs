@@ -2,7 +2,10 @@
 //! until the model answers without tool calls or a limit is reached.
 //!
 //! The agent prints nothing: it reports through the `Ui` trait, which also answers
-//! approval questions (the REPL asks a person; headless mode denies).
+//! approval questions (the REPL asks a person; headless mode denies). The conversation
+//! it works on is a `Session`'s; one reply's tool calls are `agent/calls.rs`'s, room in
+//! the context window `agent/room.rs`'s, hooks and custom commands
+//! `agent/setup_points.rs`'s.
 
 use crate::approval::Gate;
 use crate::compact::Window;
@@ -439,13 +442,7 @@ impl Agent {
         failures
             .into_iter()
             .for_each(|w| ui.event(Event::Warning(w)));
-        let request = Request {
-            model: &self.client.endpoint.model,
-            system: &self.system,
-            messages: &self.session.messages,
-            tools: &self.specs,
-            max_tokens: self.max_output_tokens,
-        };
+        let request = self.request();
         let mut partial = String::new();
         let mut repetition = guard::Repetition::new();
         let mut looped = None;
@@ -534,6 +531,17 @@ impl Agent {
         }
         ui.event(Event::Reply(&reply));
         Ok(reply)
+    }
+
+    /// The next request: the conversation with the system prompt and the tools.
+    fn request(&self) -> Request<'_> {
+        Request {
+            model: &self.client.endpoint.model,
+            system: &self.system,
+            messages: &self.session.messages,
+            tools: &self.specs,
+            max_tokens: self.max_output_tokens,
+        }
     }
 
     /// An interrupted reply keeps what had streamed, marked as interrupted.

@@ -323,6 +323,26 @@ impl Session {
         Some(self.lose(failed.to_string()))
     }
 
+    /// Compaction, journaled so a resume rebuilds the same conversation: the first
+    /// `replaced` messages became `summary`, and `kept` follows it. With none replaced
+    /// the conversation was only trimmed where it stands, and `kept` is a copy of it.
+    /// Returns a warning when the journal failed.
+    pub fn compacted(
+        &mut self,
+        summary: String,
+        replaced: usize,
+        kept: Vec<Message>,
+    ) -> Option<String> {
+        if replaced > 0 {
+            self.messages = compact::rebuild(&summary, &kept);
+        }
+        self.record(Record::Compacted {
+            summary,
+            replaced,
+            kept,
+        })
+    }
+
     /// Journals a file change, synced, before the file is touched. `Ok(true)`: the
     /// journal holds it; `Ok(false)`: this session keeps no journal (run without one).
     pub fn save_change(&mut self, id: &str, change: &Change) -> Result<bool, Unsaved> {
@@ -591,5 +611,94 @@ mod tests {
         let line = serde_json::to_string(&entries[5]).unwrap();
         assert!(line.contains(r#""type":"compacted""#), "{line}");
         assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), entries[5]);
+    }
+
+    const KEY: &str = "sk-test-0123456789abcdef0123";
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            provider: crate::model::Provider::OpenAi,
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: Some(KEY.into()),
+            model: "m".into(),
+        }
+    }
+
+    fn origin(root: &Path) -> Origin {
+        Origin {
+            root: root.to_path_buf(),
+            cwd: PathBuf::from("/some/project"),
+            env_secrets: Vec::new(),
+            persist: true,
+        }
+    }
+
+    /// A written session with one prompt, one answer and its totals.
+    fn written(root: &Path) -> Session {
+        let (mut s, _) = Session::open(&Args::default(), origin(root), &endpoint()).unwrap();
+        s.begin().unwrap();
+        s.record(Record::User {
+            text: format!("my key is {KEY}"),
+        });
+        s.record(assistant("hello", vec![]));
+        let usage = Usage {
+            input_tokens: 7,
+            ..Usage::default()
+        };
+        s.record(Record::End {
+            subtype: "success".into(),
+            turns: 1,
+            usage,
+            cost_usd: 0.5,
+            session_turns: 1,
+        });
+        s.sync().unwrap();
+        s
+    }
+
+    #[test]
+    fn resume_takes_the_conversation_and_totals_and_clear_drops_them() {
+        let tmp = crate::testing::TempDir::new("session");
+        let first = written(tmp.path());
+        let path = first.journal().unwrap().path.clone();
+        let journal = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !journal.contains(KEY),
+            "the key in use never reaches the journal"
+        );
+        assert!(journal.contains("my key is"), "the rest of the prompt does");
+        let id = first.id().to_string();
+        drop(first);
+
+        let (mut s, _) = Session::open(&Args::default(), origin(tmp.path()), &endpoint()).unwrap();
+        assert!(s.messages.is_empty() && s.totals().turns == 0);
+        s.resume(&path).unwrap();
+        assert_eq!(s.id(), id);
+        assert_eq!(s.messages.len(), 2);
+        assert_eq!((s.totals().cost_usd, s.totals().turns), (0.5, 1));
+        assert_eq!(s.resume(&path), Err(format!("already in session {id}")));
+
+        s.clear(&endpoint());
+        assert_ne!(s.id(), id);
+        assert!(s.messages.is_empty() && s.journal().is_none());
+        assert_eq!((s.totals().cost_usd, s.totals().turns), (0.0, 0));
+        let next = s.transcript_path().unwrap();
+        assert!(next.ends_with(format!("{}.jsonl", s.id())), "{next:?}");
+    }
+
+    #[test]
+    fn a_session_id_in_use_is_refused_and_a_free_one_taken() {
+        let tmp = crate::testing::TempDir::new("session-id");
+        let taken = written(tmp.path()).id().to_string();
+        let args = |id: &str| Args {
+            session_id: Some(id.into()),
+            ..Args::default()
+        };
+        let refused = Session::open(&args(&taken), origin(tmp.path()), &endpoint());
+        assert!(matches!(refused, Err(Error::Failed(_))));
+        let (s, _) = Session::open(&args("free-id"), origin(tmp.path()), &endpoint()).unwrap();
+        assert_eq!(s.id(), "free-id");
+        let bad = Session::open(&args("a/b"), origin(tmp.path()), &endpoint());
+        assert!(matches!(bad, Err(Error::Usage(_))));
     }
 }

@@ -5,8 +5,7 @@
 
 use super::{Agent, Event, Stop, Ui};
 use crate::compact;
-use crate::journal::Record;
-use crate::model::{self, Request};
+use crate::model::{self, Message, Request};
 use crate::price;
 use std::time::Duration;
 
@@ -69,13 +68,7 @@ impl Agent {
         {
             return estimate;
         }
-        let request = Request {
-            model: &self.client.endpoint.model,
-            system: &self.system,
-            messages: &self.session.messages,
-            tools: &self.specs,
-            max_tokens: self.max_output_tokens,
-        };
+        let request = self.request();
         match self.client.count_tokens(&request) {
             Some(tokens) => {
                 self.tally.record(tokens, &self.session.messages, fixed);
@@ -144,15 +137,7 @@ impl Agent {
         };
         if replaced == 0 && cleared + cut > 0 {
             let kept = self.session.messages.clone();
-            self.record(
-                ui,
-                Record::Compacted {
-                    summary: String::new(),
-                    replaced: 0,
-                    kept,
-                },
-            );
-            self.sync(ui);
+            self.compacted(ui, String::new(), 0, kept);
         }
         Ok(cleared + cut + replaced)
     }
@@ -174,21 +159,22 @@ impl Agent {
                 (compact::dropped_note(plan.head), false)
             }
         };
-        self.session.messages = compact::rebuild(&summary, &plan.kept);
-        self.tally.forget();
         let replaced = plan.head;
-        let record = Record::Compacted {
-            summary,
-            replaced,
-            kept: plan.kept,
-        };
-        self.record(ui, record);
-        self.sync(ui);
+        self.compacted(ui, summary, replaced, plan.kept);
+        self.tally.forget();
         ui.event(Event::Compacted {
             replaced,
             summarised,
         });
         Ok(replaced)
+    }
+
+    /// The session takes the compacted conversation; a warning if the journal failed.
+    fn compacted(&mut self, ui: &mut dyn Ui, summary: String, replaced: usize, kept: Vec<Message>) {
+        if let Some(warning) = self.session.compacted(summary, replaced, kept) {
+            ui.event(Event::Warning(warning));
+        }
+        self.sync(ui);
     }
 
     /// Asks the model, without tools, to summarise `messages[..head]`.

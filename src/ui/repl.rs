@@ -1,9 +1,11 @@
 //! The interactive REPL: reads prompts with the line editor, runs each as a task, and
 //! handles the slash commands, `!command` (a shell command of the user's own) and
-//! `# note` (kept in the project's instruction file). What the agent does is
-//! `agent.rs`'s business; what a task shows is `view.rs`'s, its approval questions
-//! `approve.rs`'s, `@file` and completion `attach.rs`'s; how a line is edited is
-//! `editor.rs`'s; how text is made safe and coloured is `term.rs`'s.
+//! `# note` (kept in the project's instruction file). Which session it is in is
+//! `repl/resume.rs`'s business, what the read-only commands show `repl/show.rs`'s,
+//! parsing a slash line `slash.rs`'s; what the agent does is `agent.rs`'s; what a task
+//! shows is `view.rs`'s, its approval questions `approve.rs`'s, `@file` and completion
+//! `attach.rs`'s; how a line is edited is `editor.rs`'s; how text is made safe and
+//! coloured is `term.rs`'s.
 
 use super::attach::{attach, complete};
 use super::editor::{self, Editor, ReadResult};
