@@ -190,72 +190,21 @@ pub struct Parts {
 
 /// The loop and everything it needs: a session, a model client, a gate, the tools.
 pub struct Agent {
-    client: Client,
-    gate: Gate,
-    specs: Vec<ToolSpec>,
-    system: String,
+    parts: Parts,
     session: Session,
-    workspace: Workspace,
-    env: Vec<(String, String)>,
-    max_turns: u32,
-    max_output_tokens: u32,
-    max_budget_usd: Option<f64>,
-    prices: price::Table,
-    window: Window,
     /// The conversation's size as the server last counted it, to size the next request.
     tally: price::Tally,
     /// Watches for the same tool call made again and again.
     calls: guard::Calls,
-    cancel: Arc<AtomicBool>,
-    skills: Vec<crate::context::Skill>,
-    sandbox: Sandbox,
-    hooks: Hooks,
-    mcp: crate::mcp::Servers,
-    commands: Vec<crate::context::commands::Command>,
 }
 
 impl Agent {
     pub fn new(parts: Parts, session: Session) -> Agent {
-        let Parts {
-            client,
-            gate,
-            specs,
-            system,
-            workspace,
-            env,
-            max_turns,
-            max_output_tokens,
-            max_budget_usd,
-            prices,
-            window,
-            cancel,
-            skills,
-            sandbox,
-            hooks,
-            mcp,
-            commands,
-        } = parts;
         Agent {
-            client,
-            gate,
-            specs,
-            system,
+            parts,
             session,
-            workspace,
-            env,
-            max_turns,
-            max_output_tokens,
-            max_budget_usd,
-            prices,
-            window,
             tally: Default::default(),
             calls: Default::default(),
-            cancel,
-            skills,
-            sandbox,
-            hooks,
-            mcp,
-            commands,
         }
     }
 
@@ -267,54 +216,31 @@ impl Agent {
         &mut self.session
     }
 
+    /// What the loop works with: the client, the gate, the tools and the rest.
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
+
     pub fn endpoint(&self) -> &model::Endpoint {
-        &self.client.endpoint
+        &self.parts.client.endpoint
     }
 
     /// `/model`: requests go through `client` from now on, its key masked too.
     pub fn set_client(&mut self, client: Client) {
         self.session.mask_key(&client.endpoint);
-        self.client = client;
+        self.parts.client = client;
     }
 
-    /// Set when the user interrupts; the loop and running commands watch it.
-    pub fn cancel(&self) -> &Arc<AtomicBool> {
-        &self.cancel
-    }
-
-    pub fn gate(&self) -> &Gate {
-        &self.gate
-    }
-
+    /// The permission mode and trust answers change as the session goes.
     pub fn gate_mut(&mut self) -> &mut Gate {
-        &mut self.gate
-    }
-
-    pub fn sandbox(&self) -> &Sandbox {
-        &self.sandbox
-    }
-
-    pub fn specs(&self) -> &[ToolSpec] {
-        &self.specs
-    }
-
-    pub fn skills(&self) -> &[crate::context::Skill] {
-        &self.skills
-    }
-
-    pub fn commands(&self) -> &[crate::context::commands::Command] {
-        &self.commands
-    }
-
-    pub fn mcp(&self) -> &crate::mcp::Servers {
-        &self.mcp
+        &mut self.parts.gate
     }
 }
 
 impl Agent {
     /// Runs one task to its end.
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
-        self.cancel.store(false, Ordering::SeqCst);
+        self.parts.cancel.store(false, Ordering::SeqCst);
         self.calls = guard::Calls::default();
         let mut result = TaskResult {
             stop: Stop::MaxTurns,
@@ -350,7 +276,7 @@ impl Agent {
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
         let mut stop_blocks = 0;
         let mut continued = false;
-        while result.turns < self.max_turns {
+        while result.turns < self.parts.max_turns {
             if let Some(stop) = self.over_budget() {
                 return stop;
             }
@@ -427,18 +353,18 @@ impl Agent {
 
     /// A stop when the next request could take the spending past the budget.
     fn over_budget(&mut self) -> Option<Stop> {
-        let limit = self.max_budget_usd?;
+        let limit = self.parts.max_budget_usd?;
         let input = self.input_tokens();
-        let model = &self.client.endpoint.model;
-        let next = self.prices.estimate_request(model, input);
+        let model = &self.parts.client.endpoint.model;
+        let next = self.parts.prices.estimate_request(model, input);
         let spent = self.session.totals().cost_usd;
         (spent + next > limit).then_some(Stop::Budget { spent, limit })
     }
 
     /// One model request; the reply is added to the conversation and the journal.
     fn ask(&mut self, ui: &mut dyn Ui) -> Result<Reply, Stop> {
-        let (specs, failures) = self.mcp.take_specs();
-        self.specs.extend(specs);
+        let (specs, failures) = self.parts.mcp.take_specs();
+        self.parts.specs.extend(specs);
         failures
             .into_iter()
             .for_each(|w| ui.event(Event::Warning(w)));
@@ -446,8 +372,8 @@ impl Agent {
         let mut partial = String::new();
         let mut repetition = guard::Repetition::new();
         let mut looped = None;
-        let cancel = &self.cancel;
-        let sent = self.client.send(&request, &mut |event| match event {
+        let cancel = &self.parts.cancel;
+        let sent = self.parts.client.send(&request, &mut |event| match event {
             model::Event::Text(_) if looped.is_some() => {}
             model::Event::Text(t) => {
                 partial.push_str(t);
@@ -480,7 +406,7 @@ impl Agent {
         });
         let reply = match (sent, looped) {
             (_, Some(keep)) => {
-                self.cancel.store(false, Ordering::SeqCst);
+                self.parts.cancel.store(false, Ordering::SeqCst);
                 partial.truncate(keep);
                 ui.event(Event::Warning(
                     "the model's reply fell into a loop, repeating the same text; nib cut it there"
@@ -520,7 +446,7 @@ impl Agent {
                 calls: reply.calls.clone(),
                 stop: reply.stop.clone(),
                 usage: Some(usage),
-                model: self.client.endpoint.model.clone(),
+                model: self.parts.client.endpoint.model.clone(),
                 interrupted: false,
                 opaque: reply.opaque.clone(),
             },
@@ -536,11 +462,11 @@ impl Agent {
     /// The next request: the conversation with the system prompt and the tools.
     fn request(&self) -> Request<'_> {
         Request {
-            model: &self.client.endpoint.model,
-            system: &self.system,
+            model: &self.parts.client.endpoint.model,
+            system: &self.parts.system,
             messages: &self.session.messages,
-            tools: &self.specs,
-            max_tokens: self.max_output_tokens,
+            tools: &self.parts.specs,
+            max_tokens: self.parts.max_output_tokens,
         }
     }
 
@@ -556,7 +482,7 @@ impl Agent {
                 calls: Vec::new(),
                 stop: model::StopReason::Other("interrupted".into()),
                 usage: None,
-                model: self.client.endpoint.model.clone(),
+                model: self.parts.client.endpoint.model.clone(),
                 interrupted: true,
                 opaque: Vec::new(),
             },
@@ -584,7 +510,10 @@ impl Agent {
 
     /// Adds one request's tokens and their price to the session's totals.
     fn charge(&mut self, usage: &Usage) {
-        let cost = self.prices.cost(&self.client.endpoint.model, usage);
+        let cost = self
+            .parts
+            .prices
+            .cost(&self.parts.client.endpoint.model, usage);
         self.session.charge(usage, cost);
     }
 }

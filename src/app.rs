@@ -273,7 +273,7 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         false => headless_prompt(args.prompt.clone())?,
     };
     let setup = prepare(&args, dirs, settings, system, skills, cwd)?;
-    if let Some(notice) = setup.agent.gate().untrusted_notice() {
+    if let Some(notice) = setup.agent.parts().gate.untrusted_notice() {
         eprintln!("nib: warning: {notice}");
     }
     let Setup {
@@ -289,17 +289,17 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         session_id: agent.session().id().to_string(),
         model: agent.endpoint().model.clone(),
     };
-    if ui.progress && agent.gate().mode() == Mode::Bypass {
+    if ui.progress && agent.parts().gate.mode() == Mode::Bypass {
         eprintln!("nib: warning: {}", crate::ui::BYPASS_WARNING);
     }
     // MCP tools are listed too: the first request waits for the servers anyway.
-    let mcp_specs = agent.mcp().specs();
+    let mcp_specs = agent.parts().mcp.specs();
     let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
     tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
     ui.start(
         &cwd.to_string_lossy(),
         &tool_names,
-        agent.gate().mode().name(),
+        agent.parts().gate.mode().name(),
     );
     if args.stream_input {
         let code = stream_tasks(&mut agent, &mut ui);
@@ -335,11 +335,11 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
 
 /// One headless task: a custom command, a skill, or the prompt as it is.
 fn task(agent: &mut Agent, prompt: String, ui: &mut Headless) -> crate::agent::TaskResult {
-    let commands = agent.commands().to_vec();
+    let commands = agent.parts().commands.to_vec();
     match context::commands::find(&commands, &prompt) {
         Some((command, args)) => agent.run_command(command, args, ui),
         None => {
-            let prompt = context::skills::expand(agent.skills(), &prompt).unwrap_or(prompt);
+            let prompt = context::skills::expand(&agent.parts().skills, &prompt).unwrap_or(prompt);
             agent.run(&prompt, ui)
         }
     }

@@ -83,7 +83,7 @@ pub struct Session {
     /// What the model has read or written (rebuilt from the journal on resume).
     seen: Seen,
     /// Subdirectories whose instruction files were already added to a tool result.
-    pub instructed: HashSet<PathBuf>,
+    instructed: HashSet<PathBuf>,
 }
 
 impl Session {
@@ -308,6 +308,12 @@ impl Session {
         let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
         known.extend(self.origin.env_secrets.iter().cloned());
         self.redactor = Redactor::new(&known);
+    }
+
+    /// Subdirectories whose instruction files this conversation already holds, for
+    /// `context::instructions::for_path` to add to.
+    pub fn instructed(&mut self) -> &mut HashSet<PathBuf> {
+        &mut self.instructed
     }
 
     pub fn seen(&self) -> &Seen {

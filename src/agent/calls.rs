@@ -45,7 +45,7 @@ impl Agent {
                     Outcome::error("not run: the same call was made too many times in a row")
                 }
             };
-            if ended.is_none() && self.cancel.load(Ordering::SeqCst) {
+            if ended.is_none() && self.parts.cancel.load(Ordering::SeqCst) {
                 ended = Some(Stop::Interrupted);
             }
             self.record(
@@ -97,9 +97,9 @@ impl Agent {
         let said = self.pre_tool_hooks(call, &action, ui);
         let by_rules = if said.is_some() { "hook" } else { "rules" };
         let mut grant = Grant::Approved;
-        let (allowed, by, rule) = match hooks::overrule(self.gate.check(&action), said) {
+        let (allowed, by, rule) = match hooks::overrule(self.parts.gate.check(&action), said) {
             Verdict::Allow => {
-                if by_rules == "rules" && self.gate.allows_unasked(&action) {
+                if by_rules == "rules" && self.parts.gate.allows_unasked(&action) {
                     grant = Grant::Unasked;
                 }
                 (true, by_rules, None)
@@ -118,8 +118,8 @@ impl Agent {
             // (Not when a PreToolUse hook asked: a person must answer.)
             Verdict::Ask(_)
                 if by_rules == "rules"
-                    && self.sandbox.auto()
-                    && self.gate.allowing_rule(&action, None).is_some() =>
+                    && self.parts.sandbox.auto()
+                    && self.parts.gate.allowing_rule(&action, None).is_some() =>
             {
                 grant = Grant::Auto;
                 (true, "auto", None)
@@ -132,26 +132,29 @@ impl Agent {
                     None,
                     json!({"message": message}),
                 );
-                let suggestion = self.gate.suggest_rule(&action);
-                let gate = &self.gate;
+                let suggestion = self.parts.gate.suggest_rule(&action);
+                let gate = &self.parts.gate;
                 let may_read = |path: &Path| gate.may_search(&action, path);
                 // A plan only reads: the grant (which confines commands) is moot.
                 let plan = tools::plan(&action, &self.tool_context(Grant::Approved, &may_read));
                 let request = Approval {
                     action: &action,
                     reason: &reason,
-                    allowed_by: self.gate.allowing_rule(&action, suggestion.as_deref()),
+                    allowed_by: self
+                        .parts
+                        .gate
+                        .allowing_rule(&action, suggestion.as_deref()),
                     suggestion,
                     plan: plan.as_ref(),
                 };
                 match ui.approve(&request) {
                     Answer::Once => (true, "user", None),
                     Answer::Session(rule) => {
-                        let _ = self.gate.allow(&rule);
+                        let _ = self.parts.gate.allow(&rule);
                         (true, "user", Some(rule))
                     }
                     Answer::Project(rule) => {
-                        if let Err(e) = self.gate.save_project_rule(&rule) {
+                        if let Err(e) = self.parts.gate.save_project_rule(&rule) {
                             ui.event(Event::Warning(e));
                         }
                         (true, "user", Some(rule))
@@ -166,7 +169,7 @@ impl Agent {
         self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
         let limit = tools::clip::limit_for_window(self.window_tokens());
-        let gate = &self.gate;
+        let gate = &self.parts.gate;
         let may_read = |path: &Path| gate.may_search(&action, path);
         let ctx = self.tool_context(grant, &may_read);
         let mut outcome = match tools::plan(&action, &ctx) {
@@ -183,7 +186,7 @@ impl Agent {
             false,
         ) = (&action, outcome.is_error)
         {
-            let path = self.workspace.resolve(path);
+            let path = self.parts.workspace.resolve(path);
             if let Some(stamp) = self.session.seen().get(&path) {
                 let seen = Record::Seen {
                     path: path.clone(),
@@ -191,9 +194,9 @@ impl Agent {
                 };
                 self.record(ui, seen);
             }
-            let root = &self.workspace.root;
+            let root = &self.parts.workspace.root;
             let (added, left_out) =
-                crate::context::instructions::for_path(root, &path, &mut self.session.instructed);
+                crate::context::instructions::for_path(root, &path, self.session.instructed());
             outcome.content.push_str(&added);
             for w in left_out {
                 ui.event(Event::Warning(w));
@@ -252,12 +255,12 @@ impl Agent {
         may_read: &'a dyn Fn(&Path) -> bool,
     ) -> tools::Context<'a> {
         tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
-            env: &self.env,
-            skills: &self.skills,
-            mcp: Some(&self.mcp),
-            sandbox: &self.sandbox,
+            workspace: &self.parts.workspace,
+            cancel: &self.parts.cancel,
+            env: &self.parts.env,
+            skills: &self.parts.skills,
+            mcp: Some(&self.parts.mcp),
+            sandbox: &self.parts.sandbox,
             grant,
             may_read,
             seen: self.session.seen(),

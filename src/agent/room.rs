@@ -25,6 +25,7 @@ impl Agent {
         let window = self.window_tokens();
         ui.event(Event::Context { used, window });
         let known = self
+            .parts
             .window
             .is_known(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT));
         (known && used + MIN_REPLY_TOKENS > window).then(|| {
@@ -40,11 +41,12 @@ impl Agent {
     /// The system prompt and tool schemas, estimated.
     pub(super) fn fixed_tokens(&self) -> u64 {
         let specs: usize = self
+            .parts
             .specs
             .iter()
             .map(|s| s.name.len() + s.description.len() + s.schema.to_string().len())
             .sum();
-        price::estimate_bytes(self.system.len() + specs)
+        price::estimate_bytes(self.parts.system.len() + specs)
     }
 
     /// Input tokens of the next request: the server's count when it can give one (a
@@ -58,18 +60,18 @@ impl Agent {
             return estimate;
         }
         let worst = price::most_tokens(&self.session.messages) + fixed * 4;
-        let endpoint = &self.client.endpoint;
+        let endpoint = &self.parts.client.endpoint;
         let local =
             endpoint.provider == model::Provider::OpenAi && model::is_loopback(&endpoint.base_url);
         if !local
-            && !self.window.is_full(worst, &|base| {
+            && !self.parts.window.is_full(worst, &|base| {
                 model::server_window(base, WINDOW_PROBE_TIMEOUT)
             })
         {
             return estimate;
         }
         let request = self.request();
-        match self.client.count_tokens(&request) {
+        match self.parts.client.count_tokens(&request) {
             Some(tokens) => {
                 self.tally.record(tokens, &self.session.messages, fixed);
                 tokens
@@ -83,18 +85,20 @@ impl Agent {
 
     /// The context window, in tokens (a local server is asked once).
     pub fn window_tokens(&mut self) -> u64 {
-        self.window
+        self.parts
+            .window
             .tokens(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
     }
 
     fn window_mark(&mut self) -> u64 {
-        self.window
+        self.parts
+            .window
             .mark(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
     }
 
     pub(super) fn window_full(&mut self) -> bool {
         let used = self.input_tokens();
-        self.window.is_full(used, &|base| {
+        self.parts.window.is_full(used, &|base| {
             model::server_window(base, WINDOW_PROBE_TIMEOUT)
         })
     }
@@ -189,13 +193,13 @@ impl Agent {
             window,
         )];
         let request = Request {
-            model: &self.client.endpoint.model,
+            model: &self.parts.client.endpoint.model,
             system: compact::SUMMARISE_SYSTEM,
             messages: &messages,
             tools: &[],
             max_tokens: compact::summary_tokens(window),
         };
-        let reply = self.client.send(&request, &mut |event| {
+        let reply = self.parts.client.send(&request, &mut |event| {
             if let model::Event::Retry {
                 attempt,
                 wait,

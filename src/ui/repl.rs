@@ -111,9 +111,13 @@ impl Repl {
         let workspace = Workspace {
             root: setup.cwd.clone(),
         };
-        let view = View::new(Style::detect(), setup.agent.cancel().clone(), workspace);
+        let view = View::new(
+            Style::detect(),
+            setup.agent.parts().cancel.clone(),
+            workspace,
+        );
         Repl {
-            start_mode: setup.agent.gate().mode(),
+            start_mode: setup.agent.parts().gate.mode(),
             agent: setup.agent,
             view,
             editor: Editor::new(history),
@@ -151,12 +155,15 @@ impl Repl {
             self.view.workspace.root.display()
         );
         self.dim(&sanitize(&line));
-        self.dim(&format!("sandbox: {}", self.agent.sandbox().describe()));
+        self.dim(&format!(
+            "sandbox: {}",
+            self.agent.parts().sandbox.describe()
+        ));
         self.dim(
             "/help · @path attaches a file · !cmd runs a command · Esc interrupts · \
              Shift-Tab: mode",
         );
-        if self.agent.gate().mode() == Mode::Bypass {
+        if self.agent.parts().gate.mode() == Mode::Bypass {
             self.warn(&format!("warning: {}", super::BYPASS_WARNING));
         }
     }
@@ -169,7 +176,7 @@ impl Repl {
             }
             let root = self.view.workspace.root.clone();
             let prompt = self.style().paint(Paint::Bold, PROMPT);
-            let gate = self.agent.gate();
+            let gate = &self.agent.parts().gate;
             let custom = self.custom_names();
             let mut commands: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
             commands.extend(custom.iter().map(String::as_str));
@@ -233,8 +240,9 @@ impl Repl {
             Err(e) => {
                 let first = trimmed.split_whitespace().next();
                 let builtin = COMMANDS.iter().any(|(n, _)| first == Some(*n));
-                let custom = context::commands::find(self.agent.commands(), trimmed).is_some()
-                    || context::skills::expand(self.agent.skills(), trimmed).is_some();
+                let custom = context::commands::find(&self.agent.parts().commands, trimmed)
+                    .is_some()
+                    || context::skills::expand(&self.agent.parts().skills, trimmed).is_some();
                 match custom && !builtin {
                     true => self.submit(line),
                     false => self.warn(&e),
@@ -246,17 +254,17 @@ impl Repl {
 
     /// Sends one prompt (with its attachments and notes) and shows how it went.
     fn submit(&mut self, line: &str) {
-        let custom = context::commands::find(self.agent.commands(), line)
+        let custom = context::commands::find(&self.agent.parts().commands, line)
             .map(|(command, args)| (command.clone(), args.to_string()));
         if let Some((command, args)) = custom {
             return self.run_task(|agent, view| agent.run_command(&command, &args, view));
         }
         let root = self.view.workspace.root.clone();
-        let (mut prompt, attached) = attach(line, &root, self.agent.gate());
+        let (mut prompt, attached) = attach(line, &root, &self.agent.parts().gate);
         for a in &attached {
             self.dim(&a.describe());
         }
-        if let Some(expanded) = context::skills::expand(self.agent.skills(), &prompt) {
+        if let Some(expanded) = context::skills::expand(&self.agent.parts().skills, &prompt) {
             prompt = expanded;
         }
         if !self.notes.is_empty() {
@@ -331,8 +339,8 @@ impl Repl {
 
     /// `/name` of each custom command and skill, for Tab.
     fn custom_names(&self) -> Vec<String> {
-        let commands = self.agent.commands().iter().map(|c| &c.name);
-        let skills = self.agent.skills().iter().map(|s| &s.name);
+        let commands = self.agent.parts().commands.iter().map(|c| &c.name);
+        let skills = self.agent.parts().skills.iter().map(|s| &s.name);
         commands.chain(skills).map(|n| format!("/{n}")).collect()
     }
 
@@ -351,7 +359,7 @@ impl Repl {
             args.base_url = switch.base_url;
         }
         let endpoint = endpoint(&args, &self.settings).map_err(|e| e.to_string())?;
-        let cancel = self.agent.cancel().clone();
+        let cancel = self.agent.parts().cancel.clone();
         let client = Client::new(endpoint, limits(&self.settings), cancel);
         self.agent.set_client(client);
         self.args = args;
@@ -365,7 +373,7 @@ impl Repl {
         if !cycle.contains(&self.start_mode) {
             cycle.push(self.start_mode);
         }
-        let now = self.agent.gate().mode();
+        let now = self.agent.parts().gate.mode();
         let at = cycle.iter().position(|m| *m == now);
         let next = at.map_or(Mode::Default, |i| cycle[(i + 1) % cycle.len()]);
         self.agent.gate_mut().set_mode(next);
@@ -398,7 +406,7 @@ impl Repl {
             command: command.to_string(),
             timeout: tools::shell::DEFAULT_TIMEOUT,
         };
-        if let Verdict::Deny(why) = self.agent.gate().check(&action) {
+        if let Verdict::Deny(why) = self.agent.parts().gate.check(&action) {
             let line = refusal_line(&sanitize(command), &why);
             return say(&self.style().paint(Paint::Red, &line));
         }
@@ -438,7 +446,7 @@ impl Repl {
     /// A folder whose own settings would allow tools or set the mode: shows what they
     /// would apply and asks once (the answer is kept in nib's data directory).
     fn ask_trust(&mut self) {
-        let held = self.agent.gate().trust_question().to_vec();
+        let held = self.agent.parts().gate.trust_question().to_vec();
         if held.is_empty() {
             return;
         }

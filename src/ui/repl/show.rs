@@ -18,11 +18,11 @@ impl Repl {
         for (name, what) in COMMANDS.iter().filter(|(n, _)| *n != "/?") {
             say(&format!("  {name:<13} {what}"));
         }
-        for c in self.agent.commands() {
+        for c in &self.agent.parts().commands {
             let name = format!("/{} {}", c.name, c.argument_hint.as_deref().unwrap_or(""));
             say(&sanitize(&format!("  {name:<13} {}", c.description)));
         }
-        for s in self.agent.skills() {
+        for s in &self.agent.parts().skills {
             let what: String = s.description.chars().take(SKILL_LINE).collect();
             say(&sanitize(&format!("  /{:<12} {what} (skill)", s.name)));
         }
@@ -62,7 +62,8 @@ impl Repl {
             .collect();
         let specs: usize = self
             .agent
-            .specs()
+            .parts()
+            .specs
             .iter()
             .map(|s| s.schema.to_string().len() + s.description.len())
             .sum();
@@ -82,12 +83,18 @@ impl Repl {
         ));
         let (used, window) = self.agent.fill();
         say(&format!("  {}", crate::ui::context_line(used, window)));
-        let tools: usize = self.agent.specs().iter().map(crate::mcp::spec_bytes).sum();
+        let tools: usize = self
+            .agent
+            .parts()
+            .specs
+            .iter()
+            .map(crate::mcp::spec_bytes)
+            .sum();
         say(&format!(
             "  {:<14} {tools:>7} bytes in every request",
             "tool schemas"
         ));
-        for s in self.agent.mcp().status() {
+        for s in self.agent.parts().mcp.status() {
             let name = format!("mcp {}", s.name);
             say(&sanitize(&format!(
                 "  {name:<14} {:>7} bytes ({} tools)",
@@ -97,7 +104,7 @@ impl Repl {
     }
 
     pub(super) fn mcp(&self) {
-        let servers = self.agent.mcp().status();
+        let servers = self.agent.parts().mcp.status();
         if servers.is_empty() {
             say(
                 "no MCP servers: add them to .mcp.json ({\"mcpServers\": {...}}) or pass --mcp-config",
@@ -113,7 +120,7 @@ impl Repl {
 
     pub(super) fn skills(&self) {
         let home = &self.home;
-        for s in self.agent.skills() {
+        for s in &self.agent.parts().skills {
             let place = s.dir.as_deref().map_or("bundled".into(), |d| {
                 context::short_path(d, home.as_deref())
             });
@@ -121,16 +128,19 @@ impl Repl {
             say(&sanitize(&format!("  /{:<16} {what}", s.name)));
             self.dim(&sanitize(&format!("   {:<16} {place}", "")));
         }
-        if self.agent.skills().is_empty() {
+        if self.agent.parts().skills.is_empty() {
             say("no skills: add one as .claude/skills/NAME/SKILL.md");
         }
         self.dim("/NAME [arguments] runs a skill; the model loads them itself when a task fits");
     }
 
     pub(super) fn permissions(&self) {
-        let gate = self.agent.gate();
+        let gate = &self.agent.parts().gate;
         say(&format!("mode: {}", mode_said(gate.mode())));
-        say(&format!("sandbox: {}", self.agent.sandbox().describe()));
+        say(&format!(
+            "sandbox: {}",
+            self.agent.parts().sandbox.describe()
+        ));
         let rules = gate.rules_in_force();
         if rules.is_empty() {
             say("no rules in force");
