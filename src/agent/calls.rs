@@ -86,87 +86,17 @@ impl Agent {
                 return Outcome::error(message);
             }
         };
-        let denied = |denials: &mut Vec<Denial>, why: String| {
-            denials.push(Denial {
-                tool_name: call.name.clone(),
-                tool_use_id: call.id.clone(),
-                tool_input: call.input.clone(),
-            });
-            Outcome::error(why)
-        };
-        let said = self.pre_tool_hooks(call, &action, ui);
-        let by_rules = if said.is_some() { "hook" } else { "rules" };
-        let mut grant = Grant::Approved;
-        let (allowed, by, rule) = match hooks::overrule(self.parts.gate.check(&action), said) {
-            Verdict::Allow => {
-                if by_rules == "rules" && self.parts.gate.allows_unasked(&action) {
-                    grant = Grant::Unasked;
-                }
-                (true, by_rules, None)
-            }
-            Verdict::Deny(why) => {
-                self.decision(ui, call, false, by_rules, None);
-                ui.event(Event::Refused {
-                    call,
-                    action: Some(&action),
-                    why: &why,
+        let grant = match self.permit(call, &action, ui) {
+            Ok(grant) => grant,
+            Err(why) => {
+                denials.push(Denial {
+                    tool_name: call.name.clone(),
+                    tool_use_id: call.id.clone(),
+                    tool_input: call.input.clone(),
                 });
-                return denied(denials, format!("denied: {why}"));
-            }
-            // --auto: what the bare tool rule would allow (not protected paths, not
-            // ask rules) runs confined instead of asking.
-            // (Not when a PreToolUse hook asked: a person must answer.)
-            Verdict::Ask(_)
-                if by_rules == "rules"
-                    && self.parts.sandbox.auto()
-                    && self.parts.gate.allowing_rule(&action, None).is_some() =>
-            {
-                grant = Grant::Auto;
-                (true, "auto", None)
-            }
-            Verdict::Ask(reason) => {
-                let message = format!("nib needs your permission to use {}", call.name);
-                self.hook(
-                    ui,
-                    hooks::Event::Notification,
-                    None,
-                    json!({"message": message}),
-                );
-                let suggestion = self.parts.gate.suggest_rule(&action);
-                let gate = &self.parts.gate;
-                let may_read = |path: &Path| gate.may_search(&action, path);
-                // A plan only reads: the grant (which confines commands) is moot.
-                let plan = tools::plan(&action, &self.tool_context(Grant::Approved, &may_read));
-                let request = Approval {
-                    action: &action,
-                    reason: &reason,
-                    allowed_by: self
-                        .parts
-                        .gate
-                        .allowing_rule(&action, suggestion.as_deref()),
-                    suggestion,
-                    plan: plan.as_ref(),
-                };
-                match ui.approve(&request) {
-                    Answer::Once => (true, "user", None),
-                    Answer::Session(rule) => {
-                        let _ = self.parts.gate.allow(&rule);
-                        (true, "user", Some(rule))
-                    }
-                    Answer::Project(rule) => {
-                        if let Err(e) = self.parts.gate.save_project_rule(&rule) {
-                            ui.event(Event::Warning(e));
-                        }
-                        (true, "user", Some(rule))
-                    }
-                    Answer::Deny(message) => {
-                        self.decision(ui, call, false, "user", None);
-                        return denied(denials, message);
-                    }
-                }
+                return Outcome::error(why);
             }
         };
-        self.decision(ui, call, allowed, by, rule);
         ui.event(Event::ToolStart(call, &action));
         let limit = tools::clip::limit_for_window(self.window_tokens());
         let gate = &self.parts.gate;
@@ -181,30 +111,125 @@ impl Agent {
         if let Cow::Owned(masked) = self.session.redactor().redact_known(&outcome.content) {
             outcome.content = masked;
         }
-        if let (
-            Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. },
-            false,
-        ) = (&action, outcome.is_error)
-        {
-            let path = self.parts.workspace.resolve(path);
-            if let Some(stamp) = self.session.seen().get(&path) {
-                let seen = Record::Seen {
-                    path: path.clone(),
-                    stamp,
-                };
-                self.record(ui, seen);
-            }
-            let root = &self.parts.workspace.root;
-            let (added, left_out) =
-                crate::context::instructions::for_path(root, &path, self.session.instructed());
-            outcome.content.push_str(&added);
-            for w in left_out {
-                ui.event(Event::Warning(w));
-            }
+        if !outcome.is_error {
+            self.note_file(&action, &mut outcome, ui);
         }
         self.post_tool_hooks(call, &action, &mut outcome, ui);
         ui.event(Event::ToolDone(call, &outcome));
         outcome
+    }
+
+    /// Whether a call may run, and how confined: as the rules, a PreToolUse hook or
+    /// the person asked say. The decision is journaled; a refusal is the message for
+    /// the model.
+    fn permit(
+        &mut self,
+        call: &ToolCall,
+        action: &Action,
+        ui: &mut dyn Ui,
+    ) -> Result<Grant, String> {
+        let said = self.pre_tool_hooks(call, action, ui);
+        let by_rules = if said.is_some() { "hook" } else { "rules" };
+        let mut grant = Grant::Approved;
+        let (by, rule) = match hooks::overrule(self.parts.gate.check(action), said) {
+            Verdict::Allow => {
+                if by_rules == "rules" && self.parts.gate.allows_unasked(action) {
+                    grant = Grant::Unasked;
+                }
+                (by_rules, None)
+            }
+            Verdict::Deny(why) => {
+                self.decision(ui, call, false, by_rules, None);
+                ui.event(Event::Refused {
+                    call,
+                    action: Some(action),
+                    why: &why,
+                });
+                return Err(format!("denied: {why}"));
+            }
+            // --auto: what the bare tool rule would allow (not protected paths, not
+            // ask rules) runs confined instead of asking.
+            // (Not when a PreToolUse hook asked: a person must answer.)
+            Verdict::Ask(_)
+                if by_rules == "rules"
+                    && self.parts.sandbox.auto()
+                    && self.parts.gate.allowing_rule(action, None).is_some() =>
+            {
+                grant = Grant::Auto;
+                ("auto", None)
+            }
+            Verdict::Ask(reason) => ("user", self.ask_person(call, action, &reason, ui)?),
+        };
+        self.decision(ui, call, true, by, rule);
+        Ok(grant)
+    }
+
+    /// Asks the person (through the UI) whether a call may run, showing what it would
+    /// do. Returns the rule an "always" answer added, or the refusal for the model.
+    fn ask_person(
+        &mut self,
+        call: &ToolCall,
+        action: &Action,
+        reason: &str,
+        ui: &mut dyn Ui,
+    ) -> Result<Option<String>, String> {
+        let message = format!("nib needs your permission to use {}", call.name);
+        let fields = json!({"message": message});
+        self.hook(ui, hooks::Event::Notification, None, fields);
+        let gate = &self.parts.gate;
+        let suggestion = gate.suggest_rule(action);
+        let may_read = |path: &Path| gate.may_search(action, path);
+        // A plan only reads: the grant (which confines commands) is moot.
+        let plan = tools::plan(action, &self.tool_context(Grant::Approved, &may_read));
+        let request = Approval {
+            action,
+            reason,
+            allowed_by: gate.allowing_rule(action, suggestion.as_deref()),
+            suggestion,
+            plan: plan.as_ref(),
+        };
+        match ui.approve(&request) {
+            Answer::Once => Ok(None),
+            Answer::Session(rule) => {
+                let _ = self.parts.gate.allow(&rule);
+                Ok(Some(rule))
+            }
+            Answer::Project(rule) => {
+                if let Err(e) = self.parts.gate.save_project_rule(&rule) {
+                    ui.event(Event::Warning(e));
+                }
+                Ok(Some(rule))
+            }
+            Answer::Deny(message) => {
+                self.decision(ui, call, false, "user", None);
+                Err(message)
+            }
+        }
+    }
+
+    /// A file read or written: journaled as seen (a later change to it by someone
+    /// else is caught), and the instruction files of its folder added once.
+    fn note_file(&mut self, action: &Action, outcome: &mut Outcome, ui: &mut dyn Ui) {
+        let (Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. }) =
+            action
+        else {
+            return;
+        };
+        let path = self.parts.workspace.resolve(path);
+        if let Some(stamp) = self.session.seen().get(&path) {
+            let seen = Record::Seen {
+                path: path.clone(),
+                stamp,
+            };
+            self.record(ui, seen);
+        }
+        let root = &self.parts.workspace.root;
+        let (added, left_out) =
+            crate::context::instructions::for_path(root, &path, self.session.instructed());
+        outcome.content.push_str(&added);
+        for w in left_out {
+            ui.event(Event::Warning(w));
+        }
     }
 
     /// Applies a write or edit once the journal holds its change, synced: no journal,
