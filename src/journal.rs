@@ -652,17 +652,7 @@ pub fn rfc3339(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{TempDir, meta};
-    use serde_json::json;
-
-    fn call(id: &str) -> ToolCall {
-        ToolCall {
-            id: id.into(),
-            name: "bash".into(),
-            input: json!({"command": "ls"}),
-            invalid: None,
-        }
-    }
+    use crate::testing::{TempDir, call, meta};
 
     #[test]
     fn dates() {

@@ -134,8 +134,7 @@ impl Session {
 
     /// A fresh session with a new id, written with its first prompt.
     fn empty(origin: Origin, endpoint: &Endpoint) -> Session {
-        let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
-        known.extend(origin.env_secrets.iter().cloned());
+        let redactor = redactor(endpoint, &origin.env_secrets);
         let mut session = Session {
             id: String::new(),
             origin,
@@ -144,7 +143,7 @@ impl Session {
             pending: None,
             unsaved: None,
             totals: Totals::default(),
-            redactor: Redactor::new(&known),
+            redactor,
             seen: Seen::default(),
             instructed: HashSet::new(),
         };
@@ -305,9 +304,7 @@ impl Session {
 
     /// `/model`: the key of the new endpoint is masked too (the old one still is).
     pub fn mask_key(&mut self, endpoint: &Endpoint) {
-        let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
-        known.extend(self.origin.env_secrets.iter().cloned());
-        self.redactor = Redactor::new(&known);
+        self.redactor = redactor(endpoint, &self.origin.env_secrets);
     }
 
     /// Subdirectories whose instruction files this conversation already holds, for
@@ -387,6 +384,14 @@ impl Session {
     pub fn sync(&mut self) -> Result<(), JournalError> {
         self.journal.as_mut().map_or(Ok(()), Journal::sync)
     }
+}
+
+/// Masks the endpoint's key and the secret values of the environment, and whatever
+/// else looks like a secret.
+fn redactor(endpoint: &Endpoint, env_secrets: &[String]) -> Redactor {
+    let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
+    known.extend(env_secrets.iter().cloned());
+    Redactor::new(&known)
 }
 
 /// `--session-id` must be a file name nib can use, and a resumed session keeps its own.
@@ -528,16 +533,7 @@ fn push_block(messages: &mut Vec<Message>, role: Role, block: Block) {
 mod tests {
     use super::*;
     use crate::model::ToolCall;
-    use serde_json::json;
-
-    fn call(id: &str) -> ToolCall {
-        ToolCall {
-            id: id.into(),
-            name: "bash".into(),
-            input: json!({"command": "ls"}),
-            invalid: None,
-        }
-    }
+    use crate::testing::call;
 
     fn entry(record: Record) -> Entry {
         Entry { ts: 0, record }

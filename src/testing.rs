@@ -81,3 +81,13 @@ pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
         .max_by_key(|(m, _)| *m)
         .map(|(_, p)| p)
 }
+
+/// A `bash` call running `ls`, with this id.
+pub fn call(id: &str) -> crate::model::ToolCall {
+    crate::model::ToolCall {
+        id: id.into(),
+        name: "bash".into(),
+        input: serde_json::json!({"command": "ls"}),
+        invalid: None,
+    }
+}
