@@ -20,7 +20,6 @@ use crate::config::Settings;
 use crate::context;
 use crate::model::Client;
 use crate::tools::{self, Action, Workspace};
-use crossterm::event::{KeyCode, KeyModifiers};
 use std::io::{self, Write};
 use std::path::PathBuf;
 // What the wiring provides: the directories, the pieces of a run, and how `/model`
@@ -43,7 +42,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
     install_panic_hook();
     let mut repl = Repl::new(args, dirs, setup);
     repl.greet();
-    repl.ask_trust();
+    super::approve::ask_trust(&mut repl.view, repl.agent.gate_mut());
     match &args.resume {
         Some(Resume::Pick) => repl.pick_session(),
         Some(_) => repl.recap(),
@@ -441,47 +440,6 @@ impl Repl {
         self.dim(&format!(
             "noted in {NOTES_FILE} (the model is told with your next message)"
         ));
-    }
-
-    /// A folder whose own settings would allow tools or set the mode: shows what they
-    /// would apply and asks once (the answer is kept in nib's data directory).
-    fn ask_trust(&mut self) {
-        let held = self.agent.parts().gate.trust_question().to_vec();
-        if held.is_empty() {
-            return;
-        }
-        // Keys typed before the question is shown never answer it.
-        super::keys::drop_typed();
-        let title = "? trust this folder? Its own settings would apply:";
-        say(&self.style().paint(Paint::Yellow, title));
-        for h in &held {
-            for rule in &h.allow {
-                say(&sanitize(&format!("    allow {rule}  ({})", h.file)));
-            }
-            if let Some(mode) = &h.mode {
-                say(&sanitize(&format!("    defaultMode {mode}  ({})", h.file)));
-            }
-        }
-        say("  [y] yes, trust it · [n] no (its deny and ask rules apply either way)");
-        let trusted = loop {
-            let Ok(key) = editor::read_key() else {
-                break false;
-            };
-            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-            match key.code {
-                KeyCode::Char('y' | 'Y') => break true,
-                KeyCode::Char('c' | 'd') if ctrl => break false,
-                KeyCode::Char('n' | 'N') | KeyCode::Esc => break false,
-                _ => {}
-            }
-        };
-        self.dim(match trusted {
-            true => "  → trusted: its rules apply",
-            false => "  → not trusted: its allow rules and defaultMode are ignored (nib trust changes that)",
-        });
-        if let Err(e) = self.agent.gate_mut().answer_trust(trusted) {
-            self.warn(&e);
-        }
     }
 
     fn farewell(&self) {
