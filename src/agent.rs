@@ -15,11 +15,12 @@ use crate::journal::Record;
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
+use crate::paths::Workspace;
 use crate::price;
 use crate::sandbox::Sandbox;
 use crate::session::Session;
 use crate::tools::fs::Plan;
-use crate::tools::{Action, Outcome, Tool, Workspace};
+use crate::tools::{Action, Outcome, Tool};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

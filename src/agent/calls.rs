@@ -102,10 +102,19 @@ impl Agent {
         let gate = &self.parts.gate;
         let may_read = |path: &Path| gate.may_search(&action, path);
         let ctx = self.tool_context(grant, &may_read);
-        let mut outcome = match tools::plan(&action, &ctx) {
-            None => tools::execute(&action, &ctx),
-            Some(Err(why)) => Outcome::error(why),
-            Some(Ok(plan)) => self.apply(call, plan, ui),
+        let mut outcome = match (&action, tools::plan(&action, &ctx)) {
+            (Action::Skill { name }, _) => {
+                match crate::context::skills::invoke(&self.parts.skills, name) {
+                    Ok(text) => Outcome::ok(tools::clip::clip(text.as_bytes())),
+                    Err(e) => Outcome::error(e),
+                }
+            }
+            (Action::Mcp { name, input }, _) => {
+                self.parts.mcp.call(name, input, &self.parts.cancel)
+            }
+            (_, None) => tools::execute(&action, &ctx),
+            (_, Some(Err(why))) => Outcome::error(why),
+            (_, Some(Ok(plan))) => self.apply(call, plan, ui),
         };
         outcome.content = tools::clip::shrink(&outcome.content, limit);
         if let Cow::Owned(masked) = self.session.redactor().redact_known(&outcome.content) {
@@ -283,8 +292,6 @@ impl Agent {
             workspace: &self.parts.workspace,
             cancel: &self.parts.cancel,
             env: &self.parts.env,
-            skills: &self.parts.skills,
-            mcp: Some(&self.parts.mcp),
             sandbox: &self.parts.sandbox,
             grant,
             may_read,
@@ -296,11 +303,7 @@ impl Agent {
     /// masked in what it printed.
     pub fn run_user_command(&self, action: &Action) -> Outcome {
         // The person typed it: approved, and confined as any approved command.
-        let ctx = tools::Context {
-            mcp: None,
-            ..self.tool_context(Grant::Approved, &|_| true)
-        };
-        let mut outcome = tools::execute(action, &ctx);
+        let mut outcome = tools::execute(action, &self.tool_context(Grant::Approved, &|_| true));
         outcome.content = self
             .session
             .redactor()

@@ -19,9 +19,9 @@ use crate::cli::{Args, Resume};
 use crate::config::Settings;
 use crate::context;
 use crate::model::Client;
-use crate::tools::{self, Action, Workspace};
+use crate::paths::Workspace;
+use crate::tools::{self, Action};
 use std::io::{self, Write};
-use std::path::PathBuf;
 // What the wiring provides: the directories, the pieces of a run, and how `/model`
 // resolves an endpoint and its request limits.
 use crate::app::{Dirs, Setup, endpoint, limits};
@@ -95,8 +95,6 @@ struct Repl {
     start_args: Args,
     settings: Settings,
     system: Vec<context::Part>,
-    /// The home directory, for showing paths under it as `~/…`.
-    home: Option<PathBuf>,
     /// The mode nib started in, which Shift-Tab also goes through when it is not one
     /// of `MODE_CYCLE` (so `--yes` can be had back).
     start_mode: Mode,
@@ -109,6 +107,7 @@ impl Repl {
         let history = dirs.data.as_ref().map(|d| d.join("nib").join("history"));
         let workspace = Workspace {
             root: setup.cwd.clone(),
+            home: dirs.home.clone(),
         };
         let view = View::new(
             Style::detect(),
@@ -124,7 +123,6 @@ impl Repl {
             start_args: args.clone(),
             settings: setup.settings,
             system: setup.system,
-            home: dirs.home.clone(),
             notes: Vec::new(),
         }
     }

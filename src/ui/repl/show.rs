@@ -3,7 +3,6 @@
 
 use super::{NOTES_FILE, Repl, say};
 use crate::approval::Mode;
-use crate::context;
 use crate::model::Usage;
 use crate::price;
 use crate::ui::approve::PROJECT_SETTINGS;
@@ -119,10 +118,10 @@ impl Repl {
     }
 
     pub(super) fn skills(&self) {
-        let home = &self.home;
+        let home = &self.view.workspace.home;
         for s in &self.agent.parts().skills {
             let place = s.dir.as_deref().map_or("bundled".into(), |d| {
-                context::short_path(d, home.as_deref())
+                crate::paths::short_path(d, home.as_deref())
             });
             let what: String = s.description.chars().take(SKILL_LINE).collect();
             say(&sanitize(&format!("  /{:<16} {what}", s.name)));
