@@ -1,7 +1,8 @@
 //! The conversation: its messages, its journal, its totals (tokens, dollars, model
 //! replies), what the model has read, and the redactor that keeps secrets out of the
-//! journal. New, resume, fork and clear happen here; nobody else builds a `Meta` or a
-//! `Redactor`. What the loop does with a conversation is `agent.rs`'s business.
+//! journal. New, resume (the conversation rebuilt from the journal), fork, clear and
+//! compaction's result happen here; nobody else builds a `Meta` or a `Redactor`. What
+//! the loop does with a conversation is `agent.rs`'s business.
 
 use crate::cli::{Args, Resume};
 use crate::compact;
