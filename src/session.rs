@@ -242,13 +242,8 @@ impl Session {
                 .try_for_each(|r| journal.append(r))?;
             Ok(journal)
         });
-        match created {
-            Ok(journal) => self.journal = Some(journal),
-            Err(e) => {
-                self.unsaved = Some(e.to_string());
-                return Err(e);
-            }
-        }
+        let journal = created.inspect_err(|e| self.unsaved = Some(e.to_string()))?;
+        self.journal = Some(journal);
         Ok(())
     }
 
@@ -303,7 +298,7 @@ impl Session {
         &self.redactor
     }
 
-    /// `/model`: the key of the new endpoint is masked too (the old one still is).
+    /// `/model`: the new endpoint's key is masked from now on, in place of the old one.
     pub fn mask_key(&mut self, endpoint: &Endpoint) {
         self.redactor = redactor(endpoint, &self.origin.env_secrets);
     }
