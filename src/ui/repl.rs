@@ -88,8 +88,6 @@ struct Repl {
     agent: Agent,
     view: View,
     editor: Editor,
-    /// The arguments as last changed by `/model`.
-    args: Args,
     /// The arguments nib started with: `/model NAME` starts from them, so a provider
     /// one switch named does not stick to the next.
     start_args: Args,
@@ -119,7 +117,6 @@ impl Repl {
             agent: setup.agent,
             view,
             editor: Editor::new(history),
-            args: args.clone(),
             start_args: args.clone(),
             settings: setup.settings,
             system: setup.system,
@@ -359,7 +356,6 @@ impl Repl {
         let cancel = self.agent.parts().cancel.clone();
         let client = Client::new(endpoint, limits(&self.settings), cancel);
         self.agent.set_client(client);
-        self.args = args;
         self.show_model();
         Ok(())
     }
