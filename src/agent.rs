@@ -258,8 +258,7 @@ impl Agent {
                 return result;
             }
         };
-        self.session.messages.push(Message::user_text(&prompt));
-        self.record(ui, Record::User { text: prompt });
+        self.user_message(ui, prompt);
         result.stop = self.turns(ui, &mut result);
         let totals = *self.session.totals();
         let end = Record::End {
@@ -345,10 +344,12 @@ impl Agent {
         ui.event(Event::Warning(
             "the reply was cut by the output token limit; asking the model to continue".into(),
         ));
-        self.session
-            .messages
-            .push(Message::user_text(CONTINUE_PROMPT));
-        let text = CONTINUE_PROMPT.to_string();
+        self.user_message(ui, CONTINUE_PROMPT.to_string());
+    }
+
+    /// A user message joins the conversation and the journal.
+    fn user_message(&mut self, ui: &mut dyn Ui, text: String) {
+        self.session.messages.push(Message::user_text(&text));
         self.record(ui, Record::User { text });
     }
 

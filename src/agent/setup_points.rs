@@ -5,7 +5,7 @@
 use super::{Agent, Event, TaskResult, Ui};
 use crate::hooks;
 use crate::journal::Record;
-use crate::model::{Message, ToolCall};
+use crate::model::ToolCall;
 use crate::sandbox::Grant;
 use crate::tools::{self, Action, Outcome};
 use serde_json::{Value, json};
@@ -123,8 +123,7 @@ impl Agent {
         };
         *blocks += 1;
         let text = format!("A Stop hook asks you to go on: {why}");
-        self.session.messages.push(Message::user_text(&text));
-        self.record(ui, Record::User { text });
+        self.user_message(ui, text);
         true
     }
 
