@@ -1,6 +1,6 @@
 //! What a Claude Code setup adds to the loop: its hooks at their points (prompt,
-//! tool call, stop, session start and end) and its custom commands. The loop itself
-//! (`agent.rs`) only calls in here.
+//! tool call, stop, session start and end) and its custom commands. The loop
+//! (`agent.rs`, `agent/calls.rs`) only calls in here.
 
 use super::{Agent, Event, TaskResult, Ui};
 use crate::hooks;
