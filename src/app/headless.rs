@@ -2,14 +2,14 @@
 //! piped stdin, or one task per `--input-format stream-json` line; the answer in the
 //! chosen output format, and the exit code.
 
-use super::setup::{Setup, prepare};
+use super::setup::prepare;
 use crate::agent::Agent;
 use crate::approval::Mode;
 use crate::cli::{Args, Error, ExitCode};
 use crate::config::Config;
 use crate::context;
 use crate::ui::headless::Headless;
-use crate::ui::report;
+use crate::ui::{Setup, report};
 use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Read};
 use std::sync::mpsc;
@@ -33,37 +33,33 @@ pub fn run(
         false => headless_prompt(args.prompt.clone())?,
     };
     let setup = prepare(args, config, system, skills)?;
-    if let Some(notice) = setup.agent.gate.untrusted_notice() {
+    if let Some(notice) = setup.agent.parts().gate.untrusted_notice() {
         report::warning(&notice);
     }
     let Setup {
         mut agent,
-        session_id,
         tools: enabled,
-        pending,
         config,
         ..
     } = setup;
-    if let Some(new) = pending {
-        agent.journal = Some(new.create(&config.dirs.sessions()?)?);
-    }
+    agent.session_mut().begin()?;
     let mut ui = Headless {
         format: args.output_format,
         progress: args.verbose || report::stderr_is_terminal(),
-        session_id,
-        model: agent.client.endpoint.model.clone(),
+        session_id: agent.session().id().to_string(),
+        model: agent.endpoint().model.clone(),
     };
-    if ui.progress && agent.gate.mode() == Mode::Bypass {
-        report::warning(report::BYPASS_WARNING);
+    if ui.progress && agent.parts().gate.mode() == Mode::Bypass {
+        report::warning(crate::ui::BYPASS_WARNING);
     }
     // MCP tools are listed too: the first request waits for the servers anyway.
-    let mcp_specs = agent.mcp.specs();
+    let mcp_specs = agent.parts().mcp.specs();
     let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
     tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
     ui.start(
         &config.cwd.to_string_lossy(),
         &tool_names,
-        agent.gate.mode().name(),
+        agent.parts().gate.mode().name(),
     );
     if args.stream_input {
         let code = stream_tasks(&mut agent, &mut ui);
@@ -77,18 +73,19 @@ pub fn run(
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
-    let deleted = agent.journal.as_ref().filter(|j| !j.path.exists());
+    let deleted = agent.session().journal().filter(|j| !j.path.exists());
     if let Some(journal) = deleted {
         report::warning(&format!(
             "the session journal {} was deleted while nib ran; this session cannot be resumed",
             journal.path.display()
         ));
     }
-    let saved = agent.journal.is_some() && deleted.is_none();
+    let saved = agent.session().journal().is_some() && deleted.is_none();
+    let totals = agent.session().totals();
     let code = ui.finish(
         &result,
-        &agent.usage,
-        agent.cost_usd,
+        &totals.usage,
+        totals.cost_usd,
         started.elapsed(),
         saved,
     );
@@ -98,11 +95,11 @@ pub fn run(
 
 /// One headless task: a custom command, a skill, or the prompt as it is.
 fn task(agent: &mut Agent, prompt: String, ui: &mut Headless) -> crate::agent::TaskResult {
-    let commands = agent.commands.clone();
+    let commands = agent.parts().commands.to_vec();
     match context::commands::find(&commands, &prompt) {
         Some((command, args)) => agent.run_command(command, args, ui),
         None => {
-            let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
+            let prompt = context::skills::expand(&agent.parts().skills, &prompt).unwrap_or(prompt);
             agent.run(&prompt, ui)
         }
     }
@@ -124,11 +121,12 @@ fn stream_tasks(agent: &mut Agent, ui: &mut Headless) -> ExitCode {
         };
         let started = Instant::now();
         let result = task(agent, prompt, ui);
-        let saved = agent.journal.is_some();
+        let saved = agent.session().journal().is_some();
+        let totals = agent.session().totals();
         code = ui.finish(
             &result,
-            &agent.usage,
-            agent.cost_usd,
+            &totals.usage,
+            totals.cost_usd,
             started.elapsed(),
             saved,
         );

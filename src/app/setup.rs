@@ -3,36 +3,24 @@
 //! agent that holds them.
 
 use super::claude::{ClaudeSetup, claude_model, mcp_servers};
-use super::{NewSession, open_session};
-use crate::agent::Agent;
+use crate::agent::{self, Agent};
 use crate::approval::{self, Gate, Mode};
 use crate::cli::{Args, DEFAULT_MAX_TURNS, Error, ExitCode};
 use crate::compact::Window;
 use crate::config::endpoint::Source;
 use crate::config::{self, Config};
 use crate::context;
-use crate::journal;
 use crate::model::{self, Client, Endpoint};
 use crate::paths::Workspace;
 use crate::price;
 use crate::sandbox::{self, Sandbox};
-use crate::secrets::{self, Redactor};
+use crate::secrets;
+use crate::session::{self, Session};
 use crate::tools::Tool;
-use crate::ui::report;
+use crate::ui::{Setup, report};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-
-/// Everything a run needs besides the prompt: the agent, and what the UI shows.
-pub struct Setup {
-    pub agent: Agent,
-    /// The session to create with the first message (`None`: resumed, or not saved).
-    pub pending: Option<NewSession>,
-    pub session_id: String,
-    pub system: Vec<context::Part>,
-    pub tools: Vec<Tool>,
-    pub config: Config,
-}
 
 /// Endpoint, gate, session and agent from the arguments, the configuration, the system
 /// prompt and skills.
@@ -58,18 +46,19 @@ pub fn prepare(
     let enabled = enabled_tools(args, &skills);
     let cancel = Arc::new(AtomicBool::new(false));
     crate::signals::forward(cancel.clone(), stop);
-    let (journal, pending, resumed) = open_session(args, &config.dirs, &cwd, &endpoint)?;
-    let session_id = journal
-        .as_ref()
-        .map(|j| j.id.clone())
-        .or_else(|| pending.as_ref().map(|p| p.meta.id.clone()))
-        .or_else(|| args.session_id.clone())
-        .unwrap_or_else(journal::new_id);
+    let origin = session::Origin {
+        root: config.dirs.sessions()?,
+        cwd: cwd.clone(),
+        env_secrets: config.secret_values(),
+        persist: !args.no_session_persistence,
+    };
+    let (session, warnings) = Session::open(args, origin, &endpoint)?;
+    for w in warnings {
+        report::warning(&w);
+    }
     let settings = &config.settings;
     let prices = price::Table::from_settings(settings.prices.as_ref()).map_err(Error::Setup)?;
     let window = Window::for_endpoint(&endpoint, settings.context_window);
-    let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
-    known.extend(config.secret_values());
     let default_output_cap = match model::is_loopback(&endpoint.base_url) {
         true => crate::agent::LOCAL_MAX_OUTPUT_TOKENS,
         false => crate::agent::MAX_OUTPUT_TOKENS,
@@ -78,51 +67,33 @@ pub fn prepare(
     env.retain(|(k, _)| !claude.env.iter().any(|(name, _)| name == k));
     env.extend(claude.env.iter().cloned());
     let mut hooks = claude.hooks;
-    hooks.session_id = session_id.clone();
+    hooks.session_id = session.id().to_string();
     // A new session's journal is written with its first message: hooks before that get
     // the path it will have.
-    hooks.transcript_path = journal.as_ref().map(|j| j.path.clone()).or_else(|| {
-        let new = pending.as_ref()?;
-        let root = config.dirs.sessions().ok()?;
-        let dir = journal::project_dir(&root, &new.meta.cwd);
-        Some(dir.join(format!("{}.jsonl", new.meta.id)))
-    });
+    hooks.transcript_path = session.transcript_path();
     let options = config::endpoint::options(&endpoint, args, settings).map_err(Error::Setup)?;
     let trusted = config.dirs.trusted(&cwd);
-    let agent = Agent {
+    let parts = agent::Parts {
         client: Client::new(endpoint, settings.limits(), cancel.clone()).with_options(options),
         gate,
         specs: crate::tools::specs(&enabled),
         system: context::render(&system),
-        messages: resumed.messages,
-        journal,
         workspace: workspace(&config),
         env,
-        redactor: Redactor::new(&known),
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
         max_output_tokens: settings.max_output_tokens().unwrap_or(default_output_cap),
         max_budget_usd: args.max_budget_usd,
         prices,
         window,
-        tally: Default::default(),
-        calls: Default::default(),
-        usage: resumed.usage,
-        cost_usd: resumed.cost_usd,
-        turns_total: resumed.turns,
         cancel,
         skills,
-        instructed: Default::default(),
         sandbox,
-        seen: resumed.seen,
-        unsaved: None,
         hooks,
         mcp,
         commands: context::find_commands(&cwd, config.dirs.home.as_deref(), trusted),
     };
     Ok(Setup {
-        agent,
-        pending,
-        session_id,
+        agent: Agent::new(parts, session),
         system,
         tools: enabled,
         config,
@@ -134,6 +105,15 @@ pub fn prepare(
 fn stop(signal: i32) -> ! {
     crate::ui::editor::restore_terminal_fully();
     std::process::exit(ExitCode::Signal(signal).code())
+}
+
+impl From<session::Error> for Error {
+    fn from(e: session::Error) -> Error {
+        match e {
+            session::Error::Usage(m) => Error::Usage(m),
+            session::Error::Failed(m) => Error::Setup(m),
+        }
+    }
 }
 
 /// The approval gate: `--permission-mode`, `--settings`, then settings `defaultMode`;

@@ -13,6 +13,19 @@ pub mod slash;
 pub mod term;
 pub mod view;
 
+/// Everything a run needs besides the prompt, as the wiring (`app`) builds it for the
+/// REPL or a headless run: the agent, and what the UI shows.
+pub struct Setup {
+    pub agent: crate::agent::Agent,
+    pub system: Vec<crate::context::Part>,
+    pub tools: Vec<crate::tools::Tool>,
+    pub config: crate::config::Config,
+}
+
+/// Said once when every call runs without asking.
+pub const BYPASS_WARNING: &str =
+    "--yes: every tool call runs without asking (deny rules still apply)";
+
 /// What trimming the conversation did, in one line.
 pub fn trimmed_line(cleared: usize, cut: usize) -> String {
     let mut done = Vec::new();

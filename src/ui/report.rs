@@ -11,10 +11,6 @@ use crate::sessions::Undone;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-/// Said once when every call runs without asking.
-pub const BYPASS_WARNING: &str =
-    "--yes: every tool call runs without asking (deny rules still apply)";
-
 /// An error that stops nib: one line on stderr and, when the output is JSON, one result
 /// object on stdout so a script reading it always gets an answer.
 pub fn failure(e: &Error, json: bool) {
