@@ -290,16 +290,11 @@ fn canonical(flag: &str) -> Option<&'static str> {
     })
 }
 
-/// A usage error: one line for stderr, exit 2.
-#[derive(Debug, PartialEq)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.contains("usage: nib") {
-            true => f.write_str(&self.0),
-            false => write!(f, "{} (see nib --help)", self.0),
-        }
+/// A usage error (exit 2) with `message`, pointing at `--help` unless it shows a usage.
+fn usage(message: String) -> Error {
+    match message.contains("usage: nib") {
+        true => Error::Usage(message),
+        false => Error::Usage(format!("{message} (see nib --help)")),
     }
 }
 
@@ -330,7 +325,7 @@ impl ExitCode {
 }
 
 /// A failure that stops nib before or around a task: one line for stderr, and an exit
-/// code. Usage errors of the parser (`UsageError`) become `Error::Usage`.
+/// code.
 #[derive(Debug)]
 pub enum Error {
     /// Bad usage: exit 2.
@@ -356,12 +351,6 @@ impl std::fmt::Display for Error {
     }
 }
 
-impl From<UsageError> for Error {
-    fn from(e: UsageError) -> Error {
-        Error::Usage(e.to_string())
-    }
-}
-
 impl From<crate::journal::JournalError> for Error {
     fn from(e: crate::journal::JournalError) -> Error {
         Error::Setup(e.to_string())
@@ -370,14 +359,14 @@ impl From<crate::journal::JournalError> for Error {
 
 /// Parses the arguments as the OS gives them: an argument that is not UTF-8 is a usage
 /// error that names it, never a panic.
-pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, UsageError> {
+pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, Error> {
     let mut words = Vec::new();
     for (i, arg) in argv.into_iter().enumerate() {
         match arg.into_string() {
             Ok(word) => words.push(word),
             Err(raw) => {
                 // Shown lossy and quoted; the one place that prints errors makes it safe.
-                return Err(UsageError(format!(
+                return Err(usage(format!(
                     "argument {} ({:?}) is not valid UTF-8; nib takes text arguments",
                     i + 1,
                     raw.to_string_lossy()
@@ -406,7 +395,7 @@ pub fn json_output(argv: &[std::ffi::OsString]) -> bool {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
+pub fn parse(argv: &[String]) -> Result<Args, Error> {
     let mut args = Args::default();
     let mut positional: Vec<String> = Vec::new();
     let mut i = 0;
@@ -432,7 +421,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
             _ => (raw.as_str(), None),
         };
-        let mut value = |name: &str| -> Result<String, UsageError> {
+        let mut value = |name: &str| -> Result<String, Error> {
             if let Some(v) = inline.clone() {
                 return Ok(v);
             }
@@ -441,11 +430,11 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                     i += 1;
                     Ok(v.clone())
                 }
-                None => Err(UsageError(format!("{name} needs a value"))),
+                None => Err(usage(format!("{name} needs a value"))),
             }
         };
         let Some(name) = canonical(flag) else {
-            return Err(UsageError(format!("unknown option {flag}")));
+            return Err(usage(format!("unknown option {flag}")));
         };
         match name {
             "--help" => args.command = Command::Help,
@@ -467,7 +456,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 match v.parse::<f64>() {
                     Ok(x) if x.is_finite() && x >= 0.0 => args.max_budget_usd = Some(x),
                     _ => {
-                        return Err(UsageError(format!(
+                        return Err(usage(format!(
                             "--max-budget-usd takes a number of dollars, not {v:?}"
                         )));
                     }
@@ -511,7 +500,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 for word in v.split([',', ' ']).filter(|s| !s.is_empty()) {
                     let tool = Tool::from_name(word).ok_or_else(|| {
                         let known: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
-                        UsageError(format!(
+                        usage(format!(
                             "--tools: unknown tool {word:?} ({})",
                             known.join(", ")
                         ))
@@ -563,7 +552,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 args.stream_input = one_of(name, &value(flag)?, "text or stream-json", stream)?;
             }
             // A row of OPTIONS without its arm here: the unit tests catch it.
-            _ => return Err(UsageError(format!("unknown option {flag}"))),
+            _ => return Err(usage(format!("unknown option {flag}"))),
         }
     }
     if !positional.is_empty() {
@@ -574,9 +563,9 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
 
 /// A subcommand's own arguments, strictly: anything it does not know is a usage error
 /// that shows its usage, so `nib undo --help` or `nib undo 1 8abb4126` never acts.
-fn parse_subcommand(sub: Subcommand, words: &[String]) -> Result<Command, UsageError> {
+fn parse_subcommand(sub: Subcommand, words: &[String]) -> Result<Command, Error> {
     let bad = |what: String| {
-        UsageError(format!(
+        usage(format!(
             "{what}; usage: {} (see nib {} --help)",
             sub.usage().trim_start_matches("Usage: "),
             sub.usage().split_whitespace().nth(2).unwrap_or_default()
@@ -630,14 +619,14 @@ fn one_of<T>(
     v: &str,
     names: &str,
     parse: impl Fn(&str) -> Option<T>,
-) -> Result<T, UsageError> {
-    parse(v).ok_or_else(|| UsageError(format!("{flag} must be {names}, not {v:?}")))
+) -> Result<T, Error> {
+    parse(v).ok_or_else(|| usage(format!("{flag} must be {names}, not {v:?}")))
 }
 
-fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {
+fn parse_count(flag: &str, v: &str) -> Result<u32, Error> {
     match v.parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(UsageError(format!(
+        _ => Err(usage(format!(
             "{flag} takes a whole number above 0, not {v:?}"
         ))),
     }
@@ -673,7 +662,7 @@ mod tests {
 
     fn parse_err(words: &[&str]) -> String {
         let v: Vec<String> = words.iter().map(|s| s.to_string()).collect();
-        parse(&v).expect_err("expected a usage error").0
+        parse(&v).expect_err("expected a usage error").to_string()
     }
 
     #[test]
@@ -813,7 +802,7 @@ mod tests {
         ];
         let e = parse_os(argv).expect_err("not UTF-8");
         assert!(
-            e.0.contains("argument 2") && e.0.contains("not valid UTF-8"),
+            e.to_string().contains("argument 2") && e.to_string().contains("not valid UTF-8"),
             "{e}"
         );
     }
@@ -827,7 +816,7 @@ mod tests {
                 assert!(help.contains(name), "{name} is not in --help");
                 let err = parse(&[name.to_string(), "1".into()]).err();
                 assert!(
-                    !err.is_some_and(|e| e.0.starts_with("unknown option")),
+                    !err.is_some_and(|e| e.to_string().starts_with("unknown option")),
                     "{name} is in --help but parse does not take it"
                 );
             }

@@ -40,7 +40,7 @@ fn main() {
     let env = Env::read();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let code = match cli::parse_os(argv.clone()) {
-        Err(e) => fail(&Error::from(e), cli::json_output(&argv)),
+        Err(e) => fail(&e, cli::json_output(&argv)),
         Ok(args) => {
             let json = args.output_format != cli::OutputFormat::Text;
             app::run(args, env).unwrap_or_else(|e| fail(&e, json))
