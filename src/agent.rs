@@ -68,11 +68,7 @@ pub struct Approval<'a> {
 pub enum Event<'a> {
     /// A piece of the assistant's text as it streams.
     Text(&'a str),
-    Retry {
-        attempt: u32,
-        wait: Duration,
-        reason: &'a str,
-    },
+    Retry(&'a model::Retry),
     /// An assistant reply is complete.
     Reply(&'a Reply),
     ToolStart(&'a ToolCall, &'a Action),
@@ -484,7 +480,7 @@ impl Agent {
         };
         let (summary, summarised) = match self.summarise(plan.head, window, ui) {
             Ok(summary) => (summary, true),
-            Err(model::ModelError::Interrupted) => return Err(Stop::Interrupted),
+            Err(model::Error::Interrupted) => return Err(Stop::Interrupted),
             Err(e) => {
                 ui.event(Event::Warning(format!(
                     "could not summarise the conversation ({e}); dropping its older part instead"
@@ -515,7 +511,7 @@ impl Agent {
         head: usize,
         window: u64,
         ui: &mut dyn Ui,
-    ) -> Result<String, model::ModelError> {
+    ) -> Result<String, model::Error> {
         let messages = [compact::summary_request(&self.messages[..head], window)];
         let request = Request {
             model: &self.client.endpoint.model,
@@ -525,17 +521,8 @@ impl Agent {
             max_tokens: compact::summary_tokens(window),
         };
         let reply = self.client.send(&request, &mut |event| {
-            if let model::Event::Retry {
-                attempt,
-                wait,
-                reason,
-            } = event
-            {
-                ui.event(Event::Retry {
-                    attempt,
-                    wait,
-                    reason: &reason,
-                });
+            if let model::Event::Retry(retry) = event {
+                ui.event(Event::Retry(&retry));
             }
         })?;
         let usage = reply.usage.unwrap_or_else(|| {
@@ -545,7 +532,7 @@ impl Agent {
         self.usage.add(&usage);
         self.cost_usd += self.prices.cost(&self.client.endpoint.model, &usage);
         match reply.text.trim() {
-            "" => Err(model::ModelError::Stream("the summary was empty".into())),
+            "" => Err(model::Error::malformed("the summary was empty".into())),
             text => Ok(text.to_string()),
         }
     }
@@ -579,18 +566,10 @@ impl Agent {
                     cancel.store(true, Ordering::SeqCst);
                 }
             }
-            model::Event::Retry {
-                attempt,
-                wait,
-                reason,
-            } => {
+            model::Event::Retry(retry) => {
                 partial.clear();
                 repetition = guard::Repetition::new();
-                ui.event(Event::Retry {
-                    attempt,
-                    wait,
-                    reason: &reason,
-                });
+                ui.event(Event::Retry(&retry));
             }
             model::Event::Stalled { silent, limit } => ui.event(Event::Warning(format!(
                 "the model server has sent nothing for {} s; nib waits up to {} s \
@@ -616,7 +595,7 @@ impl Agent {
                 }
             }
             (Ok(reply), None) => reply,
-            (Err(model::ModelError::Interrupted), None) => {
+            (Err(model::Error::Interrupted), None) => {
                 self.keep_partial(partial, ui);
                 return Err(Stop::Interrupted);
             }

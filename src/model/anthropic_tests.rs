@@ -1,7 +1,7 @@
 use super::*;
 use crate::model::{ToolCall, ToolSpec};
 
-fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
+fn parse(input: &str) -> (Result<Reply, Error>, String) {
     let mut streamed = String::new();
     let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
     (reply, streamed)
@@ -228,7 +228,7 @@ fn refusal_and_window_stops() {
 #[test]
 fn without_message_stop_is_incomplete_unless_it_stopped() {
     let input = [start(), text_block(0, "half")].concat();
-    assert!(matches!(parse(&input).0, Err(StreamError::Incomplete)));
+    assert_eq!(parse(&input).0, Err(Error::incomplete()));
     let input = [start(), text_block(0, "whole"), stop("end_turn")].concat();
     let cut = &input[..input.rfind("event: message_stop").unwrap()];
     assert_eq!(parse(cut).0.unwrap().text, "whole");
@@ -242,13 +242,8 @@ fn error_events() {
             ev(json!({"type": "error", "error": {"type": kind, "message": "m"}})),
         ]
         .concat();
-        match parse(&input).0 {
-            Err(StreamError::Server { message, retryable }) => {
-                assert_eq!(message, format!("{kind}: m"));
-                assert_eq!(retryable, retry, "{kind}");
-            }
-            other => panic!("expected a server error, got {other:?}"),
-        }
+        let expected = Error::server(&format!("{kind}: m"), retry);
+        assert_eq!(parse(&input).0, Err(expected), "{kind}");
     };
     check("overloaded_error", true);
     check("api_error", true);

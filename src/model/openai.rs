@@ -12,8 +12,8 @@
 use super::profile::mistral_id;
 use super::sse::SseReader;
 use super::{
-    Block, Message, Opaque, Options, Profile, Reply, Request, Role, StopReason, StreamError,
-    ToolCall, Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
+    Block, Error, Message, Opaque, Options, Profile, Reply, Request, Role, StopReason, ToolCall,
+    Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -216,7 +216,7 @@ struct State {
 }
 
 /// Reads a whole streamed reply, handing text deltas to `on_text` as they arrive.
-pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, StreamError> {
+pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, Error> {
     let mut events = SseReader::new(body);
     let mut state = State::default();
     while let Some(event) = events.next_event()? {
@@ -228,18 +228,18 @@ pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Rep
             continue;
         }
         let chunk: Value = serde_json::from_str(data)
-            .map_err(|e| StreamError::Malformed(format!("a chunk is not JSON ({e}): {data}")))?;
+            .map_err(|e| Error::malformed(format!("a chunk is not JSON ({e}): {data}")))?;
         state.apply(&chunk, on_text)?;
     }
     // A finish reason is the reply's end; some servers never send `[DONE]` after it.
     match state.finish {
         Some(_) => Ok(state.finish()),
-        None => Err(StreamError::Incomplete),
+        None => Err(Error::incomplete()),
     }
 }
 
 impl State {
-    fn apply(&mut self, chunk: &Value, on_text: &mut dyn FnMut(&str)) -> Result<(), StreamError> {
+    fn apply(&mut self, chunk: &Value, on_text: &mut dyn FnMut(&str)) -> Result<(), Error> {
         if let Some(error) = chunk.get("error") {
             return Err(server_error(error));
         }
@@ -429,7 +429,7 @@ fn parse_usage(usage: &Value) -> Usage {
 }
 
 /// An `{"error": …}` chunk: an object with `message` (OpenAI, OpenRouter) or a string.
-fn server_error(error: &Value) -> StreamError {
+fn server_error(error: &Value) -> Error {
     let message = match error {
         Value::String(s) => s.clone(),
         _ => error["message"]
@@ -456,7 +456,7 @@ fn server_error(error: &Value) -> StreamError {
     .iter()
     .any(|k| kind.contains(k))
         || ["429", "500", "502", "503", "504", "529"].contains(&kind.as_str());
-    StreamError::Server { message, retryable }
+    Error::server(&message, retryable)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@ use super::*;
 use crate::model::ToolSpec;
 use crate::model::profile::mistral_id;
 
-fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
+fn parse(input: &str) -> (Result<Reply, Error>, String) {
     let mut streamed = String::new();
     let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
     (reply, streamed)
@@ -216,7 +216,7 @@ fn missing_done_after_a_finish_is_complete_without_one_incomplete() {
     let (reply, streamed) = parse(&input);
     assert_eq!(reply.unwrap().text, "partial");
     let (reply, streamed_cut) = parse(&chunk(json!({"content": "partial"})));
-    assert!(matches!(reply, Err(StreamError::Incomplete)));
+    assert_eq!(reply, Err(Error::incomplete()));
     assert_eq!(
         (streamed.as_str(), streamed_cut.as_str()),
         ("partial", "partial")
@@ -415,15 +415,7 @@ fn mid_stream_error() {
             DONE.into(),
         ]
         .concat();
-        match parse(&input).0 {
-            Err(StreamError::Server {
-                message: m,
-                retryable,
-            }) => {
-                assert_eq!((m.as_str(), retryable), (message, retry));
-            }
-            other => panic!("expected a server error, got {other:?}"),
-        }
+        assert_eq!(parse(&input).0, Err(Error::server(message, retry)));
     };
     check(
         json!({"message": "Provider overloaded", "code": 502}),
@@ -441,7 +433,7 @@ fn mid_stream_error() {
 #[test]
 fn malformed_chunk_is_an_error() {
     let (reply, _) = parse("data: {not json\n\n");
-    assert!(matches!(reply, Err(StreamError::Malformed(_))));
+    assert!(matches!(reply, Err(Error::Stream { retry: false, .. })));
 }
 
 fn sample_messages() -> Vec<Message> {

@@ -9,8 +9,8 @@
 
 use super::sse::SseReader;
 use super::{
-    Block, CapField, Effort, Message, Opaque, Reply, Request, Role, StopReason, StreamError,
-    ToolCall, Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
+    Block, CapField, Effort, Error, Message, Opaque, Reply, Request, Role, StopReason, ToolCall,
+    Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -129,22 +129,21 @@ struct State {
 }
 
 /// Reads a whole streamed response, handing text deltas to `on_text` as they arrive.
-pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, StreamError> {
+pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, Error> {
     let mut events = SseReader::new(body);
     let mut state = State::default();
     while let Some(event) = events.next_event()? {
         if event.data.trim().is_empty() || event.data.trim() == "[DONE]" {
             continue;
         }
-        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
-            StreamError::Malformed(format!("an event is not JSON ({e}): {}", event.data))
-        })?;
+        let data: Value = serde_json::from_str(&event.data)
+            .map_err(|e| Error::malformed(format!("an event is not JSON ({e}): {}", event.data)))?;
         let kind = data["type"].as_str().unwrap_or(&event.event).to_string();
         if state.apply(&kind, &data, on_text)? {
             return Ok(state.finish());
         }
     }
-    Err(StreamError::Incomplete)
+    Err(Error::incomplete())
 }
 
 impl State {
@@ -154,7 +153,7 @@ impl State {
         kind: &str,
         data: &Value,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<bool, StreamError> {
+    ) -> Result<bool, Error> {
         let delta = data["delta"].as_str().unwrap_or("");
         match kind {
             "response.output_text.delta" | "response.refusal.delta" => {
@@ -288,7 +287,7 @@ fn parse_usage(usage: &Value) -> Option<Usage> {
 }
 
 /// A `response.failed` error or an `error` event: `{code, message}`.
-fn server_error(error: &Value) -> StreamError {
+fn server_error(error: &Value) -> Error {
     let code = match &error["code"] {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -304,10 +303,7 @@ fn server_error(error: &Value) -> StreamError {
     ]
     .iter()
     .any(|k| code.contains(k));
-    StreamError::Server {
-        message: format!("{code}: {message}"),
-        retryable,
-    }
+    Error::server(&format!("{code}: {message}"), retryable)
 }
 
 #[cfg(test)]

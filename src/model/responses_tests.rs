@@ -1,7 +1,7 @@
 use super::*;
 use crate::model::ToolSpec;
 
-fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
+fn parse(input: &str) -> (Result<Reply, Error>, String) {
     let mut streamed = String::new();
     let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
     (reply, streamed)
@@ -85,22 +85,17 @@ fn ends_and_failures() {
         (StopReason::Refusal, "I can't help.")
     );
 
-    assert!(matches!(parse(&text).0, Err(StreamError::Incomplete)));
+    assert_eq!(parse(&text).0, Err(Error::incomplete()));
     let failed = ev(json!({"type": "response.failed", "response": {"error": {
         "code": "server_error", "message": "boom"}}}));
-    match parse(&failed).0 {
-        Err(StreamError::Server { message, retryable }) => {
-            assert_eq!((message.as_str(), retryable), ("server_error: boom", true))
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        parse(&failed).0,
+        Err(Error::server("server_error: boom", true))
+    );
     let error = ev(json!({"type": "error", "code": "invalid_prompt", "message": "no"}));
     assert!(matches!(
         parse(&error).0,
-        Err(StreamError::Server {
-            retryable: false,
-            ..
-        })
+        Err(Error::Stream { retry: false, .. })
     ));
 }
 
