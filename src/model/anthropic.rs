@@ -167,17 +167,11 @@ struct State {
 pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, Error> {
     let mut events = SseReader::new(body);
     let mut state = State::default();
-    while let Some(event) = events.next_event()? {
-        if event.data.trim().is_empty() {
-            continue;
-        }
-        let data: Value = serde_json::from_str(&event.data)
-            .map_err(|e| Error::malformed(format!("an event is not JSON ({e}): {}", event.data)))?;
-        let kind = data["type"].as_str().unwrap_or(&event.event);
+    while let Some((kind, data)) = events.next_json(&[])? {
         if kind == "message_stop" {
             return Ok(state.finish());
         }
-        state.apply(kind, &data, on_text)?;
+        state.apply(&kind, &data, on_text)?;
     }
     // A stop reason is the reply's end; a server that closes before `message_stop`
     // has still said everything.
@@ -310,16 +304,13 @@ impl State {
                 Part::Text | Part::Other => {}
             }
         }
-        if stop.cut() {
-            mark_cut(&mut calls);
-        }
-        Reply {
+        mark_cut(Reply {
             text: self.text,
             calls,
             stop,
             usage: self.usage,
             opaque,
-        }
+        })
     }
 }
 

@@ -424,18 +424,12 @@ pub fn host_of(url: &str) -> String {
     }
 }
 
-/// Whether a base URL names this machine (a local model server).
+/// Whether a base URL names this machine (a local model server), read by the same
+/// parser as `host_of`.
 pub fn is_loopback(base_url: &str) -> bool {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => host,
-        _ => authority,
-    };
-    matches!(
-        host.to_ascii_lowercase().as_str(),
-        "127.0.0.1" | "localhost" | "[::1]"
-    )
+    let url = url::Url::parse(base_url).ok();
+    let host = url.as_ref().and_then(|u| u.host_str());
+    matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"))
 }
 
 /// Asks an OpenAI-compatible server which models it serves (`GET {base}/models`).
@@ -526,11 +520,14 @@ fn merge_fields(target: &mut Value, data: &Value) {
     }
 }
 
-/// Marks every call of a reply cut by the output-token limit.
-fn mark_cut(calls: &mut [ToolCall]) {
-    for call in calls {
-        call.invalid = Some(CUT_BY_LIMIT.to_string());
+/// The reply as read, every call marked invalid when the output-token limit cut it.
+fn mark_cut(mut reply: Reply) -> Reply {
+    if reply.stop.cut() {
+        for call in &mut reply.calls {
+            call.invalid = Some(CUT_BY_LIMIT.to_string());
+        }
     }
+    reply
 }
 
 /// A call's input as sent back to a server: the object, or `{}` when it was invalid.

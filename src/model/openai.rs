@@ -378,16 +378,13 @@ impl State {
                 },
             );
         }
-        if stop.cut() {
-            mark_cut(&mut calls);
-        }
-        Reply {
+        mark_cut(Reply {
             text: self.text,
             calls,
             stop,
             usage: self.usage,
             opaque,
-        }
+        })
     }
 }
 

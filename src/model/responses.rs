@@ -132,13 +132,7 @@ struct State {
 pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, Error> {
     let mut events = SseReader::new(body);
     let mut state = State::default();
-    while let Some(event) = events.next_event()? {
-        if event.data.trim().is_empty() || event.data.trim() == "[DONE]" {
-            continue;
-        }
-        let data: Value = serde_json::from_str(&event.data)
-            .map_err(|e| Error::malformed(format!("an event is not JSON ({e}): {}", event.data)))?;
-        let kind = data["type"].as_str().unwrap_or(&event.event).to_string();
+    while let Some((kind, data)) = events.next_json(&["[DONE]"])? {
         if state.apply(&kind, &data, on_text)? {
             return Ok(state.finish());
         }
@@ -258,16 +252,13 @@ impl State {
             None if !calls.is_empty() => StopReason::ToolUse,
             None => StopReason::EndTurn,
         };
-        if stop.cut() {
-            mark_cut(&mut calls);
-        }
-        Reply {
+        mark_cut(Reply {
             text: self.text,
             calls,
             stop,
             usage: self.usage,
             opaque,
-        }
+        })
     }
 }
 
