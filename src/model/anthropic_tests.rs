@@ -1,17 +1,9 @@
 use super::*;
-use crate::model::{ToolCall, ToolSpec};
+use crate::model::ToolCall;
+use crate::model::testing::{self, ev, request, tool};
 
 fn parse(input: &str) -> (Result<Reply, Error>, String) {
-    let mut streamed = String::new();
-    let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
-    (reply, streamed)
-}
-
-fn ev(data: Value) -> String {
-    format!(
-        "event: {}\ndata: {data}\n\n",
-        data["type"].as_str().unwrap()
-    )
+    testing::parse(read, input)
 }
 
 fn start() -> String {
@@ -303,24 +295,13 @@ fn request_body() {
             content: vec![result("call:1", "a.rs", false), result("c2", "bad", true)],
         },
     ];
-    let tools = [
-        ToolSpec {
-            name: "bash".into(),
-            description: "Run".into(),
-            schema: json!({"type": "object"}),
-        },
-        ToolSpec {
-            name: "read".into(),
-            description: "Read".into(),
-            schema: json!({"type": "object"}),
-        },
-    ];
+    let tools = [tool("bash", "Run"), tool("read", "Read")];
     let req = Request {
         model: "claude",
         system: "be brief",
-        messages: &messages,
         tools: &tools,
         max_tokens: 512,
+        ..request(&messages)
     };
     let text = body(&req, None);
     assert!(!text.contains('\n'));
@@ -356,13 +337,7 @@ fn request_body() {
 #[test]
 fn request_body_omits_empty_system_and_tools() {
     let messages = [Message::user_text("hi")];
-    let req = Request {
-        model: "m",
-        system: "",
-        messages: &messages,
-        tools: &[],
-        max_tokens: 5,
-    };
+    let req = request(&messages);
     let body: Value = serde_json::from_str(&body(&req, None)).unwrap();
     assert!(body.get("system").is_none());
     assert!(body.get("tools").is_none());

@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::retry::UNREACHABLE_ATTEMPTS;
+use crate::model::testing::request;
 use crate::model::{Endpoint, Message, Provider, Request, Retry, StopReason};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -104,11 +105,8 @@ type Outcome = (Result<Reply, Error>, String, Vec<(u32, Duration, String)>);
 fn run(client: &Client) -> Outcome {
     let messages = [Message::user_text("hi")];
     let req = Request {
-        model: "m",
-        system: "",
-        messages: &messages,
-        tools: &[],
         max_tokens: 100,
+        ..request(&messages)
     };
     let mut text = String::new();
     let mut retries = Vec::new();

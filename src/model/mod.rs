@@ -19,6 +19,8 @@ mod profile;
 pub mod responses;
 mod retry;
 pub mod sse;
+#[cfg(test)]
+mod testing;
 
 pub use error::Error;
 pub use profile::{CapField, Effort, Options, Profile};

@@ -1,11 +1,9 @@
 use super::*;
-use crate::model::ToolSpec;
 use crate::model::profile::mistral_id;
+use crate::model::testing::{self, request, tool};
 
 fn parse(input: &str) -> (Result<Reply, Error>, String) {
-    let mut streamed = String::new();
-    let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
-    (reply, streamed)
+    testing::parse(read, input)
 }
 
 fn reply(input: &str) -> Reply {
@@ -339,13 +337,7 @@ fn tool_turn(extra: Vec<Block>) -> Vec<Message> {
 }
 
 fn wire(messages: &[Message], profile: Profile, family: &str) -> Vec<Value> {
-    let req = Request {
-        model: "m",
-        system: "",
-        messages,
-        tools: &[],
-        max_tokens: 5,
-    };
+    let req = request(messages);
     let options = Options {
         profile,
         stream_options: profile != Profile::Mistral,
@@ -473,17 +465,12 @@ fn sample_messages() -> Vec<Message> {
 #[test]
 fn request_body() {
     let messages = sample_messages();
-    let tools = [ToolSpec {
-        name: "bash".into(),
-        description: "Run a command".into(),
-        schema: json!({"type": "object"}),
-    }];
+    let tools = [tool("bash", "Run a command")];
     let req = Request {
-        model: "m",
         system: "be brief",
-        messages: &messages,
         tools: &tools,
         max_tokens: 1000,
+        ..request(&messages)
     };
     let body: Value = serde_json::from_str(&body(&req, &opts("m"), "openai")).unwrap();
     let expected = json!({
@@ -517,13 +504,7 @@ fn request_body_is_compact_and_omits_empty_parts() {
             content: vec![Block::ToolCall(call("c", "list", json!({}), None))],
         },
     ];
-    let req = Request {
-        model: "m",
-        system: "",
-        messages: &messages,
-        tools: &[],
-        max_tokens: 5,
-    };
+    let req = request(&messages);
     let text = body(&req, &opts("m"), "openai");
     assert!(!text.contains('\n') && !text.contains(": "), "{text}");
     let body: Value = serde_json::from_str(&text).unwrap();

@@ -1,17 +1,8 @@
 use super::*;
-use crate::model::ToolSpec;
+use crate::model::testing::{self, ev, request, tool};
 
 fn parse(input: &str) -> (Result<Reply, Error>, String) {
-    let mut streamed = String::new();
-    let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
-    (reply, streamed)
-}
-
-fn ev(data: Value) -> String {
-    format!(
-        "event: {}\ndata: {data}\n\n",
-        data["type"].as_str().unwrap()
-    )
+    testing::parse(read, input)
 }
 
 fn completed(usage: Value) -> String {
@@ -142,17 +133,13 @@ fn request_body_sends_items_back() {
             }],
         },
     ];
-    let tools = [ToolSpec {
-        name: "bash".into(),
-        description: "Run".into(),
-        schema: json!({"type": "object"}),
-    }];
+    let tools = [tool("bash", "Run")];
     let req = Request {
         model: "gpt-5-codex",
         system: "be brief",
-        messages: &messages,
         tools: &tools,
         max_tokens: 100,
+        ..request(&messages)
     };
     let body: Value = serde_json::from_str(&body(&req, Some(Effort::High))).unwrap();
     let expected = json!({
