@@ -19,8 +19,6 @@ mod profile;
 pub mod responses;
 mod retry;
 pub mod sse;
-#[cfg(test)]
-mod testing;
 
 pub use error::Error;
 pub use profile::{CapField, Effort, Options, Profile};
@@ -544,6 +542,9 @@ fn object_or_empty(input: &Value) -> Value {
 fn random() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
 }
+
+#[cfg(test)]
+mod testing;
 
 #[cfg(test)]
 mod tests {
