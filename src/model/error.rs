@@ -73,42 +73,18 @@ impl Error {
 
     /// The error with the key (`redactor`'s known values) masked in every text it carries,
     /// even when a server echoes the key back.
-    pub fn redacted(self, redactor: &Redactor) -> Error {
-        let r = |text: String| redactor.redact_known(&text).into_owned();
-        match self {
-            Error::Connect { url, detail, retry } => Error::Connect {
-                url: r(url),
-                detail: r(detail),
-                retry,
-            },
-            Error::Status { code, url, body } => Error::Status {
-                code,
-                url: r(url),
-                body: r(body),
-            },
-            Error::Billing { code, url, body } => Error::Billing {
-                code,
-                url: r(url),
-                body: r(body),
-            },
-            Error::Stream { detail, retry } => Error::Stream {
-                detail: r(detail),
-                retry,
-            },
-            Error::Timeout { url, secs } => Error::Timeout { url: r(url), secs },
-            Error::Later {
-                url,
-                code,
-                wait,
-                max,
-            } => Error::Later {
-                url: r(url),
-                code,
-                wait,
-                max,
-            },
-            Error::Interrupted => Error::Interrupted,
+    pub fn redacted(mut self, redactor: &Redactor) -> Error {
+        let texts = match &mut self {
+            Error::Connect { url, detail, .. } => vec![url, detail],
+            Error::Status { url, body, .. } | Error::Billing { url, body, .. } => vec![url, body],
+            Error::Stream { detail, .. } => vec![detail],
+            Error::Timeout { url, .. } | Error::Later { url, .. } => vec![url],
+            Error::Interrupted => vec![],
+        };
+        for text in texts {
+            *text = redactor.redact_known(text).into_owned();
         }
+        self
     }
 }
 

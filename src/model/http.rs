@@ -260,14 +260,19 @@ fn io_reason(e: &io::Error) -> String {
     text.to_lowercase()
 }
 
+/// A GET with `timeout` on the whole exchange, for the small questions a local server
+/// answers (no pool: they are asked once).
+fn get(url: &str, timeout: Duration) -> ureq::Request {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeout)
+        .timeout(timeout);
+    agent.build().get(url)
+}
+
 /// `GET {base}/models` → the `data[].id`s, with `timeout` on the whole exchange.
 pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Error> {
     let url = format!("{}/models", base_url.trim_end_matches('/'));
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(timeout)
-        .timeout(timeout)
-        .build();
-    let response = match agent.get(&url).call() {
+    let response = match get(&url, timeout).call() {
         Ok(response) => response,
         Err(ureq::Error::Status(code, response)) => {
             let body = error_message(&read_capped(response, MAX_ERROR_BODY));
@@ -299,11 +304,7 @@ pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Err
 /// base without `/v1`), `default_generation_settings.n_ctx`. `None` when it does not say.
 pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
     let root = base_url.trim_end_matches('/').trim_end_matches("/v1");
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(timeout)
-        .timeout(timeout)
-        .build();
-    let response = agent.get(&format!("{root}/props")).call().ok()?;
+    let response = get(&format!("{root}/props"), timeout).call().ok()?;
     let props: Value = serde_json::from_slice(&read_capped(response, MAX_MODEL_LIST)).ok()?;
     props["default_generation_settings"]["n_ctx"]
         .as_u64()
