@@ -1,5 +1,6 @@
 //! Money: what a request costs, from a price table of common hosted models (local
-//! models cost nothing), and token estimates for servers that report no usage.
+//! models cost nothing), and token estimates for servers that report no usage,
+//! calibrated by the counts a server gives (`Tally`).
 
 use crate::model::{Block, Message, Reply, Usage};
 use serde_json::Value;

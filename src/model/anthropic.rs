@@ -5,7 +5,7 @@
 //! rewritten to the characters Anthropic accepts, the same way every time. `thinking`
 //! and `redacted_thinking` blocks are kept whole (with their `signature` / `data`) and
 //! sent back unchanged before the `tool_use` they preceded; a history from elsewhere
-//! has none, and goes without. HTTP and retries live in `http.rs`.
+//! has none, and goes without. HTTP lives in `http.rs`, retries in `retry.rs`.
 
 use super::sse::SseReader;
 use super::{

@@ -7,7 +7,10 @@
 //! parse their streams back into a `Reply`. What a provider needs back unchanged
 //! (reasoning, thinking blocks with signatures, thought signatures) travels as `Opaque`
 //! data tagged with the wire family that sent it. `sse.rs` does the event-stream
-//! framing for all. Nothing here prints: progress reaches the caller through `Event`s.
+//! framing for all. A request is sent by `retry.rs` (whether and when to try again),
+//! one attempt at a time by `http.rs` (over `body.rs`, the bridge that lets a cancel
+//! or the idle limit stop the wait); every failure is one `Error` (`error.rs`). Nothing
+//! here prints: progress reaches the caller through `Event`s.
 
 pub mod anthropic;
 mod body;

@@ -6,8 +6,8 @@
 //! indexes, a whole call in one chunk, extra fields. What providers need back (DeepSeek
 //! `reasoning_content`, OpenRouter `reasoning_details`, Gemini `extra_content`) is kept
 //! as `Opaque` data and merged back into the same message or call. Profile quirks
-//! (Azure URLs and keys, Mistral ids and ordering, Groq usage) live here too; HTTP and
-//! retries live in `http.rs`.
+//! (Azure URLs and keys, Mistral ids and ordering, Groq usage) live here too; HTTP lives
+//! in `http.rs`, retries in `retry.rs`.
 
 use super::profile::mistral_id;
 use super::sse::SseReader;

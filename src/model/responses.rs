@@ -5,7 +5,7 @@
 //! Reasoning items (with `encrypted_content` when the model reasons) are kept whole as
 //! `Opaque` data and sent back before the calls they preceded, with each function
 //! call's item id. A history from another protocol has neither and goes without, which
-//! the API accepts. HTTP and retries live in `http.rs`.
+//! the API accepts. HTTP lives in `http.rs`, retries in `retry.rs`.
 
 use super::sse::SseReader;
 use super::{
