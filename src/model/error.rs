@@ -8,6 +8,9 @@ use crate::secrets::Redactor;
 use std::fmt;
 use std::io;
 
+/// What stands for the API key in an error: the user should know it was the key.
+const KEY_MASK: &str = "[api key]";
+
 /// A failed request (after retries), or why reading one reply stream failed.
 #[derive(Debug, PartialEq)]
 pub enum Error {
@@ -82,7 +85,7 @@ impl Error {
             Error::Interrupted => vec![],
         };
         for text in texts {
-            *text = redactor.redact_known(text).into_owned();
+            *text = redactor.replace_known(text, KEY_MASK).into_owned();
         }
         self
     }

@@ -217,7 +217,7 @@ fn client_errors_are_not_retried_and_hide_the_key() {
     assert!(matches!(error, Error::Status { code: 401, .. }));
     let shown = error.to_string();
     assert!(
-        shown.contains("Incorrect API key provided: [REDACTED]"),
+        shown.contains("Incorrect API key provided: [api key]"),
         "{shown}"
     );
     assert!(!shown.contains(key));
