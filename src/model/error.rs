@@ -74,9 +74,13 @@ impl Error {
         }
     }
 
-    /// The error with the key (`redactor`'s known values) masked in every text it carries,
-    /// even when a server echoes the key back.
-    pub fn redacted(mut self, redactor: &Redactor) -> Error {
+    /// The error with `key` masked in every text it carries, even when a server echoes
+    /// it back. (Built only for an error: a redactor costs a regex.)
+    pub fn redacted(mut self, key: Option<&str>) -> Error {
+        let Some(key) = key else {
+            return self;
+        };
+        let redactor = Redactor::new(&[key.to_string()]);
         let texts = match &mut self {
             Error::Connect { url, detail, .. } => vec![url, detail],
             Error::Status { url, body, .. } | Error::Billing { url, body, .. } => vec![url, body],

@@ -26,7 +26,6 @@ pub mod sse;
 pub use error::Error;
 pub use profile::{CapField, Effort, Options, Profile};
 
-use crate::secrets::Redactor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::Cell;
@@ -335,8 +334,6 @@ pub struct Client {
     learned: Cell<Options>,
     /// Built once, from `limits`: the connection pool and the timeouts.
     agent: ureq::Agent,
-    /// Masks the key in errors, even when a server echoes it back.
-    redactor: Redactor,
 }
 
 impl Client {
@@ -344,7 +341,6 @@ impl Client {
         let options = Options::for_endpoint(&endpoint);
         Client {
             agent: http::agent(&limits, !is_loopback(&endpoint.base_url)),
-            redactor: Redactor::new(endpoint.api_key.as_slice()),
             endpoint,
             limits,
             cancel,

@@ -24,7 +24,7 @@ pub fn send(client: &Client, post: &Post, on_event: &mut dyn FnMut(Event)) -> Re
             Ok(reply) => return Ok(reply),
             Err(failed) => failed,
         };
-        let error = error.redacted(&client.redactor);
+        let error = error.redacted(client.endpoint.api_key.as_deref());
         if !worth_retrying(&error) {
             return Err(error);
         }
