@@ -83,7 +83,7 @@ fn stall_notice(idle_timeout: Duration) -> Duration {
 /// A response body arriving over the worker's channel, as a `BufRead`. When the wait
 /// stops (a cancel, the idle limit) the reader sees an I/O error and `halt` says why.
 pub struct Body<'w, 'a> {
-    pub waiter: &'w Waiter<'a>,
+    waiter: &'w Waiter<'a>,
     chunk: Vec<u8>,
     pos: usize,
     ended: bool,

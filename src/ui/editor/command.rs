@@ -66,7 +66,7 @@ pub fn decode(key: KeyEvent) -> Command {
     }
 }
 
-pub fn decode_ctrl(c: char) -> Command {
+fn decode_ctrl(c: char) -> Command {
     match c {
         'a' => Command::LineStart,
         'e' => Command::LineEnd,

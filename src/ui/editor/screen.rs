@@ -11,7 +11,7 @@ use crossterm::terminal::{Clear, ClearType};
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-pub const TAB_WIDTH: usize = 4;
+const TAB_WIDTH: usize = 4;
 /// Rows of completion candidates listed under the input; the rest are counted.
 pub const MAX_LISTING_ROWS: usize = 8;
 
@@ -33,7 +33,7 @@ pub struct Layout {
 }
 
 /// How a buffer character is drawn: pasted tabs as spaces, controls made visible.
-pub fn glyph(c: char) -> Cow<'static, str> {
+fn glyph(c: char) -> Cow<'static, str> {
     match c {
         '\t' => Cow::Borrowed(&"        "[..TAB_WIDTH]),
         c if c.is_control() => Cow::Owned(sanitize(&c.to_string()).into_owned()),
@@ -41,7 +41,7 @@ pub fn glyph(c: char) -> Cow<'static, str> {
     }
 }
 
-pub fn glyph_width(c: char) -> usize {
+fn glyph_width(c: char) -> usize {
     match c {
         '\t' => TAB_WIDTH,
         c if c.is_control() => glyph(c).chars().count(),
@@ -50,7 +50,7 @@ pub fn glyph_width(c: char) -> usize {
 }
 
 /// Continuation lines are indented under the prompt, if the prompt leaves room.
-pub fn indent_width(prompt_width: usize, width: usize) -> usize {
+fn indent_width(prompt_width: usize, width: usize) -> usize {
     if prompt_width < width / 2 {
         prompt_width
     } else {
@@ -59,7 +59,7 @@ pub fn indent_width(prompt_width: usize, width: usize) -> usize {
 }
 
 /// Advances past a character `w` columns wide, wrapping as terminals do.
-pub fn place(pos: &mut Pos, w: usize, width: usize) {
+fn place(pos: &mut Pos, w: usize, width: usize) {
     if w > 0 && pos.col + w > width {
         pos.row += 1;
         pos.col = 0;
@@ -68,7 +68,7 @@ pub fn place(pos: &mut Pos, w: usize, width: usize) {
 }
 
 /// Where the terminal shows the cursor before a character `w` columns wide.
-pub fn shown_at(pos: Pos, w: usize, width: usize) -> Pos {
+fn shown_at(pos: Pos, w: usize, width: usize) -> Pos {
     match pos.col + w.max(1) > width {
         true => Pos {
             row: pos.row + 1,
@@ -149,10 +149,10 @@ pub fn listing_rows(candidates: &[String], width: usize) -> Vec<String> {
 /// Draws the input area below whatever was printed before it, redrawing it whole on
 /// each change. Remembers which row of the area the cursor is on.
 pub struct Screen<'p> {
-    pub prompt: &'p str,
-    pub plain_prompt: String,
-    pub width: usize,
-    pub cursor_row: usize,
+    prompt: &'p str,
+    plain_prompt: String,
+    width: usize,
+    cursor_row: usize,
 }
 
 impl<'p> Screen<'p> {
@@ -218,7 +218,7 @@ impl<'p> Screen<'p> {
         out.flush()
     }
 
-    pub fn to_area_top(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+    fn to_area_top(&self, buf: &mut Vec<u8>) -> io::Result<()> {
         if self.cursor_row > 0 {
             queue!(buf, MoveUp(to_u16(self.cursor_row)))?;
         }
@@ -249,6 +249,6 @@ impl<'p> Screen<'p> {
     }
 }
 
-pub fn to_u16(n: usize) -> u16 {
+fn to_u16(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }

@@ -92,7 +92,7 @@ impl State {
         }
     }
 
-    pub fn down(&mut self) {
+    fn down(&mut self) {
         if self.input.line_down() {
             return;
         }
@@ -111,7 +111,7 @@ pub struct Input {
     pub killed: String,
 }
 
-pub fn is_word(c: char) -> bool {
+fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
@@ -125,7 +125,7 @@ impl Input {
     }
 
     /// Replaces the buffer; the cursor goes to the end of its first line or of all of it.
-    pub fn set(&mut self, text: &str, cursor_on_first_line: bool) {
+    fn set(&mut self, text: &str, cursor_on_first_line: bool) {
         self.chars = text.chars().collect();
         self.cursor = match cursor_on_first_line {
             true => self.chars.iter().position(|&c| c == '\n'),
@@ -141,7 +141,7 @@ impl Input {
     }
 
     /// Removes `from..to` (clamped) and leaves the cursor at `from`; `save` keeps it for Ctrl-Y.
-    pub fn kill(&mut self, from: usize, to: usize, save: bool) {
+    fn kill(&mut self, from: usize, to: usize, save: bool) {
         let to = to.min(self.chars.len());
         if from >= to {
             return;
@@ -154,13 +154,13 @@ impl Input {
     }
 
     /// Ctrl-K: to the end of the line; at the end of a line, joins the next one.
-    pub fn kill_to_end(&mut self) {
+    fn kill_to_end(&mut self) {
         let end = self.line_end();
         let end = if end == self.cursor { end + 1 } else { end };
         self.kill(self.cursor, end, true);
     }
 
-    pub fn word_left(&self) -> usize {
+    fn word_left(&self) -> usize {
         let mut i = self.cursor;
         while i > 0 && !is_word(self.chars[i - 1]) {
             i -= 1;
@@ -171,7 +171,7 @@ impl Input {
         i
     }
 
-    pub fn word_right(&self) -> usize {
+    fn word_right(&self) -> usize {
         let mut i = self.cursor;
         let n = self.chars.len();
         while i < n && !is_word(self.chars[i]) {
@@ -183,7 +183,7 @@ impl Input {
         i
     }
 
-    pub fn big_word_left(&self) -> usize {
+    fn big_word_left(&self) -> usize {
         let mut i = self.cursor;
         while i > 0 && self.chars[i - 1].is_whitespace() {
             i -= 1;
@@ -194,14 +194,14 @@ impl Input {
         i
     }
 
-    pub fn line_start(&self) -> usize {
+    fn line_start(&self) -> usize {
         self.chars[..self.cursor]
             .iter()
             .rposition(|&c| c == '\n')
             .map_or(0, |i| i + 1)
     }
 
-    pub fn line_end(&self) -> usize {
+    fn line_end(&self) -> usize {
         self.chars[self.cursor..]
             .iter()
             .position(|&c| c == '\n')
@@ -209,7 +209,7 @@ impl Input {
     }
 
     /// Moves to the same column of the previous line; false on the first line.
-    pub fn line_up(&mut self) -> bool {
+    fn line_up(&mut self) -> bool {
         let start = self.line_start();
         if start == 0 {
             return false;
@@ -222,7 +222,7 @@ impl Input {
     }
 
     /// Moves to the same column of the next line; false on the last line.
-    pub fn line_down(&mut self) -> bool {
+    fn line_down(&mut self) -> bool {
         let end = self.line_end();
         if end == self.chars.len() {
             return false;
@@ -255,7 +255,7 @@ impl Input {
         }
     }
 
-    pub fn big_word_left_of_cursor(&self) -> usize {
+    fn big_word_left_of_cursor(&self) -> usize {
         self.chars[..self.cursor]
             .iter()
             .rposition(|c| c.is_whitespace())
@@ -263,7 +263,7 @@ impl Input {
     }
 }
 
-pub fn common_prefix(words: &[String]) -> String {
+fn common_prefix(words: &[String]) -> String {
     let first = &words[0];
     let mut len = first.len();
     for w in &words[1..] {
@@ -282,8 +282,8 @@ pub fn common_prefix(words: &[String]) -> String {
 /// line being typed, kept in `draft` while browsing.
 pub struct History {
     pub entries: Vec<String>,
-    pub index: usize,
-    pub draft: String,
+    index: usize,
+    draft: String,
 }
 
 impl History {
@@ -296,12 +296,12 @@ impl History {
         }
     }
 
-    pub fn reset(&mut self) {
+    fn reset(&mut self) {
         self.index = self.entries.len();
         self.draft.clear();
     }
 
-    pub fn older(&mut self, current: &str) -> Option<&str> {
+    fn older(&mut self, current: &str) -> Option<&str> {
         if self.index == 0 {
             return None;
         }
@@ -312,7 +312,7 @@ impl History {
         Some(&self.entries[self.index])
     }
 
-    pub fn newer(&mut self) -> Option<&str> {
+    fn newer(&mut self) -> Option<&str> {
         if self.index >= self.entries.len() {
             return None;
         }
