@@ -83,46 +83,42 @@ pub fn attempt(
         url,
         on_event: RefCell::new(on_event),
     };
-    let error = match waiter.next().map_err(|e| (e, None))? {
-        Some(Wire::Open) => None,
-        Some(Wire::Status {
-            code,
-            after,
-            message,
-            billing,
-        }) => Some((status_error(code, message, billing, url), after)),
-        Some(Wire::Unreachable { detail, transient }) => {
-            let retry = transient;
-            let url = url.clone();
-            Some((Error::Connect { url, detail, retry }, None))
-        }
-        Some(Wire::Chunk(_) | Wire::Broken(_)) | None => {
-            let detail = "the connection closed before an answer".to_string();
-            Some((
-                Error::Stream {
-                    detail,
-                    retry: true,
-                },
-                None,
-            ))
-        }
-    };
-    if let Some(failed) = error {
-        return Err(failed);
-    }
+    opened(waiter.next().map_err(|e| (e, None))?, url)?;
     let mut body = Body::new(&waiter);
     let on_text = &mut |text: &str| (*waiter.on_event.borrow_mut())(Event::Text(text));
     let result = (post.read)(&mut body, on_text);
     result.map_err(|e| (body.halt.take().unwrap_or(e), None))
 }
 
-/// An error status: billing (nothing but a payment fixes it) or the status as sent.
-fn status_error(code: u16, body: String, billing: bool, url: &str) -> Error {
+/// The head of the answer: `Ok` when a body follows, else what went wrong. An error
+/// status is billing when nothing but a payment fixes it.
+fn opened(head: Option<Wire>, url: &str) -> Result<(), Failed> {
     let url = url.to_string();
-    match billing || code == 402 {
-        true => Error::Billing { code, url, body },
-        false => Error::Status { code, url, body },
-    }
+    let error = match head {
+        Some(Wire::Open) => return Ok(()),
+        Some(Wire::Status {
+            code,
+            after,
+            message: body,
+            billing,
+        }) => {
+            let error = match billing || code == 402 {
+                true => Error::Billing { code, url, body },
+                false => Error::Status { code, url, body },
+            };
+            return Err((error, after));
+        }
+        Some(Wire::Unreachable { detail, transient }) => Error::Connect {
+            url,
+            detail,
+            retry: transient,
+        },
+        Some(Wire::Chunk(_) | Wire::Broken(_)) | None => Error::Stream {
+            detail: "the connection closed before an answer".to_string(),
+            retry: true,
+        },
+    };
+    Err((error, None))
 }
 
 /// Starts the worker that sends `post` and forwards what comes back.
