@@ -157,6 +157,18 @@ impl Usage {
         self.cache_read_input_tokens += other.cache_read_input_tokens;
         self.cache_creation_input_tokens += other.cache_creation_input_tokens;
     }
+
+    /// Usage from OpenAI's counts, whose `input` includes the `cached` tokens: nib
+    /// reports them apart, as Anthropic does. A missing count is 0.
+    fn cached_apart(input: u64, cached: Option<u64>, output: Option<u64>) -> Usage {
+        let cached = cached.unwrap_or(0);
+        Usage {
+            input_tokens: input.saturating_sub(cached),
+            output_tokens: output.unwrap_or(0),
+            cache_read_input_tokens: cached,
+            cache_creation_input_tokens: 0,
+        }
+    }
 }
 
 /// Why the model stopped, normalised across providers.

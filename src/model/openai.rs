@@ -413,16 +413,11 @@ fn merge_detail(details: &mut Vec<Value>, fragment: &Value) {
 }
 
 fn parse_usage(usage: &Value) -> Usage {
-    let prompt = usage["prompt_tokens"].as_u64().unwrap_or(0);
-    let cached = usage["prompt_tokens_details"]["cached_tokens"]
-        .as_u64()
-        .unwrap_or(0);
-    Usage {
-        input_tokens: prompt.saturating_sub(cached),
-        output_tokens: usage["completion_tokens"].as_u64().unwrap_or(0),
-        cache_read_input_tokens: cached,
-        cache_creation_input_tokens: 0,
-    }
+    Usage::cached_apart(
+        usage["prompt_tokens"].as_u64().unwrap_or(0),
+        usage["prompt_tokens_details"]["cached_tokens"].as_u64(),
+        usage["completion_tokens"].as_u64(),
+    )
 }
 
 /// An `{"error": …}` chunk: an object with `message` (OpenAI, OpenRouter) or a string.

@@ -262,19 +262,13 @@ impl State {
     }
 }
 
-/// `input_tokens` counts the cached ones; nib reports them apart, as Anthropic does.
 /// Reasoning tokens are part of `output_tokens`.
 fn parse_usage(usage: &Value) -> Option<Usage> {
-    let input = usage["input_tokens"].as_u64()?;
-    let cached = usage["input_tokens_details"]["cached_tokens"]
-        .as_u64()
-        .unwrap_or(0);
-    Some(Usage {
-        input_tokens: input.saturating_sub(cached),
-        output_tokens: usage["output_tokens"].as_u64().unwrap_or(0),
-        cache_read_input_tokens: cached,
-        cache_creation_input_tokens: 0,
-    })
+    Some(Usage::cached_apart(
+        usage["input_tokens"].as_u64()?,
+        usage["input_tokens_details"]["cached_tokens"].as_u64(),
+        usage["output_tokens"].as_u64(),
+    ))
 }
 
 /// A `response.failed` error or an `error` event: `{code, message}`.
