@@ -12,11 +12,12 @@ use crate::journal::{Journal, Record};
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
+use crate::paths::Workspace;
 use crate::price;
 use crate::sandbox::{Grant, Sandbox};
 use crate::tools::disk::Links;
 use crate::tools::fs::{Plan, Seen};
-use crate::tools::{self, Action, Outcome, Tool, Workspace};
+use crate::tools::{self, Action, Outcome, Tool};
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -780,12 +781,10 @@ impl Agent {
                     workspace: &self.workspace,
                     cancel: &self.cancel,
                     env: &self.env,
-                    skills: &self.skills,
                     sandbox: &self.sandbox,
                     grant: Grant::Approved,
                     may_read: &|path| gate.may_search(&action, path),
                     seen: &self.seen,
-                    mcp: Some(&self.mcp),
                 };
                 let plan = tools::plan(&action, &ctx);
                 let request = Approval {
@@ -822,17 +821,21 @@ impl Agent {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
-            skills: &self.skills,
-            mcp: Some(&self.mcp),
             sandbox: &self.sandbox,
             grant,
             may_read: &|path| gate.may_search(&action, path),
             seen: &self.seen,
         };
-        let mut outcome = match tools::plan(&action, &ctx) {
-            None => tools::execute(&action, &ctx),
-            Some(Err(why)) => Outcome::error(why),
-            Some(Ok(plan)) => self.apply(call, plan, ui),
+        let mut outcome = match (&action, tools::plan(&action, &ctx)) {
+            (Action::Skill { name }, _) => match crate::context::skills::invoke(&self.skills, name)
+            {
+                Ok(text) => Outcome::ok(tools::clip::clip(text.as_bytes())),
+                Err(e) => Outcome::error(e),
+            },
+            (Action::Mcp { name, input }, _) => self.mcp.call(name, input, &self.cancel),
+            (_, None) => tools::execute(&action, &ctx),
+            (_, Some(Err(why))) => Outcome::error(why),
+            (_, Some(Ok(plan))) => self.apply(call, plan, ui),
         };
         outcome.content = tools::clip::shrink(&outcome.content, limit);
         if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {

@@ -12,11 +12,12 @@ use crate::config::{self, Settings};
 use crate::context;
 use crate::journal::{self, Journal, JournalError, Meta, Record};
 use crate::model::{self, Client, Limits, Message, Usage};
+use crate::paths::Workspace;
 use crate::price;
 use crate::sandbox::{self, Sandbox};
 use crate::sessions;
 use crate::tools::fs::Seen;
-use crate::tools::{self, Tool, Workspace};
+use crate::tools::{self, Tool};
 use crate::ui::headless::Headless;
 use crate::ui::term::sanitize;
 use claude::{ClaudeSetup, claude_model, mcp_servers};
@@ -195,7 +196,7 @@ fn trust_folder(dirs: &Dirs) -> Result<i32, Error> {
     let data = dirs.data.as_ref().map(|d| d.join("nib"));
     let data =
         data.ok_or_else(|| Error::Setup("no data directory (set HOME or XDG_DATA_HOME)".into()))?;
-    approval::trust_folder(&data, &cwd).map_err(Error::Setup)?;
+    approval::trust::trust_folder(&data, &cwd).map_err(Error::Setup)?;
     println!(
         "trusted {}: its .claude/settings.json and .claude/settings.local.json now apply in full",
         cwd.display()
@@ -455,7 +456,10 @@ pub fn prepare(
     let claude = ClaudeSetup::load(args, dirs, &cwd)?;
     let mcp = mcp_servers(args, dirs, &cwd, &settings, &claude);
     let endpoint = endpoint_with(args, &settings, claude.model.clone())?;
-    let workspace = Workspace { root: cwd.clone() };
+    let workspace = Workspace {
+        root: cwd.clone(),
+        home: dirs.home.clone(),
+    };
     let mode = args
         .permission_mode
         .or(claude.mode)
@@ -463,12 +467,12 @@ pub fn prepare(
     let mut rules = claude.rules.clone();
     rules.allow.extend(args.allowed_tools.clone());
     rules.deny.extend(args.disallowed_tools.clone());
-    let places = approval::Places {
-        home: dirs.home.clone(),
+    let places = approval::settings::Places {
         nib_config: dirs.config.as_ref().map(|c| c.join("nib")),
         nib_data: dirs.data.as_ref().map(|d| d.join("nib")),
     };
-    let mut gate = approval::load(rules, mode, workspace.clone(), places).map_err(Error::Setup)?;
+    let mut gate =
+        approval::settings::load(rules, mode, workspace.clone(), places).map_err(Error::Setup)?;
     for w in gate.warnings() {
         eprintln!("nib: warning: {}", sanitize(w));
     }

@@ -438,7 +438,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 list.extend(
                     rules
                         .iter()
-                        .flat_map(|r| crate::approval::parse_tool_list(r)),
+                        .flat_map(|r| crate::approval::rules::parse_tool_list(r)),
                 );
             }
             "--tools" => {
@@ -575,7 +575,7 @@ fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {
 /// A word that continues a space-separated rule list: every item is `Name` or
 /// `Name(...)` with a capitalised tool name, so a prompt never looks like one.
 fn looks_like_rules(word: &str) -> bool {
-    let items = crate::approval::parse_tool_list(word);
+    let items = crate::approval::rules::parse_tool_list(word);
     !items.is_empty()
         && items.iter().all(|item| {
             let name = item.split('(').next().unwrap_or("");

@@ -92,7 +92,7 @@ impl Settings {
 /// Whether the project's own configuration (its hooks, `.mcp.json`, commands, settings
 /// `env` and model) may run here: only in a folder the user trusted.
 pub fn project_trusted(root: &Path) -> bool {
-    dirs::data_dir().is_some_and(|d| crate::approval::folder_trusted(&d.join("nib"), root))
+    dirs::data_dir().is_some_and(|d| crate::approval::trust::folder_trusted(&d.join("nib"), root))
 }
 
 /// One Claude Code settings file that exists, with its JSON.

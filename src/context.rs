@@ -98,14 +98,6 @@ pub fn find_commands(cwd: &Path, home: Option<&Path>) -> Vec<commands::Command> 
     commands::discover(&commands::search_dirs(cwd, &root, home, trusted))
 }
 
-/// `~/x` for paths under home, others as they are.
-pub fn short_path(path: &Path, home: Option<&Path>) -> String {
-    match home.and_then(|h| path.strip_prefix(h).ok()) {
-        Some(rel) => format!("~/{}", rel.display()),
-        None => path.display().to_string(),
-    }
-}
-
 /// The parts joined into one prompt.
 pub fn render(parts: &[Part]) -> String {
     parts

@@ -12,6 +12,7 @@ mod hooks;
 mod journal;
 mod mcp;
 mod model;
+mod paths;
 mod price;
 mod sandbox;
 mod secrets;

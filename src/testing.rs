@@ -1,9 +1,13 @@
-//! Scratch directories for unit tests: each test gets its own, removed when the test ends.
+//! Helpers for unit tests: scratch directories (each test gets its own, removed when the
+//! test ends), what a tool runs with, a journal's meta record.
 
-use crate::tools::Workspace;
+use crate::paths::Workspace;
+use crate::sandbox::{Grant, Sandbox};
+use crate::tools::{Context, fs::Seen};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 /// A fresh, empty directory under the system temp dir, removed when dropped.
 pub struct TempDir(PathBuf);
@@ -44,6 +48,7 @@ impl TempDir {
     pub fn workspace(&self) -> Workspace {
         Workspace {
             root: self.0.clone(),
+            home: dirs::home_dir(),
         }
     }
 }
@@ -51,6 +56,46 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a tool runs with, owned: a scratch workspace, nothing seen yet, no sandbox and
+/// no environment unless a test sets one.
+pub struct Surroundings {
+    pub dir: TempDir,
+    pub ws: Workspace,
+    pub cancel: AtomicBool,
+    pub env: Vec<(String, String)>,
+    pub seen: Seen,
+    pub sandbox: Sandbox,
+}
+
+impl Surroundings {
+    pub fn new(name: &str) -> Surroundings {
+        let dir = TempDir::new(name);
+        let ws = dir.workspace();
+        let sandbox = Sandbox::off(&ws.root);
+        Surroundings {
+            dir,
+            ws,
+            cancel: AtomicBool::new(false),
+            env: Vec::new(),
+            seen: Seen::default(),
+            sandbox,
+        }
+    }
+
+    /// The context of an approved action that may read whatever it finds.
+    pub fn ctx(&self) -> Context<'_> {
+        Context {
+            workspace: &self.ws,
+            cancel: &self.cancel,
+            env: &self.env,
+            sandbox: &self.sandbox,
+            grant: Grant::Approved,
+            may_read: &|_| true,
+            seen: &self.seen,
+        }
     }
 }
 

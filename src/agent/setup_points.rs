@@ -35,8 +35,6 @@ impl Agent {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &self.env,
-            skills: &self.skills,
-            mcp: Some(&self.mcp),
             sandbox: &self.sandbox,
             // Hooks run as approved commands do; a command's `!` lines get their own.
             grant: Grant::Approved,
@@ -72,8 +70,6 @@ impl Agent {
             workspace: &self.workspace,
             cancel: &self.cancel,
             env: &env,
-            skills: &self.skills,
-            mcp: Some(&self.mcp),
             sandbox: &self.sandbox,
             // Hooks run as approved commands do; a command's `!` lines get their own.
             grant: Grant::Approved,

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::testing::TempDir;
+use crate::tools::Action;
 use std::time::Duration;
 
 /// A workspace with `.env`, a subdirectory, and a HOME beside it holding a key.
@@ -50,16 +51,12 @@ impl Place {
             },
             strict: true,
         };
-        let workspace = Workspace { root: self.ws() };
+        let workspace = Workspace {
+            root: self.ws(),
+            home: Some(self.home()),
+        };
         let nib = vec![self.home().join(".config/nib")];
-        Gate::build(
-            vec![source],
-            Mode::Default,
-            workspace,
-            Some(self.home()),
-            nib,
-        )
-        .unwrap()
+        Gate::build(vec![source], Mode::Default, workspace, nib).unwrap()
     }
 }
 

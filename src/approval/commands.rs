@@ -4,9 +4,10 @@
 //! matched against. Which verdict follows is `mod.rs`'s job.
 
 use super::files::Arg;
+use super::lexer::{self, Redirect, Simple, Word};
 use super::readers;
 use super::rules::{Rule, Spec};
-use super::shell::{self, Redirect, Simple, Word};
+use super::shell;
 use crate::tools::Tool;
 
 /// Deepest nesting of wrappers, `sh -c` strings and substitutions we look into; deeper
@@ -86,7 +87,7 @@ fn visit_string(command: &str, depth: usize, out: &mut Vec<Option<Seen>>) {
         out.push(None);
         return;
     }
-    match shell::parse(command) {
+    match lexer::parse(command) {
         Ok(parts) => parts.iter().for_each(|p| visit_part(p, depth, out)),
         Err(_) => out.push(None),
     }

@@ -6,7 +6,7 @@
 //! It only reads the filesystem (lists directories, resolves links); which rule a
 //! path meets is `mod.rs`'s job.
 
-use crate::tools::{canonical_prefix, normalize};
+use crate::paths::{canonical_prefix, normalize};
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};

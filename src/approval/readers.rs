@@ -6,7 +6,8 @@
 //! Parsing is `shell.rs`'s job; matching the files against rules is `mod.rs`'s.
 
 use super::files::Arg;
-use super::shell::{Word, abbreviates, basename, command_reason, has_flag};
+use super::lexer::Word;
+use super::shell::{abbreviates, basename, command_reason, has_flag};
 use Operands::{Files, NotFiles};
 
 /// One built-in read-only command: what it must not be given, which of its words name

@@ -4,6 +4,7 @@
 //! rules the user saved there themselves with "always in this project" (those apply
 //! even in a folder not trusted, since the user wrote them).
 
+use crate::paths::canonical_prefix;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,17 @@ fn update(data: &Path, folder: &Path, change: impl FnOnce(&mut Entry)) -> Result
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, &file))
         .map_err(fail)
+}
+
+/// `nib trust`: records that the user trusts `folder` (canonical) with its own settings.
+pub fn trust_folder(nib_data: &Path, folder: &Path) -> Result<(), String> {
+    answer(nib_data, folder, true)
+}
+
+/// Whether the user trusted `root` (`nib trust`, or yes in the REPL): its own files may
+/// then grant permissions and run hooks, MCP servers and commands.
+pub fn folder_trusted(nib_data: &Path, root: &Path) -> bool {
+    entry(nib_data, &canonical_prefix(root)).is_ok_and(|e| e.trusted == Some(true))
 }
 
 #[cfg(test)]

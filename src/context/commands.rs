@@ -115,7 +115,7 @@ fn read(dir: &Path, path: &Path) -> Option<Command> {
             .unwrap_or_else(|| first_line.trim_start_matches('#').trim().to_string()),
         argument_hint: field("argument-hint"),
         allowed_tools: field("allowed-tools")
-            .map(|t| crate::approval::parse_tool_list(&t))
+            .map(|t| crate::approval::rules::parse_tool_list(&t))
             .unwrap_or_default(),
         model: field("model"),
         body,

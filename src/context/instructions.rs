@@ -7,8 +7,8 @@
 //! A repository's file that resolves outside the repository, or to a `.env` file, is
 //! left out with a warning, whether it is found by name or imported.
 
-use super::{Part, short_path};
-use crate::tools::normalize;
+use super::Part;
+use crate::paths::{normalize, short_path};
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};

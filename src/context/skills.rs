@@ -133,7 +133,7 @@ pub fn listing(skills: &[Skill], home: Option<&Path>) -> Option<String> {
     for s in skills {
         out.push_str(&format!("- {}: {}", s.name, s.description));
         if let Some(dir) = &s.dir {
-            out.push_str(&format!(" [{}]", super::short_path(dir, home)));
+            out.push_str(&format!(" [{}]", crate::paths::short_path(dir, home)));
         }
         out.push('\n');
     }

@@ -399,7 +399,7 @@ pub fn blocked_note(reach: Reach, failed: bool, output: &str) -> Option<String> 
 }
 
 fn canonical(path: &Path) -> PathBuf {
-    crate::tools::canonical_prefix(path)
+    crate::paths::canonical_prefix(path)
 }
 
 /// What this kernel offers.

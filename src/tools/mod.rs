@@ -3,7 +3,8 @@
 //!
 //! A tool never fails the run: whatever goes wrong becomes text for the model
 //! (`Outcome { is_error: true, .. }`). Deciding *whether* an action may run is
-//! `approval.rs`'s job, not this module's.
+//! `approval`'s job, not this module's; skills and MCP tools are parsed here but run
+//! by the agent, which holds them.
 
 pub mod change;
 pub mod clip;
@@ -14,9 +15,10 @@ pub mod shell;
 pub mod watchdog;
 
 use crate::model::{ToolCall, ToolSpec};
+use crate::paths::Workspace;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -169,74 +171,6 @@ impl Action {
     }
 }
 
-/// The directory nib works in; file paths are resolved against it.
-#[derive(Clone, Debug)]
-pub struct Workspace {
-    /// Canonical path of the working directory.
-    pub root: PathBuf,
-}
-
-impl Workspace {
-    /// Resolves `path` against the workspace root (absolute paths stay absolute; `~/`
-    /// is the home directory). `..` is resolved by the text first; then the longest
-    /// existing prefix is canonicalised (symlinks followed), so it works for files that
-    /// do not exist yet.
-    pub fn resolve(&self, path: &Path) -> PathBuf {
-        canonical_prefix(&normalize(&self.root, dirs::home_dir().as_deref(), path))
-    }
-
-    /// `path` as people and the model see it: relative to the root when inside it
-    /// (`.` for the root itself), else absolute.
-    pub fn display(&self, path: &Path) -> String {
-        match path.strip_prefix(&self.root) {
-            Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
-            Ok(rel) => rel.display().to_string(),
-            Err(_) => path.display().to_string(),
-        }
-    }
-}
-
-/// `path` made absolute against `base` (`~/` is `home`), with `.` and `..` resolved by
-/// the text alone (`/..` stays `/`).
-pub fn normalize(base: &Path, home: Option<&Path>, path: &Path) -> PathBuf {
-    let text = path.to_string_lossy();
-    let joined = match (text.strip_prefix("~/"), home) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ if text == "~" && home.is_some() => home.map(Path::to_path_buf).unwrap_or_default(),
-        _ => base.join(path),
-    };
-    let mut out = PathBuf::from("/");
-    for part in joined.components() {
-        match part {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(name) => out.push(name),
-            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
-
-/// The canonical form of the longest existing prefix of `path`, plus the rest: follows
-/// symlinks even for files that do not exist yet.
-pub fn canonical_prefix(path: &Path) -> PathBuf {
-    let mut missing = Vec::new();
-    let mut base = path;
-    loop {
-        if let Ok(real) = base.canonicalize() {
-            return missing.iter().rev().fold(real, |p, name| p.join(name));
-        }
-        match (base.parent(), base.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name);
-                base = parent;
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-}
-
 /// A file change as journals of format 1 stored it, whole copies before and after. Read
 /// for undo; nib now journals a `change::Change` instead.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -248,7 +182,7 @@ pub struct FileChange {
 }
 
 /// The result of running an action.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outcome {
     /// What the model sees: at most `clip::LIMIT` bytes.
     pub content: String,
@@ -265,20 +199,14 @@ impl Outcome {
     pub fn ok(content: impl Into<String>) -> Outcome {
         Outcome {
             content: content.into(),
-            is_error: false,
-            change: None,
-            diff: None,
-            printed_lines: None,
+            ..Outcome::default()
         }
     }
 
     pub fn error(content: impl Into<String>) -> Outcome {
         Outcome {
-            content: content.into(),
             is_error: true,
-            change: None,
-            diff: None,
-            printed_lines: None,
+            ..Outcome::ok(content)
         }
     }
 }
@@ -290,10 +218,6 @@ pub struct Context<'a> {
     pub cancel: &'a AtomicBool,
     /// The environment for child processes (already scrubbed of secrets).
     pub env: &'a [(String, String)],
-    /// What the `skill` tool can load.
-    pub skills: &'a [crate::context::Skill],
-    /// The MCP servers whose tools the model was offered.
-    pub mcp: Option<&'a crate::mcp::Servers>,
     /// Confines commands; how far depends on `grant`.
     pub sandbox: &'a crate::sandbox::Sandbox,
     /// Why this action runs (the gate's built-in read-only set, or someone allowed it).
@@ -529,7 +453,7 @@ pub fn plan(action: &Action, ctx: &Context) -> Option<Result<fs::Plan, String>> 
     }
 }
 
-/// Runs an allowed action.
+/// Runs an allowed action; skills and MCP tools are the agent's to run.
 pub fn execute(action: &Action, ctx: &Context) -> Outcome {
     let ws = ctx.workspace;
     let under = |path: &Option<PathBuf>| match path {
@@ -543,10 +467,6 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
     };
     match action {
         Action::Bash { command, timeout } => shell::run(command, *timeout, ctx),
-        Action::Mcp { name, input } => match ctx.mcp {
-            Some(servers) => servers.call(name, input, ctx.cancel),
-            None => Outcome::error(format!("no MCP server offers a tool named {name}")),
-        },
         Action::Read {
             path,
             offset,
@@ -565,18 +485,16 @@ pub fn execute(action: &Action, ctx: &Context) -> Outcome {
             ignore_case,
         } => search::grep(pattern, glob.as_deref(), *ignore_case, &search(path)),
         Action::Glob { pattern, path } => search::glob(pattern, &search(path)),
-        Action::Skill { name } => match crate::context::skills::invoke(ctx.skills, name) {
-            Ok(text) => Outcome::ok(clip::clip(text.as_bytes())),
-            Err(e) => Outcome::error(e),
-        },
+        Action::Skill { .. } | Action::Mcp { .. } => {
+            Outcome::error(format!("{} is not run by the tools", action.summary()))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TempDir;
-    use std::sync::atomic::AtomicBool;
+    use crate::testing::Surroundings;
 
     fn compact_len(spec: &ToolSpec) -> usize {
         let json = json!({"name": spec.name, "description": spec.description, "input_schema": spec.schema});
@@ -778,54 +696,9 @@ mod tests {
     }
 
     #[test]
-    fn resolve_and_contains() {
-        let tmp = TempDir::new("resolve");
-        let root = tmp.join("repo");
-        std::fs::create_dir_all(root.join("src")).unwrap();
-        std::fs::create_dir_all(tmp.join("repo2")).unwrap();
-        std::fs::create_dir_all(tmp.join("outside")).unwrap();
-        std::os::unix::fs::symlink(tmp.join("outside"), root.join("link")).unwrap();
-        let ws = Workspace { root: root.clone() };
-        let cases: [(&str, PathBuf, bool); 9] = [
-            ("src/main.rs", root.join("src/main.rs"), true),
-            ("./src/../src/x/y.rs", root.join("src/x/y.rs"), true),
-            (".", root.clone(), true),
-            ("..", tmp.path().to_path_buf(), false),
-            ("../repo2/a", tmp.join("repo2/a"), false),
-            ("src/../../repo/a", root.join("a"), true),
-            ("link/new.txt", tmp.join("outside/new.txt"), false),
-            ("link/../src", root.join("src"), true),
-            ("/etc/../etc/hosts", PathBuf::from("/etc/hosts"), false),
-        ];
-        for (input, resolved, inside) in cases {
-            assert_eq!(ws.resolve(Path::new(input)), resolved, "{input}");
-            assert_eq!(resolved.starts_with(&root), inside, "{input}");
-        }
-        if let Some(home) = dirs::home_dir() {
-            let home = home.canonicalize().unwrap_or(home);
-            assert_eq!(ws.resolve(Path::new("~/x")), home.join("x"));
-        }
-        assert_eq!(ws.display(&root.join("src/a.rs")), "src/a.rs");
-        assert_eq!(ws.display(&root), ".");
-        assert_eq!(ws.display(Path::new("/etc/hosts")), "/etc/hosts");
-    }
-
-    #[test]
     fn execute_dispatches_with_paths_resolved_in_the_workspace() {
-        let tmp = TempDir::new("execute");
-        let ws = tmp.workspace();
-        let cancel = AtomicBool::new(false);
-        let ctx = Context {
-            workspace: &ws,
-            cancel: &cancel,
-            env: &[],
-            skills: &[],
-            mcp: None,
-            sandbox: &crate::sandbox::Sandbox::off(&ws.root),
-            grant: crate::sandbox::Grant::Approved,
-            may_read: &|_| true,
-            seen: &fs::Seen::default(),
-        };
+        let bench = Surroundings::new("execute");
+        let (ctx, tmp) = (bench.ctx(), &bench.dir);
         let write = Action::Write {
             path: PathBuf::from("notes/a.txt"),
             content: "hello\n".to_string(),
@@ -854,5 +727,11 @@ mod tests {
             timeout: Duration::from_secs(10),
         };
         assert_eq!(execute(&bash, &ctx).content, "exit status: 0\nhello\n");
+        // Skills and MCP tools live above this module: the agent runs them.
+        let skill = Action::Skill {
+            name: "notes".to_string(),
+        };
+        let out = execute(&skill, &ctx);
+        assert!(out.is_error, "{}", out.content);
     }
 }

@@ -409,18 +409,16 @@ fn report(end: &End, timeout: Duration, stopped_jobs: bool, capture: &Capture) -
         content.pop();
     }
     Outcome {
-        content,
         is_error,
-        change: None,
-        diff: None,
         printed_lines: Some(capture.lines()),
+        ..Outcome::ok(content)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TempDir;
+    use crate::testing::Surroundings;
     use crate::tools::clip::LIMIT;
 
     fn env() -> Vec<(String, String)> {
@@ -431,26 +429,28 @@ mod tests {
         ]
     }
 
-    fn run_in(dir: &TempDir, command: &str, timeout: Duration) -> Outcome {
-        let workspace = dir.workspace();
-        let cancel = AtomicBool::new(false);
-        let env = env();
-        let ctx = Context {
-            workspace: &workspace,
-            cancel: &cancel,
-            env: &env,
-            skills: &[],
-            mcp: None,
-            sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
-            grant: crate::sandbox::Grant::Approved,
-            may_read: &|_| true,
-            seen: &crate::tools::fs::Seen::default(),
-        };
-        run(command, timeout, &ctx)
+    /// Surroundings with a small environment for commands.
+    fn bench(name: &str) -> Surroundings {
+        let mut s = Surroundings::new(name);
+        s.env = env();
+        s
+    }
+
+    fn run_in(s: &Surroundings, command: &str, timeout: Duration) -> Outcome {
+        run(command, timeout, &s.ctx())
+    }
+
+    /// Runs `command` and checks that its result came within `within`.
+    fn run_within(name: &str, command: &str, timeout: Duration, within: Duration) -> Outcome {
+        let started = Instant::now();
+        let out = run_in(&bench(name), command, timeout);
+        let took = started.elapsed();
+        assert!(took < within, "{command}: {took:?}");
+        out
     }
 
     fn check(command: &str, expected: &str, is_error: bool) {
-        let out = run_in(&TempDir::new("check"), command, Duration::from_secs(10));
+        let out = run_in(&bench("check"), command, Duration::from_secs(10));
         assert_eq!(out.content, expected, "command {command:?}");
         assert_eq!(out.is_error, is_error, "command {command:?}");
     }
@@ -511,7 +511,7 @@ mod tests {
 
     #[test]
     fn runs_in_the_root_in_its_own_session() {
-        let tmp = TempDir::new("session");
+        let tmp = bench("session");
         let out = run_in(
             &tmp,
             "pwd; read -r -a f < /proc/$$/stat; [ \"${f[5]}\" = \"$$\" ] && echo own",
@@ -519,23 +519,18 @@ mod tests {
         );
         assert_eq!(
             out.content,
-            format!("exit status: 0\n{}\nown\n", tmp.path().display())
+            format!("exit status: 0\n{}\nown\n", tmp.dir.path().display())
         );
     }
 
     #[test]
     fn a_gigabyte_of_output_is_fast_and_bounded() {
         let before = peak_rss_kb();
-        let started = Instant::now();
-        let out = run_in(
-            &TempDir::new("big"),
+        let out = run_within(
+            "big",
             "yes | head -c 1000000000",
             Duration::from_secs(120),
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{:?}",
-            started.elapsed()
+            Duration::from_secs(60),
         );
         assert!(
             out.content.starts_with("exit status: 0\ny\ny\n"),
@@ -559,7 +554,7 @@ mod tests {
     #[test]
     fn binary_output_is_harmless() {
         let out = run_in(
-            &TempDir::new("binary"),
+            &bench("binary"),
             "head -c 4096 /dev/urandom",
             Duration::from_secs(10),
         );
@@ -574,16 +569,11 @@ mod tests {
 
     #[test]
     fn timeout_kills_the_whole_group() {
-        let started = Instant::now();
-        let out = run_in(
-            &TempDir::new("timeout"),
+        let out = run_within(
+            "timeout",
             "sleep 300 & echo $!; wait",
             Duration::from_secs(1),
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
+            Duration::from_secs(5),
         );
         assert!(
             out.content.starts_with("timed out after 1 s\n"),
@@ -596,32 +586,22 @@ mod tests {
 
     #[test]
     fn a_term_ignoring_command_is_killed() {
-        let started = Instant::now();
-        let out = run_in(
-            &TempDir::new("stubborn"),
+        let out = run_within(
+            "stubborn",
             "trap '' TERM; echo ready; while :; do sleep 0.1; done",
             Duration::from_secs(1),
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
+            Duration::from_secs(5),
         );
         assert_eq!(out.content, "timed out after 1 s\nready\n");
     }
 
     #[test]
     fn background_jobs_holding_the_pipe_do_not_hang_the_result() {
-        let started = Instant::now();
-        let out = run_in(
-            &TempDir::new("background"),
+        let out = run_within(
+            "background",
             "sleep 999 & echo $!",
             Duration::from_secs(30),
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
+            Duration::from_secs(3),
         );
         assert!(out.content.starts_with("exit status: 0\nnote: background"));
         assert!(!out.is_error);
@@ -635,7 +615,7 @@ mod tests {
         }
         let started = Instant::now();
         let out = run_in(
-            &TempDir::new("escaped"),
+            &bench("escaped"),
             "setsid sleep 30 & echo $!",
             Duration::from_secs(1),
         );
@@ -656,21 +636,8 @@ mod tests {
 
     #[test]
     fn cancel_interrupts_a_running_command() {
-        let tmp = TempDir::new("cancel");
-        let workspace = tmp.workspace();
-        let cancel = AtomicBool::new(false);
-        let env = env();
-        let ctx = Context {
-            workspace: &workspace,
-            cancel: &cancel,
-            env: &env,
-            skills: &[],
-            mcp: None,
-            sandbox: &crate::sandbox::Sandbox::off(&workspace.root),
-            grant: crate::sandbox::Grant::Approved,
-            may_read: &|_| true,
-            seen: &crate::tools::fs::Seen::default(),
-        };
+        let bench = bench("cancel");
+        let (ctx, cancel) = (bench.ctx(), &bench.cancel);
         let started = Instant::now();
         let out = std::thread::scope(|s| {
             s.spawn(|| {

@@ -322,12 +322,10 @@ mod tests {
             workspace: &ws,
             cancel: &cancel,
             env: &[],
-            skills: &[],
             sandbox: &crate::sandbox::Sandbox::off(&ws.root),
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &seen,
-            mcp: None,
         };
         let shown = |action: &Action| preview(plain(), tools::plan(action, &ctx).as_ref());
         let edit = Action::Edit {

@@ -20,9 +20,10 @@ use crate::config::Settings;
 use crate::context;
 use crate::journal::{self, Journal};
 use crate::model::{Block, Client, Message, Role, Usage};
+use crate::paths::Workspace;
 use crate::price;
 use crate::sessions;
-use crate::tools::{self, Action, Workspace};
+use crate::tools::{self, Action};
 use crossterm::event::{KeyCode, KeyModifiers};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -119,6 +120,7 @@ impl Repl {
         let history = dirs.data.as_ref().map(|d| d.join("nib").join("history"));
         let workspace = Workspace {
             root: setup.cwd.clone(),
+            home: dirs.home.clone(),
         };
         let view = View::new(Style::detect(), setup.agent.cancel.clone(), workspace);
         Repl {
@@ -634,7 +636,7 @@ impl Repl {
         let home = dirs::home_dir();
         for s in &self.agent.skills {
             let place = s.dir.as_deref().map_or("bundled".into(), |d| {
-                context::short_path(d, home.as_deref())
+                crate::paths::short_path(d, home.as_deref())
             });
             let what: String = s.description.chars().take(SKILL_LINE).collect();
             say(&sanitize(&format!("  /{:<16} {what}", s.name)));
@@ -694,13 +696,11 @@ impl Repl {
             workspace: &self.agent.workspace,
             cancel: &self.agent.cancel,
             env: &self.agent.env,
-            skills: &self.agent.skills,
             // The person typed it: approved, and confined as any approved command.
             sandbox: &self.agent.sandbox,
             grant: crate::sandbox::Grant::Approved,
             may_read: &|_| true,
             seen: &self.agent.seen,
-            mcp: None,
         };
         let mut outcome = tools::execute(&action, &ctx);
         outcome.content = self
