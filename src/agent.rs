@@ -2,30 +2,32 @@
 //! until the model answers without tool calls or a limit is reached.
 //!
 //! The agent prints nothing: it reports through the `Ui` trait, which also answers
-//! approval questions (the REPL asks a person; headless mode denies).
+//! approval questions (the REPL asks a person; headless mode denies). The conversation
+//! it works on is a `Session`'s; one reply's tool calls are `agent/calls.rs`'s, room in
+//! the context window `agent/room.rs`'s, hooks and custom commands
+//! `agent/setup_points.rs`'s.
 
-use crate::approval::{Gate, Verdict};
-use crate::compact::{self, Window};
-use crate::guard::{self, CallCheck};
-use crate::hooks::{self, Hooks};
-use crate::journal::{Journal, Record};
+use crate::approval::Gate;
+use crate::compact::Window;
+use crate::guard;
+use crate::hooks::Hooks;
+use crate::journal::Record;
 use crate::model::{
     self, Block, Client, Message, Reply, Request, Role, StopReason, ToolCall, ToolSpec, Usage,
 };
 use crate::paths::Workspace;
 use crate::price;
-use crate::sandbox::{Grant, Sandbox};
-use crate::tools::disk::Links;
-use crate::tools::fs::{Plan, Seen};
-use crate::tools::{self, Action, Outcome, Tool};
-use serde_json::{Value, json};
-use std::borrow::Cow;
-use std::collections::HashSet;
-use std::path::PathBuf;
+use crate::sandbox::Sandbox;
+use crate::session::Session;
+use crate::tools::fs::Plan;
+use crate::tools::{Action, Outcome, Tool};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod calls;
+mod room;
 mod setup_points;
 
 /// Output tokens a reply may use unless settings say otherwise: enough for a large edit.
@@ -33,8 +35,6 @@ pub const MAX_OUTPUT_TOKENS: u32 = 8192;
 /// The same for a server on this machine: CPU inference makes 10–50 tokens a second,
 /// and a longer reply from a small local model is most likely a loop.
 pub const LOCAL_MAX_OUTPUT_TOKENS: u32 = 2048;
-/// Asking a local server for its context window: it answers in milliseconds or not at all.
-const WINDOW_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// What the model is told when its reply was cut by the output cap (once per task).
 const CONTINUE_PROMPT: &str = "Your last reply was cut off by the output token limit. \
      Continue exactly where it stopped, without repeating anything.";
@@ -157,53 +157,26 @@ pub struct TaskResult {
     pub stop_reason: Option<StopReason>,
 }
 
-/// Output room a request must leave in the window, else it is refused rather than
-/// sent to fail: a few words of answer (compaction aims far lower, at 80%).
-const MIN_REPLY_TOKENS: u64 = 32;
-/// Compaction halves the latest result until the request fits, down to this size.
-const MIN_CUT_BYTES: usize = 512;
-
-/// Everything the loop needs, passed in explicitly.
-pub struct Agent {
+/// What the loop works with besides the conversation, as the wiring builds it.
+pub struct Parts {
     pub client: Client,
     pub gate: Gate,
     pub specs: Vec<ToolSpec>,
     pub system: String,
-    pub messages: Vec<Message>,
-    pub journal: Option<Journal>,
     pub workspace: Workspace,
     /// Environment for commands, secrets removed.
     pub env: Vec<(String, String)>,
-    /// Masks keys and secret-looking values before they reach the journal, and nib's
-    /// own keys in tool output before the model or the UI sees it.
-    pub redactor: crate::secrets::Redactor,
     pub max_turns: u32,
     /// Output-token cap per reply.
     pub max_output_tokens: u32,
     pub max_budget_usd: Option<f64>,
     pub prices: price::Table,
     pub window: Window,
-    /// The conversation's size as the server last counted it, to size the next request.
-    pub tally: price::Tally,
-    /// Watches for the same tool call made again and again.
-    pub calls: guard::Calls,
-    /// Tokens and dollars over the whole session.
-    pub usage: Usage,
-    pub cost_usd: f64,
-    /// Model replies over the whole session.
-    pub turns_total: u32,
     pub cancel: Arc<AtomicBool>,
     /// What the `skill` tool can load.
     pub skills: Vec<crate::context::Skill>,
-    /// Subdirectories whose instruction files were already added to a tool result.
-    pub instructed: HashSet<PathBuf>,
     /// Confines the commands the model runs.
     pub sandbox: Sandbox,
-    /// What the model has read or written (rebuilt from the journal on resume).
-    pub seen: Seen,
-    /// Why the journal stopped being written, once it has: from then on no file is
-    /// changed, since no change could be undone.
-    pub unsaved: Option<String>,
     /// Commands the settings files run at points of the loop.
     pub hooks: Hooks,
     /// MCP servers; their tools join `specs` before the first request.
@@ -212,10 +185,59 @@ pub struct Agent {
     pub commands: Vec<crate::context::commands::Command>,
 }
 
+/// The loop and everything it needs: a session, a model client, a gate, the tools.
+pub struct Agent {
+    parts: Parts,
+    session: Session,
+    /// The conversation's size as the server last counted it, to size the next request.
+    tally: price::Tally,
+    /// Watches for the same tool call made again and again.
+    calls: guard::Calls,
+}
+
+impl Agent {
+    pub fn new(parts: Parts, session: Session) -> Agent {
+        Agent {
+            parts,
+            session,
+            tally: Default::default(),
+            calls: Default::default(),
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// What the loop works with: the client, the gate, the tools and the rest.
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
+
+    pub fn endpoint(&self) -> &model::Endpoint {
+        &self.parts.client.endpoint
+    }
+
+    /// `/model`: requests go through `client` from now on, its key masked too.
+    pub fn set_client(&mut self, client: Client) {
+        self.session.mask_key(&client.endpoint);
+        self.parts.client = client;
+    }
+
+    /// The permission mode and trust answers change as the session goes.
+    pub fn gate_mut(&mut self) -> &mut Gate {
+        &mut self.parts.gate
+    }
+}
+
 impl Agent {
     /// Runs one task to its end.
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
-        self.cancel.store(false, Ordering::SeqCst);
+        self.parts.cancel.store(false, Ordering::SeqCst);
         self.calls = guard::Calls::default();
         let mut result = TaskResult {
             stop: Stop::MaxTurns,
@@ -232,15 +254,15 @@ impl Agent {
                 return result;
             }
         };
-        self.messages.push(Message::user_text(&prompt));
-        self.record(ui, Record::User { text: prompt });
+        self.user_message(ui, prompt);
         result.stop = self.turns(ui, &mut result);
+        let totals = *self.session.totals();
         let end = Record::End {
             subtype: result.stop.subtype().to_string(),
             turns: result.turns,
-            usage: self.usage,
-            cost_usd: self.cost_usd,
-            session_turns: self.turns_total,
+            usage: totals.usage,
+            cost_usd: totals.cost_usd,
+            session_turns: totals.turns,
         };
         self.record(ui, end);
         self.sync(ui);
@@ -250,7 +272,7 @@ impl Agent {
     fn turns(&mut self, ui: &mut dyn Ui, result: &mut TaskResult) -> Stop {
         let mut stop_blocks = 0;
         let mut continued = false;
-        while result.turns < self.max_turns {
+        while result.turns < self.parts.max_turns {
             if let Some(stop) = self.over_budget() {
                 return stop;
             }
@@ -273,7 +295,7 @@ impl Agent {
                 Err(stop) => return stop,
             };
             result.turns += 1;
-            self.turns_total += 1;
+            self.session.count_turn();
             match result.stop_reason {
                 Some(StopReason::MaxTokens) if continued => result.text.push_str(&reply.text),
                 _ => result.text = reply.text.clone(),
@@ -301,7 +323,7 @@ impl Agent {
             }
             let changes_files =
                 |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
-            if let (None, Some(why)) = (&self.journal, &self.unsaved)
+            if let (None, Some(why)) = (self.session.journal(), self.session.unsaved())
                 && reply.calls.iter().any(changes_files)
             {
                 return Stop::Error(format!(
@@ -318,245 +340,38 @@ impl Agent {
         ui.event(Event::Warning(
             "the reply was cut by the output token limit; asking the model to continue".into(),
         ));
-        self.messages.push(Message::user_text(CONTINUE_PROMPT));
-        let text = CONTINUE_PROMPT.to_string();
+        self.user_message(ui, CONTINUE_PROMPT.to_string());
+    }
+
+    /// A user message joins the conversation and the journal.
+    fn user_message(&mut self, ui: &mut dyn Ui, text: String) {
+        self.session.messages.push(Message::user_text(&text));
         self.record(ui, Record::User { text });
     }
 
     /// A stop when the next request could take the spending past the budget.
     fn over_budget(&mut self) -> Option<Stop> {
-        let limit = self.max_budget_usd?;
+        let limit = self.parts.max_budget_usd?;
         let input = self.input_tokens();
-        let model = &self.client.endpoint.model;
-        let next = self.prices.estimate_request(model, input);
-        (self.cost_usd + next > limit).then_some(Stop::Budget {
-            spent: self.cost_usd,
-            limit,
-        })
-    }
-
-    /// Refuses a request that cannot fit the window even after compaction, rather
-    /// than sending it to fail on the server; otherwise reports how full it is.
-    fn too_big(&mut self, ui: &mut dyn Ui) -> Option<Stop> {
-        let used = self.input_tokens();
-        let window = self.window_tokens();
-        ui.event(Event::Context { used, window });
-        let known = self
-            .window
-            .is_known(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT));
-        (known && used + MIN_REPLY_TOKENS > window).then(|| {
-            Stop::Error(format!(
-                "the conversation needs about {used} tokens, more than the model's context window \
-                 of {window} even after compacting; start a new conversation (/clear, or nib \
-                 without -c), shorten the prompt, or give the model a larger window (llama.cpp \
-                 --ctx-size, settings \"context_window\")"
-            ))
-        })
-    }
-
-    /// The system prompt and tool schemas, estimated.
-    fn fixed_tokens(&self) -> u64 {
-        let specs: usize = self
-            .specs
-            .iter()
-            .map(|s| s.name.len() + s.description.len() + s.schema.to_string().len())
-            .sum();
-        price::estimate_bytes(self.system.len() + specs)
-    }
-
-    /// Input tokens of the next request: the server's count when it can give one (a
-    /// llama.cpp on this machine answers in milliseconds; Anthropic is asked only when
-    /// the request might come near the compaction mark, which the upper bound of a
-    /// token a byte tells), else the last count plus a calibrated estimate of the rest.
-    fn input_tokens(&mut self) -> u64 {
-        let fixed = self.fixed_tokens();
-        let estimate = self.tally.tokens(&self.messages, fixed);
-        if self.tally.is_exact(&self.messages) || self.tally.no_counts {
-            return estimate;
-        }
-        let worst = price::most_tokens(&self.messages) + fixed * 4;
-        let endpoint = &self.client.endpoint;
-        let local =
-            endpoint.provider == model::Provider::OpenAi && model::is_loopback(&endpoint.base_url);
-        if !local
-            && !self.window.is_full(worst, &|base| {
-                model::server_window(base, WINDOW_PROBE_TIMEOUT)
-            })
-        {
-            return estimate;
-        }
-        let request = Request {
-            model: &self.client.endpoint.model,
-            system: &self.system,
-            messages: &self.messages,
-            tools: &self.specs,
-            max_tokens: self.max_output_tokens,
-        };
-        match self.client.count_tokens(&request) {
-            Some(tokens) => {
-                self.tally.record(tokens, &self.messages, fixed);
-                tokens
-            }
-            None => {
-                self.tally.no_counts = true;
-                estimate
-            }
-        }
-    }
-
-    fn window_tokens(&mut self) -> u64 {
-        self.window
-            .tokens(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
-    }
-
-    fn window_mark(&mut self) -> u64 {
-        self.window
-            .mark(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
-    }
-
-    fn window_full(&mut self) -> bool {
-        let used = self.input_tokens();
-        self.window.is_full(used, &|base| {
-            model::server_window(base, WINDOW_PROBE_TIMEOUT)
-        })
-    }
-
-    /// How full the window is: (tokens the next request would take, the window).
-    pub fn fill(&mut self) -> (u64, u64) {
-        (self.input_tokens(), self.window_tokens())
-    }
-
-    /// `/compact`: makes room on demand (see `make_room`), summarising when it can.
-    /// Returns how many messages changed (0 when nothing was worth it).
-    pub fn compact(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
-        self.make_room(ui, true)
-    }
-
-    /// Makes room in the context window, cheapest loss first: old tool results become
-    /// one-line stubs, then the latest results are cut until the request fits under the
-    /// compaction mark; if it still does not (or `summarise` asks for it), the older
-    /// part of the conversation becomes a summary written by the model, recent prompts
-    /// and the latest tool exchange kept verbatim. When the summary request fails, the
-    /// older part is dropped with a note. Returns how many messages changed.
-    fn make_room(&mut self, ui: &mut dyn Ui, summarise: bool) -> Result<usize, Stop> {
-        let mark = self.window_mark();
-        let cleared = compact::clear_old_results(&mut self.messages);
-        let mut cut = 0;
-        let mut max = compact::latest_result_bytes(&self.messages);
-        self.tally.forget();
-        while max > MIN_CUT_BYTES && self.input_tokens() > mark {
-            max = (max / 2).max(MIN_CUT_BYTES);
-            cut = compact::cut_latest_results(&mut self.messages, max).max(cut);
-            self.tally.forget();
-        }
-        if cleared + cut > 0 {
-            ui.event(Event::Trimmed { cleared, cut });
-        }
-        let replaced = if summarise || self.input_tokens() > mark {
-            self.summarise_older(ui)?
-        } else {
-            0
-        };
-        if replaced == 0 && cleared + cut > 0 {
-            let kept = self.messages.clone();
-            self.record(
-                ui,
-                Record::Compacted {
-                    summary: String::new(),
-                    replaced: 0,
-                    kept,
-                },
-            );
-            self.sync(ui);
-        }
-        Ok(cleared + cut + replaced)
-    }
-
-    /// The older part of the conversation becomes a summary (or is dropped with a
-    /// note when summarising fails). Returns how many messages were replaced.
-    fn summarise_older(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
-        let window = self.window_tokens();
-        let Some(plan) = compact::plan(&self.messages, window) else {
-            return Ok(0);
-        };
-        let (summary, summarised) = match self.summarise(plan.head, window, ui) {
-            Ok(summary) => (summary, true),
-            Err(model::Error::Interrupted) => return Err(Stop::Interrupted),
-            Err(e) => {
-                ui.event(Event::Warning(format!(
-                    "could not summarise the conversation ({e}); dropping its older part instead"
-                )));
-                (compact::dropped_note(plan.head), false)
-            }
-        };
-        self.messages = compact::rebuild(&summary, &plan.kept);
-        self.tally.forget();
-        let replaced = plan.head;
-        let record = Record::Compacted {
-            summary,
-            replaced,
-            kept: plan.kept,
-        };
-        self.record(ui, record);
-        self.sync(ui);
-        ui.event(Event::Compacted {
-            replaced,
-            summarised,
-        });
-        Ok(replaced)
-    }
-
-    /// Asks the model, without tools, to summarise `messages[..head]`.
-    fn summarise(
-        &mut self,
-        head: usize,
-        window: u64,
-        ui: &mut dyn Ui,
-    ) -> Result<String, model::Error> {
-        let messages = [compact::summary_request(&self.messages[..head], window)];
-        let request = Request {
-            model: &self.client.endpoint.model,
-            system: compact::SUMMARISE_SYSTEM,
-            messages: &messages,
-            tools: &[],
-            max_tokens: compact::summary_tokens(window),
-        };
-        let reply = self.client.send(&request, &mut |event| {
-            if let model::Event::Retry(retry) = event {
-                ui.event(Event::Retry(&retry));
-            }
-        })?;
-        let usage = reply.usage.unwrap_or_else(|| {
-            let input = price::estimate_tokens(&messages);
-            price::estimate_usage(input, &reply)
-        });
-        self.usage.add(&usage);
-        self.cost_usd += self.prices.cost(&self.client.endpoint.model, &usage);
-        match reply.text.trim() {
-            "" => Err(model::Error::malformed("the summary was empty".into())),
-            text => Ok(text.to_string()),
-        }
+        let model = &self.parts.client.endpoint.model;
+        let next = self.parts.prices.estimate_request(model, input);
+        let spent = self.session.totals().cost_usd;
+        (spent + next > limit).then_some(Stop::Budget { spent, limit })
     }
 
     /// One model request; the reply is added to the conversation and the journal.
     fn ask(&mut self, ui: &mut dyn Ui) -> Result<Reply, Stop> {
-        let (specs, failures) = self.mcp.take_specs();
-        self.specs.extend(specs);
+        let (specs, failures) = self.parts.mcp.take_specs();
+        self.parts.specs.extend(specs);
         failures
             .into_iter()
             .for_each(|w| ui.event(Event::Warning(w)));
-        let request = Request {
-            model: &self.client.endpoint.model,
-            system: &self.system,
-            messages: &self.messages,
-            tools: &self.specs,
-            max_tokens: self.max_output_tokens,
-        };
+        let request = self.request();
         let mut partial = String::new();
         let mut repetition = guard::Repetition::new();
         let mut looped = None;
-        let cancel = &self.cancel;
-        let sent = self.client.send(&request, &mut |event| match event {
+        let cancel = &self.parts.cancel;
+        let sent = self.parts.client.send(&request, &mut |event| match event {
             model::Event::Text(_) if looped.is_some() => {}
             model::Event::Text(t) => {
                 partial.push_str(t);
@@ -581,7 +396,7 @@ impl Agent {
         });
         let reply = match (sent, looped) {
             (_, Some(keep)) => {
-                self.cancel.store(false, Ordering::SeqCst);
+                self.parts.cancel.store(false, Ordering::SeqCst);
                 partial.truncate(keep);
                 ui.event(Event::Warning(
                     "the model's reply fell into a loop, repeating the same text; nib cut it there"
@@ -608,13 +423,12 @@ impl Agent {
                 let tokens = usage.input_tokens
                     + usage.cache_read_input_tokens
                     + usage.cache_creation_input_tokens;
-                self.tally.record(tokens, &self.messages, fixed);
+                self.tally.record(tokens, &self.session.messages, fixed);
                 usage
             }
             None => price::estimate_usage(self.input_tokens(), &reply),
         };
-        self.usage.add(&usage);
-        self.cost_usd += self.prices.cost(&self.client.endpoint.model, &usage);
+        self.charge(&usage);
         self.record(
             ui,
             Record::Assistant {
@@ -622,17 +436,28 @@ impl Agent {
                 calls: reply.calls.clone(),
                 stop: reply.stop.clone(),
                 usage: Some(usage),
-                model: self.client.endpoint.model.clone(),
+                model: self.parts.client.endpoint.model.clone(),
                 interrupted: false,
                 opaque: reply.opaque.clone(),
             },
         );
-        self.messages.push(reply.message());
+        self.session.messages.push(reply.message());
         if reply.stop == StopReason::Refusal {
-            model::withhold_refusal(&mut self.messages);
+            model::withhold_refusal(&mut self.session.messages);
         }
         ui.event(Event::Reply(&reply));
         Ok(reply)
+    }
+
+    /// The next request: the conversation with the system prompt and the tools.
+    fn request(&self) -> Request<'_> {
+        Request {
+            model: &self.parts.client.endpoint.model,
+            system: &self.parts.system,
+            messages: &self.session.messages,
+            tools: &self.parts.specs,
+            max_tokens: self.parts.max_output_tokens,
+        }
     }
 
     /// An interrupted reply keeps what had streamed, marked as interrupted.
@@ -647,12 +472,12 @@ impl Agent {
                 calls: Vec::new(),
                 stop: model::StopReason::Other("interrupted".into()),
                 usage: None,
-                model: self.client.endpoint.model.clone(),
+                model: self.parts.client.endpoint.model.clone(),
                 interrupted: true,
                 opaque: Vec::new(),
             },
         );
-        self.messages.push(Message {
+        self.session.messages.push(Message {
             role: Role::Assistant,
             content: vec![Block::Text {
                 text: format!("{partial}\n[interrupted by the user]"),
@@ -660,288 +485,25 @@ impl Agent {
         });
     }
 
-    /// Runs one reply's tool calls in order. Returns a stop when the user interrupted
-    /// or the model is stuck repeating a call.
-    fn run_calls(
-        &mut self,
-        calls: &[ToolCall],
-        ui: &mut dyn Ui,
-        denials: &mut Vec<Denial>,
-    ) -> Option<Stop> {
-        let mut results = Vec::new();
-        let mut ended = None;
-        for call in calls {
-            let outcome = match (&ended, self.calls.check(call)) {
-                (Some(Stop::Interrupted), _) => {
-                    Outcome::error("interrupted: the user stopped nib before this call ran")
-                }
-                (Some(_), _) => Outcome::error("not run: the task ended before this call ran"),
-                (None, CallCheck::Run) => {
-                    let outcome = self.run_call(call, ui, denials);
-                    self.calls.ran(&outcome.content);
-                    outcome
-                }
-                (None, CallCheck::Remind(text)) => Outcome::error(text),
-                (None, CallCheck::Stop(why)) => {
-                    ended = Some(Stop::Error(why));
-                    Outcome::error("not run: the same call was made too many times in a row")
-                }
-            };
-            if ended.is_none() && self.cancel.load(Ordering::SeqCst) {
-                ended = Some(Stop::Interrupted);
-            }
-            self.record(
-                ui,
-                Record::ToolResult {
-                    id: call.id.clone(),
-                    name: call.name.clone(),
-                    content: outcome.content.clone(),
-                    is_error: outcome.is_error,
-                    change: None,
-                },
-            );
-            results.push(Block::ToolResult {
-                id: call.id.clone(),
-                content: outcome.content,
-                is_error: outcome.is_error,
-            });
-        }
-        let message = Message {
-            role: Role::User,
-            content: results,
-        };
-        ui.event(Event::Results(&message));
-        self.messages.push(message);
-        ended
-    }
-
-    /// Gate → run one call. Every failure is a result for the model.
-    fn run_call(&mut self, call: &ToolCall, ui: &mut dyn Ui, denials: &mut Vec<Denial>) -> Outcome {
-        let action = match tools::parse(call) {
-            Ok(action) => action,
-            Err(message) => {
-                ui.event(Event::Refused {
-                    call,
-                    action: None,
-                    why: &message,
-                });
-                return Outcome::error(message);
-            }
-        };
-        let denied = |denials: &mut Vec<Denial>, why: String| {
-            denials.push(Denial {
-                tool_name: call.name.clone(),
-                tool_use_id: call.id.clone(),
-                tool_input: call.input.clone(),
-            });
-            Outcome::error(why)
-        };
-        let said = self.pre_tool_hooks(call, &action, ui);
-        let by_rules = if said.is_some() { "hook" } else { "rules" };
-        let mut grant = Grant::Approved;
-        let (allowed, by, rule) = match hooks::overrule(self.gate.check(&action), said) {
-            Verdict::Allow => {
-                if by_rules == "rules" && self.gate.allows_unasked(&action) {
-                    grant = Grant::Unasked;
-                }
-                (true, by_rules, None)
-            }
-            Verdict::Deny(why) => {
-                self.decision(ui, call, false, by_rules, None);
-                ui.event(Event::Refused {
-                    call,
-                    action: Some(&action),
-                    why: &why,
-                });
-                return denied(denials, format!("denied: {why}"));
-            }
-            // --auto: what the bare tool rule would allow (not protected paths, not
-            // ask rules) runs confined instead of asking.
-            // (Not when a PreToolUse hook asked: a person must answer.)
-            Verdict::Ask(_)
-                if by_rules == "rules"
-                    && self.sandbox.auto()
-                    && self.gate.allowing_rule(&action, None).is_some() =>
-            {
-                grant = Grant::Auto;
-                (true, "auto", None)
-            }
-            Verdict::Ask(reason) => {
-                let message = format!("nib needs your permission to use {}", call.name);
-                self.hook(
-                    ui,
-                    hooks::Event::Notification,
-                    None,
-                    json!({"message": message}),
-                );
-                let suggestion = self.gate.suggest_rule(&action);
-                let gate = &self.gate;
-                // A plan only reads: the grant (which confines commands) is moot.
-                let ctx = tools::Context {
-                    workspace: &self.workspace,
-                    cancel: &self.cancel,
-                    env: &self.env,
-                    sandbox: &self.sandbox,
-                    grant: Grant::Approved,
-                    may_read: &|path| gate.may_search(&action, path),
-                    seen: &self.seen,
-                };
-                let plan = tools::plan(&action, &ctx);
-                let request = Approval {
-                    action: &action,
-                    reason: &reason,
-                    allowed_by: self.gate.allowing_rule(&action, suggestion.as_deref()),
-                    suggestion,
-                    plan: plan.as_ref(),
-                };
-                match ui.approve(&request) {
-                    Answer::Once => (true, "user", None),
-                    Answer::Session(rule) => {
-                        let _ = self.gate.allow(&rule);
-                        (true, "user", Some(rule))
-                    }
-                    Answer::Project(rule) => {
-                        if let Err(e) = self.gate.save_project_rule(&rule) {
-                            ui.event(Event::Warning(e));
-                        }
-                        (true, "user", Some(rule))
-                    }
-                    Answer::Deny(message) => {
-                        self.decision(ui, call, false, "user", None);
-                        return denied(denials, message);
-                    }
-                }
-            }
-        };
-        self.decision(ui, call, allowed, by, rule);
-        ui.event(Event::ToolStart(call, &action));
-        let limit = tools::clip::limit_for_window(self.window_tokens());
-        let gate = &self.gate;
-        let ctx = tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
-            env: &self.env,
-            sandbox: &self.sandbox,
-            grant,
-            may_read: &|path| gate.may_search(&action, path),
-            seen: &self.seen,
-        };
-        let mut outcome = match (&action, tools::plan(&action, &ctx)) {
-            (Action::Skill { name }, _) => match crate::context::skills::invoke(&self.skills, name)
-            {
-                Ok(text) => Outcome::ok(tools::clip::clip(text.as_bytes())),
-                Err(e) => Outcome::error(e),
-            },
-            (Action::Mcp { name, input }, _) => self.mcp.call(name, input, &self.cancel),
-            (_, None) => tools::execute(&action, &ctx),
-            (_, Some(Err(why))) => Outcome::error(why),
-            (_, Some(Ok(plan))) => self.apply(call, plan, ui),
-        };
-        outcome.content = tools::clip::shrink(&outcome.content, limit);
-        if let Cow::Owned(masked) = self.redactor.redact_known(&outcome.content) {
-            outcome.content = masked;
-        }
-        if let (
-            Action::Read { path, .. } | Action::Write { path, .. } | Action::Edit { path, .. },
-            false,
-        ) = (&action, outcome.is_error)
-        {
-            let path = self.workspace.resolve(path);
-            if let Some(stamp) = self.seen.get(&path) {
-                let seen = Record::Seen {
-                    path: path.clone(),
-                    stamp,
-                };
-                self.record(ui, seen);
-            }
-            let root = &self.workspace.root;
-            let (added, left_out) =
-                crate::context::instructions::for_path(root, &path, &mut self.instructed);
-            outcome.content.push_str(&added);
-            for w in left_out {
-                ui.event(Event::Warning(w));
-            }
-        }
-        self.post_tool_hooks(call, &action, &mut outcome, ui);
-        ui.event(Event::ToolDone(call, &outcome));
-        outcome
-    }
-
-    /// Applies a write or edit once the journal holds its change, synced: no journal,
-    /// no change. A session run without a journal changes files, but no hard-linked one
-    /// (that is rewritten in place, with nothing to restore it from).
-    fn apply(&mut self, call: &ToolCall, plan: Plan, ui: &mut dyn Ui) -> Outcome {
-        let links = match (&plan.change, self.journal.as_mut(), &self.unsaved) {
-            (None, ..) => Links::InPlace,
-            (Some(change), Some(journal), _) => {
-                let record = Record::Change {
-                    id: call.id.clone(),
-                    change: change.clone(),
-                };
-                match journal.append(record).and_then(|()| journal.sync()) {
-                    Ok(()) => Links::InPlace,
-                    Err(e) => {
-                        self.lose_journal(ui, e.to_string());
-                        return unjournaled(&e.to_string());
-                    }
-                }
-            }
-            (Some(_), None, Some(why)) => return unjournaled(why),
-            (Some(_), None, None) => Links::Refuse,
-        };
-        plan.apply(links, &self.seen)
-    }
-
-    fn decision(
-        &mut self,
-        ui: &mut dyn Ui,
-        call: &ToolCall,
-        allowed: bool,
-        by: &str,
-        rule: Option<String>,
-    ) {
-        self.record(
-            ui,
-            Record::Decision {
-                id: call.id.clone(),
-                tool: call.name.clone(),
-                allowed,
-                by: by.to_string(),
-                rule,
-            },
-        );
-    }
-
     /// Appends to the journal; a journal that fails is reported once and dropped.
     fn record(&mut self, ui: &mut dyn Ui, record: Record) {
-        let Some(journal) = self.journal.as_mut() else {
-            return;
-        };
-        let record = crate::journal::redact_record(record, &self.redactor);
-        if let Err(e) = journal.append(record) {
-            self.lose_journal(ui, e.to_string());
+        if let Some(warning) = self.session.record(record) {
+            ui.event(Event::Warning(warning));
         }
-    }
-
-    fn lose_journal(&mut self, ui: &mut dyn Ui, why: String) {
-        ui.event(Event::Warning(format!(
-            "{why}; this session is no longer being saved, and nib changes no more files"
-        )));
-        self.journal = None;
-        self.unsaved = Some(why);
     }
 
     fn sync(&mut self, ui: &mut dyn Ui) {
-        if let Some(Err(e)) = self.journal.as_mut().map(Journal::sync) {
+        if let Err(e) = self.session.sync() {
             ui.event(Event::Warning(e.to_string()));
         }
     }
-}
 
-/// The answer to a write or edit when the journal cannot take its change.
-fn unjournaled(why: &str) -> Outcome {
-    Outcome::error(format!(
-        "not changed: the session journal cannot be written ({why}), and nib changes no file \
-         it could not undo; tell the user"
-    ))
+    /// Adds one request's tokens and their price to the session's totals.
+    fn charge(&mut self, usage: &Usage) {
+        let cost = self
+            .parts
+            .prices
+            .cost(&self.parts.client.endpoint.model, usage);
+        self.session.charge(usage, cost);
+    }
 }

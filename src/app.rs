@@ -2,7 +2,7 @@
 //! Builds the pieces (endpoint, gate, session, system prompt) from `Args` and hands
 //! them to the agent.
 
-use crate::agent::Agent;
+use crate::agent::{self, Agent};
 
 mod claude;
 use crate::approval::{self, Mode};
@@ -10,13 +10,13 @@ use crate::cli::{Args, Command, DEFAULT_MAX_TURNS, HELP, Resume};
 use crate::compact::Window;
 use crate::config::{self, Settings};
 use crate::context;
-use crate::journal::{self, Journal, JournalError, Meta, Record};
-use crate::model::{self, Client, Limits, Message, Usage};
+use crate::journal::{self, JournalError, Record};
+use crate::model::{self, Client, Limits};
 use crate::paths::Workspace;
 use crate::price;
 use crate::sandbox::{self, Sandbox};
+use crate::session::{self, Session};
 use crate::sessions;
-use crate::tools::fs::Seen;
 use crate::tools::{self, Tool};
 use crate::ui::headless::Headless;
 use crate::ui::term::sanitize;
@@ -75,6 +75,15 @@ pub fn fail(e: &Error, json: bool) -> i32 {
 impl From<JournalError> for Error {
     fn from(e: JournalError) -> Error {
         Error::Setup(e.to_string())
+    }
+}
+
+impl From<session::Error> for Error {
+    fn from(e: session::Error) -> Error {
+        match e {
+            session::Error::Usage(m) => Error::Usage(m),
+            session::Error::Failed(m) => Error::Setup(m),
+        }
     }
 }
 
@@ -265,37 +274,33 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         false => headless_prompt(args.prompt.clone())?,
     };
     let setup = prepare(&args, dirs, settings, system, skills, cwd)?;
-    if let Some(notice) = setup.agent.gate.untrusted_notice() {
+    if let Some(notice) = setup.agent.parts().gate.untrusted_notice() {
         eprintln!("nib: warning: {notice}");
     }
     let Setup {
         mut agent,
-        session_id,
         tools: enabled,
         cwd,
-        pending,
         ..
     } = setup;
-    if let Some(new) = pending {
-        agent.journal = Some(new.create(&dirs.sessions()?)?);
-    }
+    agent.session_mut().begin()?;
     let mut ui = Headless {
         format: args.output_format,
         progress: args.verbose || std::io::stderr().is_terminal(),
-        session_id,
-        model: agent.client.endpoint.model.clone(),
+        session_id: agent.session().id().to_string(),
+        model: agent.endpoint().model.clone(),
     };
-    if ui.progress && agent.gate.mode() == Mode::Bypass {
-        eprintln!("nib: warning: {BYPASS_WARNING}");
+    if ui.progress && agent.parts().gate.mode() == Mode::Bypass {
+        eprintln!("nib: warning: {}", crate::ui::BYPASS_WARNING);
     }
     // MCP tools are listed too: the first request waits for the servers anyway.
-    let mcp_specs = agent.mcp.specs();
+    let mcp_specs = agent.parts().mcp.specs();
     let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
     tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
     ui.start(
         &cwd.to_string_lossy(),
         &tool_names,
-        agent.gate.mode().name(),
+        agent.parts().gate.mode().name(),
     );
     if args.stream_input {
         let code = stream_tasks(&mut agent, &mut ui);
@@ -309,18 +314,19 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
         std::fs::write(path, format!("{}\n", result.text.trim_end()))
             .map_err(|e| Error::Setup(format!("cannot write {}: {e}", path.display())))?;
     }
-    let deleted = agent.journal.as_ref().filter(|j| !j.path.exists());
+    let deleted = agent.session().journal().filter(|j| !j.path.exists());
     if let Some(journal) = deleted {
         eprintln!(
             "nib: warning: the session journal {} was deleted while nib ran; this session cannot be resumed",
             journal.path.display()
         );
     }
-    let saved = agent.journal.is_some() && deleted.is_none();
+    let saved = agent.session().journal().is_some() && deleted.is_none();
+    let totals = agent.session().totals();
     let code = ui.finish(
         &result,
-        &agent.usage,
-        agent.cost_usd,
+        &totals.usage,
+        totals.cost_usd,
         started.elapsed(),
         saved,
     );
@@ -328,52 +334,13 @@ fn run_task(args: Args, dirs: &Dirs) -> Result<i32, Error> {
     Ok(crate::signals::stopped_by().map_or(code, |signal| 128 + signal))
 }
 
-/// Said once when every call runs without asking.
-pub const BYPASS_WARNING: &str =
-    "--yes: every tool call runs without asking (deny rules still apply)";
-
-/// A session not written yet: its journal is created with the first user message, so
-/// starting nib and leaving leaves no empty session behind.
-pub struct NewSession {
-    pub meta: Meta,
-    /// Records of the session it forks, copied in when it is created.
-    pub carried: Vec<Record>,
-}
-
-impl NewSession {
-    /// A fresh session of `cwd` on `endpoint`.
-    pub fn new(id: String, cwd: &Path, endpoint: &model::Endpoint) -> NewSession {
-        NewSession {
-            meta: Meta {
-                id,
-                cwd: cwd.to_path_buf(),
-                model: endpoint.model.clone(),
-                provider: endpoint.provider.name().to_string(),
-                nib: env!("CARGO_PKG_VERSION").to_string(),
-                started: journal::rfc3339(journal::now_ms()),
-                format: journal::FORMAT,
-                forked_from: None,
-            },
-            carried: Vec::new(),
-        }
-    }
-
-    pub fn create(self, root: &Path) -> Result<Journal, JournalError> {
-        let mut journal = Journal::create(root, self.meta)?;
-        for record in self.carried {
-            journal.append(record)?;
-        }
-        Ok(journal)
-    }
-}
-
 /// One headless task: a custom command, a skill, or the prompt as it is.
 fn task(agent: &mut Agent, prompt: String, ui: &mut Headless) -> crate::agent::TaskResult {
-    let commands = agent.commands.clone();
+    let commands = agent.parts().commands.to_vec();
     match context::commands::find(&commands, &prompt) {
         Some((command, args)) => agent.run_command(command, args, ui),
         None => {
-            let prompt = context::skills::expand(&agent.skills, &prompt).unwrap_or(prompt);
+            let prompt = context::skills::expand(&agent.parts().skills, &prompt).unwrap_or(prompt);
             agent.run(&prompt, ui)
         }
     }
@@ -395,11 +362,12 @@ fn stream_tasks(agent: &mut Agent, ui: &mut Headless) -> i32 {
         };
         let started = Instant::now();
         let result = task(agent, prompt, ui);
-        let saved = agent.journal.is_some();
+        let saved = agent.session().journal().is_some();
+        let totals = agent.session().totals();
         code = ui.finish(
             &result,
-            &agent.usage,
-            agent.cost_usd,
+            &totals.usage,
+            totals.cost_usd,
             started.elapsed(),
             saved,
         );
@@ -435,9 +403,6 @@ fn user_text(line: &str) -> Result<Option<String>, String> {
 /// Everything a run needs besides the prompt: the agent, and what the UI shows.
 pub struct Setup {
     pub agent: Agent,
-    /// The session to create with the first message (`None`: resumed, or not saved).
-    pub pending: Option<NewSession>,
-    pub session_id: String,
     pub system: Vec<context::Part>,
     pub tools: Vec<Tool>,
     pub settings: Settings,
@@ -488,18 +453,19 @@ pub fn prepare(
     let enabled = enabled_tools(args, &skills);
     let cancel = Arc::new(AtomicBool::new(false));
     crate::signals::forward(cancel.clone(), crate::ui::editor::restore_terminal_fully);
-    let (journal, pending, resumed) = open_session(args, dirs, &cwd, &endpoint)?;
-    let session_id = journal
-        .as_ref()
-        .map(|j| j.id.clone())
-        .or_else(|| pending.as_ref().map(|p| p.meta.id.clone()))
-        .or_else(|| args.session_id.clone())
-        .unwrap_or_else(journal::new_id);
+    let origin = session::Origin {
+        root: dirs.sessions()?,
+        cwd: cwd.clone(),
+        env_secrets: crate::secrets::secret_values(std::env::vars()),
+        persist: !args.no_session_persistence,
+    };
+    let (session, warnings) = Session::open(args, origin, &endpoint)?;
+    for w in warnings {
+        eprintln!("nib: warning: {}", sanitize(&w));
+    }
     let prices = price::Table::from_settings(settings.json.get("prices")).map_err(Error::Setup)?;
     let window_setting = settings.json.get("context_window").and_then(Value::as_u64);
     let window = Window::for_endpoint(&endpoint, window_setting);
-    let mut known: Vec<String> = endpoint.api_key.iter().cloned().collect();
-    known.extend(crate::secrets::secret_values(std::env::vars()));
     let default_output_cap = if model::is_loopback(&endpoint.base_url) {
         crate::agent::LOCAL_MAX_OUTPUT_TOKENS
     } else {
@@ -509,26 +475,18 @@ pub fn prepare(
     env.retain(|(k, _)| !claude.env.iter().any(|(name, _)| name == k));
     env.extend(claude.env.iter().cloned());
     let mut hooks = claude.hooks;
-    hooks.session_id = session_id.clone();
+    hooks.session_id = session.id().to_string();
     // A new session's journal is written with its first message: hooks before that get
     // the path it will have.
-    hooks.transcript_path = journal.as_ref().map(|j| j.path.clone()).or_else(|| {
-        let new = pending.as_ref()?;
-        let root = dirs.data.as_deref().map(journal::sessions_root)?;
-        let dir = journal::project_dir(&root, &new.meta.cwd);
-        Some(dir.join(format!("{}.jsonl", new.meta.id)))
-    });
+    hooks.transcript_path = session.transcript_path();
     let options = config::options(&endpoint, args, &settings).map_err(Error::Setup)?;
-    let agent = Agent {
+    let parts = agent::Parts {
         client: Client::new(endpoint, limits(&settings), cancel.clone()).with_options(options),
         gate,
         specs: tools::specs(&enabled),
         system: context::render(&system),
-        messages: resumed.messages,
-        journal,
         workspace,
         env,
-        redactor: crate::secrets::Redactor::new(&known),
         max_turns: args.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
         max_output_tokens: settings
             .json
@@ -540,25 +498,15 @@ pub fn prepare(
         max_budget_usd: args.max_budget_usd,
         prices,
         window,
-        tally: Default::default(),
-        calls: Default::default(),
-        usage: resumed.usage,
-        cost_usd: resumed.cost_usd,
-        turns_total: resumed.turns,
         cancel,
         skills,
-        instructed: Default::default(),
         sandbox,
-        seen: resumed.seen,
-        unsaved: None,
         hooks,
         mcp,
         commands: context::find_commands(&cwd, dirs.home.as_deref()),
     };
     Ok(Setup {
-        agent,
-        pending,
-        session_id,
+        agent: Agent::new(parts, session),
         system,
         tools: enabled,
         settings,
@@ -762,121 +710,4 @@ fn read_stdin() -> Result<String, Error> {
         )));
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// What a resumed session brings along.
-#[derive(Default)]
-pub struct Resumed {
-    pub messages: Vec<Message>,
-    pub usage: Usage,
-    pub cost_usd: f64,
-    pub turns: u32,
-    /// What the model had read or written, so it need not read it again.
-    pub seen: Seen,
-}
-
-impl Resumed {
-    pub fn from_entries(entries: &[journal::Entry]) -> Resumed {
-        let mut r = Resumed {
-            messages: journal::conversation(entries),
-            ..Resumed::default()
-        };
-        for e in entries {
-            if let journal::Record::Seen { path, stamp } = &e.record {
-                r.seen.note(path, stamp.clone());
-            }
-        }
-        for e in entries.iter().rev() {
-            if let journal::Record::End {
-                usage,
-                cost_usd,
-                session_turns,
-                ..
-            } = &e.record
-            {
-                (r.usage, r.cost_usd, r.turns) = (*usage, *cost_usd, *session_turns);
-                break;
-            }
-        }
-        r
-    }
-}
-
-/// The session `-c` / `-r ID` names (forked with `--fork-session`), or a new one to
-/// create with the first message.
-fn open_session(
-    args: &Args,
-    dirs: &Dirs,
-    cwd: &Path,
-    endpoint: &model::Endpoint,
-) -> Result<(Option<Journal>, Option<NewSession>, Resumed), Error> {
-    let root = dirs.sessions()?;
-    if let Some(id) = &args.session_id {
-        if !journal::valid_id(id) {
-            return Err(Error::Usage(format!(
-                "--session-id {id:?}: use letters, digits, - and _ only (a UUID is best)"
-            )));
-        }
-        if args.resume.is_some() && !args.fork_session {
-            return Err(Error::Usage(
-                "--session-id with -c or -r needs --fork-session: a resumed session keeps its ID"
-                    .into(),
-            ));
-        }
-    }
-    let previous = match &args.resume {
-        None => None,
-        // The latest session with a conversation: an empty one has nothing to go on with.
-        Some(Resume::Latest) => Some(
-            sessions::list(&root, Some(cwd))
-                .into_iter()
-                .find(|s| !s.first_prompt.is_empty())
-                .map(|s| s.path)
-                .ok_or_else(|| {
-                    Error::Setup(
-                        "no previous session in this directory: start one with nib -p \"task\""
-                            .into(),
-                    )
-                })?,
-        ),
-        Some(Resume::Id(id)) => Some(journal::find_by_prefix(&root, id)?),
-        Some(Resume::Pick) => {
-            return Err(Error::Usage(
-                "-r needs a session ID when nib runs headless; list them with nib sessions".into(),
-            ));
-        }
-    };
-    let mut resumed = Resumed::default();
-    let mut forked_from = None;
-    let mut carried = Vec::new();
-    if let Some(path) = &previous {
-        let loaded = journal::load(path)?;
-        for s in &loaded.skipped {
-            eprintln!(
-                "nib: warning: skipped an unreadable journal line: {}",
-                sanitize(s)
-            );
-        }
-        resumed = Resumed::from_entries(&loaded.entries);
-        if !args.fork_session {
-            if args.no_session_persistence {
-                return Ok((None, None, resumed));
-            }
-            let journal = Journal::reopen(path, &loaded.meta.id)?;
-            return Ok((Some(journal), None, resumed));
-        }
-        forked_from = Some(loaded.meta.id.clone());
-        carried = loaded.entries.into_iter().map(|e| e.record).collect();
-    }
-    if args.no_session_persistence {
-        return Ok((None, None, resumed));
-    }
-    let id = args.session_id.clone().unwrap_or_else(journal::new_id);
-    if journal::exists(&root, &id) {
-        return Err(JournalError::Taken(id).into());
-    }
-    let mut new = NewSession::new(id, cwd, endpoint);
-    new.meta.forked_from = forked_from;
-    new.carried = carried;
-    Ok((None, Some(new), resumed))
 }

@@ -8,7 +8,7 @@
 //! crash mid-write) is skipped on load and the next append starts on a fresh line; a
 //! record that could not be written whole (a full disk) is cut off again.
 
-use crate::model::{Block, Message, Opaque, Role, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Opaque, StopReason, ToolCall, Usage};
 use crate::tools::FileChange;
 use crate::tools::change::Change;
 use crate::tools::disk::Stamp;
@@ -145,7 +145,6 @@ pub struct Entry {
 
 /// An open journal, appending.
 pub struct Journal {
-    pub id: String,
     pub path: PathBuf,
     file: File,
     _lock: Lock,
@@ -277,7 +276,6 @@ impl Journal {
             .and_then(|d| d.sync_all())
             .map_err(io_err(&dir))?;
         let mut journal = Journal {
-            id: meta.id.clone(),
             path,
             file,
             _lock: lock,
@@ -312,7 +310,6 @@ impl Journal {
             }
         }
         Ok(Journal {
-            id: id.to_string(),
             path: path.to_path_buf(),
             file,
             _lock: lock,
@@ -462,102 +459,6 @@ fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
     m
 }
 
-/// Rebuilds the conversation from journal records, starting over at each compaction. A tool call whose result was never
-/// written (nib died while it ran) gets an "interrupted" result, so every provider
-/// accepts the history. A refused exchange is replaced by notes (`withhold_refusal`).
-pub fn conversation(entries: &[Entry]) -> Vec<Message> {
-    let mut messages: Vec<Message> = Vec::new();
-    let mut pending: Vec<String> = Vec::new();
-    for entry in entries {
-        match &entry.record {
-            Record::User { text } => {
-                close_pending(&mut messages, &mut pending);
-                push_block(
-                    &mut messages,
-                    Role::User,
-                    Block::Text { text: text.clone() },
-                );
-            }
-            Record::Assistant {
-                text,
-                calls,
-                opaque,
-                stop,
-                ..
-            } => {
-                close_pending(&mut messages, &mut pending);
-                let mut content: Vec<Block> = opaque.iter().cloned().map(Block::Opaque).collect();
-                if !text.is_empty() {
-                    content.push(Block::Text { text: text.clone() });
-                }
-                content.extend(calls.iter().cloned().map(Block::ToolCall));
-                if text.is_empty() && calls.is_empty() {
-                    content.push(Block::Text {
-                        text: "(no answer)".into(),
-                    });
-                }
-                pending = calls.iter().map(|c| c.id.clone()).collect();
-                messages.push(Message {
-                    role: Role::Assistant,
-                    content,
-                });
-                if *stop == StopReason::Refusal {
-                    crate::model::withhold_refusal(&mut messages);
-                }
-            }
-            Record::Compacted { summary, kept, .. } => {
-                pending.clear();
-                messages = crate::compact::rebuild(summary, kept);
-            }
-            Record::ToolResult {
-                id,
-                content,
-                is_error,
-                ..
-            } => {
-                let Some(pos) = pending.iter().position(|p| p == id) else {
-                    continue; // a result for a call we do not have: drop it
-                };
-                pending.remove(pos);
-                let block = Block::ToolResult {
-                    id: id.clone(),
-                    content: content.clone(),
-                    is_error: *is_error,
-                };
-                push_block(&mut messages, Role::User, block);
-            }
-            _ => {}
-        }
-    }
-    close_pending(&mut messages, &mut pending);
-    messages
-}
-
-/// Answers calls left without a result.
-fn close_pending(messages: &mut Vec<Message>, pending: &mut Vec<String>) {
-    for id in pending.drain(..) {
-        let block = Block::ToolResult {
-            id,
-            content: "killed: nib was stopped while this tool call ran, and a command it ran \
-                      was killed with it; check what it did before running it again"
-                .into(),
-            is_error: true,
-        };
-        push_block(messages, Role::User, block);
-    }
-}
-
-/// Adds a block to the last message when it has this role, else starts a message.
-fn push_block(messages: &mut Vec<Message>, role: Role, block: Block) {
-    match messages.last_mut() {
-        Some(m) if m.role == role => m.content.push(block),
-        _ => messages.push(Message {
-            role,
-            content: vec![block],
-        }),
-    }
-}
-
 /// Finds a session by id or unique id prefix, in any directory.
 pub fn find_by_prefix(root: &Path, prefix: &str) -> Result<PathBuf, JournalError> {
     let mut hits = Vec::new();
@@ -602,20 +503,6 @@ pub fn valid_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// The most recently written session of `cwd`. For tests: nib itself picks through
-/// `sessions::list`, which also passes over sessions without a message.
-#[cfg(test)]
-pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
-    files_for(root, cwd)
-        .into_iter()
-        .filter_map(|p| {
-            let modified = p.metadata().and_then(|m| m.modified()).ok()?;
-            Some((modified, p))
-        })
-        .max_by_key(|(m, _)| *m)
-        .map(|(_, p)| p)
 }
 
 /// All session folders under `root`.
@@ -765,97 +652,7 @@ pub fn rfc3339(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{TempDir, meta};
-    use serde_json::json;
-
-    fn call(id: &str) -> ToolCall {
-        ToolCall {
-            id: id.into(),
-            name: "bash".into(),
-            input: json!({"command": "ls"}),
-            invalid: None,
-        }
-    }
-
-    fn entry(record: Record) -> Entry {
-        Entry { ts: 0, record }
-    }
-
-    fn assistant(text: &str, calls: Vec<ToolCall>) -> Record {
-        Record::Assistant {
-            text: text.into(),
-            calls,
-            stop: StopReason::EndTurn,
-            usage: None,
-            model: "m".into(),
-            interrupted: false,
-            opaque: Vec::new(),
-        }
-    }
-
-    fn result(id: &str, content: &str) -> Record {
-        Record::ToolResult {
-            id: id.into(),
-            name: "bash".into(),
-            content: content.into(),
-            is_error: false,
-            change: None,
-        }
-    }
-
-    #[test]
-    fn conversation_starts_over_at_the_latest_compaction() {
-        let kept = vec![
-            Message::user_text("task"),
-            Message {
-                role: Role::Assistant,
-                content: vec![Block::ToolCall(call("b"))],
-            },
-            Message {
-                role: Role::User,
-                content: vec![Block::ToolResult {
-                    id: "b".into(),
-                    content: "B".into(),
-                    is_error: false,
-                }],
-            },
-        ];
-        let entries: Vec<Entry> = [
-            Record::User {
-                text: "task".into(),
-            },
-            assistant("", vec![call("a")]),
-            result("a", "OLD"),
-            assistant("", vec![call("b")]),
-            result("b", "B"),
-            Record::Compacted {
-                summary: "S".into(),
-                replaced: 3,
-                kept: kept.clone(),
-            },
-            assistant("done", vec![]),
-            Record::User {
-                text: "more".into(),
-            },
-        ]
-        .into_iter()
-        .map(entry)
-        .collect();
-        let messages = conversation(&entries);
-        let mut expected = crate::compact::rebuild("S", &kept);
-        expected.push(Message {
-            role: Role::Assistant,
-            content: vec![Block::Text {
-                text: "done".into(),
-            }],
-        });
-        expected.push(Message::user_text("more"));
-        assert_eq!(messages, expected);
-        // The record round-trips through JSON.
-        let line = serde_json::to_string(&entries[5]).unwrap();
-        assert!(line.contains(r#""type":"compacted""#), "{line}");
-        assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), entries[5]);
-    }
+    use crate::testing::{TempDir, call, meta};
 
     #[test]
     fn dates() {
@@ -908,7 +705,7 @@ mod tests {
         assert_eq!(loaded.meta.id, "abc");
         assert_eq!(loaded.entries.len(), 3);
         assert_eq!(loaded.skipped.len(), 1);
-        let msgs = conversation(&loaded.entries);
+        let msgs = crate::session::conversation(&loaded.entries);
         // user, assistant(2 calls), user(result c1 + interrupted c2)
         assert_eq!(msgs.len(), 3);
         match &msgs[2].content[1] {
@@ -1012,13 +809,19 @@ mod tests {
         ));
         let err = find_by_prefix(&root, "zz").unwrap_err().to_string();
         assert_eq!(err, "No conversation found with session ID: zz");
-        assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
-        assert_eq!(latest_for(&root, Path::new("/z")), None);
+        assert_eq!(
+            crate::testing::latest_for(&root, Path::new("/y")),
+            Some(b.path.clone())
+        );
+        assert_eq!(crate::testing::latest_for(&root, Path::new("/z")), None);
         // A newer file without a meta record (a journal whose start failed) is no session.
         std::thread::sleep(std::time::Duration::from_millis(10));
         let empty = b.path.with_file_name("aab333.jsonl");
         fs::write(&empty, "").unwrap();
-        assert_eq!(latest_for(&root, Path::new("/y")), Some(b.path.clone()));
+        assert_eq!(
+            crate::testing::latest_for(&root, Path::new("/y")),
+            Some(b.path.clone())
+        );
         assert_eq!(find_by_prefix(&root, "aab").unwrap(), b.path);
     }
 
@@ -1065,7 +868,10 @@ mod tests {
         expected.sort();
         assert_eq!(found, expected);
         assert_eq!(files_for(&root, under), vec![old_under.clone()]);
-        assert_eq!(latest_for(&root, under), Some(old_under));
-        assert_eq!(latest_for(&root, Path::new("/w/other")), None);
+        assert_eq!(crate::testing::latest_for(&root, under), Some(old_under));
+        assert_eq!(
+            crate::testing::latest_for(&root, Path::new("/w/other")),
+            None
+        );
     }
 }

@@ -16,6 +16,7 @@ mod paths;
 mod price;
 mod sandbox;
 mod secrets;
+mod session;
 mod sessions;
 mod signals;
 #[cfg(test)]

@@ -339,7 +339,7 @@ mod tests {
         })
         .unwrap();
         drop(j);
-        let path = journal::latest_for(&root, &cwd).unwrap();
+        let path = crate::testing::latest_for(&root, &cwd).unwrap();
         let elsewhere = undo(&path, &tmp.join("proj_v2"), 1).unwrap_err();
         assert!(elsewhere.contains("was started in"), "{elsewhere}");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "after");

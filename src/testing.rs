@@ -1,5 +1,5 @@
 //! Helpers for unit tests: scratch directories (each test gets its own, removed when the
-//! test ends), what a tool runs with, a journal's meta record.
+//! test ends), what a tool runs with, journal fixtures.
 
 use crate::paths::Workspace;
 use crate::sandbox::{Grant, Sandbox};
@@ -110,5 +110,28 @@ pub fn meta(id: &str, cwd: &Path) -> crate::journal::Meta {
         started: crate::journal::rfc3339(0),
         format: crate::journal::FORMAT,
         forked_from: None,
+    }
+}
+
+/// The most recently written session of `cwd`. For tests: nib itself picks through
+/// `sessions::list`, which also passes over sessions without a message.
+pub fn latest_for(root: &Path, cwd: &Path) -> Option<PathBuf> {
+    crate::journal::files_for(root, cwd)
+        .into_iter()
+        .filter_map(|p| {
+            let modified = p.metadata().and_then(|m| m.modified()).ok()?;
+            Some((modified, p))
+        })
+        .max_by_key(|(m, _)| *m)
+        .map(|(_, p)| p)
+}
+
+/// A `bash` call running `ls`, with this id.
+pub fn call(id: &str) -> crate::model::ToolCall {
+    crate::model::ToolCall {
+        id: id.into(),
+        name: "bash".into(),
+        input: serde_json::json!({"command": "ls"}),
+        invalid: None,
     }
 }

@@ -1,11 +1,11 @@
 //! What a Claude Code setup adds to the loop: its hooks at their points (prompt,
-//! tool call, stop, session start and end) and its custom commands. The loop itself
-//! (`agent.rs`) only calls in here.
+//! tool call, stop, session start and end) and its custom commands. The loop
+//! (`agent.rs`, `agent/calls.rs`) only calls in here.
 
 use super::{Agent, Event, TaskResult, Ui};
 use crate::hooks;
 use crate::journal::Record;
-use crate::model::{Message, ToolCall};
+use crate::model::ToolCall;
 use crate::sandbox::Grant;
 use crate::tools::{self, Action, Outcome};
 use serde_json::{Value, json};
@@ -19,9 +19,12 @@ impl Agent {
         args: &str,
         ui: &mut dyn Ui,
     ) -> TaskResult {
-        let (gate, model) = (self.gate.clone(), self.client.endpoint.model.clone());
+        let (gate, model) = (
+            self.parts.gate.clone(),
+            self.parts.client.endpoint.model.clone(),
+        );
         for rule in &command.allowed_tools {
-            if let Err(e) = self.gate.allow(rule) {
+            if let Err(e) = self.parts.gate.allow(rule) {
                 ui.event(Event::Warning(format!(
                     "/{}: allowed-tools: {e}",
                     command.name
@@ -29,26 +32,18 @@ impl Agent {
             }
         }
         if let Some(m) = &command.model {
-            self.client.endpoint.model = m.clone();
+            self.parts.client.endpoint.model = m.clone();
         }
-        let ctx = tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
-            env: &self.env,
-            sandbox: &self.sandbox,
-            // Hooks run as approved commands do; a command's `!` lines get their own.
-            grant: Grant::Approved,
-            // Only commands run here (command lines, hooks): nothing searches files.
-            may_read: &|_| false,
-            seen: &self.seen,
-        };
-        let expanded = crate::context::commands::expand(command, args, &self.gate, &ctx);
+        // Only commands run here (command lines, hooks): nothing searches files.
+        // Hooks run as approved commands do; a command's `!` lines get their own.
+        let ctx = self.tool_context(Grant::Approved, &|_| false);
+        let expanded = crate::context::commands::expand(command, args, &self.parts.gate, &ctx);
         expanded
             .notes
             .into_iter()
             .for_each(|n| ui.event(Event::Warning(n)));
         let result = self.run(&expanded.prompt, ui);
-        (self.gate, self.client.endpoint.model) = (gate, model);
+        (self.parts.gate, self.parts.client.endpoint.model) = (gate, model);
         result
     }
 
@@ -60,24 +55,17 @@ impl Agent {
         tool: Option<&str>,
         fields: Value,
     ) -> hooks::Report {
-        if !self.hooks.has(event) {
+        if !self.parts.hooks.has(event) {
             return hooks::Report::default();
         }
-        let mut env = self.env.clone();
-        let root = self.workspace.root.to_string_lossy().into_owned();
+        let mut env = self.parts.env.clone();
+        let root = self.parts.workspace.root.to_string_lossy().into_owned();
         env.push(("CLAUDE_PROJECT_DIR".into(), root));
         let ctx = tools::Context {
-            workspace: &self.workspace,
-            cancel: &self.cancel,
             env: &env,
-            sandbox: &self.sandbox,
-            // Hooks run as approved commands do; a command's `!` lines get their own.
-            grant: Grant::Approved,
-            // Only commands run here (command lines, hooks): nothing searches files.
-            may_read: &|_| false,
-            seen: &self.seen,
+            ..self.tool_context(Grant::Approved, &|_| false)
         };
-        let report = self.hooks.fire(event, tool, fields, &ctx);
+        let report = self.parts.hooks.fire(event, tool, fields, &ctx);
         for run in &report.runs {
             let record = Record::Hook {
                 event: run.event.name().to_string(),
@@ -97,9 +85,9 @@ impl Agent {
     /// context they add, or why a hook blocked it.
     pub(super) fn prompt_hooks(&mut self, prompt: &str, ui: &mut dyn Ui) -> Result<String, String> {
         let mut context = Vec::new();
-        if !self.hooks.started {
-            self.hooks.started = true;
-            let source = if self.messages.is_empty() {
+        if !self.parts.hooks.started {
+            self.parts.hooks.started = true;
+            let source = if self.session.messages.is_empty() {
                 "startup"
             } else {
                 "resume"
@@ -135,8 +123,7 @@ impl Agent {
         };
         *blocks += 1;
         let text = format!("A Stop hook asks you to go on: {why}");
-        self.messages.push(Message::user_text(&text));
-        self.record(ui, Record::User { text });
+        self.user_message(ui, text);
         true
     }
 
@@ -147,10 +134,10 @@ impl Agent {
         action: &Action,
         ui: &mut dyn Ui,
     ) -> Option<hooks::Permission> {
-        if !self.hooks.has(hooks::Event::PreToolUse) {
+        if !self.parts.hooks.has(hooks::Event::PreToolUse) {
             return None;
         }
-        let input = hooks::tool_input(action, &self.workspace.root);
+        let input = hooks::tool_input(action, &self.parts.workspace.root);
         let fields = json!({"tool_name": hooks::tool_name(action), "tool_input": input, "tool_use_id": call.id});
         let report = self.hook(
             ui,
@@ -172,10 +159,10 @@ impl Agent {
         outcome: &mut Outcome,
         ui: &mut dyn Ui,
     ) {
-        if !self.hooks.has(hooks::Event::PostToolUse) {
+        if !self.parts.hooks.has(hooks::Event::PostToolUse) {
             return;
         }
-        let input = hooks::tool_input(action, &self.workspace.root);
+        let input = hooks::tool_input(action, &self.parts.workspace.root);
         let response = json!({"output": outcome.content, "is_error": outcome.is_error});
         let fields = json!({"tool_name": hooks::tool_name(action), "tool_input": input,
             "tool_response": response, "tool_use_id": call.id});

@@ -2,12 +2,14 @@
 //! command made visible; a write's content or its diff against the file on disk; an
 //! edit's diff with line numbers), then one key for the answer. Keys typed before the
 //! question was shown never answer it; "always" answers are offered only when the rule
-//! they add would take effect; saving a rule to disk asks for Enter first.
+//! they add would take effect; saving a rule to disk asks for Enter first. Also the
+//! question whether to trust a folder whose own settings would allow tools.
 
 use super::editor::{self, Editor, ReadResult};
 use super::term::{self, Paint, Style, sanitize};
 use super::view::{DIFF_INDENT, View, capped_diff, indent};
 use crate::agent::{Answer, Approval};
+use crate::approval::Gate;
 use crate::tools::Action;
 use crate::tools::fs::Plan;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -89,6 +91,51 @@ pub fn ask(view: &mut View, request: &Approval<'_>) -> Answer {
     drop(paused);
     view.keys = keys;
     answer
+}
+
+/// A folder whose own settings would allow tools or set the mode: shows what they
+/// would apply and asks once (the answer is kept in nib's data directory).
+pub fn ask_trust(view: &mut View, gate: &mut Gate) {
+    let held = gate.trust_question().to_vec();
+    if held.is_empty() {
+        return;
+    }
+    // Keys typed before the question is shown never answer it.
+    super::keys::drop_typed();
+    let title = "? trust this folder? Its own settings would apply:";
+    view.line(&view.style.paint(Paint::Yellow, title));
+    for h in &held {
+        for rule in &h.allow {
+            view.line(&sanitize(&format!("    allow {rule}  ({})", h.file)));
+        }
+        if let Some(mode) = &h.mode {
+            view.line(&sanitize(&format!("    defaultMode {mode}  ({})", h.file)));
+        }
+    }
+    view.line("  [y] yes, trust it · [n] no (its deny and ask rules apply either way)");
+    let trusted = loop {
+        let Ok(key) = editor::read_key() else {
+            break false;
+        };
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('y' | 'Y') => break true,
+            KeyCode::Char('c' | 'd') if ctrl => break false,
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => break false,
+            _ => {}
+        }
+    };
+    let said = match trusted {
+        true => "  → trusted: its rules apply",
+        false => {
+            "  → not trusted: its allow rules and defaultMode are ignored (nib trust changes that)"
+        }
+    };
+    view.line(&view.style.paint(Paint::Dim, said));
+    if let Err(e) = gate.answer_trust(trusted) {
+        let warning = format!("nib: {}", sanitize(&e));
+        view.line(&view.style.paint(Paint::Yellow, &warning));
+    }
 }
 
 /// `p` writes a file: Enter confirms, any other key goes back to the question.

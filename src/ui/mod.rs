@@ -12,6 +12,10 @@ pub mod slash;
 pub mod term;
 pub mod view;
 
+/// Said once when every call runs without asking.
+pub const BYPASS_WARNING: &str =
+    "--yes: every tool call runs without asking (deny rules still apply)";
+
 /// What trimming the conversation did, in one line.
 pub fn trimmed_line(cleared: usize, cut: usize) -> String {
     let mut done = Vec::new();
