@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-/// A snapshot of the environment; nothing else in nib reads it.
+/// A snapshot of the environment: nib reads its variables only through this.
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     vars: Vec<(OsString, OsString)>,
