@@ -3,6 +3,7 @@
 //! server has gone quiet, and give up at the idle limit. `Body` hands the reply to the
 //! protocol readers as a `BufRead`.
 
+use super::http::Failed;
 use super::{Client, Error, Event};
 use std::cell::RefCell;
 use std::io::{self, BufRead, Read};
@@ -16,27 +17,11 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// limit when that is shorter): a long wait should not look like a hang.
 const STALL_NOTICE: Duration = Duration::from_secs(30);
 
-/// What the worker tells the caller: first the head, then the body in chunks. The
-/// channel closing after `Open` is the end of the body.
+/// What the worker tells the caller: first the head (`Open`, or why there is no body),
+/// then the body in chunks. The channel closing after `Open` is the end of the body.
 pub enum Wire {
     Open,
-    Status {
-        code: u16,
-        after: Option<Duration>,
-        message: String,
-        /// The body says the account is out of credit (`insufficient_quota`).
-        billing: bool,
-    },
-    Unreachable {
-        detail: String,
-        transient: bool,
-    },
-    /// A success status whose body is a document (JSON, HTML), not an event stream: a
-    /// wrong base URL or a server that ignored `stream: true`. What it said, on one line.
-    NotStream {
-        content_type: String,
-        message: String,
-    },
+    Failed(Failed),
     Chunk(Vec<u8>),
     Broken(String),
 }

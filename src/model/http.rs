@@ -83,49 +83,26 @@ pub fn attempt(
         url,
         on_event: RefCell::new(on_event),
     };
-    opened(waiter.next().map_err(|e| (e, None))?, url)?;
+    opened(waiter.next().map_err(|e| (e, None))?)?;
     let mut body = Body::new(&waiter);
     let on_text = &mut |text: &str| (*waiter.on_event.borrow_mut())(Event::Text(text));
     let result = (post.read)(&mut body, on_text);
     result.map_err(|e| (body.halt.take().unwrap_or(e), None))
 }
 
-/// The head of the answer: `Ok` when a body follows, else what went wrong. An error
-/// status is billing when nothing but a payment fixes it.
-fn opened(head: Option<Wire>, url: &str) -> Result<(), Failed> {
-    let url = url.to_string();
-    let error = match head {
-        Some(Wire::Open) => return Ok(()),
-        Some(Wire::Status {
-            code,
-            after,
-            message: body,
-            billing,
-        }) => {
-            let error = match billing || code == 402 {
-                true => Error::Billing { code, url, body },
-                false => Error::Status { code, url, body },
-            };
-            return Err((error, after));
-        }
-        Some(Wire::Unreachable { detail, transient }) => Error::Connect {
-            url,
-            detail,
-            retry: transient,
-        },
-        Some(Wire::NotStream {
-            content_type,
-            message,
-        }) => Error::malformed(format!(
-            "{url} answered with {content_type} instead of an event stream ({message}); \
-             check --base-url: it should end where the API's paths begin, such as /v1"
+/// The head of the answer: `Ok` when a body follows, else what went wrong.
+fn opened(head: Option<Wire>) -> Result<(), Failed> {
+    match head {
+        Some(Wire::Open) => Ok(()),
+        Some(Wire::Failed(failed)) => Err(failed),
+        Some(Wire::Chunk(_) | Wire::Broken(_)) | None => Err((
+            Error::Stream {
+                detail: "the connection closed before an answer".to_string(),
+                retry: true,
+            },
+            None,
         )),
-        Some(Wire::Chunk(_) | Wire::Broken(_)) | None => Error::Stream {
-            detail: "the connection closed before an answer".to_string(),
-            retry: true,
-        },
-    };
-    Err((error, None))
+    }
 }
 
 /// Starts the worker that sends `post` and forwards what comes back.
@@ -141,49 +118,65 @@ fn spawn(agent: ureq::Agent, post: &Post) -> io::Result<Receiver<Wire>> {
             for (name, value) in &headers {
                 request = request.set(name, value);
             }
-            let head = match request.send_string(&body) {
-                Ok(response) if (300..400).contains(&response.status()) => Wire::Status {
-                    code: response.status(),
-                    after: None,
-                    message: format!(
-                        "a redirect to {}, which nib does not follow (it could take the key \
-                         elsewhere); use that URL as the base URL",
-                        response.header("location").unwrap_or("an unnamed place")
-                    ),
-                    billing: false,
-                },
-                Ok(response) if is_document(response.content_type()) => Wire::NotStream {
-                    content_type: response.content_type().to_string(),
-                    message: error_message(&read_capped(response, MAX_ERROR_BODY)),
-                },
-                Ok(response) => return pump(response, &tx),
-                Err(ureq::Error::Status(code, response)) => {
-                    let after = retry_after(
-                        response.header("retry-after-ms"),
-                        response.header("retry-after"),
-                        SystemTime::now(),
-                    );
-                    let raw = read_capped(response, MAX_ERROR_BODY);
-                    Wire::Status {
-                        code,
-                        after,
-                        message: error_message(&raw),
-                        billing: is_billing(&raw),
-                    }
+            match streaming(request.send_string(&body), url) {
+                Ok(response) => pump(response, &tx),
+                Err(failed) => {
+                    let _ = tx.send(Wire::Failed(failed));
                 }
-                Err(ureq::Error::Transport(t)) => Wire::Unreachable {
-                    transient: matches!(
-                        t.kind(),
-                        ureq::ErrorKind::Dns
-                            | ureq::ErrorKind::ConnectionFailed
-                            | ureq::ErrorKind::Io
-                    ),
-                    detail: transport_detail(&t),
-                },
-            };
-            let _ = tx.send(head);
+            }
         })?;
     Ok(rx)
+}
+
+/// A response whose body is an event stream, or why there is none. An error status is
+/// billing when nothing but a payment fixes it.
+fn streaming(
+    sent: Result<ureq::Response, ureq::Error>,
+    url: String,
+) -> Result<ureq::Response, Failed> {
+    let error = match sent {
+        Ok(response) if (300..400).contains(&response.status()) => Error::Status {
+            code: response.status(),
+            url,
+            body: format!(
+                "a redirect to {}, which nib does not follow (it could take the key \
+                 elsewhere); use that URL as the base URL",
+                response.header("location").unwrap_or("an unnamed place")
+            ),
+        },
+        Ok(response) if is_document(response.content_type()) => {
+            let content_type = response.content_type().to_string();
+            let message = error_message(&read_capped(response, MAX_ERROR_BODY));
+            Error::malformed(format!(
+                "{url} answered with {content_type} instead of an event stream ({message}); \
+                 check --base-url: it should end where the API's paths begin, such as /v1"
+            ))
+        }
+        Ok(response) => return Ok(response),
+        Err(ureq::Error::Status(code, response)) => {
+            let after = retry_after(
+                response.header("retry-after-ms"),
+                response.header("retry-after"),
+                SystemTime::now(),
+            );
+            let raw = read_capped(response, MAX_ERROR_BODY);
+            let body = error_message(&raw);
+            let error = match is_billing(&raw) || code == 402 {
+                true => Error::Billing { code, url, body },
+                false => Error::Status { code, url, body },
+            };
+            return Err((error, after));
+        }
+        Err(ureq::Error::Transport(t)) => Error::Connect {
+            url,
+            detail: transport_detail(&t),
+            retry: matches!(
+                t.kind(),
+                ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io
+            ),
+        },
+    };
+    Err((error, None))
 }
 
 /// Forwards a successful response's body until it ends or nobody listens.
