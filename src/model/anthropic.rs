@@ -296,11 +296,7 @@ impl State {
                 Part::Tool { id, name, json } => {
                     calls.push(finish_call(calls.len(), id, name, &json))
                 }
-                Part::Thinking(data) => opaque.push(Opaque {
-                    family: String::new(),
-                    call: None,
-                    data,
-                }),
+                Part::Thinking(data) => opaque.push(Opaque::new(None, data)),
                 Part::Text | Part::Other => {}
             }
         }

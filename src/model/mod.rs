@@ -24,6 +24,7 @@ mod retry;
 pub mod sse;
 
 pub use error::Error;
+pub use http::{list_models, server_window};
 pub use profile::{CapField, Effort, Options, Profile};
 
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,17 @@ pub struct Opaque {
     pub call: Option<String>,
     /// Exactly as received: fields of a message or call, a content block, or an item.
     pub data: Value,
+}
+
+impl Opaque {
+    /// Data as a reader found it; `Client::send` fills in the family.
+    fn new(call: Option<String>, data: Value) -> Opaque {
+        Opaque {
+            family: String::new(),
+            call,
+            data,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -441,18 +453,6 @@ pub fn is_loopback(base_url: &str) -> bool {
     let url = url::Url::parse(base_url).ok();
     let host = url.as_ref().and_then(|u| u.host_str());
     matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"))
-}
-
-/// Asks an OpenAI-compatible server which models it serves (`GET {base}/models`).
-/// Used to find a local server when nothing is configured.
-pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Error> {
-    http::list_models(base_url, timeout)
-}
-
-/// Asks a local llama.cpp server for its context window (tokens); `None` when it
-/// does not say.
-pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
-    http::server_window(base_url, timeout)
 }
 
 /// FNV-1a of `text`: stable across runs and builds, unlike the std hasher, so an id

@@ -353,11 +353,8 @@ impl State {
         for (n, p) in self.calls.into_iter().enumerate() {
             let call = finish_call(n, p.id, p.name, &p.arguments);
             if let Some(extra) = p.extra {
-                opaque.push(Opaque {
-                    family: String::new(),
-                    call: Some(call.id.clone()),
-                    data: json!({"extra_content": extra}),
-                });
+                let data = json!({"extra_content": extra});
+                opaque.push(Opaque::new(Some(call.id.clone()), data));
             }
             calls.push(call);
         }
@@ -369,14 +366,7 @@ impl State {
             fields["reasoning_details"] = Value::Array(self.details);
         }
         if fields.as_object().is_some_and(|f| !f.is_empty()) {
-            opaque.insert(
-                0,
-                Opaque {
-                    family: String::new(),
-                    call: None,
-                    data: fields,
-                },
-            );
+            opaque.insert(0, Opaque::new(None, fields));
         }
         mark_cut(Reply {
             text: self.text,

@@ -223,24 +223,14 @@ impl State {
     }
 
     fn finish(self) -> Reply {
-        let mut opaque: Vec<Opaque> = self
-            .reasoning
-            .into_iter()
-            .map(|data| Opaque {
-                family: String::new(),
-                call: None,
-                data,
-            })
-            .collect();
+        let reasoning = self.reasoning.into_iter();
+        let mut opaque: Vec<Opaque> = reasoning.map(|data| Opaque::new(None, data)).collect();
         let mut calls: Vec<ToolCall> = Vec::new();
         for p in self.calls {
             let call = finish_call(calls.len(), p.call_id, p.name, &p.arguments);
             if !p.item_id.is_empty() {
-                opaque.push(Opaque {
-                    family: String::new(),
-                    call: Some(call.id.clone()),
-                    data: json!({"id": p.item_id}),
-                });
+                let data = json!({"id": p.item_id});
+                opaque.push(Opaque::new(Some(call.id.clone()), data));
             }
             calls.push(call);
         }
