@@ -86,12 +86,9 @@ pub enum Effort {
 
 impl Effort {
     pub fn parse(text: &str) -> Option<Effort> {
-        match text {
-            "low" => Some(Effort::Low),
-            "medium" => Some(Effort::Medium),
-            "high" => Some(Effort::High),
-            _ => None,
-        }
+        [Effort::Low, Effort::Medium, Effort::High]
+            .into_iter()
+            .find(|e| e.name() == text)
     }
 
     pub fn name(self) -> &'static str {
@@ -219,19 +216,14 @@ impl Options {
             .captures(body)
             .and_then(|c| c.get(1).or(c.get(2)))
             .map(|m| m.as_str());
-        let other = match (self.cap_field, unsupported) {
+        let mut next = *self;
+        next.cap_field = match (self.cap_field, unsupported) {
             (CapField::MaxTokens, Some("max_tokens")) => CapField::MaxCompletionTokens,
             (CapField::MaxCompletionTokens, Some("max_completion_tokens")) => CapField::MaxTokens,
             _ => self.cap_field,
         };
-        if other != self.cap_field {
-            return Some((
-                Fix::CapField,
-                Options {
-                    cap_field: other,
-                    ..*self
-                },
-            ));
+        if next.cap_field != self.cap_field {
+            return Some((Fix::CapField, next));
         }
         if self.stream_options
             && lower.contains("stream_options")
@@ -239,22 +231,14 @@ impl Options {
                 .iter()
                 .any(|k| lower.contains(k))
         {
-            let next = Options {
-                stream_options: false,
-                ..*self
-            };
+            next.stream_options = false;
             return Some((Fix::StreamOptions, next));
         }
         let (window, input) = context_numbers(body)?;
         let cap = window.saturating_sub(input + CLAMP_MARGIN);
         let current = self.cap_clamp.unwrap_or(max_tokens);
-        (cap >= MIN_CLAMPED_CAP && cap < u64::from(current)).then(|| {
-            let next = Options {
-                cap_clamp: Some(cap as u32),
-                ..*self
-            };
-            (Fix::Clamp, next)
-        })
+        next.cap_clamp = Some(cap as u32);
+        (cap >= MIN_CLAMPED_CAP && cap < u64::from(current)).then_some((Fix::Clamp, next))
     }
 }
 
