@@ -40,6 +40,7 @@ impl Waiter<'_> {
     /// it once.
     pub fn next(&self) -> Result<Option<Wire>, Error> {
         let limit = self.client.limits.idle_timeout;
+        let silent = STALL_NOTICE.min(limit / 2);
         let start = Instant::now();
         let mut told = false;
         loop {
@@ -56,19 +57,14 @@ impl Waiter<'_> {
                     });
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if !told && start.elapsed() >= stall_notice(limit) {
+                    if !told && start.elapsed() >= silent {
                         told = true;
-                        let silent = stall_notice(limit);
                         (*self.on_event.borrow_mut())(Event::Stalled { silent, limit });
                     }
                 }
             }
         }
     }
-}
-
-fn stall_notice(idle_timeout: Duration) -> Duration {
-    STALL_NOTICE.min(idle_timeout / 2)
 }
 
 /// A response body arriving over the worker's channel, as a `BufRead`. When the wait

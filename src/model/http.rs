@@ -249,7 +249,13 @@ fn transport_detail(t: &ureq::Transport) -> String {
     let mut source = std::error::Error::source(t);
     while let Some(inner) = source {
         if let Some(io) = inner.downcast_ref::<io::Error>() {
-            return io_reason(io);
+            // "connection refused", without Rust's "(os error 111)" suffix.
+            let text = io.to_string();
+            return text
+                .split(" (os error")
+                .next()
+                .unwrap_or(&text)
+                .to_lowercase();
         }
         source = inner.source();
     }
@@ -257,13 +263,6 @@ fn transport_detail(t: &ureq::Transport) -> String {
         Some(message) => format!("{}: {message}", t.kind().to_string().to_lowercase()),
         None => t.kind().to_string().to_lowercase(),
     }
-}
-
-/// "connection refused", without Rust's "(os error 111)" suffix.
-fn io_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    text.to_lowercase()
 }
 
 /// A GET with `timeout` on the whole exchange, for the small questions a local server
@@ -275,7 +274,9 @@ fn get(url: &str, timeout: Duration) -> ureq::Request {
     agent.build().get(url)
 }
 
-/// `GET {base}/models` → the `data[].id`s, with `timeout` on the whole exchange.
+/// Asks an OpenAI-compatible server which models it serves: `GET {base}/models` → the
+/// `data[].id`s, with `timeout` on the whole exchange. Used to find a local server when
+/// nothing is configured.
 pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Error> {
     let url = format!("{}/models", base_url.trim_end_matches('/'));
     let response = match get(&url, timeout).call() {
