@@ -41,7 +41,7 @@ impl State {
             Command::Insert(s) => input.insert(&s),
             Command::Left => input.cursor = input.cursor.saturating_sub(1),
             Command::Right => input.cursor = (input.cursor + 1).min(input.chars.len()),
-            Command::WordLeft => input.cursor = input.word_left(),
+            Command::WordLeft => input.cursor = input.word_left(is_word),
             Command::WordRight => input.cursor = input.word_right(),
             Command::LineStart => input.cursor = input.line_start(),
             Command::LineEnd => input.cursor = input.line_end(),
@@ -53,8 +53,10 @@ impl State {
             Command::EofOrDelete => input.kill(input.cursor, input.cursor + 1, false),
             Command::KillToEnd => input.kill_to_end(),
             Command::KillToStart => input.kill(input.line_start(), input.cursor, true),
-            Command::KillBigWordBack => input.kill(input.big_word_left(), input.cursor, true),
-            Command::KillWordBack => input.kill(input.word_left(), input.cursor, true),
+            Command::KillBigWordBack => {
+                input.kill(input.word_left(is_big_word), input.cursor, true)
+            }
+            Command::KillWordBack => input.kill(input.word_left(is_word), input.cursor, true),
             Command::KillWordForward => input.kill(input.cursor, input.word_right(), true),
             Command::Yank => input.insert(&input.killed.clone()),
             Command::Newline => input.insert("\n"),
@@ -115,6 +117,11 @@ fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// Ctrl-W's word: anything up to whitespace.
+fn is_big_word(c: char) -> bool {
+    !c.is_whitespace()
+}
+
 impl Input {
     pub fn text(&self) -> String {
         self.chars.iter().collect()
@@ -160,12 +167,14 @@ impl Input {
         self.kill(self.cursor, end, true);
     }
 
-    fn word_left(&self) -> usize {
+    /// Back from the cursor over what is not `in_word`, then over what is: the start
+    /// of the word before the cursor.
+    fn word_left(&self, in_word: fn(char) -> bool) -> usize {
         let mut i = self.cursor;
-        while i > 0 && !is_word(self.chars[i - 1]) {
+        while i > 0 && !in_word(self.chars[i - 1]) {
             i -= 1;
         }
-        while i > 0 && is_word(self.chars[i - 1]) {
+        while i > 0 && in_word(self.chars[i - 1]) {
             i -= 1;
         }
         i
@@ -179,17 +188,6 @@ impl Input {
         }
         while i < n && is_word(self.chars[i]) {
             i += 1;
-        }
-        i
-    }
-
-    fn big_word_left(&self) -> usize {
-        let mut i = self.cursor;
-        while i > 0 && self.chars[i - 1].is_whitespace() {
-            i -= 1;
-        }
-        while i > 0 && !self.chars[i - 1].is_whitespace() {
-            i -= 1;
         }
         i
     }
