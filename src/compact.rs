@@ -343,10 +343,7 @@ fn clip(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let end = (0..=max)
-        .rev()
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(0);
+    let end = crate::tools::clip::cut(s.as_bytes(), max).len();
     format!("{}… [{} bytes]", &s[..end], s.len())
 }
 

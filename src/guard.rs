@@ -194,10 +194,7 @@ fn clip_chars(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = crate::tools::clip::cut(s.as_bytes(), max).len();
     format!("{}…", &s[..end])
 }
 
