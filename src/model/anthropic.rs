@@ -120,10 +120,6 @@ fn wire_messages(messages: &[Message]) -> Vec<Value> {
     out.into_iter()
         .map(|(role, mut blocks)| {
             blocks.sort_by_key(|b| b["type"] != "tool_result");
-            let role = match role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
             json!({"role": role, "content": blocks})
         })
         .collect()

@@ -43,12 +43,8 @@ fn post(url: &str, headers: &[(&str, String)], body: &str, timeout: Duration) ->
 /// llama.cpp: the prompt its template makes of the request, then its tokens.
 fn llama_cpp(base: &str, headers: &[(&str, String)], body: &str) -> Option<u64> {
     let root = base.trim_end_matches('/').trim_end_matches("/v1");
-    let rendered = post(
-        &format!("{root}/apply-template"),
-        headers,
-        body,
-        LOCAL_TIMEOUT,
-    )?;
+    let template = format!("{root}/apply-template");
+    let rendered = post(&template, headers, body, LOCAL_TIMEOUT)?;
     let prompt = rendered["prompt"].as_str()?;
     let body = json!({ "content": prompt }).to_string();
     let tokens = post(&format!("{root}/tokenize"), headers, &body, LOCAL_TIMEOUT)?;

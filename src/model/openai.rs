@@ -248,14 +248,8 @@ impl State {
         if let Some(usage) = usage.into_iter().find(|u| u.is_object()) {
             self.usage = Some(parse_usage(usage));
         }
-        let choices = chunk["choices"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let Some(choice) = choices
-            .iter()
-            .find(|c| c["index"].as_u64().unwrap_or(0) == 0)
-        else {
+        let mut choices = chunk["choices"].as_array().into_iter().flatten();
+        let Some(choice) = choices.find(|c| c["index"].as_u64().unwrap_or(0) == 0) else {
             return Ok(());
         };
         let delta = choice.get("delta").or_else(|| choice.get("message"));
