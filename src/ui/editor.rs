@@ -103,11 +103,9 @@ impl Editor {
     /// Loads the newest entries of the history file, if given. A missing file is an
     /// empty history; other failures are kept for `take_history_error`.
     pub fn new(history_path: Option<PathBuf>) -> Editor {
-        let (entries, history_error) = match &history_path {
-            Some(path) => match load_history(path) {
-                Ok(entries) => (entries, None),
-                Err(e) => (Vec::new(), Some(e)),
-            },
+        let (entries, history_error) = match history_path.as_deref().map(load_history) {
+            Some(Ok(entries)) => (entries, None),
+            Some(Err(e)) => (Vec::new(), Some(e)),
             None => (Vec::new(), None),
         };
         Editor {

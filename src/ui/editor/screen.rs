@@ -3,7 +3,6 @@
 //! input area.
 
 use super::state::Input;
-/// Columns a pasted tab is drawn as (the buffer keeps the tab itself).
 use crate::ui::term::{char_width, display_width, sanitize, strip_ansi, truncate_to_width};
 use crossterm::cursor::{MoveDown, MoveToColumn, MoveUp};
 use crossterm::queue;
@@ -11,6 +10,7 @@ use crossterm::terminal::{Clear, ClearType};
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+/// Columns a pasted tab is drawn as (the buffer keeps the tab itself).
 const TAB_WIDTH: usize = 4;
 /// Rows of completion candidates listed under the input; the rest are counted.
 pub const MAX_LISTING_ROWS: usize = 8;
@@ -123,14 +123,9 @@ pub fn listing_rows(candidates: &[String], width: usize) -> Vec<String> {
     let mut rows: Vec<String> = names
         .chunks(per_row)
         .map(|chunk| {
-            let cells: Vec<String> = chunk
-                .iter()
-                .map(|n| {
-                    let pad = column - display_width(n);
-                    format!("{n}{}", " ".repeat(pad))
-                })
-                .collect();
-            cells.concat().trim_end().to_string()
+            let pad = |n: &String| " ".repeat(column - display_width(n));
+            let cells: String = chunk.iter().map(|n| format!("{n}{}", pad(n))).collect();
+            cells.trim_end().to_string()
         })
         .collect();
     if rows.len() > MAX_LISTING_ROWS {
