@@ -257,23 +257,17 @@ impl State {
             return;
         }
         let total = self.usage.get_or_insert_with(Usage::default);
-        let fields = [
-            ("input_tokens", &mut total.input_tokens),
-            ("output_tokens", &mut total.output_tokens),
-            (
-                "cache_read_input_tokens",
-                &mut total.cache_read_input_tokens,
-            ),
-            (
-                "cache_creation_input_tokens",
-                &mut total.cache_creation_input_tokens,
-            ),
-        ];
-        for (name, slot) in fields {
-            if let Some(n) = usage[name].as_u64() {
-                *slot = n;
-            }
-        }
+        let take = |slot: &mut u64, name: &str| *slot = usage[name].as_u64().unwrap_or(*slot);
+        take(&mut total.input_tokens, "input_tokens");
+        take(&mut total.output_tokens, "output_tokens");
+        take(
+            &mut total.cache_read_input_tokens,
+            "cache_read_input_tokens",
+        );
+        take(
+            &mut total.cache_creation_input_tokens,
+            "cache_creation_input_tokens",
+        );
     }
 
     fn finish(self) -> Reply {

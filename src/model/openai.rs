@@ -135,11 +135,7 @@ fn push_message(out: &mut Vec<Value>, message: &Message, profile: Profile, famil
         Role::Assistant if calls.is_empty() && text.is_empty() => return,
         Role::Assistant if calls.is_empty() => json!({"role": "assistant", "content": text}),
         Role::Assistant => {
-            let content = if text.is_empty() {
-                Value::Null
-            } else {
-                Value::String(text)
-            };
+            let content = (!text.is_empty()).then_some(text);
             json!({"role": "assistant", "content": content, "tool_calls": calls})
         }
     };

@@ -235,10 +235,7 @@ impl<'p> Screen<'p> {
         if lay.end.row > lay.cursor.row {
             queue!(out, MoveDown(to_u16(lay.end.row - lay.cursor.row)))?;
         }
-        match lay.end_wrapped {
-            true => write!(out, "\r")?,
-            false => write!(out, "\r\n")?,
-        }
+        write!(out, "{}", if lay.end_wrapped { "\r" } else { "\r\n" })?;
         self.cursor_row = 0;
         out.flush()
     }

@@ -134,11 +134,10 @@ impl Input {
     /// Replaces the buffer; the cursor goes to the end of its first line or of all of it.
     fn set(&mut self, text: &str, cursor_on_first_line: bool) {
         self.chars = text.chars().collect();
-        self.cursor = match cursor_on_first_line {
-            true => self.chars.iter().position(|&c| c == '\n'),
-            false => None,
-        }
-        .unwrap_or(self.chars.len());
+        let newline = self.chars.iter().position(|&c| c == '\n');
+        self.cursor = newline
+            .filter(|_| cursor_on_first_line)
+            .unwrap_or(self.chars.len());
     }
 
     pub fn insert(&mut self, s: &str) {
@@ -315,10 +314,7 @@ impl History {
             return None;
         }
         self.index += 1;
-        match self.entries.get(self.index) {
-            Some(entry) => Some(entry),
-            None => Some(&self.draft),
-        }
+        Some(self.entries.get(self.index).unwrap_or(&self.draft))
     }
 
     /// Adds an accepted line; false for blank lines and repeats of the newest entry.
