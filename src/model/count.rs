@@ -32,10 +32,7 @@ fn post(url: &str, headers: &[(&str, String)], body: &str, timeout: Duration) ->
         .timeout(timeout)
         .redirects(0)
         .build();
-    let mut request = agent.post(url).set("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.set(name, value);
-    }
+    let request = super::http::post_json(&agent, url, headers);
     let text = request.send_string(body).ok()?.into_string().ok()?;
     serde_json::from_str(&text).ok()
 }

@@ -114,11 +114,8 @@ fn spawn(agent: ureq::Agent, post: &Post) -> io::Result<Receiver<Wire>> {
     thread::Builder::new()
         .name("nib-model".into())
         .spawn(move || {
-            let mut request = agent.post(&url).set("content-type", "application/json");
-            for (name, value) in &headers {
-                request = request.set(name, value);
-            }
-            match streaming(request.send_string(&body), url) {
+            let sent = post_json(&agent, &url, &headers).send_string(&body);
+            match streaming(sent, url) {
                 Ok(response) => pump(response, &tx),
                 Err(failed) => {
                     let _ = tx.send(Wire::Failed(failed));
@@ -177,6 +174,15 @@ fn streaming(
         },
     };
     Err((error, None))
+}
+
+/// A POST of JSON to `url` with `headers`.
+pub fn post_json(agent: &ureq::Agent, url: &str, headers: &[(&str, String)]) -> ureq::Request {
+    let mut request = agent.post(url).set("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    request
 }
 
 /// Forwards a successful response's body until it ends or nobody listens.

@@ -531,6 +531,13 @@ fn merge_fields(target: &mut Value, data: &Value) {
     }
 }
 
+/// Merges into a wire object the opaque data of `call` (`None`: of the reply itself).
+fn merge_opaque(target: &mut Value, opaque: &[&Opaque], call: Option<&str>) {
+    for o in opaque.iter().filter(|o| o.call.as_deref() == call) {
+        merge_fields(target, &o.data);
+    }
+}
+
 /// The reply as read, every call marked invalid when the output-token limit cut it.
 fn mark_cut(mut reply: Reply) -> Reply {
     if reply.stop.cut() {

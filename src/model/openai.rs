@@ -13,7 +13,7 @@ use super::profile::mistral_id;
 use super::sse::SseReader;
 use super::{
     Block, Error, Message, Opaque, Options, Profile, Reply, Request, Role, StopReason, ToolCall,
-    Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
+    Usage, finish_call, mark_cut, merge_fields, merge_opaque, object_or_empty, opaque_of,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -139,9 +139,7 @@ fn push_message(out: &mut Vec<Value>, message: &Message, profile: Profile, famil
             json!({"role": "assistant", "content": content, "tool_calls": calls})
         }
     };
-    for o in opaque.iter().filter(|o| o.call.is_none()) {
-        merge_fields(&mut assistant, &o.data);
-    }
+    merge_opaque(&mut assistant, &opaque, None);
     // DeepSeek's thinking mode wants reasoning back on every call turn; a history
     // from elsewhere has none to give.
     if profile == Profile::DeepSeek
@@ -160,12 +158,7 @@ fn wire_call(call: &ToolCall, opaque: &[&Opaque], profile: Profile) -> Value {
         "type": "function",
         "function": {"name": call.name, "arguments": object_or_empty(&call.input).to_string()},
     });
-    for o in opaque
-        .iter()
-        .filter(|o| o.call.as_deref() == Some(&call.id))
-    {
-        merge_fields(&mut wire, &o.data);
-    }
+    merge_opaque(&mut wire, opaque, Some(&call.id));
     if profile == Profile::Gemini && wire["extra_content"]["google"]["thought_signature"].is_null()
     {
         wire["extra_content"] = json!({"google": {"thought_signature": GEMINI_SKIP_SIGNATURE}});

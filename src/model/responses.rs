@@ -10,7 +10,7 @@
 use super::sse::SseReader;
 use super::{
     Block, CapField, Effort, Error, Message, Opaque, Reply, Request, Role, StopReason, ToolCall,
-    Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
+    Usage, finish_call, mark_cut, merge_opaque, object_or_empty, opaque_of,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -97,12 +97,7 @@ fn push_items(out: &mut Vec<Value>, message: &Message) {
         if let Block::ToolCall(call) = block {
             let mut item = json!({"type": "function_call", "call_id": call.id, "name": call.name,
                                   "arguments": object_or_empty(&call.input).to_string()});
-            for o in opaque
-                .iter()
-                .filter(|o| o.call.as_deref() == Some(&call.id))
-            {
-                merge_fields(&mut item, &o.data);
-            }
+            merge_opaque(&mut item, &opaque, Some(&call.id));
             out.push(item);
         }
     }
