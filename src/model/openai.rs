@@ -319,18 +319,16 @@ impl State {
     }
 
     fn finish(self) -> Reply {
-        let mut stop = match self.finish.as_deref() {
+        let stop = match self.finish.as_deref() {
             Some("stop") | None if self.refused => StopReason::Refusal,
+            // Ollama and others say `stop` even when the reply carries calls.
+            Some("stop") | None if !self.calls.is_empty() => StopReason::ToolUse,
             Some("stop") | None => StopReason::EndTurn,
             Some("tool_calls") | Some("function_call") => StopReason::ToolUse,
             Some("length") => StopReason::MaxTokens,
             Some("content_filter") => StopReason::Refusal,
             Some(other) => StopReason::Other(other.to_string()),
         };
-        // Ollama and others say `stop` even when the reply carries calls.
-        if stop == StopReason::EndTurn && !self.calls.is_empty() {
-            stop = StopReason::ToolUse;
-        }
         let mut opaque = Vec::new();
         let mut calls: Vec<ToolCall> = Vec::new();
         for (n, p) in self.calls.into_iter().enumerate() {
