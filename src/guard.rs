@@ -132,6 +132,8 @@ const CALL_RUNS: u32 = 2;
 const CALL_STOP: u32 = 5;
 /// Bytes of the earlier result repeated to the model in the reminder.
 const REMINDER_RESULT_BYTES: usize = 2000;
+/// Bytes of a call's arguments shown when the task stops: enough to recognise the call.
+const SHOWN_ARGS_BYTES: usize = 200;
 
 /// What to do with a tool call.
 #[derive(Debug, PartialEq)]
@@ -163,7 +165,8 @@ impl Calls {
             self.count = 1;
             self.result.clear();
         }
-        let shown = format!("{} {}", call.name, clip_chars(&call.input.to_string(), 200));
+        let args = clip_chars(&call.input.to_string(), SHOWN_ARGS_BYTES);
+        let shown = format!("{} {args}", call.name);
         if self.count >= CALL_STOP {
             return CallCheck::Stop(format!(
                 "the model made the same call {} times in a row ({shown}); nib stopped the task. \
