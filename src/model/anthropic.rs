@@ -21,11 +21,8 @@ const API_VERSION: &str = "2023-06-01";
 /// Where the request goes: `base` is the host root, or already ends in `/v1`.
 pub fn url(base: &str) -> String {
     let base = base.trim_end_matches('/');
-    if base.ends_with("/v1") {
-        format!("{base}/messages")
-    } else {
-        format!("{base}/v1/messages")
-    }
+    let root = base.strip_suffix("/v1").unwrap_or(base);
+    format!("{root}/v1/messages")
 }
 
 /// Headers beyond content-type; `x-api-key` only when there is a key.
