@@ -3,7 +3,7 @@
 //! the prompt (`POST /tokenize`); Anthropic answers `POST /v1/messages/count_tokens`.
 //! `None` when the server cannot say (Ollama, OpenAI): the caller estimates instead.
 
-use super::{Client, Provider, Request, is_loopback};
+use super::{Client, Provider, Request, http, is_loopback};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -27,12 +27,8 @@ impl Client {
 }
 
 fn post(url: &str, headers: &[(&str, String)], body: &str, timeout: Duration) -> Option<Value> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(timeout)
-        .timeout(timeout)
-        .redirects(0)
-        .build();
-    let request = super::http::post_json(&agent, url, headers);
+    let agent = http::one_off(timeout).redirects(0).build();
+    let request = http::post_json(&agent, url, headers);
     let text = request.send_string(body).ok()?.into_string().ok()?;
     serde_json::from_str(&text).ok()
 }

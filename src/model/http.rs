@@ -271,13 +271,12 @@ fn transport_detail(t: &ureq::Transport) -> String {
     }
 }
 
-/// A GET with `timeout` on the whole exchange, for the small questions a local server
-/// answers (no pool: they are asked once).
-fn get(url: &str, timeout: Duration) -> ureq::Request {
-    let agent = ureq::AgentBuilder::new()
+/// An agent with `timeout` on the whole exchange, for the small questions a server
+/// answers besides a reply (no pool: they are asked once).
+pub fn one_off(timeout: Duration) -> ureq::AgentBuilder {
+    ureq::AgentBuilder::new()
         .timeout_connect(timeout)
-        .timeout(timeout);
-    agent.build().get(url)
+        .timeout(timeout)
 }
 
 /// Asks an OpenAI-compatible server which models it serves: `GET {base}/models` → the
@@ -285,7 +284,7 @@ fn get(url: &str, timeout: Duration) -> ureq::Request {
 /// nothing is configured.
 pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Error> {
     let url = format!("{}/models", base_url.trim_end_matches('/'));
-    let response = match get(&url, timeout).call() {
+    let response = match one_off(timeout).build().get(&url).call() {
         Ok(response) => response,
         Err(ureq::Error::Status(code, response)) => {
             let body = error_message(&read_capped(response, MAX_ERROR_BODY));
@@ -317,7 +316,8 @@ pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Err
 /// base without `/v1`), `default_generation_settings.n_ctx`. `None` when it does not say.
 pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
     let root = base_url.trim_end_matches('/').trim_end_matches("/v1");
-    let response = get(&format!("{root}/props"), timeout).call().ok()?;
+    let url = format!("{root}/props");
+    let response = one_off(timeout).build().get(&url).call().ok()?;
     let props: Value = serde_json::from_slice(&read_capped(response, MAX_MODEL_LIST)).ok()?;
     props["default_generation_settings"]["n_ctx"]
         .as_u64()
