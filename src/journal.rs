@@ -9,6 +9,7 @@
 //! record that could not be written whole (a full disk) is cut off again.
 
 use crate::model::{Block, Message, Opaque, StopReason, ToolCall, Usage};
+use crate::secrets::Redactor;
 use crate::tools::FileChange;
 use crate::tools::change::Change;
 use crate::tools::disk::Stamp;
@@ -383,80 +384,43 @@ pub fn load(path: &Path) -> Result<Loaded, JournalError> {
 }
 
 /// Removes configured keys and secret-looking values from what a record stores.
-pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Record {
-    let clean = |s: String| match redactor.redact(&s) {
-        std::borrow::Cow::Borrowed(_) => s,
-        std::borrow::Cow::Owned(o) => o,
-    };
-    match record {
-        Record::User { text } => Record::User { text: clean(text) },
-        Record::ToolResult {
-            id,
-            name,
-            content,
-            is_error,
-            change,
-        } => Record::ToolResult {
-            id,
-            name,
-            content: clean(content),
-            is_error,
-            change,
-        },
-        Record::Assistant {
-            text,
-            calls,
-            stop,
-            usage,
-            model,
-            interrupted,
-            opaque,
-        } => Record::Assistant {
-            text: clean(text),
-            calls: calls
-                .into_iter()
-                .map(|mut c| {
-                    c.input = serde_json::from_str(&clean(c.input.to_string())).unwrap_or(c.input);
-                    c
-                })
-                .collect(),
-            stop,
-            usage,
-            model,
-            interrupted,
-            opaque,
-        },
-        Record::Compacted {
-            summary,
-            replaced,
-            kept,
-        } => Record::Compacted {
-            summary: clean(summary),
-            replaced,
-            kept: kept
-                .into_iter()
-                .map(|m| redact_message(m, &clean))
-                .collect(),
-        },
-        other => other,
+pub fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
+    let clean = |s: &mut String| *s = redactor.redact(s).into_owned();
+    match &mut record {
+        Record::User { text } => clean(text),
+        Record::ToolResult { content, .. } => clean(content),
+        Record::Assistant { text, calls, .. } => {
+            clean(text);
+            calls.iter_mut().for_each(|c| redact_input(c, &clean));
+        }
+        Record::Compacted { summary, kept, .. } => {
+            clean(summary);
+            kept.iter_mut().for_each(|m| redact_message(m, &clean));
+        }
+        _ => {}
     }
+    record
 }
 
-fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
+fn redact_message(m: &mut Message, clean: &dyn Fn(&mut String)) {
     for block in &mut m.content {
         match block {
-            Block::Text { text } => *text = clean(std::mem::take(text)),
-            Block::ToolResult { content, .. } => *content = clean(std::mem::take(content)),
-            Block::ToolCall(c) => {
-                if let Ok(input) = serde_json::from_str(&clean(c.input.to_string())) {
-                    c.input = input;
-                }
-            }
+            Block::Text { text } => clean(text),
+            Block::ToolResult { content, .. } => clean(content),
+            Block::ToolCall(c) => redact_input(c, clean),
             // Signatures and encrypted reasoning must go back byte for byte.
             Block::Opaque(_) => {}
         }
     }
-    m
+}
+
+/// A call's arguments, cleaned as JSON text; left alone if the cleaning broke the JSON.
+fn redact_input(call: &mut ToolCall, clean: &dyn Fn(&mut String)) {
+    let mut text = call.input.to_string();
+    clean(&mut text);
+    if let Ok(input) = serde_json::from_str(&text) {
+        call.input = input;
+    }
 }
 
 /// Finds a session by id or unique id prefix, in any directory.

@@ -19,16 +19,10 @@ pub struct Headless {
 }
 
 impl Headless {
-    fn line(&self, value: Value) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{value}");
-        let _ = out.flush();
-    }
-
     /// The `system/init` line that opens a stream-json run.
     pub fn start(&self, cwd: &str, tools: &[&str], mode: &str) {
         if self.format == OutputFormat::StreamJson {
-            self.line(json!({
+            line(json!({
                 "type": "system", "subtype": "init", "session_id": self.session_id,
                 "cwd": cwd, "tools": tools, "model": self.model, "permissionMode": mode,
             }));
@@ -63,7 +57,7 @@ impl Headless {
                 }
             }
             OutputFormat::Json | OutputFormat::StreamJson => {
-                self.line(result_json(r, usage, cost, duration, &self.session_id));
+                line(result_json(r, usage, cost, duration, &self.session_id));
             }
         }
         match r.stop {
@@ -77,21 +71,21 @@ impl Headless {
 /// The result object of a run that failed before or around its task (bad usage, no
 /// server), so `--output-format json` always prints one.
 pub fn print_failure(message: &str) {
-    let value = json!({
-        "type": "result",
-        "subtype": "error_during_execution",
-        "is_error": true,
-        "duration_ms": 0,
-        "duration_api_ms": 0,
-        "num_turns": 0,
-        "result": "",
-        "stop_reason": null,
-        "session_id": null,
-        "total_cost_usd": 0.0,
-        "usage": Usage::default(),
-        "permission_denials": [],
-        "errors": [message],
-    });
+    let failed = TaskResult {
+        stop: Stop::Error(message.to_string()),
+        text: String::new(),
+        turns: 0,
+        denials: Vec::new(),
+        api_time: Duration::ZERO,
+        stop_reason: None,
+    };
+    let mut value = result_json(&failed, &Usage::default(), 0.0, Duration::ZERO, "");
+    value["session_id"] = Value::Null;
+    line(value);
+}
+
+/// One JSON object on a line of its own, flushed.
+fn line(value: Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{value}");
     let _ = out.flush();
@@ -209,7 +203,7 @@ impl Ui for Headless {
                 wait.as_secs_f64(),
                 attempt + 1
             ),
-            Event::Reply(reply) if self.format == OutputFormat::StreamJson => self.line(json!({
+            Event::Reply(reply) if self.format == OutputFormat::StreamJson => line(json!({
                 "type": "assistant", "message": assistant_json(reply, &self.model),
                 "parent_tool_use_id": null, "session_id": self.session_id,
             })),
@@ -227,7 +221,7 @@ impl Ui for Headless {
                 );
             }
             Event::Results(message) if self.format == OutputFormat::StreamJson => {
-                self.line(json!({
+                line(json!({
                     "type": "user", "message": results_json(message),
                     "parent_tool_use_id": null, "session_id": self.session_id,
                 }))
