@@ -117,12 +117,8 @@ pub fn ask_trust(view: &mut View, gate: &mut Gate) {
         let Ok(key) = editor::read_key() else {
             break false;
         };
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('y' | 'Y') => break true,
-            KeyCode::Char('c' | 'd') if ctrl => break false,
-            KeyCode::Char('n' | 'N') | KeyCode::Esc => break false,
-            _ => {}
+        if let Some(choice) = choice_for(&key, false) {
+            break choice == Choice::Once;
         }
     };
     let said = match trusted {
