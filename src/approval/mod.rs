@@ -144,18 +144,6 @@ enum Kind {
 }
 
 impl Gate {
-    /// Builds the gate from CLI rules and mode, reading no files. Malformed rules are
-    /// errors that name the rule.
-    #[cfg(test)]
-    pub fn new(rules: RuleSet, mode: Mode, workspace: Workspace) -> Result<Gate, String> {
-        let source = Source {
-            name: "the command line".into(),
-            rules,
-            strict: true,
-        };
-        Gate::build(vec![source], mode, workspace, Vec::new())
-    }
-
     fn build(
         sources: Vec<Source>,
         mode: Mode,

@@ -220,12 +220,10 @@ impl Ui for Headless {
                     super::term::sanitize(&first_line(&outcome.content, 120))
                 );
             }
-            Event::Results(message) if self.format == OutputFormat::StreamJson => {
-                line(json!({
-                    "type": "user", "message": results_json(message),
-                    "parent_tool_use_id": null, "session_id": self.session_id,
-                }))
-            }
+            Event::Results(message) if self.format == OutputFormat::StreamJson => line(json!({
+                "type": "user", "message": results_json(message),
+                "parent_tool_use_id": null, "session_id": self.session_id,
+            })),
             Event::Compacted {
                 replaced,
                 summarised,
