@@ -96,10 +96,7 @@ impl Session {
         endpoint: &Endpoint,
     ) -> Result<(Session, Vec<String>), Error> {
         check_id(args)?;
-        let previous = match &args.resume {
-            None => None,
-            Some(resume) => Some(find(resume, &origin)?),
-        };
+        let previous = args.resume.as_ref().map(|r| find(r, &origin)).transpose()?;
         let mut session = Session::empty(origin, endpoint);
         let Some(path) = previous else {
             if let Some(id) = &args.session_id {

@@ -332,7 +332,7 @@ impl Pipe {
         Pipe {
             reader: Some(reader),
             buf: vec![0; CHUNK],
-            capture: Capture::new(),
+            capture: Capture::default(),
         }
     }
 
