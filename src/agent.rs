@@ -69,11 +69,7 @@ pub struct Approval<'a> {
 pub enum Event<'a> {
     /// A piece of the assistant's text as it streams.
     Text(&'a str),
-    Retry {
-        attempt: u32,
-        wait: Duration,
-        reason: &'a str,
-    },
+    Retry(&'a model::Retry),
     /// An assistant reply is complete.
     Reply(&'a Reply),
     ToolStart(&'a ToolCall, &'a Action),
@@ -386,18 +382,10 @@ impl Agent {
                     cancel.store(true, Ordering::SeqCst);
                 }
             }
-            model::Event::Retry {
-                attempt,
-                wait,
-                reason,
-            } => {
+            model::Event::Retry(retry) => {
                 partial.clear();
                 repetition = guard::Repetition::new();
-                ui.event(Event::Retry {
-                    attempt,
-                    wait,
-                    reason: &reason,
-                });
+                ui.event(Event::Retry(&retry));
             }
             model::Event::Stalled { silent, limit } => ui.event(Event::Warning(format!(
                 "the model server has sent nothing for {} s; nib waits up to {} s \
@@ -423,7 +411,7 @@ impl Agent {
                 }
             }
             (Ok(reply), None) => reply,
-            (Err(model::ModelError::Interrupted), None) => {
+            (Err(model::Error::Interrupted), None) => {
                 self.keep_partial(partial, ui);
                 return Err(Stop::Interrupted);
             }

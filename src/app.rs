@@ -606,9 +606,9 @@ fn endpoint_with(
 
 /// Why a server could not be asked, the cause first: "nothing listens on
 /// 127.0.0.1:1: connection refused".
-fn unreachable(base_url: &str, e: model::ModelError) -> String {
+fn unreachable(base_url: &str, e: model::Error) -> String {
     match e {
-        model::ModelError::Connect { detail, .. } if detail.contains("refused") => format!(
+        model::Error::Connect { detail, .. } if detail.contains("refused") => format!(
             "nothing listens on {}: {detail}; start the model server or pass --base-url URL",
             config::host_of(base_url)
         ),

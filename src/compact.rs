@@ -48,8 +48,6 @@ const TRANSCRIPT_RESULT_BYTES: usize = 2000;
 const TRANSCRIPT_PERCENT: u64 = 50;
 /// The summary's length: at most this many tokens, and at most an eighth of the window.
 const SUMMARY_MAX_TOKENS: u64 = 2048;
-/// Bytes per token when turning a token budget into bytes (as `price` estimates).
-const BYTES_PER_TOKEN: u64 = 4;
 
 /// Results shorter than this stay when old results are cleared: a stub saves nothing.
 const STUB_MIN_BYTES: usize = 300;
@@ -180,7 +178,7 @@ pub fn plan(messages: &[Message], window: u64) -> Option<Plan> {
 /// The last few prompts the user typed (not tool results, not earlier summaries),
 /// oldest first, within their share of the window.
 fn recent_prompts(head: &[Message], window: u64) -> Vec<String> {
-    let mut budget = window * KEEP_PROMPTS_PERCENT / 100 * BYTES_PER_TOKEN;
+    let mut budget = window * KEEP_PROMPTS_PERCENT / 100 * price::BYTES_PER_TOKEN;
     let mut prompts = Vec::new();
     let texts = head
         .iter()
@@ -241,7 +239,7 @@ pub fn summary_request(head: &[Message], window: u64) -> Message {
             text.push('\n');
         }
     }
-    let max = (window * TRANSCRIPT_PERCENT / 100 * BYTES_PER_TOKEN) as usize;
+    let max = (window * TRANSCRIPT_PERCENT / 100 * price::BYTES_PER_TOKEN) as usize;
     let start = text.len().saturating_sub(max);
     let start = (start..=text.len())
         .find(|&i| text.is_char_boundary(i))

@@ -1,5 +1,6 @@
 //! Money: what a request costs, from a price table of common hosted models (local
-//! models cost nothing), and token estimates for servers that report no usage.
+//! models cost nothing), and token estimates for servers that report no usage,
+//! calibrated by the counts a server gives (`Tally`).
 
 use crate::model::{Block, Message, Reply, Usage};
 use serde_json::Value;
@@ -140,8 +141,9 @@ fn longest_prefix<'a>(
         .map(|(_, price)| price)
 }
 
-/// Roughly four bytes of English or code per token.
-const BYTES_PER_TOKEN: u64 = 4;
+/// Roughly four bytes of English or code per token (also how `compact` turns a token
+/// budget into bytes).
+pub const BYTES_PER_TOKEN: u64 = 4;
 /// Characters beyond ASCII (CJK, accents) take about two bytes a token (SmolLM2: 1.9).
 const WIDE_BYTES_PER_TOKEN: u64 = 2;
 /// Per-message tokens a chat template adds (role markers); also makes the upper bound safe.
@@ -177,31 +179,24 @@ fn block_text(b: &Block) -> std::borrow::Cow<'_, str> {
 
 /// Tokens in a conversation, estimated from its content.
 pub fn estimate_tokens(messages: &[Message]) -> u64 {
-    messages
-        .iter()
-        .map(|m| {
-            MESSAGE_OVERHEAD
-                + m.content
-                    .iter()
-                    .map(|b| estimate_text(&block_text(b)))
-                    .sum::<u64>()
-        })
-        .sum()
+    sum_blocks(messages, estimate_text)
 }
 
 /// The most tokens a conversation can be: no tokenizer makes more than one token of a
 /// byte (byte-level BPE and byte fallback alike), plus the template's overhead.
 pub fn most_tokens(messages: &[Message]) -> u64 {
-    messages
-        .iter()
-        .map(|m| {
-            MESSAGE_OVERHEAD
-                + m.content
-                    .iter()
-                    .map(|b| block_text(b).len() as u64)
-                    .sum::<u64>()
-        })
-        .sum()
+    sum_blocks(messages, |text| text.len() as u64)
+}
+
+/// `tokens` of every block's text, plus the template's overhead per message.
+fn sum_blocks(messages: &[Message], tokens: impl Fn(&str) -> u64) -> u64 {
+    let blocks = |m: &Message| {
+        m.content
+            .iter()
+            .map(|b| tokens(&block_text(b)))
+            .sum::<u64>()
+    };
+    messages.iter().map(|m| MESSAGE_OVERHEAD + blocks(m)).sum()
 }
 
 /// Tokens in a piece of text (a system prompt, tool schemas), estimated from its size.

@@ -240,8 +240,13 @@ impl Redactor {
     /// screen see: secret-looking output may be what the user asked for, nib's own
     /// keys never are).
     pub fn redact_known<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.replace_known(text, REDACTED)
+    }
+
+    /// The text with only the known values replaced by `mask`.
+    pub fn replace_known<'t>(&self, text: &'t str, mask: &str) -> Cow<'t, str> {
         match &self.known {
-            Some(regex) => regex.replace_all(text, REDACTED),
+            Some(regex) => regex.replace_all(text, mask),
             None => Cow::Borrowed(text),
         }
     }

@@ -138,7 +138,7 @@ impl Agent {
         };
         let (summary, summarised) = match self.summarise(plan.head, window, ui) {
             Ok(summary) => (summary, true),
-            Err(model::ModelError::Interrupted) => return Err(Stop::Interrupted),
+            Err(model::Error::Interrupted) => return Err(Stop::Interrupted),
             Err(e) => {
                 ui.event(Event::Warning(format!(
                     "could not summarise the conversation ({e}); dropping its older part instead"
@@ -170,7 +170,7 @@ impl Agent {
         head: usize,
         window: u64,
         ui: &mut dyn Ui,
-    ) -> Result<String, model::ModelError> {
+    ) -> Result<String, model::Error> {
         let messages = [compact::summary_request(
             &self.session.messages[..head],
             window,
@@ -183,17 +183,8 @@ impl Agent {
             max_tokens: compact::summary_tokens(window),
         };
         let reply = self.parts.client.send(&request, &mut |event| {
-            if let model::Event::Retry {
-                attempt,
-                wait,
-                reason,
-            } = event
-            {
-                ui.event(Event::Retry {
-                    attempt,
-                    wait,
-                    reason: &reason,
-                });
+            if let model::Event::Retry(retry) = event {
+                ui.event(Event::Retry(&retry));
             }
         })?;
         let usage = reply.usage.unwrap_or_else(|| {
@@ -202,7 +193,7 @@ impl Agent {
         });
         self.charge(&usage);
         match reply.text.trim() {
-            "" => Err(model::ModelError::Stream("the summary was empty".into())),
+            "" => Err(model::Error::malformed("the summary was empty".into())),
             text => Ok(text.to_string()),
         }
     }

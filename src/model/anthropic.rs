@@ -5,12 +5,12 @@
 //! rewritten to the characters Anthropic accepts, the same way every time. `thinking`
 //! and `redacted_thinking` blocks are kept whole (with their `signature` / `data`) and
 //! sent back unchanged before the `tool_use` they preceded; a history from elsewhere
-//! has none, and goes without. HTTP and retries live in `http.rs`.
+//! has none, and goes without. HTTP lives in `http.rs`, retries in `retry.rs`.
 
 use super::sse::SseReader;
 use super::{
-    Block, Effort, Message, Opaque, Reply, Request, Role, StopReason, StreamError, Usage,
-    finish_call, mark_cut, object_or_empty, stable_hash,
+    Block, Effort, Error, Message, Opaque, Reply, Request, Role, StopReason, Usage, finish_call,
+    mark_cut, object_or_empty, stable_hash,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -164,27 +164,20 @@ struct State {
 }
 
 /// Reads a whole streamed reply, handing text deltas to `on_text` as they arrive.
-pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, StreamError> {
+pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, Error> {
     let mut events = SseReader::new(body);
     let mut state = State::default();
-    while let Some(event) = events.next_event()? {
-        if event.data.trim().is_empty() {
-            continue;
-        }
-        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
-            StreamError::Malformed(format!("an event is not JSON ({e}): {}", event.data))
-        })?;
-        let kind = data["type"].as_str().unwrap_or(&event.event);
+    while let Some((kind, data)) = events.next_json(&[])? {
         if kind == "message_stop" {
             return Ok(state.finish());
         }
-        state.apply(kind, &data, on_text)?;
+        state.apply(&kind, &data, on_text)?;
     }
     // A stop reason is the reply's end; a server that closes before `message_stop`
     // has still said everything.
     match state.stop {
         Some(_) => Ok(state.finish()),
-        None => Err(StreamError::Incomplete),
+        None => Err(Error::incomplete()),
     }
 }
 
@@ -194,7 +187,7 @@ impl State {
         kind: &str,
         data: &Value,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<(), StreamError> {
+    ) -> Result<(), Error> {
         let index = data["index"].as_u64().unwrap_or(0);
         match kind {
             "message_start" => self.add_usage(&data["message"]["usage"]),
@@ -311,16 +304,13 @@ impl State {
                 Part::Text | Part::Other => {}
             }
         }
-        if stop.cut() {
-            mark_cut(&mut calls);
-        }
-        Reply {
+        mark_cut(Reply {
             text: self.text,
             calls,
             stop,
             usage: self.usage,
             opaque,
-        }
+        })
     }
 }
 
@@ -333,13 +323,11 @@ fn append(block: &mut Value, field: &str, piece: &str) {
 }
 
 /// An `error` event: `overloaded_error` and `api_error` are worth a retry.
-fn server_error(error: &Value) -> StreamError {
+fn server_error(error: &Value) -> Error {
     let kind = error["type"].as_str().unwrap_or("error");
     let message = error["message"].as_str().unwrap_or(kind);
-    StreamError::Server {
-        message: format!("{kind}: {message}"),
-        retryable: matches!(kind, "overloaded_error" | "api_error"),
-    }
+    let retry = matches!(kind, "overloaded_error" | "api_error");
+    Error::server(&format!("{kind}: {message}"), retry)
 }
 
 #[cfg(test)]

@@ -1,17 +1,9 @@
 use super::*;
-use crate::model::{ToolCall, ToolSpec};
+use crate::model::ToolCall;
+use crate::model::testing::{self, ev, request, tool};
 
-fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
-    let mut streamed = String::new();
-    let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
-    (reply, streamed)
-}
-
-fn ev(data: Value) -> String {
-    format!(
-        "event: {}\ndata: {data}\n\n",
-        data["type"].as_str().unwrap()
-    )
+fn parse(input: &str) -> (Result<Reply, Error>, String) {
+    testing::parse(read, input)
 }
 
 fn start() -> String {
@@ -228,7 +220,7 @@ fn refusal_and_window_stops() {
 #[test]
 fn without_message_stop_is_incomplete_unless_it_stopped() {
     let input = [start(), text_block(0, "half")].concat();
-    assert!(matches!(parse(&input).0, Err(StreamError::Incomplete)));
+    assert_eq!(parse(&input).0, Err(Error::incomplete()));
     let input = [start(), text_block(0, "whole"), stop("end_turn")].concat();
     let cut = &input[..input.rfind("event: message_stop").unwrap()];
     assert_eq!(parse(cut).0.unwrap().text, "whole");
@@ -242,13 +234,8 @@ fn error_events() {
             ev(json!({"type": "error", "error": {"type": kind, "message": "m"}})),
         ]
         .concat();
-        match parse(&input).0 {
-            Err(StreamError::Server { message, retryable }) => {
-                assert_eq!(message, format!("{kind}: m"));
-                assert_eq!(retryable, retry, "{kind}");
-            }
-            other => panic!("expected a server error, got {other:?}"),
-        }
+        let expected = Error::server(&format!("{kind}: m"), retry);
+        assert_eq!(parse(&input).0, Err(expected), "{kind}");
     };
     check("overloaded_error", true);
     check("api_error", true);
@@ -308,24 +295,13 @@ fn request_body() {
             content: vec![result("call:1", "a.rs", false), result("c2", "bad", true)],
         },
     ];
-    let tools = [
-        ToolSpec {
-            name: "bash".into(),
-            description: "Run".into(),
-            schema: json!({"type": "object"}),
-        },
-        ToolSpec {
-            name: "read".into(),
-            description: "Read".into(),
-            schema: json!({"type": "object"}),
-        },
-    ];
+    let tools = [tool("bash", "Run"), tool("read", "Read")];
     let req = Request {
         model: "claude",
         system: "be brief",
-        messages: &messages,
         tools: &tools,
         max_tokens: 512,
+        ..request(&messages)
     };
     let text = body(&req, None);
     assert!(!text.contains('\n'));
@@ -361,13 +337,7 @@ fn request_body() {
 #[test]
 fn request_body_omits_empty_system_and_tools() {
     let messages = [Message::user_text("hi")];
-    let req = Request {
-        model: "m",
-        system: "",
-        messages: &messages,
-        tools: &[],
-        max_tokens: 5,
-    };
+    let req = request(&messages);
     let body: Value = serde_json::from_str(&body(&req, None)).unwrap();
     assert!(body.get("system").is_none());
     assert!(body.get("tools").is_none());

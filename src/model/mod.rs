@@ -7,23 +7,29 @@
 //! parse their streams back into a `Reply`. What a provider needs back unchanged
 //! (reasoning, thinking blocks with signatures, thought signatures) travels as `Opaque`
 //! data tagged with the wire family that sent it. `sse.rs` does the event-stream
-//! framing for all. Nothing here prints: progress reaches the caller through `Event`s.
+//! framing for all. A request is sent by `retry.rs` (whether and when to try again),
+//! one attempt at a time by `http.rs` (over `body.rs`, the bridge that lets a cancel
+//! or the idle limit stop the wait); every failure is one `Error` (`error.rs`). Nothing
+//! here prints: progress reaches the caller through `Event`s.
 
 pub mod anthropic;
+mod body;
 pub mod count;
+mod error;
 mod http;
 pub mod openai;
 mod profile;
 pub mod responses;
+mod retry;
 pub mod sse;
 
+pub use error::Error;
 pub use profile::{CapField, Effort, Options, Profile};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::Cell;
 use std::hash::BuildHasher;
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
@@ -151,6 +157,18 @@ impl Usage {
         self.cache_read_input_tokens += other.cache_read_input_tokens;
         self.cache_creation_input_tokens += other.cache_creation_input_tokens;
     }
+
+    /// Usage from OpenAI's counts, whose `input` includes the `cached` tokens: nib
+    /// reports them apart, as Anthropic does. A missing count is 0.
+    fn cached_apart(input: u64, cached: Option<u64>, output: Option<u64>) -> Usage {
+        let cached = cached.unwrap_or(0);
+        Usage {
+            input_tokens: input.saturating_sub(cached),
+            output_tokens: output.unwrap_or(0),
+            cache_read_input_tokens: cached,
+            cache_creation_input_tokens: 0,
+        }
+    }
 }
 
 /// Why the model stopped, normalised across providers.
@@ -258,15 +276,22 @@ pub struct Request<'a> {
 pub enum Event<'a> {
     /// A piece of the assistant's text, as it streams.
     Text(&'a str),
-    /// A request failed in a way worth retrying; nib waits `wait` and tries again.
-    /// `attempt` is the number of the attempt that failed (1 for the first).
-    Retry {
-        attempt: u32,
-        wait: Duration,
-        reason: String,
-    },
+    Retry(Retry),
     /// The server has sent nothing for `silent`; nib gives up at `limit`.
-    Stalled { silent: Duration, limit: Duration },
+    Stalled {
+        silent: Duration,
+        limit: Duration,
+    },
+}
+
+/// A request failed in a way worth retrying; nib waits `wait` and tries again.
+#[derive(Debug)]
+pub struct Retry {
+    /// The number of the attempt that failed (1 for the first).
+    pub attempt: u32,
+    pub wait: Duration,
+    /// Why, in a few words, with the key masked.
+    pub reason: String,
 }
 
 /// Where requests go, and with which credentials.
@@ -309,83 +334,6 @@ impl Default for Limits {
     }
 }
 
-/// A failed request, after retries.
-#[derive(Debug)]
-pub enum ModelError {
-    /// Could not connect (server down, DNS, TLS).
-    Connect { url: String, detail: String },
-    /// The server answered with an error status that is not retried, or retries ran out.
-    Status {
-        code: u16,
-        url: String,
-        body: String,
-    },
-    /// The stream was malformed, cut before its end marker, or carried an error event.
-    Stream(String),
-    /// The account cannot pay (`insufficient_quota`, 402): retrying cannot help.
-    Billing {
-        code: u16,
-        url: String,
-        body: String,
-    },
-    /// No data for `idle_timeout`.
-    Timeout { url: String, secs: u64 },
-    /// The server asked to wait longer than `max_backoff` before trying again.
-    Later {
-        url: String,
-        code: u16,
-        wait: u64,
-        max: u64,
-    },
-    /// The user cancelled.
-    Interrupted,
-}
-
-impl std::fmt::Display for ModelError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ModelError::Connect { url, detail } => write!(
-                f,
-                "cannot reach the model server at {url} ({detail}); is it running?"
-            ),
-            ModelError::Status { code, url, body } => {
-                let hint = match code {
-                    _ if profile::is_context_limit(body) => {
-                        "; lower max_output_tokens in settings.json, or start a new session"
-                    }
-                    401 | 403 => "; check the API key",
-                    404 => "; check --base-url and --model",
-                    429 => "; rate limited, try again later",
-                    _ => "",
-                };
-                write!(f, "model server {url} answered {code}: {body}{hint}")
-            }
-            ModelError::Billing { code, url, body } => write!(
-                f,
-                "model server {url} answered {code}: {body}; this is billing, not a rate limit: \
-                 check the account's plan and credit"
-            ),
-            ModelError::Stream(detail) => write!(f, "bad stream from the model server: {detail}"),
-            ModelError::Timeout { url, secs } => write!(
-                f,
-                "model server {url} sent nothing for {secs} s; if the model needs longer, \
-                 raise idle_timeout_secs in settings"
-            ),
-            ModelError::Later {
-                url,
-                code,
-                wait,
-                max,
-            } => write!(
-                f,
-                "model server {url} answered {code} and asks to wait {wait} s, longer than nib \
-                 waits ({max} s); try again later"
-            ),
-            ModelError::Interrupted => write!(f, "interrupted"),
-        }
-    }
-}
-
 /// Sends requests to one endpoint. Cheap to build; holds a connection pool.
 pub struct Client {
     pub endpoint: Endpoint,
@@ -422,22 +370,18 @@ impl Client {
     /// `on_event` as it streams; after a `Retry` event the reply starts over. A 400/422
     /// that names a fix nib knows (the cap field, `stream_options`, a smaller cap that
     /// fits the window) is fixed and sent again once; the fix holds for the session.
-    pub fn send(
-        &self,
-        req: &Request,
-        on_event: &mut dyn FnMut(Event),
-    ) -> Result<Reply, ModelError> {
+    pub fn send(&self, req: &Request, on_event: &mut dyn FnMut(Event)) -> Result<Reply, Error> {
         let mut tried = Vec::new();
         loop {
             let options = self.learned.get();
             let family = options.family(self.endpoint.provider);
-            let result = http::send(self, &self.post(req, &options), on_event).map(|mut reply| {
+            let result = retry::send(self, &self.post(req, &options), on_event).map(|mut reply| {
                 for o in &mut reply.opaque {
                     o.family.clone_from(&family);
                 }
                 reply
             });
-            let Err(ModelError::Status { code, body, .. }) = &result else {
+            let Err(Error::Status { code, body, .. }) = &result else {
                 return result;
             };
             match options.adapt(*code, body, req.max_tokens) {
@@ -491,23 +435,17 @@ pub fn host_of(url: &str) -> String {
     }
 }
 
-/// Whether a base URL names this machine (a local model server).
+/// Whether a base URL names this machine (a local model server), read by the same
+/// parser as `host_of`.
 pub fn is_loopback(base_url: &str) -> bool {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => host,
-        _ => authority,
-    };
-    matches!(
-        host.to_ascii_lowercase().as_str(),
-        "127.0.0.1" | "localhost" | "[::1]"
-    )
+    let url = url::Url::parse(base_url).ok();
+    let host = url.as_ref().and_then(|u| u.host_str());
+    matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"))
 }
 
 /// Asks an OpenAI-compatible server which models it serves (`GET {base}/models`).
 /// Used to find a local server when nothing is configured.
-pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, ModelError> {
+pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Error> {
     http::list_models(base_url, timeout)
 }
 
@@ -523,25 +461,6 @@ fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// Why reading a reply stream failed; `http.rs` decides what is worth a retry.
-#[derive(Debug)]
-pub enum StreamError {
-    /// Reading the body failed: connection lost, cancelled, idle, or a line too long.
-    Io(io::Error),
-    /// The bytes are not the protocol (a chunk that is not JSON).
-    Malformed(String),
-    /// The stream ended before its end marker (`[DONE]` / `message_stop`).
-    Incomplete,
-    /// The server sent an error event.
-    Server { message: String, retryable: bool },
-}
-
-impl From<io::Error> for StreamError {
-    fn from(e: io::Error) -> StreamError {
-        StreamError::Io(e)
-    }
 }
 
 /// Why a call cut by the output-token limit must not run.
@@ -612,11 +531,14 @@ fn merge_fields(target: &mut Value, data: &Value) {
     }
 }
 
-/// Marks every call of a reply cut by the output-token limit.
-fn mark_cut(calls: &mut [ToolCall]) {
-    for call in calls {
-        call.invalid = Some(CUT_BY_LIMIT.to_string());
+/// The reply as read, every call marked invalid when the output-token limit cut it.
+fn mark_cut(mut reply: Reply) -> Reply {
+    if reply.stop.cut() {
+        for call in &mut reply.calls {
+            call.invalid = Some(CUT_BY_LIMIT.to_string());
+        }
     }
+    reply
 }
 
 /// A call's input as sent back to a server: the object, or `{}` when it was invalid.
@@ -631,6 +553,9 @@ fn object_or_empty(input: &Value) -> Value {
 fn random() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
 }
+
+#[cfg(test)]
+mod testing;
 
 #[cfg(test)]
 mod tests {

@@ -6,14 +6,14 @@
 //! indexes, a whole call in one chunk, extra fields. What providers need back (DeepSeek
 //! `reasoning_content`, OpenRouter `reasoning_details`, Gemini `extra_content`) is kept
 //! as `Opaque` data and merged back into the same message or call. Profile quirks
-//! (Azure URLs and keys, Mistral ids and ordering, Groq usage) live here too; HTTP and
-//! retries live in `http.rs`.
+//! (Azure URLs and keys, Mistral ids and ordering, Groq usage) live here too; HTTP lives
+//! in `http.rs`, retries in `retry.rs`.
 
 use super::profile::mistral_id;
 use super::sse::SseReader;
 use super::{
-    Block, Message, Opaque, Options, Profile, Reply, Request, Role, StopReason, StreamError,
-    ToolCall, Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
+    Block, Error, Message, Opaque, Options, Profile, Reply, Request, Role, StopReason, ToolCall,
+    Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -216,7 +216,7 @@ struct State {
 }
 
 /// Reads a whole streamed reply, handing text deltas to `on_text` as they arrive.
-pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, StreamError> {
+pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, Error> {
     let mut events = SseReader::new(body);
     let mut state = State::default();
     while let Some(event) = events.next_event()? {
@@ -228,18 +228,18 @@ pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Rep
             continue;
         }
         let chunk: Value = serde_json::from_str(data)
-            .map_err(|e| StreamError::Malformed(format!("a chunk is not JSON ({e}): {data}")))?;
+            .map_err(|e| Error::malformed(format!("a chunk is not JSON ({e}): {data}")))?;
         state.apply(&chunk, on_text)?;
     }
     // A finish reason is the reply's end; some servers never send `[DONE]` after it.
     match state.finish {
         Some(_) => Ok(state.finish()),
-        None => Err(StreamError::Incomplete),
+        None => Err(Error::incomplete()),
     }
 }
 
 impl State {
-    fn apply(&mut self, chunk: &Value, on_text: &mut dyn FnMut(&str)) -> Result<(), StreamError> {
+    fn apply(&mut self, chunk: &Value, on_text: &mut dyn FnMut(&str)) -> Result<(), Error> {
         if let Some(error) = chunk.get("error") {
             return Err(server_error(error));
         }
@@ -378,16 +378,13 @@ impl State {
                 },
             );
         }
-        if stop.cut() {
-            mark_cut(&mut calls);
-        }
-        Reply {
+        mark_cut(Reply {
             text: self.text,
             calls,
             stop,
             usage: self.usage,
             opaque,
-        }
+        })
     }
 }
 
@@ -416,20 +413,15 @@ fn merge_detail(details: &mut Vec<Value>, fragment: &Value) {
 }
 
 fn parse_usage(usage: &Value) -> Usage {
-    let prompt = usage["prompt_tokens"].as_u64().unwrap_or(0);
-    let cached = usage["prompt_tokens_details"]["cached_tokens"]
-        .as_u64()
-        .unwrap_or(0);
-    Usage {
-        input_tokens: prompt.saturating_sub(cached),
-        output_tokens: usage["completion_tokens"].as_u64().unwrap_or(0),
-        cache_read_input_tokens: cached,
-        cache_creation_input_tokens: 0,
-    }
+    Usage::cached_apart(
+        usage["prompt_tokens"].as_u64().unwrap_or(0),
+        usage["prompt_tokens_details"]["cached_tokens"].as_u64(),
+        usage["completion_tokens"].as_u64(),
+    )
 }
 
 /// An `{"error": …}` chunk: an object with `message` (OpenAI, OpenRouter) or a string.
-fn server_error(error: &Value) -> StreamError {
+fn server_error(error: &Value) -> Error {
     let message = match error {
         Value::String(s) => s.clone(),
         _ => error["message"]
@@ -456,7 +448,7 @@ fn server_error(error: &Value) -> StreamError {
     .iter()
     .any(|k| kind.contains(k))
         || ["429", "500", "502", "503", "504", "529"].contains(&kind.as_str());
-    StreamError::Server { message, retryable }
+    Error::server(&message, retryable)
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 use super::*;
-use crate::model::ToolSpec;
 use crate::model::profile::mistral_id;
+use crate::model::testing::{self, request, tool};
 
-fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
-    let mut streamed = String::new();
-    let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
-    (reply, streamed)
+fn parse(input: &str) -> (Result<Reply, Error>, String) {
+    testing::parse(read, input)
 }
 
 fn reply(input: &str) -> Reply {
@@ -216,7 +214,7 @@ fn missing_done_after_a_finish_is_complete_without_one_incomplete() {
     let (reply, streamed) = parse(&input);
     assert_eq!(reply.unwrap().text, "partial");
     let (reply, streamed_cut) = parse(&chunk(json!({"content": "partial"})));
-    assert!(matches!(reply, Err(StreamError::Incomplete)));
+    assert_eq!(reply, Err(Error::incomplete()));
     assert_eq!(
         (streamed.as_str(), streamed_cut.as_str()),
         ("partial", "partial")
@@ -339,13 +337,7 @@ fn tool_turn(extra: Vec<Block>) -> Vec<Message> {
 }
 
 fn wire(messages: &[Message], profile: Profile, family: &str) -> Vec<Value> {
-    let req = Request {
-        model: "m",
-        system: "",
-        messages,
-        tools: &[],
-        max_tokens: 5,
-    };
+    let req = request(messages);
     let options = Options {
         profile,
         stream_options: profile != Profile::Mistral,
@@ -415,15 +407,7 @@ fn mid_stream_error() {
             DONE.into(),
         ]
         .concat();
-        match parse(&input).0 {
-            Err(StreamError::Server {
-                message: m,
-                retryable,
-            }) => {
-                assert_eq!((m.as_str(), retryable), (message, retry));
-            }
-            other => panic!("expected a server error, got {other:?}"),
-        }
+        assert_eq!(parse(&input).0, Err(Error::server(message, retry)));
     };
     check(
         json!({"message": "Provider overloaded", "code": 502}),
@@ -441,7 +425,7 @@ fn mid_stream_error() {
 #[test]
 fn malformed_chunk_is_an_error() {
     let (reply, _) = parse("data: {not json\n\n");
-    assert!(matches!(reply, Err(StreamError::Malformed(_))));
+    assert!(matches!(reply, Err(Error::Stream { retry: false, .. })));
 }
 
 fn sample_messages() -> Vec<Message> {
@@ -481,17 +465,12 @@ fn sample_messages() -> Vec<Message> {
 #[test]
 fn request_body() {
     let messages = sample_messages();
-    let tools = [ToolSpec {
-        name: "bash".into(),
-        description: "Run a command".into(),
-        schema: json!({"type": "object"}),
-    }];
+    let tools = [tool("bash", "Run a command")];
     let req = Request {
-        model: "m",
         system: "be brief",
-        messages: &messages,
         tools: &tools,
         max_tokens: 1000,
+        ..request(&messages)
     };
     let body: Value = serde_json::from_str(&body(&req, &opts("m"), "openai")).unwrap();
     let expected = json!({
@@ -525,13 +504,7 @@ fn request_body_is_compact_and_omits_empty_parts() {
             content: vec![Block::ToolCall(call("c", "list", json!({}), None))],
         },
     ];
-    let req = Request {
-        model: "m",
-        system: "",
-        messages: &messages,
-        tools: &[],
-        max_tokens: 5,
-    };
+    let req = request(&messages);
     let text = body(&req, &opts("m"), "openai");
     assert!(!text.contains('\n') && !text.contains(": "), "{text}");
     let body: Value = serde_json::from_str(&text).unwrap();

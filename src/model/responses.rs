@@ -5,12 +5,12 @@
 //! Reasoning items (with `encrypted_content` when the model reasons) are kept whole as
 //! `Opaque` data and sent back before the calls they preceded, with each function
 //! call's item id. A history from another protocol has neither and goes without, which
-//! the API accepts. HTTP and retries live in `http.rs`.
+//! the API accepts. HTTP lives in `http.rs`, retries in `retry.rs`.
 
 use super::sse::SseReader;
 use super::{
-    Block, CapField, Effort, Message, Opaque, Reply, Request, Role, StopReason, StreamError,
-    ToolCall, Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
+    Block, CapField, Effort, Error, Message, Opaque, Reply, Request, Role, StopReason, ToolCall,
+    Usage, finish_call, mark_cut, merge_fields, object_or_empty, opaque_of,
 };
 use serde_json::{Value, json};
 use std::io::BufRead;
@@ -129,22 +129,15 @@ struct State {
 }
 
 /// Reads a whole streamed response, handing text deltas to `on_text` as they arrive.
-pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, StreamError> {
+pub fn read(body: &mut dyn BufRead, on_text: &mut dyn FnMut(&str)) -> Result<Reply, Error> {
     let mut events = SseReader::new(body);
     let mut state = State::default();
-    while let Some(event) = events.next_event()? {
-        if event.data.trim().is_empty() || event.data.trim() == "[DONE]" {
-            continue;
-        }
-        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
-            StreamError::Malformed(format!("an event is not JSON ({e}): {}", event.data))
-        })?;
-        let kind = data["type"].as_str().unwrap_or(&event.event).to_string();
+    while let Some((kind, data)) = events.next_json(&["[DONE]"])? {
         if state.apply(&kind, &data, on_text)? {
             return Ok(state.finish());
         }
     }
-    Err(StreamError::Incomplete)
+    Err(Error::incomplete())
 }
 
 impl State {
@@ -154,7 +147,7 @@ impl State {
         kind: &str,
         data: &Value,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<bool, StreamError> {
+    ) -> Result<bool, Error> {
         let delta = data["delta"].as_str().unwrap_or("");
         match kind {
             "response.output_text.delta" | "response.refusal.delta" => {
@@ -259,36 +252,27 @@ impl State {
             None if !calls.is_empty() => StopReason::ToolUse,
             None => StopReason::EndTurn,
         };
-        if stop.cut() {
-            mark_cut(&mut calls);
-        }
-        Reply {
+        mark_cut(Reply {
             text: self.text,
             calls,
             stop,
             usage: self.usage,
             opaque,
-        }
+        })
     }
 }
 
-/// `input_tokens` counts the cached ones; nib reports them apart, as Anthropic does.
 /// Reasoning tokens are part of `output_tokens`.
 fn parse_usage(usage: &Value) -> Option<Usage> {
-    let input = usage["input_tokens"].as_u64()?;
-    let cached = usage["input_tokens_details"]["cached_tokens"]
-        .as_u64()
-        .unwrap_or(0);
-    Some(Usage {
-        input_tokens: input.saturating_sub(cached),
-        output_tokens: usage["output_tokens"].as_u64().unwrap_or(0),
-        cache_read_input_tokens: cached,
-        cache_creation_input_tokens: 0,
-    })
+    Some(Usage::cached_apart(
+        usage["input_tokens"].as_u64()?,
+        usage["input_tokens_details"]["cached_tokens"].as_u64(),
+        usage["output_tokens"].as_u64(),
+    ))
 }
 
 /// A `response.failed` error or an `error` event: `{code, message}`.
-fn server_error(error: &Value) -> StreamError {
+fn server_error(error: &Value) -> Error {
     let code = match &error["code"] {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -304,10 +288,7 @@ fn server_error(error: &Value) -> StreamError {
     ]
     .iter()
     .any(|k| code.contains(k));
-    StreamError::Server {
-        message: format!("{code}: {message}"),
-        retryable,
-    }
+    Error::server(&format!("{code}: {message}"), retryable)
 }
 
 #[cfg(test)]

@@ -1,17 +1,8 @@
 use super::*;
-use crate::model::ToolSpec;
+use crate::model::testing::{self, ev, request, tool};
 
-fn parse(input: &str) -> (Result<Reply, StreamError>, String) {
-    let mut streamed = String::new();
-    let reply = read(&mut input.as_bytes(), &mut |t| streamed.push_str(t));
-    (reply, streamed)
-}
-
-fn ev(data: Value) -> String {
-    format!(
-        "event: {}\ndata: {data}\n\n",
-        data["type"].as_str().unwrap()
-    )
+fn parse(input: &str) -> (Result<Reply, Error>, String) {
+    testing::parse(read, input)
 }
 
 fn completed(usage: Value) -> String {
@@ -85,22 +76,17 @@ fn ends_and_failures() {
         (StopReason::Refusal, "I can't help.")
     );
 
-    assert!(matches!(parse(&text).0, Err(StreamError::Incomplete)));
+    assert_eq!(parse(&text).0, Err(Error::incomplete()));
     let failed = ev(json!({"type": "response.failed", "response": {"error": {
         "code": "server_error", "message": "boom"}}}));
-    match parse(&failed).0 {
-        Err(StreamError::Server { message, retryable }) => {
-            assert_eq!((message.as_str(), retryable), ("server_error: boom", true))
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        parse(&failed).0,
+        Err(Error::server("server_error: boom", true))
+    );
     let error = ev(json!({"type": "error", "code": "invalid_prompt", "message": "no"}));
     assert!(matches!(
         parse(&error).0,
-        Err(StreamError::Server {
-            retryable: false,
-            ..
-        })
+        Err(Error::Stream { retry: false, .. })
     ));
 }
 
@@ -147,17 +133,13 @@ fn request_body_sends_items_back() {
             }],
         },
     ];
-    let tools = [ToolSpec {
-        name: "bash".into(),
-        description: "Run".into(),
-        schema: json!({"type": "object"}),
-    }];
+    let tools = [tool("bash", "Run")];
     let req = Request {
         model: "gpt-5-codex",
         system: "be brief",
-        messages: &messages,
         tools: &tools,
         max_tokens: 100,
+        ..request(&messages)
     };
     let body: Value = serde_json::from_str(&body(&req, Some(Effort::High))).unwrap();
     let expected = json!({

@@ -1,13 +1,15 @@
 //! Server-sent events framing: turns a byte stream into `event:` / `data:` events.
 //!
-//! Only the framing lives here; what an event means is the business of `openai.rs` and
-//! `anthropic.rs`. Follows the WHATWG event-stream rules nib needs: multi-line data is
+//! Only the framing lives here; what an event means is the business of `openai.rs`,
+//! `anthropic.rs` and `responses.rs`. Follows the WHATWG event-stream rules nib needs: multi-line data is
 //! joined with "\n", comment lines (`:`) and unknown fields are ignored, CRLF is
 //! tolerated, an event is dispatched on a blank line, and a last event without its
 //! blank line is still delivered at end of stream when its lines are whole. A line cut
 //! off by the end of the stream (a dropped connection) is an `UnexpectedEof` error: the
 //! reply is incomplete, and retried like any dropped connection.
 
+use super::Error;
+use serde_json::Value;
 use std::io::{self, BufRead, Read};
 
 /// Longest line accepted; a bigger one means a broken or hostile server, not a reply.
@@ -68,6 +70,24 @@ impl<R: BufRead> SseReader<R> {
             }
         }
         Ok(data.map(|data| SseEvent { event, data }))
+    }
+
+    /// The next event with data as JSON, and its type (the `type` field, else the
+    /// `event:` line); events whose data is empty or one of `skip` are passed over.
+    /// `None` at end of stream.
+    pub fn next_json(&mut self, skip: &[&str]) -> Result<Option<(String, Value)>, Error> {
+        while let Some(event) = self.next_event()? {
+            let trimmed = event.data.trim();
+            if trimmed.is_empty() || skip.contains(&trimmed) {
+                continue;
+            }
+            let data: Value = serde_json::from_str(&event.data).map_err(|e| {
+                Error::malformed(format!("an event is not JSON ({e}): {}", event.data))
+            })?;
+            let kind = data["type"].as_str().unwrap_or(&event.event).to_string();
+            return Ok(Some((kind, data)));
+        }
+        Ok(None)
     }
 
     /// One line without its terminator, or `None` at end of stream.

@@ -4,7 +4,7 @@
 
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::OutputFormat;
-use crate::model::{Block, Message, Reply, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Reply, Retry, StopReason, ToolCall, Usage};
 use crate::tools::Action;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -193,11 +193,11 @@ impl Ui for Headless {
     fn event(&mut self, event: Event<'_>) {
         match event {
             Event::Text(_) => {}
-            Event::Retry {
+            Event::Retry(Retry {
                 attempt,
                 wait,
                 reason,
-            } => eprintln!(
+            }) => eprintln!(
                 "nib: {}; retrying in {:.1} s (attempt {})",
                 super::term::sanitize(reason),
                 wait.as_secs_f64(),

@@ -8,6 +8,7 @@ use super::keys::TaskKeys;
 use super::markdown::Markdown;
 use super::term::{self, Paint, Spinner, Style, sanitize};
 use crate::agent::{Answer, Approval, Event, Ui};
+use crate::model::Retry;
 use crate::paths::Workspace;
 use crate::tools::Outcome;
 use std::io::{self, Write};
@@ -189,11 +190,11 @@ impl Ui for View {
     fn event(&mut self, event: Event<'_>) {
         match event {
             Event::Text(t) => self.text(t),
-            Event::Retry {
+            Event::Retry(Retry {
                 attempt,
                 wait,
                 reason,
-            } => {
+            }) => {
                 self.stop_spin();
                 let over = if self.streamed {
                     ", the answer starts over"
