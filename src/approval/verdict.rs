@@ -212,7 +212,7 @@ impl Gate {
     fn check_bash(&self, command: &str) -> Verdict {
         let parts = match lexer::parse(command) {
             Ok(parts) => parts,
-            Err(e) if self.has_bash_rules(&self.deny) => {
+            Err(e) if self.deny.iter().any(|r| r.tool == RuleTool::Bash) => {
                 return Verdict::Deny(format!(
                     "the command does not parse ({e}), so deny rules cannot be checked"
                 ));
@@ -269,10 +269,6 @@ impl Gate {
                 Named::Unknown(_) => cwd.unknown = true,
             },
         }
-    }
-
-    fn has_bash_rules(&self, rules: &[Rule]) -> bool {
-        rules.iter().any(|r| r.tool == RuleTool::Bash)
     }
 
     /// A deny verdict when any rule could match any part, nested commands included, or
