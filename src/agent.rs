@@ -232,9 +232,7 @@ impl Agent {
     pub fn gate_mut(&mut self) -> &mut Gate {
         &mut self.parts.gate
     }
-}
 
-impl Agent {
     /// Runs one task to its end.
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.parts.cancel.store(false, Ordering::SeqCst);

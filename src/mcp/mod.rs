@@ -460,16 +460,8 @@ fn connect(
 /// `mcp__<server>__<tool>` with what model APIs refuse replaced by `_`, at most
 /// `MAX_NAME` characters.
 pub fn model_name(server: &str, tool: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(
-                |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    true => c,
-                    false => '_',
-                },
-            )
-            .collect()
-    };
+    let kept = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let clean = |s: &str| -> String { s.chars().map(|c| if kept(c) { c } else { '_' }).collect() };
     let mut name = format!("mcp__{}__{}", clean(server), clean(tool));
     name.truncate(MAX_NAME);
     name
