@@ -149,15 +149,13 @@ impl Repl {
             self.view.workspace.root.display()
         );
         self.dim(&sanitize(&line));
-        self.dim(&format!(
-            "sandbox: {}",
-            self.agent.parts().sandbox.describe()
-        ));
+        let parts = self.agent.parts();
+        self.dim(&format!("sandbox: {}", parts.sandbox.describe()));
         self.dim(
             "/help · @path attaches a file · !cmd runs a command · Esc interrupts · \
              Shift-Tab: mode",
         );
-        if self.agent.parts().gate.mode() == Mode::Bypass {
+        if parts.gate.mode() == Mode::Bypass {
             self.warn(&format!("warning: {}", super::BYPASS_WARNING));
         }
     }
