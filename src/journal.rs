@@ -136,6 +136,34 @@ pub enum Record {
     },
 }
 
+impl Record {
+    /// The session's totals, when this is the `End` record of a task.
+    pub fn totals(&self) -> Option<Totals> {
+        match self {
+            Record::End {
+                usage,
+                cost_usd,
+                session_turns,
+                ..
+            } => Some(Totals {
+                usage: *usage,
+                cost_usd: *cost_usd,
+                turns: *session_turns,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Tokens, dollars and model replies over the whole session, as its last `End`
+/// record holds them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub turns: u32,
+}
+
 /// A record with its time (milliseconds since the epoch).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {

@@ -6,7 +6,7 @@
 
 use crate::cli::{Args, Resume};
 use crate::compact;
-use crate::journal::{self, Entry, Journal, JournalError, Meta, Record};
+use crate::journal::{self, Entry, Journal, JournalError, Meta, Record, Totals};
 use crate::model::{self, Block, Endpoint, Message, Role, StopReason, Usage};
 use crate::secrets::Redactor;
 use crate::sessions;
@@ -40,14 +40,6 @@ pub struct Origin {
     pub env_secrets: Vec<String>,
     /// `--no-session-persistence`: no journal is written.
     pub persist: bool,
-}
-
-/// Tokens, dollars and model replies over the whole session.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Totals {
-    pub usage: Usage,
-    pub cost_usd: f64,
-    pub turns: u32,
 }
 
 /// A session not written yet: its journal is created with the first prompt, so
@@ -208,23 +200,8 @@ impl Session {
                 self.seen.note(path, stamp.clone());
             }
         }
-        self.totals = entries
-            .iter()
-            .rev()
-            .find_map(|e| match &e.record {
-                Record::End {
-                    usage,
-                    cost_usd,
-                    session_turns,
-                    ..
-                } => Some(Totals {
-                    usage: *usage,
-                    cost_usd: *cost_usd,
-                    turns: *session_turns,
-                }),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let last = entries.iter().rev().find_map(|e| e.record.totals());
+        self.totals = last.unwrap_or_default();
     }
 
     /// Creates the journal of a session not written yet (new, forked, or cleared).

@@ -1,7 +1,7 @@
 //! Sessions as a user sees them: the listing (`nib sessions`, the resume picker) and
 //! undoing file changes (`nib undo`). Reads journals through `journal.rs`.
 
-use crate::journal::{self, Entry, Journal, Record};
+use crate::journal::{self, Entry, Journal, Record, Totals};
 use crate::model::Usage;
 use crate::tools::change::{Change, State};
 use crate::tools::disk::{self, Links};
@@ -81,7 +81,7 @@ fn summarize(path: &Path) -> Option<Summary> {
             _ => None,
         })
         .unwrap_or_default();
-    let (turns, cost_usd, usage) = last_totals(&mut file, meta.len()).unwrap_or_default();
+    let totals = last_totals(&mut file, meta.len()).unwrap_or_default();
     Some(Summary {
         id: m.id,
         cwd: m.cwd,
@@ -90,35 +90,22 @@ fn summarize(path: &Path) -> Option<Summary> {
         started: m.started,
         age_secs,
         first_prompt,
-        turns,
-        cost_usd,
-        usage,
+        turns: totals.turns,
+        cost_usd: totals.cost_usd,
+        usage: totals.usage,
         path: path.to_path_buf(),
         modified,
     })
 }
 
 /// The totals of the last `end` record, from the journal's tail.
-fn last_totals(file: &mut File, len: u64) -> Option<(u32, f64, Usage)> {
+fn last_totals(file: &mut File, len: u64) -> Option<Totals> {
     let start = len.saturating_sub(TAIL_BYTES);
     file.seek(SeekFrom::Start(start)).ok()?;
     let mut tail = Vec::new();
     file.take(TAIL_BYTES).read_to_end(&mut tail).ok()?;
-    tail.split(|b| *b == b'\n')
-        .rev()
-        .find_map(|line| match serde_json::from_slice::<Entry>(line) {
-            Ok(Entry {
-                record:
-                    Record::End {
-                        session_turns,
-                        cost_usd,
-                        usage,
-                        ..
-                    },
-                ..
-            }) => Some((session_turns, cost_usd, usage)),
-            _ => None,
-        })
+    let mut lines = tail.split(|b| *b == b'\n').rev();
+    lines.find_map(|line| serde_json::from_slice::<Entry>(line).ok()?.record.totals())
 }
 
 /// One line for people: id prefix, age, turns, model, first prompt (not sanitised).
