@@ -63,21 +63,14 @@ fn summarize(path: &Path) -> Option<Summary> {
     let mut head = BufReader::new((&mut file).take(HEAD_BYTES));
     let mut first = String::new();
     head.read_line(&mut first).ok()?;
-    let Ok(Entry {
-        record: Record::Meta(m),
-        ..
-    }) = serde_json::from_str::<Entry>(&first)
-    else {
+    let Record::Meta(m) = serde_json::from_str::<Entry>(&first).ok()?.record else {
         return None;
     };
     let first_prompt = head
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| match serde_json::from_str::<Entry>(&l) {
-            Ok(Entry {
-                record: Record::User { text },
-                ..
-            }) => Some(text),
+        .find_map(|l| match serde_json::from_str::<Entry>(&l).ok()?.record {
+            Record::User { text } => Some(text),
             _ => None,
         })
         .unwrap_or_default();
