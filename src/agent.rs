@@ -427,18 +427,16 @@ impl Agent {
             None => price::estimate_usage(self.input_tokens(), &reply),
         };
         self.charge(&usage);
-        self.record(
-            ui,
-            Record::Assistant {
-                text: reply.text.clone(),
-                calls: reply.calls.clone(),
-                stop: reply.stop.clone(),
-                usage: Some(usage),
-                model: self.parts.client.endpoint.model.clone(),
-                interrupted: false,
-                opaque: reply.opaque.clone(),
-            },
-        );
+        let record = Record::Assistant {
+            text: reply.text.clone(),
+            calls: reply.calls.clone(),
+            stop: reply.stop.clone(),
+            usage: Some(usage),
+            model: self.parts.client.endpoint.model.clone(),
+            interrupted: false,
+            opaque: reply.opaque.clone(),
+        };
+        self.record(ui, record);
         self.session.messages.push(reply.message());
         if reply.stop == StopReason::Refusal {
             model::withhold_refusal(&mut self.session.messages);
@@ -463,18 +461,16 @@ impl Agent {
         if partial.is_empty() {
             return;
         }
-        self.record(
-            ui,
-            Record::Assistant {
-                text: partial.clone(),
-                calls: Vec::new(),
-                stop: model::StopReason::Other("interrupted".into()),
-                usage: None,
-                model: self.parts.client.endpoint.model.clone(),
-                interrupted: true,
-                opaque: Vec::new(),
-            },
-        );
+        let record = Record::Assistant {
+            text: partial.clone(),
+            calls: Vec::new(),
+            stop: model::StopReason::Other("interrupted".into()),
+            usage: None,
+            model: self.parts.client.endpoint.model.clone(),
+            interrupted: true,
+            opaque: Vec::new(),
+        };
+        self.record(ui, record);
         self.session.messages.push(Message {
             role: Role::Assistant,
             content: vec![Block::Text {
