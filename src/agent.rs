@@ -157,6 +157,20 @@ pub struct TaskResult {
     pub stop_reason: Option<StopReason>,
 }
 
+impl TaskResult {
+    /// A task that has done nothing yet, to end as `stop` says.
+    pub fn new(stop: Stop) -> TaskResult {
+        TaskResult {
+            stop,
+            text: String::new(),
+            turns: 0,
+            denials: Vec::new(),
+            api_time: Duration::ZERO,
+            stop_reason: None,
+        }
+    }
+}
+
 /// What the loop works with besides the conversation, as the wiring builds it.
 pub struct Parts {
     pub client: Client,
@@ -237,14 +251,7 @@ impl Agent {
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.parts.cancel.store(false, Ordering::SeqCst);
         self.calls = guard::Calls::default();
-        let mut result = TaskResult {
-            stop: Stop::MaxTurns,
-            text: String::new(),
-            turns: 0,
-            denials: Vec::new(),
-            api_time: Duration::ZERO,
-            stop_reason: None,
-        };
+        let mut result = TaskResult::new(Stop::MaxTurns);
         let prompt = match self.prompt_hooks(prompt, ui) {
             Ok(prompt) => prompt,
             Err(why) => {

@@ -499,26 +499,21 @@ pub fn valid_id(id: &str) -> bool {
 
 /// All session folders under `root`.
 pub fn read_dirs(root: &Path) -> Vec<PathBuf> {
-    fs::read_dir(root)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default()
+    paths_in(root, |p| p.is_dir())
 }
 
 /// The `.jsonl` files in one session folder.
 pub fn read_dirs_files(dir: &Path) -> Vec<PathBuf> {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-                .collect()
-        })
-        .unwrap_or_default()
+    paths_in(dir, |p| p.extension().is_some_and(|x| x == "jsonl"))
+}
+
+/// The entries of `dir` that `keep` accepts; none when it cannot be read.
+fn paths_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let paths = entries.filter_map(Result::ok).map(|e| e.path());
+    paths.filter(|p| keep(p)).collect()
 }
 
 fn make_private_dir(dir: &Path) -> Result<(), JournalError> {

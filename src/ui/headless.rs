@@ -71,14 +71,7 @@ impl Headless {
 /// The result object of a run that failed before or around its task (bad usage, no
 /// server), so `--output-format json` always prints one.
 pub fn print_failure(message: &str) {
-    let failed = TaskResult {
-        stop: Stop::Error(message.to_string()),
-        text: String::new(),
-        turns: 0,
-        denials: Vec::new(),
-        api_time: Duration::ZERO,
-        stop_reason: None,
-    };
+    let failed = TaskResult::new(Stop::Error(message.to_string()));
     let mut value = result_json(&failed, &Usage::default(), 0.0, Duration::ZERO, "");
     value["session_id"] = Value::Null;
     line(value);
