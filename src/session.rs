@@ -413,11 +413,8 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
         match &entry.record {
             Record::User { text } => {
                 close_pending(&mut messages, &mut pending);
-                push_block(
-                    &mut messages,
-                    Role::User,
-                    Block::Text { text: text.clone() },
-                );
+                let block = Block::Text { text: text.clone() };
+                push_block(&mut messages, Role::User, block);
             }
             Record::Assistant {
                 text,

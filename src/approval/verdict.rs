@@ -161,14 +161,10 @@ impl Gate {
 
     fn check_file(&self, tool: Tool, path: &Path) -> Verdict {
         let path = self.resolve(path);
-        let shown = path.display();
+        let (name, shown) = (tool.name(), path.display());
         let writes = matches!(tool, Tool::Write | Tool::Edit);
         if let Some(rule) = self.path_rule(&self.deny, tool, &path) {
-            return Verdict::Deny(format!(
-                "{} {shown} is denied by {}",
-                tool.name(),
-                rule.describe()
-            ));
+            return Verdict::Deny(format!("{name} {shown} is denied by {}", rule.describe()));
         }
         if self.mode == Mode::Bypass {
             return Verdict::Allow;
@@ -180,11 +176,7 @@ impl Gate {
             return Verdict::Ask(why);
         }
         if let Some(rule) = self.path_rule(&self.ask, tool, &path) {
-            return Verdict::Ask(format!(
-                "{} {shown} matches {}",
-                tool.name(),
-                rule.describe()
-            ));
+            return Verdict::Ask(format!("{name} {shown} matches {}", rule.describe()));
         }
         let inside = match writes {
             true => self.contains(&path),
@@ -197,16 +189,12 @@ impl Gate {
             return Verdict::Allow;
         }
         if !inside {
-            return Verdict::Ask(format!("{} {shown} is outside the workspace", tool.name()));
+            return Verdict::Ask(format!("{name} {shown} is outside the workspace"));
         }
         if !writes || self.mode == Mode::AcceptEdits {
             return Verdict::Allow;
         }
-        Verdict::Ask(format!(
-            "{} {} needs approval",
-            tool.name(),
-            self.rule_path(&path)
-        ))
+        Verdict::Ask(format!("{name} {} needs approval", self.rule_path(&path)))
     }
 
     fn check_bash(&self, command: &str) -> Verdict {

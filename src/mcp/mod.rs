@@ -296,10 +296,8 @@ impl Servers {
             while matches!(*state, State::Starting) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    *state = State::Failed(format!(
-                        "did not start within {} s",
-                        self.timeout.as_secs_f32()
-                    ));
+                    let secs = self.timeout.as_secs_f32();
+                    *state = State::Failed(format!("did not start within {secs} s"));
                     break;
                 }
                 state = slot

@@ -50,10 +50,8 @@ impl Headless {
                     let _ = writeln!(out, "{}", r.text.trim_end());
                 }
                 if saved {
-                    eprintln!(
-                        "session: {} (resume with: nib -r {})",
-                        self.session_id, self.session_id
-                    );
+                    let id = &self.session_id;
+                    eprintln!("session: {id} (resume with: nib -r {id})");
                 }
             }
             OutputFormat::Json | OutputFormat::StreamJson => {

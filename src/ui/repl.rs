@@ -368,10 +368,8 @@ impl Repl {
         let at = cycle.iter().position(|m| *m == now);
         let next = at.map_or(Mode::Default, |i| cycle[(i + 1) % cycle.len()]);
         self.agent.gate_mut().set_mode(next);
-        self.dim(&format!(
-            "mode: {} (Shift-Tab for the next)",
-            mode_said(next)
-        ));
+        let said = mode_said(next);
+        self.dim(&format!("mode: {said} (Shift-Tab for the next)"));
     }
 
     /// `/permissions MODE`. Bypassing permissions only when nib started that way.

@@ -76,10 +76,8 @@ impl Repl {
         for line in context_rows(&rows, window) {
             say(&line);
         }
-        self.dim(&format!(
-            "estimated tokens · window {} tokens",
-            term::format_tokens(window)
-        ));
+        let tokens = term::format_tokens(window);
+        self.dim(&format!("estimated tokens · window {tokens} tokens"));
         let (used, window) = self.agent.fill();
         say(&format!("  {}", crate::ui::context_line(used, window)));
         say(&format!(
