@@ -2,6 +2,7 @@
 //! one JSON result, or a JSON-lines stream (Claude Code's formats, REFERENCE §1);
 //! progress goes to stderr; anything that would ask is denied and the model told why.
 
+use super::term::{plural, sanitize};
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::OutputFormat;
 use crate::model::{Block, Message, Reply, Retry, StopReason, ToolCall, Usage};
@@ -43,7 +44,7 @@ impl Headless {
         match self.format {
             OutputFormat::Text => {
                 if is_error {
-                    eprintln!("nib: {}", super::term::sanitize(&describe(&r.stop)));
+                    eprintln!("nib: {}", sanitize(&describe(&r.stop)));
                 }
                 if !r.text.is_empty() || !is_error {
                     let mut out = std::io::stdout().lock();
@@ -94,7 +95,7 @@ pub fn refused_what(call: &ToolCall, action: Option<&Action>) -> String {
 /// A refused call in one line: what was refused, and why (made visible).
 pub fn refusal_line(what: &str, why: &str) -> String {
     let line = format!("✗ {what} · refused: {}", first_line(why, 300));
-    super::term::sanitize(&line).into_owned()
+    sanitize(&line).into_owned()
 }
 
 /// One line for a person about how a task ended.
@@ -190,7 +191,7 @@ impl Ui for Headless {
                 reason,
             }) => eprintln!(
                 "nib: {}; retrying in {:.1} s (attempt {})",
-                super::term::sanitize(reason),
+                sanitize(reason),
                 wait.as_secs_f64(),
                 attempt + 1
             ),
@@ -200,16 +201,10 @@ impl Ui for Headless {
             })),
             Event::Reply(_) => {}
             Event::ToolStart(_, action) if self.progress => {
-                eprintln!(
-                    "● {}",
-                    super::term::sanitize(&first_line(&action.summary(), 200))
-                );
+                eprintln!("● {}", sanitize(&first_line(&action.summary(), 200)));
             }
             Event::ToolDone(_, outcome) if self.progress => {
-                eprintln!(
-                    "  ⎿ {}",
-                    super::term::sanitize(&first_line(&outcome.content, 120))
-                );
+                eprintln!("  ⎿ {}", sanitize(&first_line(&outcome.content, 120)));
             }
             Event::Results(message) if self.format == OutputFormat::StreamJson => line(json!({
                 "type": "user", "message": results_json(message),
@@ -222,7 +217,7 @@ impl Ui for Headless {
                 let how = if summarised { "summarised" } else { "dropped" };
                 eprintln!(
                     "nib: compacted: {} {how} to fit the context window",
-                    super::term::plural(replaced, "earlier message")
+                    plural(replaced, "earlier message")
                 );
             }
             Event::Trimmed { cleared, cut } if self.progress => {
@@ -231,7 +226,7 @@ impl Ui for Headless {
             Event::Context { used, window } if self.progress => {
                 eprintln!("nib: {}", super::context_line(used, window));
             }
-            Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
+            Event::Warning(w) => eprintln!("nib: warning: {}", sanitize(&w)),
             // Always said: a script's author must see what the gate held back.
             Event::Refused { call, action, why } => {
                 eprintln!("{}", refusal_line(&refused_what(call, action), why))
