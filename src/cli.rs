@@ -1,10 +1,11 @@
 //! The command line: argv → `Args` (pure, no I/O) and the help text.
 //!
-//! Flags follow Claude Code's (REFERENCE §1) so scripts written for it work with nib.
+//! Flags follow Claude Code's, so scripts written for it work with nib.
 //! What the flags *mean* in this environment (env vars, settings files, probing for a
 //! local server) is `config.rs`'s job.
 
 use crate::approval::Mode;
+use crate::approval::rules::parse_tool_list;
 use crate::model::{Effort, Provider};
 use crate::sandbox::Level;
 use crate::tools::Tool;
@@ -13,17 +14,19 @@ use std::path::PathBuf;
 /// Default cap on model calls per task.
 pub const DEFAULT_MAX_TURNS: u32 = 200;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputFormat {
+    #[default]
     Text,
     Json,
     StreamJson,
 }
 
 /// What the user asked nib to do.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Command {
     /// Run a task: headless with `-p`, else the REPL.
+    #[default]
     Run,
     Help,
     Version,
@@ -115,7 +118,7 @@ pub enum Resume {
     Pick,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Args {
     pub command: Command,
     pub print: bool,
@@ -161,47 +164,8 @@ pub struct Args {
     pub stream_input: bool,
 }
 
-impl Default for Args {
-    fn default() -> Self {
-        Args {
-            command: Command::Run,
-            print: false,
-            prompt: None,
-            model: None,
-            base_url: None,
-            provider: None,
-            effort: None,
-            max_turns: None,
-            max_budget_usd: None,
-            output_format: OutputFormat::Text,
-            permission_mode: None,
-            sandbox: None,
-            auto: false,
-            allowed_tools: Vec::new(),
-            disallowed_tools: Vec::new(),
-            tools: None,
-            system_prompt: None,
-            system_prompt_file: None,
-            append_system_prompt: None,
-            append_system_prompt_file: None,
-            output_last_message: None,
-            resume: None,
-            fork_session: false,
-            session_id: None,
-            no_session_persistence: false,
-            terse: false,
-            verbose: false,
-            print_system_prompt: false,
-            settings: None,
-            add_dirs: Vec::new(),
-            mcp_configs: Vec::new(),
-            strict_mcp_config: false,
-            stream_input: false,
-        }
-    }
-}
-
-pub const HELP: &str = "\
+/// The lines above the options in `--help`.
+const USAGE: &str = "\
 nib: a minimal, local-first terminal coding agent
 
 Usage: nib [options] [prompt]           interactive session (REPL)
@@ -212,88 +176,200 @@ Usage: nib [options] [prompt]           interactive session (REPL)
        nib SUBCOMMAND --help            help for sessions, undo or trust
 
 The prompt is the argument; with -p, piped stdin is appended to it.
-
-Model:
-      --model NAME              model name (env NIB_MODEL)
-      --base-url URL            server base URL, e.g. http://127.0.0.1:8080/v1 (env NIB_BASE_URL)
-      --provider openai|anthropic|openai-responses
-                                wire protocol (env NIB_PROVIDER; inferred when absent)
-      --effort low|medium|high  reasoning effort (Responses, Anthropic thinking, o-series)
-  With nothing set, nib uses the first local server that answers on 127.0.0.1
-  (llama.cpp 8080/8081, Ollama 11434, LM Studio 1234, vLLM 8000).
-  Keys: NIB_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY.
-
-Task:
-  -p, --print                   headless: no questions asked, answer on stdout
-      --output-format FORMAT    text (default), json, or stream-json
-      --input-format FORMAT     text (default), or stream-json: one user message per stdin line,
-                                each run as a task in the same session
-  -o, --output-last-message FILE
-                                also write the final answer to FILE
-      --max-turns N             stop after N model calls (default 200)
-      --max-budget-usd X        stop before spending more than X dollars
-      --system-prompt TEXT      replace the system prompt (also --system-prompt-file)
-      --append-system-prompt TEXT
-                                add to the system prompt (also --append-system-prompt-file)
-      --tools LIST              offer only these tools (bash,read,write,edit,grep,glob,skill)
-      --terse                   ask the model for brief answers
-      --print-system-prompt     show the system prompt with the size of each part, then exit
-      --verbose                 more progress on stderr
-      --settings FILE|JSON      one more settings file (Claude Code's format), above the others
-      --add-dir DIR             another directory that counts as the workspace (repeatable)
-      --mcp-config FILE|JSON    MCP servers to start ({\"mcpServers\": {...}}; repeatable)
-      --strict-mcp-config       only the servers of --mcp-config
-
-Permissions:
-      --permission-mode MODE    default, acceptEdits, plan, dontAsk, bypassPermissions
-      --allowedTools RULES      allow without asking, e.g. \"Bash(git diff *),Read\"
-      --disallowedTools RULES   always refuse, e.g. \"Bash(curl *)\"
-      --dangerously-skip-permissions, --yes
-                                run every tool call without asking (deny rules still apply;
-                                commands stay in the sandbox)
-      --sandbox LEVEL           how far commands reach: workspace-write (default: write
-                                only the workspace and temp dir), read-only, or off
-      --auto                    run calls that would ask, confined to the workspace with
-                                no network (deny rules apply; protected paths still ask)
-
-Sessions:
-  -c, --continue                continue the latest session of this directory
-  -r, --resume [ID]             continue session ID (a unique prefix is enough)
-      --fork-session            with -c/-r: continue under a new session id
-      --session-id ID           use this id for a new session
-      --no-session-persistence  do not write a session journal
-
-  -h, --help                    this help
-  -V, --version                 print the version
-
-Exit status: 0 success, 1 the task failed, 2 bad usage, 130 interrupted.
 ";
 
-/// A usage error: one line for stderr, exit 2.
-#[derive(Debug, PartialEq)]
-pub struct UsageError(pub String);
+/// The last line of `--help`.
+const EXIT_STATUS: &str =
+    "Exit status: 0 success, 1 the task failed, 2 bad usage, 130 interrupted.\n";
 
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.contains("usage: nib") {
-            true => f.write_str(&self.0),
-            false => write!(f, "{} (see nib --help)", self.0),
+/// Where an option's help starts in `--help` (two spaces after the option at least).
+const HELP_COLUMN: usize = 32;
+
+/// One row of the options table: a section heading, a note under a section, or an
+/// option with its spellings (the first long one is what `parse` matches), the value
+/// it takes, and its help (`\n` continues it on the next line).
+enum Row {
+    Head(&'static str),
+    Note(&'static str),
+    Opt(&'static [&'static str], &'static str, &'static str),
+}
+use Row::{Head, Note, Opt};
+
+/// Every option nib takes: `parse` accepts exactly these, and `help` prints them.
+#[rustfmt::skip]
+const OPTIONS: &[Row] = &[
+    Head("Model"),
+    Opt(&["-m", "--model"], "NAME", "model name (env NIB_MODEL)"),
+    Opt(&["--base-url"], "URL", "server base URL, e.g. http://127.0.0.1:8080/v1 (env NIB_BASE_URL)"),
+    Opt(&["--provider"], "openai|anthropic|openai-responses", "wire protocol (env NIB_PROVIDER; inferred when absent)"),
+    Opt(&["--effort"], "low|medium|high", "reasoning effort (Responses, Anthropic thinking, o-series)"),
+    Note("With nothing set, nib uses the first local server that answers on 127.0.0.1\n\
+          (llama.cpp 8080/8081, Ollama 11434, LM Studio 1234, vLLM 8000).\n\
+          Keys: NIB_API_KEY, ANTHROPIC_API_KEY, OPENAI_API_KEY, OPENROUTER_API_KEY."),
+    Head("Task"),
+    Opt(&["-p", "--print"], "", "headless: no questions asked, answer on stdout"),
+    Opt(&["--output-format"], "FORMAT", "text (default), json, or stream-json"),
+    Opt(&["--input-format"], "FORMAT", "text (default), or stream-json: one user message per stdin line,\n\
+                                        each run as a task in the same session"),
+    Opt(&["-o", "--output-last-message"], "FILE", "also write the final answer to FILE"),
+    Opt(&["--max-turns"], "N", "stop after N model calls (default 200)"),
+    Opt(&["--max-budget-usd"], "X", "stop before spending more than X dollars"),
+    Opt(&["--system-prompt"], "TEXT", "replace the system prompt"),
+    Opt(&["--system-prompt-file"], "FILE", "replace the system prompt with FILE's text"),
+    Opt(&["--append-system-prompt"], "TEXT", "add to the system prompt"),
+    Opt(&["--append-system-prompt-file"], "FILE", "add FILE's text to the system prompt"),
+    Opt(&["--tools"], "LIST", "offer only these tools (bash,read,write,edit,grep,glob,skill)"),
+    Opt(&["--terse"], "", "ask the model for brief answers"),
+    Opt(&["--print-system-prompt"], "", "show the system prompt with the size of each part, then exit"),
+    Opt(&["--verbose"], "", "more progress on stderr"),
+    Opt(&["--settings"], "FILE|JSON", "one more settings file (Claude Code's format), above the others"),
+    Opt(&["--add-dir"], "DIR", "another directory that counts as the workspace (repeatable)"),
+    Opt(&["--mcp-config"], "FILE|JSON", "MCP servers to start ({\"mcpServers\": {...}}; repeatable)"),
+    Opt(&["--strict-mcp-config"], "", "only the servers of --mcp-config"),
+    Head("Permissions"),
+    Opt(&["--permission-mode"], "MODE", "default, acceptEdits, plan, dontAsk, bypassPermissions"),
+    Opt(&["--allowedTools", "--allowed-tools"], "RULES", "allow without asking, e.g. \"Bash(git diff *),Read\""),
+    Opt(&["--disallowedTools", "--disallowed-tools"], "RULES", "always refuse, e.g. \"Bash(curl *)\""),
+    Opt(&["-y", "--yes", "--dangerously-skip-permissions"], "", "run every tool call without asking (deny rules still apply;\n\
+                                                             commands stay in the sandbox)"),
+    Opt(&["--sandbox"], "LEVEL", "how far commands reach: workspace-write (default: write\n\
+                                  only the workspace and temp dir), read-only, or off"),
+    Opt(&["--auto"], "", "run calls that would ask, confined to the workspace with\n\
+                          no network (deny rules apply; protected paths still ask)"),
+    Head("Sessions"),
+    Opt(&["-c", "--continue"], "", "continue the latest session of this directory"),
+    Opt(&["-r", "--resume"], "[ID]", "continue session ID (a unique prefix is enough)"),
+    Opt(&["--fork-session"], "", "with -c/-r: continue under a new session id"),
+    Opt(&["--session-id"], "ID", "use this id for a new session"),
+    Opt(&["--no-session-persistence"], "", "do not write a session journal"),
+    Head(""),
+    Opt(&["-h", "--help"], "", "this help"),
+    Opt(&["-V", "--version"], "", "print the version"),
+];
+
+/// `nib --help`: the usage, every option of `OPTIONS`, and the exit statuses.
+pub fn help() -> String {
+    let mut out = USAGE.to_string();
+    for row in OPTIONS {
+        match row {
+            Head("") => out.push('\n'),
+            Head(title) => out.push_str(&format!("\n{title}:\n")),
+            Note(text) => text
+                .lines()
+                .for_each(|l| out.push_str(&format!("  {}\n", l.trim()))),
+            Opt(names, value, text) => out.push_str(&option_help(names, value, text)),
         }
+    }
+    out + "\n" + EXIT_STATUS
+}
+
+/// An option's lines in `--help`: `  -m, --model NAME` and its help from `HELP_COLUMN`.
+fn option_help(names: &[&str], value: &str, text: &str) -> String {
+    let indent = match names[0].starts_with("--") {
+        true => "      ",
+        false => "  ",
+    };
+    let left = format!("{indent}{} {value}", names.join(", "));
+    let pad = " ".repeat(HELP_COLUMN);
+    let mut out = match left.trim_end().len() < HELP_COLUMN - 1 {
+        true => format!("{:HELP_COLUMN$}", left.trim_end()),
+        false => format!("{}\n{pad}", left.trim_end()),
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    out.push_str(&lines.join(&format!("\n{pad}")));
+    out + "\n"
+}
+
+/// The spelling `parse` matches for `flag`, if `flag` is an option of `OPTIONS`.
+fn canonical(flag: &str) -> Option<&'static str> {
+    OPTIONS.iter().find_map(|row| match row {
+        Opt(names, ..) if names.contains(&flag) => {
+            names.iter().find(|n| n.starts_with("--")).copied()
+        }
+        _ => None,
+    })
+}
+
+/// A usage error (exit 2) with `message`, pointing at `--help` unless it shows a usage.
+fn usage(message: String) -> Error {
+    match message.contains("usage: nib") {
+        true => Error::Usage(message),
+        false => Error::Usage(format!("{message} (see nib --help)")),
+    }
+}
+
+/// How nib's process ends: the one mapping to exit statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    Success,
+    /// The task failed, or nib could not start it.
+    Failure,
+    /// Bad usage: flags, values, or a base URL nib will not use.
+    Usage,
+    /// Ctrl-C stopped the task.
+    Interrupted,
+    /// SIGTERM, SIGHUP or SIGQUIT stopped nib: it exits as the signal would have.
+    Signal(i32),
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Interrupted => 130,
+            ExitCode::Signal(signal) => 128 + signal,
+        }
+    }
+}
+
+/// A failure that stops nib before or around a task: one line for stderr, and an exit
+/// code.
+#[derive(Debug)]
+pub enum Error {
+    /// Bad usage: exit 2.
+    Usage(String),
+    /// Anything else that stops nib before the task runs: exit 1.
+    Setup(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Setup(_) => ExitCode::Failure,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Setup(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<crate::journal::JournalError> for Error {
+    fn from(e: crate::journal::JournalError) -> Error {
+        Error::Setup(e.to_string())
     }
 }
 
 /// Parses the arguments as the OS gives them: an argument that is not UTF-8 is a usage
 /// error that names it, never a panic.
-pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, UsageError> {
+pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, Error> {
     let mut words = Vec::new();
     for (i, arg) in argv.into_iter().enumerate() {
         match arg.into_string() {
             Ok(word) => words.push(word),
             Err(raw) => {
-                let shown = crate::ui::term::sanitize(&raw.to_string_lossy()).into_owned();
-                return Err(UsageError(format!(
-                    "argument {} ({shown:?}) is not valid UTF-8; nib takes text arguments",
-                    i + 1
+                // Shown lossy and quoted; the one place that prints errors makes it safe.
+                return Err(usage(format!(
+                    "argument {} ({:?}) is not valid UTF-8; nib takes text arguments",
+                    i + 1,
+                    raw.to_string_lossy()
                 )));
             }
         }
@@ -319,7 +395,7 @@ pub fn json_output(argv: &[std::ffi::OsString]) -> bool {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
+pub fn parse(argv: &[String]) -> Result<Args, Error> {
     let mut args = Args::default();
     let mut positional: Vec<String> = Vec::new();
     let mut i = 0;
@@ -345,7 +421,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
             _ => (raw.as_str(), None),
         };
-        let mut value = |name: &str| -> Result<String, UsageError> {
+        let mut value = |name: &str| -> Result<String, Error> {
             if let Some(v) = inline.clone() {
                 return Ok(v);
             }
@@ -354,28 +430,25 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                     i += 1;
                     Ok(v.clone())
                 }
-                None => Err(UsageError(format!("{name} needs a value"))),
+                None => Err(usage(format!("{name} needs a value"))),
             }
         };
-        match flag {
-            "-h" | "--help" => args.command = Command::Help,
-            "-V" | "--version" => args.command = Command::Version,
-            "-p" | "--print" => args.print = true,
-            "--model" | "-m" => args.model = Some(value(flag)?),
+        let Some(name) = canonical(flag) else {
+            return Err(usage(format!("unknown option {flag}")));
+        };
+        match name {
+            "--help" => args.command = Command::Help,
+            "--version" => args.command = Command::Version,
+            "--print" => args.print = true,
+            "--model" => args.model = Some(value(flag)?),
             "--base-url" => args.base_url = Some(value(flag)?),
             "--provider" => {
-                let v = value(flag)?;
-                args.provider = Some(parse_provider(&v).ok_or_else(|| {
-                    UsageError(format!(
-                        "--provider must be openai, anthropic or openai-responses, not {v:?}"
-                    ))
-                })?);
+                let names = "openai, anthropic or openai-responses";
+                args.provider = Some(one_of(name, &value(flag)?, names, parse_provider)?);
             }
             "--effort" => {
-                let v = value(flag)?;
-                args.effort = Some(Effort::parse(&v).ok_or_else(|| {
-                    UsageError(format!("--effort must be low, medium or high, not {v:?}"))
-                })?);
+                let names = "low, medium or high";
+                args.effort = Some(one_of(name, &value(flag)?, names, Effort::parse)?);
             }
             "--max-turns" => args.max_turns = Some(parse_count(flag, &value(flag)?)?),
             "--max-budget-usd" => {
@@ -383,71 +456,53 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 match v.parse::<f64>() {
                     Ok(x) if x.is_finite() && x >= 0.0 => args.max_budget_usd = Some(x),
                     _ => {
-                        return Err(UsageError(format!(
+                        return Err(usage(format!(
                             "--max-budget-usd takes a number of dollars, not {v:?}"
                         )));
                     }
                 }
             }
             "--output-format" => {
-                let v = value(flag)?;
-                args.output_format = match v.as_str() {
-                    "text" => OutputFormat::Text,
-                    "json" => OutputFormat::Json,
-                    "stream-json" => OutputFormat::StreamJson,
-                    _ => {
-                        return Err(UsageError(format!(
-                            "--output-format must be text, json or stream-json, not {v:?}"
-                        )));
-                    }
+                let format = |v: &str| match v {
+                    "text" => Some(OutputFormat::Text),
+                    "json" => Some(OutputFormat::Json),
+                    "stream-json" => Some(OutputFormat::StreamJson),
+                    _ => None,
                 };
+                let names = "text, json or stream-json";
+                args.output_format = one_of(name, &value(flag)?, names, format)?;
             }
             "--permission-mode" => {
-                let v = value(flag)?;
-                args.permission_mode = Some(Mode::parse(&v).ok_or_else(|| {
-                    UsageError(format!(
-                        "--permission-mode must be default, acceptEdits, plan, dontAsk or bypassPermissions, not {v:?}"
-                    ))
-                })?);
+                let names = "default, acceptEdits, plan, dontAsk or bypassPermissions";
+                args.permission_mode = Some(one_of(name, &value(flag)?, names, Mode::parse)?);
             }
             "--sandbox" => {
-                let v = value(flag)?;
-                let level = Level::parse(&v).ok_or_else(|| {
-                    UsageError(format!("--sandbox must be {}, not {v:?}", Level::NAMES))
-                })?;
-                args.sandbox = Some(level);
+                args.sandbox = Some(one_of(name, &value(flag)?, Level::NAMES, Level::parse)?)
             }
             "--auto" => args.auto = true,
-            "--dangerously-skip-permissions" | "--yes" | "-y" => {
-                args.permission_mode = Some(Mode::Bypass)
-            }
-            "--allowedTools" | "--allowed-tools" | "--disallowedTools" | "--disallowed-tools" => {
-                let mut rules = Vec::new();
-                let first = value(flag)?;
-                rules.push(first);
+            "--yes" => args.permission_mode = Some(Mode::Bypass),
+            "--allowedTools" | "--disallowedTools" => {
+                let mut rules = vec![value(flag)?];
                 // Space-separated lists: following words that look like rules.
                 while inline.is_none() && argv.get(i).is_some_and(|w| looks_like_rules(w)) {
                     rules.push(argv[i].clone());
                     i += 1;
                 }
-                let list = if flag.starts_with("--allowed") {
-                    &mut args.allowed_tools
-                } else {
-                    &mut args.disallowed_tools
+                let list = match name {
+                    "--allowedTools" => &mut args.allowed_tools,
+                    _ => &mut args.disallowed_tools,
                 };
-                list.extend(
-                    rules
-                        .iter()
-                        .flat_map(|r| crate::approval::rules::parse_tool_list(r)),
-                );
+                list.extend(rules.iter().flat_map(|r| parse_tool_list(r)));
             }
             "--tools" => {
                 let v = value(flag)?;
                 let mut tools = Vec::new();
-                for name in v.split([',', ' ']).filter(|s| !s.is_empty()) {
-                    let tool = Tool::from_name(name).ok_or_else(|| {
-                        UsageError(format!(
-                            "--tools: unknown tool {name:?} (bash, read, write, edit, grep, glob)"
+                for word in v.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    let tool = Tool::from_name(word).ok_or_else(|| {
+                        let known: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
+                        usage(format!(
+                            "--tools: unknown tool {word:?} ({})",
+                            known.join(", ")
                         ))
                     })?;
                     if !tools.contains(&tool) {
@@ -462,9 +517,9 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--append-system-prompt-file" => {
                 args.append_system_prompt_file = Some(value(flag)?.into())
             }
-            "-o" | "--output-last-message" => args.output_last_message = Some(value(flag)?.into()),
-            "-c" | "--continue" => args.resume = Some(Resume::Latest),
-            "-r" | "--resume" => {
+            "--output-last-message" => args.output_last_message = Some(value(flag)?.into()),
+            "--continue" => args.resume = Some(Resume::Latest),
+            "--resume" => {
                 // The id is optional: take the next word only if it looks like one.
                 let id = match inline {
                     Some(v) => Some(v),
@@ -489,17 +544,15 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "--mcp-config" => args.mcp_configs.push(value(flag)?),
             "--strict-mcp-config" => args.strict_mcp_config = true,
             "--input-format" => {
-                args.stream_input = match value(flag)?.as_str() {
-                    "text" => false,
-                    "stream-json" => true,
-                    v => {
-                        return Err(UsageError(format!(
-                            "--input-format must be text or stream-json, not {v:?}"
-                        )));
-                    }
-                }
+                let stream = |v: &str| match v {
+                    "text" => Some(false),
+                    "stream-json" => Some(true),
+                    _ => None,
+                };
+                args.stream_input = one_of(name, &value(flag)?, "text or stream-json", stream)?;
             }
-            _ => return Err(UsageError(format!("unknown option {flag}"))),
+            // A row of OPTIONS without its arm here: the unit tests catch it.
+            _ => return Err(usage(format!("unknown option {flag}"))),
         }
     }
     if !positional.is_empty() {
@@ -510,9 +563,9 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
 
 /// A subcommand's own arguments, strictly: anything it does not know is a usage error
 /// that shows its usage, so `nib undo --help` or `nib undo 1 8abb4126` never acts.
-fn parse_subcommand(sub: Subcommand, words: &[String]) -> Result<Command, UsageError> {
+fn parse_subcommand(sub: Subcommand, words: &[String]) -> Result<Command, Error> {
     let bad = |what: String| {
-        UsageError(format!(
+        usage(format!(
             "{what}; usage: {} (see nib {} --help)",
             sub.usage().trim_start_matches("Usage: "),
             sub.usage().split_whitespace().nth(2).unwrap_or_default()
@@ -550,7 +603,8 @@ fn parse_subcommand(sub: Subcommand, words: &[String]) -> Result<Command, UsageE
     }
 }
 
-fn parse_provider(s: &str) -> Option<Provider> {
+/// A wire protocol by the names people use for it.
+pub fn parse_provider(s: &str) -> Option<Provider> {
     match s.to_ascii_lowercase().as_str() {
         "openai" | "openai-compatible" | "chat" => Some(Provider::OpenAi),
         "anthropic" | "claude" => Some(Provider::Anthropic),
@@ -559,14 +613,20 @@ fn parse_provider(s: &str) -> Option<Provider> {
     }
 }
 
-pub fn provider_from_str(s: &str) -> Option<Provider> {
-    parse_provider(s)
+/// `v` as `parse` reads it, or the usage error saying which `names` `flag` takes.
+fn one_of<T>(
+    flag: &str,
+    v: &str,
+    names: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, Error> {
+    parse(v).ok_or_else(|| usage(format!("{flag} must be {names}, not {v:?}")))
 }
 
-fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {
+fn parse_count(flag: &str, v: &str) -> Result<u32, Error> {
     match v.parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(UsageError(format!(
+        _ => Err(usage(format!(
             "{flag} takes a whole number above 0, not {v:?}"
         ))),
     }
@@ -575,7 +635,7 @@ fn parse_count(flag: &str, v: &str) -> Result<u32, UsageError> {
 /// A word that continues a space-separated rule list: every item is `Name` or
 /// `Name(...)` with a capitalised tool name, so a prompt never looks like one.
 fn looks_like_rules(word: &str) -> bool {
-    let items = crate::approval::rules::parse_tool_list(word);
+    let items = parse_tool_list(word);
     !items.is_empty()
         && items.iter().all(|item| {
             let name = item.split('(').next().unwrap_or("");
@@ -602,7 +662,7 @@ mod tests {
 
     fn parse_err(words: &[&str]) -> String {
         let v: Vec<String> = words.iter().map(|s| s.to_string()).collect();
-        parse(&v).expect_err("expected a usage error").0
+        parse(&v).expect_err("expected a usage error").to_string()
     }
 
     #[test]
@@ -742,9 +802,51 @@ mod tests {
         ];
         let e = parse_os(argv).expect_err("not UTF-8");
         assert!(
-            e.0.contains("argument 2") && e.0.contains("not valid UTF-8"),
+            e.to_string().contains("argument 2") && e.to_string().contains("not valid UTF-8"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn help_lists_exactly_the_options_parse_takes() {
+        let help = help();
+        for row in OPTIONS {
+            let Opt(names, ..) = row else { continue };
+            for name in *names {
+                assert!(help.contains(name), "{name} is not in --help");
+                let err = parse(&[name.to_string(), "1".into()]).err();
+                assert!(
+                    !err.is_some_and(|e| e.to_string().starts_with("unknown option")),
+                    "{name} is in --help but parse does not take it"
+                );
+            }
+        }
+        assert!(
+            help.contains("  -m, --model NAME              model name"),
+            "{help}"
+        );
+        let tools_line = help
+            .lines()
+            .find(|l| l.contains("--tools LIST"))
+            .unwrap_or_default();
+        for tool in Tool::ALL {
+            assert!(
+                tools_line.contains(tool.name()),
+                "--tools help omits {tool:?}"
+            );
+        }
+        // The control: a spelling the table does not have is refused.
+        for flag in ["--bogus", "-M", "--models"] {
+            assert!(parse_err(&[flag]).contains("unknown option"), "{flag}");
+        }
+    }
+
+    #[test]
+    fn the_tools_error_names_every_tool() {
+        let e = parse_err(&["--tools", "web"]);
+        for tool in Tool::ALL {
+            assert!(e.contains(tool.name()), "{e}");
+        }
     }
 
     #[test]

@@ -91,10 +91,9 @@ pub fn find_skills(
     skills::discover(&skills::search_dirs(cwd, &root, home, nib_config))
 }
 
-/// The custom commands of the project (when trusted) and of the user.
-pub fn find_commands(cwd: &Path, home: Option<&Path>) -> Vec<commands::Command> {
+/// The custom commands of the user, and of the project when it is `trusted`.
+pub fn find_commands(cwd: &Path, home: Option<&Path>, trusted: bool) -> Vec<commands::Command> {
     let root = instructions::repo_root(cwd);
-    let trusted = crate::config::project_trusted(cwd);
     commands::discover(&commands::search_dirs(cwd, &root, home, trusted))
 }
 

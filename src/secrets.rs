@@ -73,12 +73,14 @@ pub fn is_secret_name(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
 }
 
-/// The process environment minus the model providers' keys and the variables named in
+/// The environment `vars` minus the model providers' keys and the variables named in
 /// `also` (the `api_key_env` setting): what MCP servers start with, as in Claude Code,
 /// where a server's own tokens (`GITHUB_TOKEN`) are the user's to pass.
-pub fn without_provider_keys(also: &[String]) -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+pub fn without_provider_keys(
+    vars: Vec<(String, String)>,
+    also: &[String],
+) -> Vec<(String, String)> {
+    vars.into_iter()
         .filter(|(k, _)| !PROVIDER_KEYS.contains(&k.as_str()) && !also.contains(k))
         .collect()
 }
@@ -92,16 +94,16 @@ const KEYS_FD_VAR: &str = "NIB_KEYS_FD";
 /// (its heap, not the kernel's copy shown in /proc). Either way nib ends non-dumpable,
 /// so other processes of the user cannot read its memory either.
 ///
-/// Call first thing in `main`, while nib has one thread. Returns why the keys could not
-/// be hidden, if they could not.
-pub fn hide_keys() -> Option<String> {
+/// Call first thing in `main`, while nib has one thread, with its environment `vars`.
+/// Returns why the keys could not be hidden, if they could not.
+pub fn hide_keys(vars: &[(std::ffi::OsString, std::ffi::OsString)]) -> Option<String> {
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    if let Some(fd) = std::env::var_os(KEYS_FD_VAR) {
+    if let Some((_, fd)) = vars.iter().find(|(k, _)| k == KEYS_FD_VAR) {
         return take_keys(&fd.to_string_lossy()).err();
     }
     let secret = |k: &std::ffi::OsStr| is_secret_name(&k.to_string_lossy());
-    let keys: Vec<_> = std::env::vars_os().filter(|(k, _)| secret(k)).collect();
+    let keys: Vec<_> = vars.iter().filter(|(k, _)| secret(k)).cloned().collect();
     if keys.is_empty() {
         return None;
     }
@@ -179,19 +181,10 @@ fn take_keys(fd: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The process environment minus secrets, except the names in `passthrough`.
-/// Variables whose name or value is not UTF-8 are left out.
-pub fn child_env(passthrough: &[String]) -> Vec<(String, String)> {
-    let vars = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    filter_env(vars, passthrough)
-}
-
-fn filter_env(
-    vars: impl Iterator<Item = (String, String)>,
-    passthrough: &[String],
-) -> Vec<(String, String)> {
-    vars.filter(|(name, _)| passthrough.contains(name) || !is_secret_name(name))
+/// The environment `vars` minus secrets, except the names in `passthrough`.
+pub fn child_env(vars: Vec<(String, String)>, passthrough: &[String]) -> Vec<(String, String)> {
+    vars.into_iter()
+        .filter(|(name, _)| passthrough.contains(name) || !is_secret_name(name))
         .collect()
 }
 
@@ -300,10 +293,10 @@ mod tests {
             ("NPM_TOKEN", "t"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
-        let kept = filter_env(vars.clone().into_iter(), &["NPM_TOKEN".to_string()]);
+        let kept = child_env(vars.to_vec(), &["NPM_TOKEN".to_string()]);
         let names: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["PATH", "HOME", "NPM_TOKEN"]);
-        let real = child_env(&[]);
+        let real = child_env(std::env::vars().collect(), &[]);
         assert!(real.iter().all(|(k, _)| !is_secret_name(k)));
     }
 

@@ -3,25 +3,31 @@
 //! group is killed (by the tool itself, TERM then KILL), the journal gets the tool's
 //! result and the task's end, the terminal is restored, and nib exits 128 + signal.
 //!
-//! The statics here are the only process-wide state nib has, because a signal handler
+//! The handlers are signal-hook's (they only set flags, or exit on a second signal);
+//! the statics here are the only process-wide state nib has, because a signal handler
 //! can reach nothing else.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::flag;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-/// Set by the SIGINT handler, taken by the forwarding thread.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Set by SIGINT, taken by the forwarding thread.
+static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 
 /// The signal that asked nib to stop (SIGTERM, SIGHUP, SIGQUIT); 0 until one came.
-static STOP: AtomicI32 = AtomicI32::new(0);
+static STOP: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Arc::default);
 
 /// True while nib only waits for the person (the REPL prompt): nothing to finish, so a
 /// stop signal exits at once.
 static IDLE: AtomicBool = AtomicBool::new(false);
 
 /// The signals that stop nib.
-const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+const STOP_SIGNALS: [i32; 3] = [SIGTERM, SIGHUP, SIGQUIT];
+
+/// The exit status of a second Ctrl-C that comes before the first was handled.
+const INTERRUPTED_STATUS: i32 = 130;
 
 /// How often the forwarding thread looks at the flags.
 const POLL: Duration = Duration::from_millis(20);
@@ -30,32 +36,18 @@ const POLL: Duration = Duration::from_millis(20);
 /// one-second grace and KILL; the journal its records) before nib exits regardless.
 const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
-extern "C" fn on_sigint(_: libc::c_int) {
-    if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        // A second Ctrl-C while the first is still being handled: leave now.
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(130) };
-    }
-}
-
-extern "C" fn on_stop(signal: libc::c_int) {
-    if STOP.swap(signal, Ordering::SeqCst) != 0 {
-        // A second stop signal while the first is being handled: leave now.
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(128 + signal) };
-    }
-}
-
 /// Installs the handlers and the thread that turns them into `cancel`; a stop signal
-/// then exits once the task has wound down (or nib is idle), after `restore` has put
-/// the terminal back.
-pub fn forward(cancel: Arc<AtomicBool>, restore: fn()) {
-    // SAFETY: the handlers only touch atomics and call _exit.
-    unsafe {
-        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
-        for signal in STOP_SIGNALS {
-            libc::signal(signal, on_stop as *const () as libc::sighandler_t);
-        }
+/// then ends nib through `stop` once the task has wound down (or nib is idle). A second
+/// signal while the first is handled exits at once, with the status the signal gives.
+pub fn forward(cancel: Arc<AtomicBool>, stop: fn(i32) -> !) {
+    // The shutdowns go first: they fire only once the flag is set (by the first signal).
+    let _ = flag::register_conditional_shutdown(SIGINT, INTERRUPTED_STATUS, INTERRUPTED.clone());
+    let _ = flag::register(SIGINT, INTERRUPTED.clone());
+    let stopping = Arc::new(AtomicBool::new(false));
+    for signal in STOP_SIGNALS {
+        let _ = flag::register_conditional_shutdown(signal, 128 + signal, stopping.clone());
+        let _ = flag::register_usize(signal, STOP.clone(), signal as usize);
+        let _ = flag::register(signal, stopping.clone());
     }
     std::thread::spawn(move || {
         let mut stopping: Option<Instant> = None;
@@ -70,8 +62,7 @@ pub fn forward(cancel: Arc<AtomicBool>, restore: fn()) {
             cancel.store(true, Ordering::SeqCst);
             let since = *stopping.get_or_insert_with(Instant::now);
             if IDLE.load(Ordering::SeqCst) || since.elapsed() > STOP_DEADLINE {
-                restore();
-                std::process::exit(128 + signal);
+                stop(signal);
             }
         }
     });
@@ -81,16 +72,16 @@ pub fn forward(cancel: Arc<AtomicBool>, restore: fn()) {
 pub fn stopped_by() -> Option<i32> {
     match STOP.load(Ordering::SeqCst) {
         0 => None,
-        signal => Some(signal),
+        signal => Some(signal as i32),
     }
 }
 
 /// The name people know a stop signal by.
 pub fn name(signal: i32) -> &'static str {
     match signal {
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGQUIT => "SIGQUIT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        SIGQUIT => "SIGQUIT",
         _ => "a signal",
     }
 }

@@ -230,9 +230,9 @@ impl Agent {
             };
             self.record(ui, seen);
         }
-        let root = &self.parts.workspace.root;
+        let workspace = &self.parts.workspace;
         let (added, left_out) =
-            crate::context::instructions::for_path(root, &path, self.session.instructed());
+            crate::context::instructions::for_path(workspace, &path, self.session.instructed());
         outcome.content.push_str(&added);
         for w in left_out {
             ui.event(Event::Warning(w));

@@ -2,11 +2,12 @@
 //! themselves: hooks, settings `env`, extra workspace roots, `--settings`, `model`, MCP
 //! servers, and one line for each setting nib does not use.
 
-use super::{Dirs, Error};
 use crate::approval::{Mode, RuleSet};
-use crate::cli::Args;
-use crate::config::{self, Settings};
+use crate::cli::{Args, Error};
+use crate::config::Config;
+use crate::config::claude as settings_files;
 use crate::model;
+use crate::ui::report;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,16 +29,11 @@ pub(super) struct ClaudeSetup {
 }
 
 impl ClaudeSetup {
-    pub(super) fn load(args: &Args, dirs: &Dirs, cwd: &Path) -> Result<ClaudeSetup, Error> {
-        let extra = args.settings.as_deref().map(config::settings_arg);
+    pub(super) fn load(args: &Args, config: &Config) -> Result<ClaudeSetup, Error> {
+        let cwd = &config.cwd;
+        let extra = args.settings.as_deref().map(settings_files::settings_arg);
         let extra = extra.transpose().map_err(Error::Usage)?;
-        let nib_config = dirs.config.as_ref().map(|c| c.join("nib"));
-        let files = config::claude_settings(
-            cwd,
-            dirs.home.as_deref(),
-            nib_config.as_deref(),
-            extra.clone(),
-        );
+        let files = settings_files::claude_settings(&config.dirs, cwd, extra.clone());
         let mut warnings = Vec::new();
         let mut setup = ClaudeSetup {
             hooks: crate::hooks::Hooks::default(),
@@ -45,16 +41,14 @@ impl ClaudeSetup {
             roots: Vec::new(),
             rules: extra
                 .as_ref()
-                .map(|f| config::settings_rules(&f.json))
+                .map(|f| settings_files::settings_rules(&f.json))
                 .unwrap_or_default(),
             mcp_disabled: Vec::new(),
             mcp_enabled: Vec::new(),
             model: None,
             mode: extra.as_ref().and_then(|f| {
-                f.json
-                    .pointer("/permissions/defaultMode")?
-                    .as_str()
-                    .and_then(Mode::parse)
+                let mode = f.json.pointer("/permissions/defaultMode")?.as_str();
+                mode.and_then(Mode::parse)
             }),
         };
         let hooks_off = files
@@ -66,24 +60,16 @@ impl ClaudeSetup {
                     .hooks
                     .add_settings(&file.json, &file.name, &mut warnings);
             }
-            config::settings_env(file, &mut setup.env, &mut warnings);
+            settings_files::settings_env(file, &mut setup.env, &mut warnings);
             if let (Some(model), false) = (file.json["model"].as_str(), file.own) {
                 setup.model = Some((model.to_string(), file.name.clone()));
             }
-            let names = |key: &str| -> Vec<String> {
-                let list = file.json[key].as_array().into_iter().flatten();
-                list.filter_map(Value::as_str).map(str::to_string).collect()
-            };
+            let names = |key: &str| settings_files::strings(file.json.get(key));
             setup.mcp_disabled.extend(names("disabledMcpjsonServers"));
             setup.mcp_enabled.extend(names("enabledMcpjsonServers"));
             let extra_dirs = file.json.pointer("/permissions/additionalDirectories");
-            for dir in extra_dirs
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                match cwd.join(dir) {
+            for dir in settings_files::strings(extra_dirs) {
+                match cwd.join(&dir) {
                     d if d.is_dir() => setup.roots.push(d),
                     _ => warnings.push(format!(
                         "{}: additionalDirectories {dir:?} is not a directory; ignored",
@@ -103,78 +89,77 @@ impl ClaudeSetup {
             setup.roots.push(full);
         }
         for w in warnings {
-            eprintln!("nib: warning: {w}");
+            report::warning(&w);
         }
-        tell_once(dirs, cwd, &config::ignored(&files, cwd));
+        tell_once(config, &settings_files::ignored(&files, cwd));
         Ok(setup)
     }
 }
 
 /// `model` from Claude Code's settings, when nothing nib reads names one: for
-/// Anthropic's API only, since its names mean nothing to other servers.
+/// Anthropic's API only, since its names mean nothing to other servers. Returns the
+/// line saying it was ignored, when it was.
 pub(super) fn claude_model(
     endpoint: &mut model::Endpoint,
     args: &Args,
-    settings: &Settings,
+    config: &Config,
     model: Option<(String, String)>,
-) {
-    let Some((model, file)) = model else {
-        return;
-    };
+) -> Option<String> {
+    let (model, file) = model?;
     let named = ["NIB_MODEL", "ANTHROPIC_MODEL"]
         .iter()
-        .any(|v| std::env::var_os(v).is_some());
-    if args.model.is_some() || named || settings.str("model").is_some() {
-        return;
+        .any(|v| config.env.has(v));
+    if args.model.is_some() || named || config.settings.model.is_some() {
+        return None;
     }
     match endpoint.provider {
-        model::Provider::Anthropic => endpoint.model = model,
-        _ => eprintln!(
-            "nib: ignored: model {model} in {file} (the server is not Anthropic's; use --model)"
-        ),
+        model::Provider::Anthropic => {
+            endpoint.model = model;
+            None
+        }
+        _ => Some(format!(
+            "ignored: model {model} in {file} (the server is not Anthropic's; use --model)"
+        )),
     }
 }
 
 /// Starts the configured MCP servers in the background (none: nothing happens).
 pub(super) fn mcp_servers(
     args: &Args,
-    dirs: &Dirs,
-    cwd: &Path,
-    settings: &Settings,
+    config: &Config,
     claude: &ClaudeSetup,
 ) -> crate::mcp::Servers {
     let sources = crate::mcp::Sources {
-        root: cwd,
-        home: dirs.home.as_deref(),
-        settings: &settings.json,
+        root: &config.cwd,
+        home: config.dirs.home.as_deref(),
+        settings: &config.settings.json,
         cli: &args.mcp_configs,
         strict: args.strict_mcp_config,
-        trusted: config::project_trusted(cwd),
+        trusted: config.dirs.trusted(&config.cwd),
         disabled: claude.mcp_disabled.clone(),
         enabled: claude.mcp_enabled.clone(),
     };
-    let env_lookup = |k: &str| std::env::var(k).ok();
+    let env_lookup = |k: &str| config.env.var(k);
     let (configs, warnings) = crate::mcp::configs(&sources, &env_lookup);
     for w in warnings {
-        eprintln!("nib: warning: {w}");
+        report::warning(&w);
     }
-    let own_key: Vec<String> = settings.str("api_key_env").into_iter().collect();
-    let timeout = std::env::var("MCP_TIMEOUT")
-        .ok()
-        .and_then(|ms| ms.parse().ok());
+    let own_key: Vec<String> = config.settings.api_key_env.iter().cloned().collect();
+    let timeout = config.env.var("MCP_TIMEOUT").and_then(|ms| ms.parse().ok());
     let timeout = timeout.map_or(crate::mcp::START_TIMEOUT, Duration::from_millis);
     let timeout = timeout.min(crate::mcp::MAX_START_TIMEOUT);
-    let env = crate::secrets::without_provider_keys(&own_key);
+    let env = crate::secrets::without_provider_keys(config.env.vars(), &own_key);
     crate::mcp::Servers::start(configs, &env, timeout)
 }
 
 /// Prints each line the first time nib runs in `cwd` with it (remembered in the data
 /// directory), so a setting nib ignores is named once per folder, not on every run.
-fn tell_once(dirs: &Dirs, cwd: &Path, lines: &[String]) {
+fn tell_once(config: &Config, lines: &[String]) {
     if lines.is_empty() {
         return;
     }
-    let path = dirs.data.as_ref().map(|d| d.join("nib").join("notices"));
+    let cwd = &config.cwd;
+    let path = config.dirs.nib_data().map(|d| d.join("notices"));
     let told = path
         .as_ref()
         .and_then(|p| std::fs::read_to_string(p).ok())
@@ -183,7 +168,7 @@ fn tell_once(dirs: &Dirs, cwd: &Path, lines: &[String]) {
     for line in lines {
         let key = format!("{}\t{line}\n", cwd.display());
         if !told.contains(&key) {
-            eprintln!("nib: {line}");
+            report::notice(line);
             new.push_str(&key);
         }
     }

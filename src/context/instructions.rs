@@ -8,7 +8,7 @@
 //! left out with a warning, whether it is found by name or imported.
 
 use super::Part;
-use crate::paths::{normalize, short_path};
+use crate::paths::{Workspace, normalize, short_path};
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -104,10 +104,15 @@ pub fn load(cwd: &Path, home: Option<&Path>, nib_config: Option<&Path>) -> Found
     }
 }
 
-/// The instruction files of the subdirectories of `root` that hold `path` and are not
-/// in `added` yet, as text to append to a tool result (with the files left out);
-/// marks those directories added.
-pub fn for_path(root: &Path, path: &Path, added: &mut HashSet<PathBuf>) -> (String, Vec<String>) {
+/// The instruction files of the subdirectories of the workspace that hold `path` and
+/// are not in `added` yet, as text to append to a tool result (with the files left
+/// out); marks those directories added.
+pub fn for_path(
+    workspace: &Workspace,
+    path: &Path,
+    added: &mut HashSet<PathBuf>,
+) -> (String, Vec<String>) {
+    let root = &workspace.root;
     let Ok(rel) = path.strip_prefix(root) else {
         return Default::default();
     };
@@ -126,9 +131,8 @@ pub fn for_path(root: &Path, path: &Path, added: &mut HashSet<PathBuf>) -> (Stri
     if fresh.is_empty() {
         return Default::default();
     }
-    let home = dirs::home_dir();
     let repo = repo_root(root);
-    let mut files = Files::new(home.as_deref());
+    let mut files = Files::new(workspace.home.as_deref());
     for dir in fresh {
         for name in NAMES {
             files.add(&dir.join(name), Scope::Project(&repo), 0);

@@ -31,6 +31,12 @@ pub enum Wire {
         detail: String,
         transient: bool,
     },
+    /// A success status whose body is a document (JSON, HTML), not an event stream: a
+    /// wrong base URL or a server that ignored `stream: true`. What it said, on one line.
+    NotStream {
+        content_type: String,
+        message: String,
+    },
     Chunk(Vec<u8>),
     Broken(String),
 }

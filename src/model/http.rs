@@ -113,6 +113,13 @@ fn opened(head: Option<Wire>, url: &str) -> Result<(), Failed> {
             detail,
             retry: transient,
         },
+        Some(Wire::NotStream {
+            content_type,
+            message,
+        }) => Error::malformed(format!(
+            "{url} answered with {content_type} instead of an event stream ({message}); \
+             check --base-url: it should end where the API's paths begin, such as /v1"
+        )),
         Some(Wire::Chunk(_) | Wire::Broken(_)) | None => Error::Stream {
             detail: "the connection closed before an answer".to_string(),
             retry: true,
@@ -144,6 +151,10 @@ fn spawn(agent: ureq::Agent, post: &Post) -> io::Result<Receiver<Wire>> {
                         response.header("location").unwrap_or("an unnamed place")
                     ),
                     billing: false,
+                },
+                Ok(response) if is_document(response.content_type()) => Wire::NotStream {
+                    content_type: response.content_type().to_string(),
+                    message: error_message(&read_capped(response, MAX_ERROR_BODY)),
                 },
                 Ok(response) => return pump(response, &tx),
                 Err(ureq::Error::Status(code, response)) => {
@@ -194,6 +205,12 @@ fn pump(response: ureq::Response, tx: &SyncSender<Wire>) {
             return;
         }
     }
+}
+
+/// A content type that is a whole document, never a stream: servers that stream send
+/// `text/event-stream` (or, rarely, no type at all, which ureq reports as `text/plain`).
+fn is_document(content_type: &str) -> bool {
+    matches!(content_type, "application/json" | "text/html")
 }
 
 /// Up to `cap` bytes of a response body; a read error just ends it early.

@@ -112,6 +112,9 @@ const DEVICES: &[&str] = &[
 /// semaphores (Python's multiprocessing, databases) live there.
 const SHARED_MEMORY: &str = "/dev/shm";
 
+/// The temp dir when `TMPDIR` names none.
+const DEFAULT_TEMP: &str = "/tmp";
+
 /// Inside the workspace: pinned in place (cannot be moved aside and replaced).
 const PINNED: &[&str] = &[".git"];
 
@@ -145,6 +148,8 @@ pub struct Options {
     pub network: Option<bool>,
     /// `--auto` (settings `auto`): calls that would ask run confined instead.
     pub auto: bool,
+    /// `$TMPDIR`: the temp dir commands may write (`/tmp` when unset).
+    pub temp: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -166,9 +171,7 @@ impl Sandbox {
             .unwrap_or_default();
         deny_read.extend(nib_dirs.iter().cloned());
         deny_read.extend(options.deny_read);
-        let temp = std::env::var_os("TMPDIR")
-            .filter(|t| !t.is_empty())
-            .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        let temp = options.temp.unwrap_or_else(|| PathBuf::from(DEFAULT_TEMP));
         Sandbox {
             level,
             support,
@@ -566,7 +569,7 @@ pub fn from_settings(
                 writable: paths(map.get("writable"), ".writable")?,
                 deny_read: paths(map.get("deny_read"), ".deny_read")?,
                 network,
-                auto: false,
+                ..Options::default()
             };
             let level = map.get("level").map(|v| level(v, ".level")).transpose()?;
             Ok((level, options))

@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Set in the watchdog's environment: `main` then serves instead of running nib.
-const VAR: &str = "NIB_WATCHDOG";
+pub const VAR: &str = "NIB_WATCHDOG";
 
 /// Time between SIGTERM and SIGKILL for the groups left behind.
 const GRACE: Duration = Duration::from_secs(1);
@@ -23,11 +23,6 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// The write end of the watchdog's pipe; `None` when it could not be started.
 static PIPE: OnceLock<Option<Mutex<PipeWriter>>> = OnceLock::new();
-
-/// True in the watchdog process.
-pub fn requested() -> bool {
-    std::env::var_os(VAR).is_some()
-}
 
 /// The descriptor a command's child writes its group to, between fork and exec (with
 /// `guard_from_child`), so no command is ever unlisted; the watchdog starts on first use.
@@ -89,7 +84,7 @@ fn start() -> io::Result<PipeWriter> {
 }
 
 /// The watchdog's whole life: collect groups until nib is gone, then stop them.
-pub fn serve() -> i32 {
+pub fn serve() {
     let mut groups = HashSet::new();
     let mut stdin = io::stdin().lock();
     let mut buf = [0u8; 4];
@@ -100,7 +95,6 @@ pub fn serve() -> i32 {
         };
     }
     stop(&groups);
-    0
 }
 
 fn stop(groups: &HashSet<i32>) {

@@ -4,7 +4,7 @@
 
 use super::term::{plural, sanitize};
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
-use crate::cli::OutputFormat;
+use crate::cli::{ExitCode, OutputFormat};
 use crate::model::{Block, Message, Reply, Retry, StopReason, ToolCall, Usage};
 use crate::tools::Action;
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ impl Headless {
         cost: f64,
         duration: Duration,
         saved: bool,
-    ) -> i32 {
+    ) -> ExitCode {
         let is_error = r.stop != Stop::Done;
         match self.format {
             OutputFormat::Text => {
@@ -60,9 +60,9 @@ impl Headless {
             }
         }
         match r.stop {
-            Stop::Done => 0,
-            Stop::Interrupted => 130,
-            _ => 1,
+            Stop::Done => ExitCode::Success,
+            Stop::Interrupted => ExitCode::Interrupted,
+            _ => ExitCode::Failure,
         }
     }
 }

@@ -8,9 +8,19 @@ pub mod headless;
 pub mod keys;
 pub mod markdown;
 pub mod repl;
+pub mod report;
 pub mod slash;
 pub mod term;
 pub mod view;
+
+/// Everything a run needs besides the prompt, as the wiring (`app`) builds it for the
+/// REPL or a headless run: the agent, and what the UI shows.
+pub struct Setup {
+    pub agent: crate::agent::Agent,
+    pub system: Vec<crate::context::Part>,
+    pub tools: Vec<crate::tools::Tool>,
+    pub config: crate::config::Config,
+}
 
 /// Said once when every call runs without asking.
 pub const BYPASS_WARNING: &str =

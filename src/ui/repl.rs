@@ -7,6 +7,7 @@
 //! `attach.rs`'s; how a line is edited is `editor.rs`'s; how text is made safe and
 //! coloured is `term.rs`'s.
 
+use super::Setup;
 use super::attach::{attach, complete};
 use super::editor::{self, Editor, ReadResult};
 use super::headless::{describe, refusal_line};
@@ -15,16 +16,13 @@ use super::term::{self, Paint, Style, sanitize};
 use super::view::View;
 use crate::agent::{Agent, Stop};
 use crate::approval::{Mode, Verdict};
-use crate::cli::{Args, Resume};
-use crate::config::Settings;
+use crate::cli::{Args, ExitCode, Resume};
+use crate::config::{Config, Dirs};
 use crate::context;
 use crate::model::Client;
 use crate::paths::Workspace;
 use crate::tools::{self, Action};
 use std::io::{self, Write};
-// What the wiring provides: the directories, the pieces of a run, and how `/model`
-// resolves an endpoint and its request limits.
-use crate::app::{Dirs, Setup, endpoint, limits};
 
 mod resume;
 mod show;
@@ -38,7 +36,7 @@ const NOTES_FILE: &str = "CLAUDE.md";
 const MODE_CYCLE: [Mode; 3] = [Mode::Default, Mode::AcceptEdits, Mode::Plan];
 
 /// Runs the REPL until the user leaves; returns the exit code.
-pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
+pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<ExitCode, String> {
     install_panic_hook();
     let mut repl = Repl::new(args, dirs, setup);
     repl.greet();
@@ -56,7 +54,7 @@ pub fn run(args: &Args, dirs: &Dirs, setup: Setup) -> Result<i32, String> {
     repl.view.stop_spin();
     repl.agent.end_session("prompt_input_exit", &mut repl.view);
     repl.farewell();
-    result.map(|()| 0)
+    result.map(|()| ExitCode::Success)
 }
 
 /// Whatever happens, a panic leaves the terminal usable: raw mode off, then the default
@@ -91,7 +89,7 @@ struct Repl {
     /// The arguments nib started with: `/model NAME` starts from them, so a provider
     /// one switch named does not stick to the next.
     start_args: Args,
-    settings: Settings,
+    config: Config,
     system: Vec<context::Part>,
     /// The mode nib started in, which Shift-Tab also goes through when it is not one
     /// of `MODE_CYCLE` (so `--yes` can be had back).
@@ -104,11 +102,11 @@ impl Repl {
     fn new(args: &Args, dirs: &Dirs, setup: Setup) -> Repl {
         let history = dirs.data.as_ref().map(|d| d.join("nib").join("history"));
         let workspace = Workspace {
-            root: setup.cwd.clone(),
+            root: setup.config.cwd.clone(),
             home: dirs.home.clone(),
         };
         let view = View::new(
-            Style::detect(),
+            Style::detect(setup.config.env.var_os("NO_COLOR")),
             setup.agent.parts().cancel.clone(),
             workspace,
         );
@@ -118,7 +116,7 @@ impl Repl {
             view,
             editor: Editor::new(history),
             start_args: args.clone(),
-            settings: setup.settings,
+            config: setup.config,
             system: setup.system,
             notes: Vec::new(),
         }
@@ -350,9 +348,12 @@ impl Repl {
         if switch.base_url.is_some() {
             args.base_url = switch.base_url;
         }
-        let endpoint = endpoint(&args, &self.settings).map_err(|e| e.to_string())?;
+        let resolved = self.config.endpoint(&args).map_err(|e| e.to_string())?;
+        if resolved.source == crate::config::endpoint::Source::Probe {
+            super::report::found_locally(&resolved.endpoint);
+        }
         let cancel = self.agent.parts().cancel.clone();
-        let client = Client::new(endpoint, limits(&self.settings), cancel);
+        let client = Client::new(resolved.endpoint, self.config.settings.limits(), cancel);
         self.agent.set_client(client);
         self.show_model();
         Ok(())

@@ -134,7 +134,7 @@ fn parse_model(words: &[&str]) -> Result<Option<ModelSwitch>, String> {
     };
     // `anthropic:NAME` names a provider; `llama3:8b` is just an Ollama model name.
     let (provider, name) = match name.split_once(':') {
-        Some((p, n)) if !n.is_empty() => match cli::provider_from_str(p) {
+        Some((p, n)) if !n.is_empty() => match cli::parse_provider(p) {
             Some(p) => (Some(p), n),
             None => (None, name),
         },

@@ -4,7 +4,7 @@
 //! show is the REPL's.
 
 use std::borrow::Cow;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
@@ -190,9 +190,11 @@ pub struct Style {
 }
 
 impl Style {
-    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (no-color.org).
-    pub fn detect() -> Style {
-        Style::decide(std::env::var_os("NO_COLOR"), io::stdout().is_terminal())
+    /// Colour when stdout is a terminal and `no_color` (`NO_COLOR`) is unset or empty
+    /// (no-color.org).
+    pub fn detect(no_color: Option<&OsStr>) -> Style {
+        let no_color = no_color.map(OsStr::to_os_string);
+        Style::decide(no_color, io::stdout().is_terminal())
     }
 
     fn decide(no_color: Option<OsString>, is_terminal: bool) -> Style {

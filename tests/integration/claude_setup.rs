@@ -265,3 +265,34 @@ fn input_format_stream_json_runs_each_user_line_in_one_session() {
         .run();
     assert_eq!(bad.code(), 2, "{bad}");
 }
+
+/// A project's own settings (their `env` here) and custom commands apply only once its
+/// folder is trusted; the control is the same project after `nib trust`.
+#[test]
+fn a_project_setup_applies_only_in_a_trusted_folder() {
+    for trusted in [false, true] {
+        let server = echo_env();
+        let mut nib = Nib::against(&server, Protocol::Anthropic).args(["-p", "/hello go", "--yes"]);
+        if trusted {
+            nib = nib.trusted();
+        }
+        let project = json!({"env": {"TEAM": "blue"}});
+        nib.put(".claude/settings.json", &project.to_string());
+        nib.put(".claude/commands/hello.md", "EXPANDED $ARGUMENTS");
+        let out = nib.run();
+        assert_eq!(out.code(), 0, "{out}");
+        let requests = server.chat_requests();
+        let result = &requests[1].tool_results()[0];
+        let prompt = requests[0].last_user_text();
+        match trusted {
+            true => {
+                assert!(result.content.contains("team=blue"), "{result:?}");
+                assert!(prompt.contains("EXPANDED go"), "{prompt}");
+            }
+            false => {
+                assert!(result.content.contains("team= "), "{result:?}");
+                assert!(prompt.contains("/hello go"), "{prompt}");
+            }
+        }
+    }
+}

@@ -258,3 +258,35 @@ fn undo_and_continue_skip_sessions_that_did_nothing() {
     // The undo wrote to the first session last: it is the one continued.
     assert_eq!(resumed["session_id"], first_id.as_str(), "{out}");
 }
+
+/// `--help` is printed from the table the parser reads: every spelling it lists works,
+/// `-m` included, and one it does not list is refused.
+#[test]
+fn every_option_in_help_is_one_the_parser_takes() {
+    let server = FakeServer::start(vec![Reply::text("one"), Reply::text("two")]);
+    let nib = Nib::against(&server, Protocol::OpenAi);
+    let help = nib.run_with(["--help"]);
+    assert_eq!(help.code(), 0, "{help}");
+    for spelling in [
+        "-m, --model NAME",
+        "-y, --yes",
+        "--allowed-tools",
+        "glob,skill",
+    ] {
+        assert!(help.stdout.contains(spelling), "{spelling}: {help}");
+    }
+    assert_eq!(nib.run_with(["-p", "hi", "-m", "short-name"]).code(), 0);
+    assert_eq!(server.chat_requests()[0].body["model"], "short-name");
+    // The control: the long spelling does the same, and a spelling not in the help is refused.
+    assert_eq!(nib.run_with(["-p", "hi", "--model", "long-name"]).code(), 0);
+    assert_eq!(server.chat_requests()[1].body["model"], "long-name");
+    let out = nib.run_with(["-p", "hi", "-M", "x"]);
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(out.stderr.contains("unknown option -M"), "{out}");
+    let out = nib.run_with(["-p", "hi", "--tools", "web"]);
+    assert_eq!(out.code(), 2, "{out}");
+    assert!(
+        out.stderr.contains("skill"),
+        "the error names every tool: {out}"
+    );
+}

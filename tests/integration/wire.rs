@@ -219,6 +219,24 @@ both_protocols! {
         assert!(out.stderr.contains("max_tokens: too large"), "the server's reason is shown\n{out}");
     }
 
+    fn a_document_instead_of_a_stream_is_not_retried(p: Protocol) {
+        // A wrong base URL: the server answers 200 with a JSON document (or a web
+        // page), not an event stream. Retrying would get the same document.
+        let server = FakeServer::start(vec![
+            Reply::status(200, &[], r#"{"status":"ok"}"#),
+            Reply::text("never sent"),
+        ]);
+        let out = Nib::against(&server, p).args(["-p", "hi"]).run();
+        assert_eq!(out.code(), 1, "{out}");
+        assert_eq!(server.chat_requests().len(), 1, "not retried");
+        assert!(out.stderr.contains("instead of an event stream"), "{out}");
+        assert!(out.stderr.contains("check --base-url"), "{out}");
+        // The control: the same server's stream is read as a reply.
+        let out = Nib::against(&server, p).args(["-p", "hi"]).run();
+        assert_eq!(out.code(), 0, "{out}");
+        assert_eq!(out.stdout, "never sent\n");
+    }
+
     fn cut_stream_is_not_an_answer(p: Protocol) {
         let server = FakeServer::start(vec![Reply::cut(), Reply::text("Recovered after cut.")]);
         let out = Nib::against(&server, p).args(["-p", "hi"]).run();
