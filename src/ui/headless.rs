@@ -5,7 +5,7 @@
 use super::term::{plural, sanitize};
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::{ExitCode, OutputFormat};
-use crate::model::{Block, Message, Reply, Retry, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Reply, StopReason, ToolCall, Usage};
 use crate::tools::Action;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -185,16 +185,7 @@ impl Ui for Headless {
     fn event(&mut self, event: Event<'_>) {
         match event {
             Event::Text(_) => {}
-            Event::Retry(Retry {
-                attempt,
-                wait,
-                reason,
-            }) => eprintln!(
-                "nib: {}; retrying in {:.1} s (attempt {})",
-                sanitize(reason),
-                wait.as_secs_f64(),
-                attempt + 1
-            ),
+            Event::Retry(retry) => eprintln!("{}", super::retry_line(retry)),
             Event::Reply(reply) if self.format == OutputFormat::StreamJson => line(json!({
                 "type": "assistant", "message": assistant_json(reply, &self.model),
                 "parent_tool_use_id": null, "session_id": self.session_id,
