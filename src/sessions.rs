@@ -103,21 +103,12 @@ fn last_totals(file: &mut File, len: u64) -> Option<Totals> {
 
 /// One line for people: id prefix, age, turns, model, first prompt (not sanitised).
 pub fn row(s: &Summary) -> String {
-    let prompt: String = s
-        .first_prompt
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(60)
-        .collect();
-    format!(
-        "{}  {:>4}  {:>3} turns  {:<16}  {prompt}",
-        s.id.chars().take(8).collect::<String>(),
-        age(s.age_secs),
-        s.turns,
-        s.model.chars().take(16).collect::<String>(),
-    )
+    let id: String = s.id.chars().take(8).collect();
+    let model: String = s.model.chars().take(16).collect();
+    let first_line = s.first_prompt.lines().next().unwrap_or("");
+    let prompt: String = first_line.chars().take(60).collect();
+    let (age, turns) = (age(s.age_secs), s.turns);
+    format!("{id}  {age:>4}  {turns:>3} turns  {model:<16}  {prompt}")
 }
 
 /// "3m", "2h", "5d": how long ago.
@@ -228,11 +219,9 @@ fn changes(entries: &[Entry]) -> Vec<(String, Change)> {
 /// Puts back what `change` replaced, given the file's content `now`; a file the change
 /// created is removed, with the directories it created when they are empty.
 fn restore(change: &Change, now: &[u8]) -> Result<Undone, String> {
+    let path = change.path.display();
     let fail = |e: &dyn std::fmt::Display| {
-        format!(
-            "cannot restore {}: {e}; it is left as nib wrote it",
-            change.path.display()
-        )
+        format!("cannot restore {path}: {e}; it is left as nib wrote it")
     };
     match change.undone(now) {
         Some(Ok(before)) => {
