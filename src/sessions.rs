@@ -247,6 +247,38 @@ mod tests {
     use crate::testing::TempDir;
 
     #[test]
+    fn a_row_is_id_prefix_age_turns_model_and_first_prompt_line() {
+        let summary = Summary {
+            id: "0123456789abcdef".into(),
+            cwd: PathBuf::from("/w"),
+            model: "a-model-name-longer-than-sixteen".into(),
+            provider: "openai".into(),
+            started: String::new(),
+            age_secs: 7200,
+            first_prompt: format!("{}\nsecond line", "p".repeat(70)),
+            turns: 3,
+            cost_usd: 0.0,
+            usage: Usage::default(),
+            path: PathBuf::new(),
+            modified: None,
+        };
+        let expected = format!(
+            "01234567    2h    3 turns  a-model-name-lon  {}",
+            "p".repeat(60)
+        );
+        assert_eq!(row(&summary), expected);
+        let short = Summary {
+            model: "m".into(),
+            first_prompt: "fix it".into(),
+            ..summary
+        };
+        assert_eq!(
+            row(&short),
+            "01234567    2h    3 turns  m                 fix it"
+        );
+    }
+
+    #[test]
     fn ages() {
         let check = |secs: u64, expected: &str| assert_eq!(age(secs), expected, "{secs}");
         check(0, "0s");
