@@ -642,6 +642,69 @@ mod tests {
     use crate::testing::{TempDir, call, meta};
 
     #[test]
+    fn redaction_reaches_every_text_a_record_keeps_but_signatures() {
+        const KEY: &str = "sk-journal-test-0123456789abcdef";
+        let redactor = Redactor::new(&[KEY.to_string()]);
+        let mut with_key = call("c1");
+        with_key.input = serde_json::json!({"command": format!("curl -H {KEY}")});
+        let opaque = Opaque {
+            family: "anthropic".into(),
+            call: None,
+            data: serde_json::json!({"signature": KEY}),
+        };
+        let kept = Message {
+            role: crate::model::Role::Assistant,
+            content: vec![
+                Block::Text {
+                    text: format!("said {KEY}"),
+                },
+                Block::ToolCall(with_key.clone()),
+                Block::ToolResult {
+                    id: "c1".into(),
+                    content: format!("printed {KEY}"),
+                    is_error: false,
+                },
+                Block::Opaque(opaque.clone()),
+            ],
+        };
+        let records = [
+            Record::User {
+                text: format!("my key {KEY}"),
+            },
+            Record::ToolResult {
+                id: "c1".into(),
+                name: "bash".into(),
+                content: format!("out {KEY}"),
+                is_error: false,
+                change: None,
+            },
+            Record::Assistant {
+                text: format!("use {KEY}"),
+                calls: vec![with_key],
+                stop: StopReason::EndTurn,
+                usage: None,
+                model: "m".into(),
+                interrupted: false,
+                opaque: vec![opaque],
+            },
+            Record::Compacted {
+                summary: format!("summary {KEY}"),
+                replaced: 2,
+                kept: vec![kept],
+            },
+        ];
+        for record in records {
+            let signed = matches!(record, Record::Assistant { .. } | Record::Compacted { .. });
+            let json = serde_json::to_string(&redact_record(record, &redactor)).unwrap();
+            // Signatures go back byte for byte: the only key left is the opaque one.
+            let signatures = json.matches(&format!("\"signature\":\"{KEY}\"")).count();
+            assert_eq!(signatures, usize::from(signed), "{json}");
+            assert_eq!(json.matches(KEY).count(), signatures, "{json}");
+            assert!(json.contains("[REDACTED]"), "{json}");
+        }
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000_000), "2026-11-18T11:06:40Z");
