@@ -13,6 +13,7 @@
 
 mod commands;
 mod files;
+mod git;
 mod lexer;
 mod readers;
 pub mod rules;

@@ -6,6 +6,7 @@
 
 use super::commands::{Seen, commands_in, form_matches, named_args, part_forms};
 use super::files::{self, Arg, Looking, Named};
+use super::git;
 use super::lexer::{self, Redirect, Simple, Word};
 use super::readers::{self, Descent};
 use super::rules::{self, Rule, RuleTool, Spec};
@@ -430,7 +431,10 @@ impl Gate {
             return Some(reason);
         }
         if part.words.is_empty() || readers::is_read_only(&part.words) {
-            return None;
+            return match part.words[..].first().is_some_and(|w| w.text == "git") {
+                true => cwd.dirs.iter().find_map(|d| git::runs_repository_code(d)),
+                false => None,
+            };
         }
         let text = shell::render(&part.words);
         let allowed = self.allow.iter().any(|r| match &r.spec {
