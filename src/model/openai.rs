@@ -76,15 +76,12 @@ pub fn body(req: &Request, options: &Options, family: &str) -> String {
         body["stream_options"] = json!({"include_usage": true});
     }
     body[options.cap_field.name()] = json!(req.max_tokens);
-    if let Some(effort) = options.effort {
-        match options.profile {
-            Profile::OpenRouter => body["reasoning"] = json!({"effort": effort.name()}),
-            Profile::Gemini | Profile::Groq => body["reasoning_effort"] = json!(effort.name()),
-            _ if options.cap_field == super::CapField::MaxCompletionTokens => {
-                body["reasoning_effort"] = json!(effort.name())
-            }
-            _ => {}
-        }
+    let reasoning_model = options.cap_field == super::CapField::MaxCompletionTokens;
+    match (options.effort, options.profile) {
+        (Some(e), Profile::OpenRouter) => body["reasoning"] = json!({"effort": e.name()}),
+        (Some(e), Profile::Gemini | Profile::Groq) => body["reasoning_effort"] = json!(e.name()),
+        (Some(e), _) if reasoning_model => body["reasoning_effort"] = json!(e.name()),
+        _ => {}
     }
     if !req.tools.is_empty() {
         let tools: Vec<Value> = req
