@@ -1,9 +1,10 @@
 //! One attempt at a model request over HTTP: a worker thread does the blocking ureq
-//! calls (no redirects, a key goes only where its base URL says) and passes the answer
-//! on over `body.rs`'s channel; this side turns the head into an `Error` or hands the
-//! body to the protocol reader. Retries are `retry.rs`'s, what the bytes mean the
-//! parsers' (`openai::read`, `anthropic::read`, `responses::read`). Also the two small
-//! GETs a local server answers: its model list and its context window.
+//! calls (no redirects, a key goes only where its base URL says), reads a failed head
+//! as an `Error`, and passes the answer on over `body.rs`'s channel; this side hands
+//! the body to the protocol reader. Retries are `retry.rs`'s, what the bytes mean the
+//! parsers' (`openai::read`, `anthropic::read`, `responses::read`). Also the small
+//! questions a server answers besides a reply: its model list and its context window
+//! (and `count.rs`'s token count, through `one_off` and `post_json`).
 
 use super::body::{Body, Waiter, Wire};
 use super::retry::retry_after;
