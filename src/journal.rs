@@ -8,7 +8,7 @@
 //! crash mid-write) is skipped on load and the next append starts on a fresh line; a
 //! record that could not be written whole (a full disk) is cut off again.
 
-use crate::model::{Block, Message, Opaque, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Opaque, StopReason, ToolCall, Usage, stable_hash};
 use crate::secrets::Redactor;
 use crate::tools::FileChange;
 use crate::tools::change::Change;
@@ -237,7 +237,10 @@ pub fn sessions_root(data_dir: &Path) -> PathBuf {
 /// of the whole path, so that two directories (`proj.v2`, `proj_v2`) never share one.
 pub fn project_dir(root: &Path, cwd: &Path) -> PathBuf {
     let slug: String = slug(cwd).chars().take(MAX_SLUG).collect();
-    root.join(format!("{slug}-{:016x}", fnv1a(cwd.as_os_str().as_bytes())))
+    root.join(format!(
+        "{slug}-{:016x}",
+        stable_hash(cwd.as_os_str().as_bytes())
+    ))
 }
 
 /// The folder older versions of nib used: the slug alone, which two directories can
@@ -251,13 +254,6 @@ fn slug(cwd: &Path) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
-}
-
-/// FNV-1a, 64 bits: stable across versions and platforms, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// The journals of sessions started in `cwd`: those in its folder and in the folder
@@ -883,9 +879,9 @@ mod tests {
         assert_ne!(dir("/w/a-b"), dir("/w/a/b"));
         assert_eq!(dir("/w/proj.v2"), dir("/w/proj.v2"));
         // The documented form: the slug, `-`, 16 hex digits of FNV-1a 64 over the path.
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-        let named = format!("-w-proj-v2-{:016x}", fnv1a(b"/w/proj.v2"));
+        assert_eq!(stable_hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let named = format!("-w-proj-v2-{:016x}", stable_hash(b"/w/proj.v2"));
         assert_eq!(dir("/w/proj.v2"), root.join(named));
         let long = format!("/{}", "x".repeat(1000));
         let name = dir(&long).file_name().unwrap().len();

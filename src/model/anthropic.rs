@@ -131,7 +131,7 @@ pub fn sanitise_id(id: &str) -> String {
         return id.to_string();
     }
     let clean: String = id.chars().map(|c| if ok(c) { c } else { '_' }).collect();
-    format!("{clean}_{:08x}", stable_hash(id) as u32)
+    format!("{clean}_{:08x}", stable_hash(id.as_bytes()) as u32)
 }
 
 /// One content block of the reply, by its stream index.

@@ -455,10 +455,10 @@ pub fn is_loopback(base_url: &str) -> bool {
     matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"))
 }
 
-/// FNV-1a of `text`: stable across runs and builds, unlike the std hasher, so an id
-/// maps the same way every time a session is resumed.
-fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+/// FNV-1a, 64 bits: stable across runs, builds and platforms, unlike the std hasher,
+/// so an id (or a folder name) maps the same way every time.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }

@@ -284,7 +284,7 @@ pub fn mistral_id(id: &str) -> String {
     if id.len() == 9 && id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return id.to_string();
     }
-    let mut h = stable_hash(id);
+    let mut h = stable_hash(id.as_bytes());
     (0..9)
         .map(|_| {
             let c = DIGITS[(h % 62) as usize] as char;
