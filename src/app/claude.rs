@@ -34,6 +34,15 @@ impl ClaudeSetup {
         let extra = args.settings.as_deref().map(settings_files::settings_arg);
         let extra = extra.transpose().map_err(Error::Usage)?;
         let files = settings_files::claude_settings(&config.dirs, cwd, extra.clone());
+        // A file that cannot be read is an error, never servers silently not started.
+        for file in args
+            .mcp_configs
+            .iter()
+            .filter(|a| !a.trim_start().starts_with('{'))
+        {
+            std::fs::read_to_string(file)
+                .map_err(|e| Error::Usage(format!("--mcp-config: cannot read {file}: {e}")))?;
+        }
         let mut warnings = Vec::new();
         let mut setup = ClaudeSetup {
             hooks: crate::hooks::Hooks::default(),

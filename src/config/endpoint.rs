@@ -214,8 +214,10 @@ fn env_endpoint(provider: Provider, url: Url, key: Option<String>, model: String
 }
 
 /// `text` read as the HTTP client will read it, refused unless it is plainly an
-/// http(s) URL: no user info (`http://a@b`) and no backslash (the parser reads `\` as
-/// `/`, which other readers do not). `origin` names where the URL came from.
+/// http(s) URL: no user info (`http://a@b`), no backslash (the parser reads `\` as
+/// `/`, which other readers do not), and no `?query` or `#fragment` (nib adds its own
+/// path, so what follows them would be dropped or misread). `origin` names where the
+/// URL came from.
 fn base_url(text: &str, origin: &str) -> Result<Url, Error> {
     let bad = |why: &str| {
         Error::Usage(format!(
@@ -231,6 +233,9 @@ fn base_url(text: &str, origin: &str) -> Result<Url, Error> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("has a user name or password in it"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("has a ?query or #fragment in it"));
     }
     Ok(url)
 }
@@ -405,6 +410,8 @@ mod tests {
             "ftp://api.openai.com/v1",
             "api.openai.com/v1",
             "http://",
+            "http://127.0.0.1:9/v1?x=@api.openai.com",
+            "http://127.0.0.1:9/v1#@api.openai.com",
         ];
         for url in refused {
             match resolve(with_url(url), &vars, None) {
@@ -418,7 +425,7 @@ mod tests {
             Err(Error::Usage(e)) if e.starts_with("OPENAI_BASE_URL")
         ));
         // Which key goes where: the origin as the client reads it.
-        let cases: [(&str, Option<&str>, &str); 7] = [
+        let cases: [(&str, Option<&str>, &str); 6] = [
             (
                 "HTTPS://API.OpenAI.com:443/v1/",
                 Some("sk-o"),
@@ -439,11 +446,6 @@ mod tests {
                 "https://api.anthropic.com/",
                 Some("sk-a"),
                 "https://api.anthropic.com",
-            ),
-            (
-                "http://127.0.0.1:9/v1?x=@api.openai.com",
-                None,
-                "http://127.0.0.1:9/v1?x=@api.openai.com",
             ),
             (
                 "http://127.0.0.1:9/anthropic",
