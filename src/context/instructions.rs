@@ -155,6 +155,7 @@ pub fn for_path(
 }
 
 /// The files found so far, each once (by canonical path), in order.
+#[derive(Default)]
 struct Files<'a> {
     home: Option<&'a Path>,
     seen: HashSet<PathBuf>,
@@ -167,9 +168,7 @@ impl<'a> Files<'a> {
     fn new(home: Option<&'a Path>) -> Files<'a> {
         Files {
             home,
-            seen: HashSet::new(),
-            found: Vec::new(),
-            refused: Vec::new(),
+            ..Files::default()
         }
     }
 

@@ -193,18 +193,13 @@ struct Front {
 /// Unknown keys (and their nested maps or lists) are ignored. No frontmatter: all body.
 fn parse(text: &str) -> Front {
     let (fields, body) = frontmatter(text);
-    let mut front = Front {
+    // A key given twice: the last one counts.
+    let last = |key: &str| fields.iter().rev().find(|(k, _)| k == key);
+    Front {
+        name: last("name").map(|(_, v)| v.clone()),
+        description: last("description").map(|(_, v)| v.clone()),
         body,
-        ..Front::default()
-    };
-    for (key, value) in fields {
-        match key.as_str() {
-            "name" => front.name = Some(value),
-            "description" => front.description = Some(value),
-            _ => {}
-        }
     }
-    front
 }
 
 /// The `key: value` fields of a Markdown file's frontmatter and the body after it (all

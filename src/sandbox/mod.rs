@@ -18,7 +18,8 @@ use std::process::Command;
 mod landlock;
 mod namespace;
 
-use namespace::{Maps, Mount, check};
+use crate::paths::canonical_prefix;
+use namespace::{Maps, Mount};
 
 /// How far commands reach (`--sandbox`, settings `sandbox`), named as Codex names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +165,10 @@ impl Sandbox {
     ) -> Sandbox {
         let support = match level {
             Level::Off => Support::default(),
-            _ => Support::probe(),
+            _ => Support {
+                landlock: landlock::abi(),
+                namespaces: namespace::works(),
+            },
         };
         let mut deny_read: Vec<PathBuf> = home
             .map(|h| DENY_READ_IN_HOME.iter().map(|p| h.join(p)).collect())
@@ -176,11 +180,15 @@ impl Sandbox {
             level,
             support,
             workspace: workspace.to_path_buf(),
-            temp: canonical(&temp),
+            temp: canonical_prefix(&temp),
             read_dirs: Vec::new(),
-            writable: options.writable.iter().map(|p| canonical(p)).collect(),
-            deny_read: deny_read.iter().map(|p| canonical(p)).collect(),
-            read_only: nib_dirs.iter().map(|p| canonical(p)).collect(),
+            writable: options
+                .writable
+                .iter()
+                .map(|p| canonical_prefix(p))
+                .collect(),
+            deny_read: deny_read.iter().map(|p| canonical_prefix(p)).collect(),
+            read_only: nib_dirs.iter().map(|p| canonical_prefix(p)).collect(),
             network: options.network.unwrap_or(true),
             auto: options.auto,
         }
@@ -194,7 +202,7 @@ impl Sandbox {
 
     /// Lets commands of the read-only set read under `dir` too (a skill's folder).
     pub fn add_read_dir(&mut self, dir: &Path) {
-        self.read_dirs.push(canonical(dir));
+        self.read_dirs.push(canonical_prefix(dir));
     }
 
     /// The level in effect: `Off` where the kernel offers no sandbox.
@@ -334,7 +342,7 @@ impl Sandbox {
         Ok(Prepared {
             ruleset,
             namespaces: !mounts.is_empty() || new_net,
-            maps: Maps::current()?,
+            maps: Maps::current(),
             mounts,
             new_net,
         })
@@ -401,10 +409,6 @@ pub fn blocked_note(reach: Reach, failed: bool, output: &str) -> Option<String> 
     ))
 }
 
-fn canonical(path: &Path) -> PathBuf {
-    crate::paths::canonical_prefix(path)
-}
-
 /// What this kernel offers.
 #[derive(Clone, Copy, Debug, Default)]
 struct Support {
@@ -414,12 +418,11 @@ struct Support {
     namespaces: bool,
 }
 
-impl Support {
-    fn probe() -> Support {
-        Support {
-            landlock: landlock::abi(),
-            namespaces: namespace::works(),
-        }
+/// A system call's result: -1 is the error in `errno`.
+fn check(ret: impl Into<i64>) -> io::Result<()> {
+    match ret.into() {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
     }
 }
 
@@ -455,7 +458,7 @@ impl Prepared {
             }
             // Last: a restricted process can no longer change mounts, so the read-only
             // binds above cannot be undone even by root in the new namespace.
-            self.ruleset.restrict()
+            landlock::restrict(self.ruleset.fd.as_raw_fd())
         }
     }
 }
@@ -514,11 +517,6 @@ impl Ruleset {
             self.cover(&entry.path(), access, denied)?;
         }
         Ok(())
-    }
-
-    /// In the child.
-    fn restrict(&self) -> io::Result<()> {
-        landlock::restrict(self.fd.as_raw_fd())
     }
 }
 
