@@ -14,6 +14,7 @@ use std::time::Duration;
 
 /// What a Claude Code setup brings besides permission files the gate reads itself:
 /// hooks, `env`, extra roots, and `--settings` (its rules and mode).
+#[derive(Default)]
 pub(super) struct ClaudeSetup {
     pub(super) hooks: crate::hooks::Hooks,
     pub(super) env: Vec<(String, String)>,
@@ -45,20 +46,15 @@ impl ClaudeSetup {
         }
         let mut warnings = Vec::new();
         let mut setup = ClaudeSetup {
-            hooks: crate::hooks::Hooks::default(),
-            env: Vec::new(),
-            roots: Vec::new(),
             rules: extra
                 .as_ref()
                 .map(|f| settings_files::settings_rules(&f.json))
                 .unwrap_or_default(),
-            mcp_disabled: Vec::new(),
-            mcp_enabled: Vec::new(),
-            model: None,
             mode: extra.as_ref().and_then(|f| {
                 let mode = f.json.pointer("/permissions/defaultMode")?.as_str();
                 mode.and_then(Mode::parse)
             }),
+            ..ClaudeSetup::default()
         };
         let hooks_off = files
             .iter()

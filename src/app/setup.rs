@@ -49,7 +49,7 @@ pub fn prepare(
     let origin = session::Origin {
         root: config.dirs.sessions()?,
         cwd: cwd.clone(),
-        env_secrets: config.secret_values(),
+        env_secrets: secrets::secret_values(config.env.vars().into_iter()),
         persist: !args.no_session_persistence,
     };
     let (session, warnings) = Session::open(args, origin, &endpoint)?;

@@ -305,11 +305,8 @@ pub fn probe_local() -> Option<(String, Vec<String>)> {
             Err(_) => break,
         }
     }
-    answers.sort_by_key(|a| a.0);
-    answers
-        .into_iter()
-        .next()
-        .map(|(_, url, models)| (url, models))
+    let first = answers.into_iter().min_by_key(|a| a.0);
+    first.map(|(_, url, models)| (url, models))
 }
 
 #[cfg(test)]

@@ -53,10 +53,9 @@ pub fn stdout(text: &str) {
 
 /// `nib sessions` with nothing to list.
 pub fn no_sessions(all: bool) {
-    let hint = if all {
-        ""
-    } else {
-        " in this directory (try --all)"
+    let hint = match all {
+        true => "",
+        false => " in this directory (try --all)",
     };
     eprintln!("no sessions{hint}");
 }
