@@ -32,24 +32,25 @@ pub enum Level {
     Off,
 }
 
+/// Each level and its name, for `parse` and `name` alike.
+const LEVELS: [(Level, &str); 3] = [
+    (Level::ReadOnly, "read-only"),
+    (Level::WorkspaceWrite, "workspace-write"),
+    (Level::Off, "off"),
+];
+
 impl Level {
     pub const NAMES: &str = "read-only, workspace-write or off";
 
     pub fn parse(s: &str) -> Option<Level> {
-        match s {
-            "read-only" => Some(Level::ReadOnly),
-            "workspace-write" => Some(Level::WorkspaceWrite),
-            "off" => Some(Level::Off),
-            _ => None,
-        }
+        LEVELS.iter().find(|(_, name)| *name == s).map(|(l, _)| *l)
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Level::ReadOnly => "read-only",
-            Level::WorkspaceWrite => "workspace-write",
-            Level::Off => "off",
-        }
+        LEVELS
+            .iter()
+            .find(|(l, _)| *l == self)
+            .map_or("", |(_, n)| n)
     }
 }
 
@@ -314,12 +315,7 @@ impl Sandbox {
             }
             Reach::Write { .. } => {
                 ruleset.cover(Path::new("/"), read, &self.deny_read)?;
-                let shared = Path::new(SHARED_MEMORY);
-                let roots = [&self.workspace, &self.temp]
-                    .into_iter()
-                    .chain(&self.writable)
-                    .map(PathBuf::as_path)
-                    .chain([shared]);
+                let roots = self.writable_roots().chain([Path::new(SHARED_MEMORY)]);
                 for root in roots {
                     ruleset.cover(root, write, &self.deny_read)?;
                 }
@@ -348,6 +344,12 @@ impl Sandbox {
         })
     }
 
+    /// The trees a writing command may write: the workspace, the temp dir, `writable`.
+    fn writable_roots(&self) -> impl Iterator<Item = &Path> {
+        let roots = [&self.workspace, &self.temp].into_iter();
+        roots.chain(&self.writable).map(PathBuf::as_path)
+    }
+
     /// Bind mounts for the child: pins, then read-only files and folders inside the
     /// trees this reach may write.
     fn mounts(&self, reach: Reach) -> io::Result<Vec<Mount>> {
@@ -363,10 +365,7 @@ impl Sandbox {
         }
         let inside = READ_ONLY_INSIDE.iter().map(|rel| self.workspace.join(rel));
         for path in inside.chain(self.read_only.iter().cloned()) {
-            let writable = [&self.workspace, &self.temp]
-                .into_iter()
-                .chain(&self.writable)
-                .any(|w| path.starts_with(w));
+            let writable = self.writable_roots().any(|w| path.starts_with(w));
             if writable && path.exists() {
                 out.push(Mount::new(&path, true)?);
             }
