@@ -46,6 +46,9 @@ const PROTECTED_IN_HOME: &[&str] = &[
 
 /// Directory names that are protected wherever they are.
 const PROTECTED_DIRS: &[&str] = &[".git", ".claude"];
+/// File names that are protected wherever they are: `.mcp.json` starts commands when
+/// nib next starts in a trusted folder.
+const PROTECTED_FILES: &[&str] = &[".mcp.json"];
 
 impl Gate {
     /// Decides one action.
@@ -144,6 +147,10 @@ impl Gate {
             if PROTECTED_DIRS.contains(&name.as_ref()) {
                 return Some(format!("writes to {name}/ always need approval"));
             }
+        }
+        let name = under_root.file_name().unwrap_or_default().to_string_lossy();
+        if PROTECTED_FILES.contains(&name.as_ref()) {
+            return Some(format!("writes to {name} always need approval"));
         }
         if self.nib_dirs.iter().any(|d| path.starts_with(d)) {
             return Some("writes to nib's own settings and data always need approval".into());

@@ -8,6 +8,7 @@
 //! prepared, so it never allocates. Whether a command may run at all is the gate's
 //! job; this module only decides how far it reaches once it runs.
 
+use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -122,7 +123,15 @@ const PINNED: &[&str] = &[".git"];
 
 /// Inside the workspace: read-only to every confined command, because they run code
 /// or grant permissions later.
-const READ_ONLY_INSIDE: &[&str] = &[".git/hooks", ".git/config", ".claude"];
+const READ_ONLY_INSIDE: &[&str] = &[".git/hooks", ".git/config", ".claude", ".mcp.json"];
+
+/// Folders of `READ_ONLY_INSIDE` made (empty) when missing, so that they can be mounted
+/// read-only too: `.git/hooks` only in a repository. Git ignores empty folders.
+const MADE_IF_MISSING: &[&str] = &[".git/hooks", ".claude"];
+
+/// Files of `READ_ONLY_INSIDE` that cannot be mounted when missing (a mount needs a
+/// file to cover): one that a confined command creates is removed when it ends.
+const REMOVED_IF_CREATED: &[&str] = &[".mcp.json"];
 
 /// The sandbox as configured for this session.
 #[derive(Clone, Debug)]
@@ -363,6 +372,12 @@ impl Sandbox {
                 out.push(Mount::new(&path, false)?);
             }
         }
+        for rel in MADE_IF_MISSING {
+            let path = self.workspace.join(rel);
+            if path.parent().is_some_and(Path::is_dir) && fs::symlink_metadata(&path).is_err() {
+                fs::create_dir(&path)?;
+            }
+        }
         let inside = READ_ONLY_INSIDE.iter().map(|rel| self.workspace.join(rel));
         for path in inside.chain(self.read_only.iter().cloned()) {
             let writable = self.writable_roots().any(|w| path.starts_with(w));
@@ -371,6 +386,46 @@ impl Sandbox {
             }
         }
         Ok(out)
+    }
+}
+
+/// The protected files a confined command at `grant` could create, because they do
+/// not exist yet (`REMOVED_IF_CREATED`); `Created::undo` after the command.
+pub fn watch_created(sandbox: &Sandbox, grant: Grant) -> Created {
+    let writer = matches!(sandbox.reach(grant), Reach::Write { .. });
+    let missing = REMOVED_IF_CREATED
+        .iter()
+        .map(|rel| sandbox.workspace.join(rel))
+        .filter(|path| writer && fs::symlink_metadata(path).is_err());
+    Created(missing.collect())
+}
+
+/// Protected files that did not exist before a confined command.
+pub struct Created(Vec<PathBuf>);
+
+impl Created {
+    /// Removes those the command created; the tool result's note saying so, if any.
+    pub fn undo(self) -> Option<String> {
+        let removed: Vec<String> = (self.0.into_iter())
+            .filter(|path| match fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_dir() => fs::remove_dir_all(path).is_ok(),
+                Ok(_) => fs::remove_file(path).is_ok(),
+                Err(_) => false,
+            })
+            .map(|path| {
+                path.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        (!removed.is_empty()).then(|| {
+            format!(
+                "\nnote: nib's sandbox removed {}, which this command created: it would start \
+                 commands when nib next runs here; write it with the write tool, which asks",
+                removed.join(", ")
+            )
+        })
     }
 }
 

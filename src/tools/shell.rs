@@ -81,6 +81,7 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
         Ok(pipe) => pipe,
         Err(e) => return Outcome::error(format!("cannot create a pipe for the command: {e}")),
     };
+    let created = sandbox::watch_created(ctx.sandbox, ctx.grant);
     let spawned = spawn(command, [&writer, &writer], false, ctx);
     // Only the child may hold the write end, or the pipe would never reach end of file.
     drop(writer);
@@ -94,6 +95,9 @@ pub fn run(command: &str, timeout: Duration, ctx: &Context) -> Outcome {
     let mut outcome = report(&end, timeout, stopped_jobs, &pipe.capture);
     let reach = ctx.sandbox.reach(ctx.grant);
     if let Some(note) = sandbox::blocked_note(reach, outcome.is_error, &outcome.content) {
+        outcome.content.push_str(&note);
+    }
+    if let Some(note) = created.undo() {
         outcome.content.push_str(&note);
     }
     outcome

@@ -8,7 +8,7 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::fs;
 
-/// The prompt the peers' harness gives every agent (REFERENCE §7).
+/// The prompt every agent in the comparison table of README was given.
 const PEER_PROMPT: &str = "Run the shell command echo hello-from-tool and then reply DONE";
 /// The goals of the issue: the first request with every tool, and with bash alone.
 const FULL_LIMIT: usize = 2_500;

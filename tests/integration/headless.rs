@@ -6,7 +6,7 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// REFERENCE §1: the message Claude Code prints when `-p` gets no input at all.
+/// The message Claude Code prints when `-p` gets no input at all.
 const NO_INPUT: &str =
     "Error: Input must be provided either through stdin or as a prompt argument when using --print";
 

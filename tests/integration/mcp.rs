@@ -10,7 +10,7 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// REFERENCE §6: the most bytes of one tool result the model ever sees.
+/// The most bytes of one tool result the model ever sees (README: 12 KB).
 const CLIP: usize = 12_288;
 
 /// `MCP_TIMEOUT` for the tests: the Python SDK takes half a minute to import on a

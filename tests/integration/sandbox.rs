@@ -234,6 +234,63 @@ fn auto_still_refuses_deny_rules_ask_rules_and_protected_paths() {
     assert!(nib.work().join(".claude/x").exists());
 }
 
+#[test]
+fn a_confined_command_cannot_create_what_runs_code_later() {
+    if !supported() {
+        return;
+    }
+    // Spelled so the gate cannot see the paths: only the sandbox stands in the way. A
+    // repository without .git/hooks, and no .claude/ or .mcp.json yet.
+    let command = "d=.cl; mkdir -p ${d}aude && echo '{}' > ${d}aude/settings.local.json; \
+                   h=.git/ho; mkdir -p ${h}oks && echo evil > ${h}oks/pre-commit; \
+                   m=.mc; echo '{}' > ${m}p.json; echo done";
+    let repository = |nib: &Nib| fs::create_dir_all(nib.work().join(".git")).unwrap();
+    let ((nib, result), (control, _)) = with_control(command, &["--auto"], repository);
+    for made in [
+        ".claude/settings.local.json",
+        ".git/hooks/pre-commit",
+        ".mcp.json",
+    ] {
+        assert!(!nib.work().join(made).exists(), "{made}: {result}");
+    }
+    assert!(result.contains("removed .mcp.json"), "{result}");
+    // Control: unconfined, with the same answer (--auto, sandbox off, asks: so --yes).
+    for made in [
+        ".claude/settings.local.json",
+        ".git/hooks/pre-commit",
+        ".mcp.json",
+    ] {
+        assert!(
+            !control.work().join(made).exists(),
+            "{made}: --auto never runs unconfined"
+        );
+    }
+    let (control, _) = bash(command, &["--yes", "--sandbox", "off"], repository);
+    for made in [
+        ".claude/settings.local.json",
+        ".git/hooks/pre-commit",
+        ".mcp.json",
+    ] {
+        assert!(control.work().join(made).exists(), "{made}");
+    }
+}
+
+#[test]
+fn writing_mcp_json_always_asks() {
+    // An allow rule for the command does not cover .mcp.json: headless, it is refused.
+    let allowed = ["--allowedTools", "Bash(cp *)"];
+    let source = |nib: &Nib| nib.put("servers.json", "{}");
+    let (nib, result) = bash("cp servers.json .mcp.json", &allowed, source);
+    assert!(!nib.work().join(".mcp.json").exists(), "{result}");
+    assert!(
+        result.contains(".mcp.json always need approval"),
+        "{result}"
+    );
+    // Control: the same rule writes another file.
+    let (nib, result) = bash("cp servers.json other.json", &allowed, source);
+    assert!(nib.work().join("other.json").exists(), "{result}");
+}
+
 /// A repository whose own config runs a script that leaves `marker` in HOME.
 fn hostile_repo(nib: &Nib) -> PathBuf {
     let marker = nib.home().join("marker");

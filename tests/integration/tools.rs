@@ -7,7 +7,7 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// REFERENCE §6: the most bytes of one tool result the model ever sees.
+/// The most bytes of one tool result the model ever sees (README: 12 KB).
 const CLIP: usize = 12_288;
 
 /// One tool call and its result, run with `--yes`.
