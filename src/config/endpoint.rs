@@ -114,20 +114,19 @@ fn resolve_any(
         .or_else(|| env("NIB_MODEL"))
         .or_else(|| settings.model.clone());
 
-    // An explicit base URL: flags, NIB_BASE_URL, settings.
+    // An explicit base URL: flags, NIB_BASE_URL, settings; and how messages name it.
     let explicit = [
-        (args.base_url.clone(), Source::Flags),
-        (env("NIB_BASE_URL"), Source::Env),
-        (settings.base_url.clone(), Source::Settings),
+        (args.base_url.clone(), Source::Flags, "--base-url"),
+        (env("NIB_BASE_URL"), Source::Env, "NIB_BASE_URL"),
+        (
+            settings.base_url.clone(),
+            Source::Settings,
+            "base_url in settings.json",
+        ),
     ]
     .into_iter()
-    .find_map(|(url, src)| url.map(|u| (u, src)));
-    if let Some((text, source)) = explicit {
-        let origin = match source {
-            Source::Flags => "--base-url",
-            Source::Env => "NIB_BASE_URL",
-            _ => "base_url in settings.json",
-        };
+    .find_map(|(url, src, origin)| url.map(|u| (u, src, origin)));
+    if let Some((text, source, origin)) = explicit {
         let url = base_url(&text, origin)?;
         let provider = provider.unwrap_or_else(|| infer_provider(&url));
         let key = env("NIB_API_KEY")

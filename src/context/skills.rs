@@ -259,25 +259,21 @@ fn scalar(value: &str, more: &[&str]) -> String {
     if is_block {
         return block(plain.starts_with('>'), more);
     }
-    let joined = std::iter::once(value)
-        .chain(more.iter().map(|l| l.trim()))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
     match value.chars().next() {
         // Nothing on the key's line: a nested map or list, which nib does not read.
         None => String::new(),
-        Some('"') => unquote(&joined[1..], '"'),
-        Some('\'') => unquote(&joined[1..], '\''),
-        Some(_) => {
-            let rest = more.iter().map(|l| strip_comment(l.trim()));
-            std::iter::once(plain)
-                .chain(rest)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
+        Some(quote @ ('"' | '\'')) => {
+            let joined = join_lines(value, more.iter().map(|l| l.trim()));
+            unquote(&joined[1..], quote)
         }
+        Some(_) => join_lines(plain, more.iter().map(|l| strip_comment(l.trim()))),
     }
+}
+
+/// `first` and the `rest` that are not empty, joined by spaces.
+fn join_lines<'a>(first: &'a str, rest: impl Iterator<Item = &'a str>) -> String {
+    let lines = std::iter::once(first).chain(rest).filter(|l| !l.is_empty());
+    lines.collect::<Vec<_>>().join(" ")
 }
 
 /// A plain value without its ` # comment`.
