@@ -214,9 +214,9 @@ fn env_endpoint(provider: Provider, url: Url, key: Option<String>, model: String
 
 /// `text` read as the HTTP client will read it, refused unless it is plainly an
 /// http(s) URL: no user info (`http://a@b`), no backslash (the parser reads `\` as
-/// `/`, which other readers do not), and no `?query` or `#fragment` (nib adds its own
-/// path, so what follows them would be dropped or misread). `origin` names where the
-/// URL came from.
+/// `/`, which other readers do not), no `#fragment` (nib adds its path after it, where
+/// it is never sent) and no `?query` but plain `name=value` pairs (Azure's
+/// `?api-version=…`, which nib keeps at the end). `origin` names where the URL came from.
 fn base_url(text: &str, origin: &str) -> Result<Url, Error> {
     let bad = |why: &str| {
         Error::Usage(format!(
@@ -233,8 +233,18 @@ fn base_url(text: &str, origin: &str) -> Result<Url, Error> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("has a user name or password in it"));
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("has a ?query or #fragment in it"));
+    let plain = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    };
+    let pair = |p: &str| {
+        p.split_once('=')
+            .is_some_and(|(k, v)| !k.is_empty() && plain(k) && plain(v))
+    };
+    if url.fragment().is_some() || url.query().is_some_and(|q| !q.split('&').all(pair)) {
+        return Err(bad(
+            "has a #fragment, or a ?query other than name=value pairs",
+        ));
     }
     Ok(url)
 }
@@ -408,6 +418,9 @@ mod tests {
             "http://",
             "http://127.0.0.1:9/v1?x=@api.openai.com",
             "http://127.0.0.1:9/v1#@api.openai.com",
+            "http://127.0.0.1:9/v1#",
+            "http://127.0.0.1:9/v1?",
+            "http://127.0.0.1:9/v1?api-version",
         ];
         for url in refused {
             match resolve(with_url(url), &vars, None) {
@@ -421,7 +434,7 @@ mod tests {
             Err(Error::Usage(e)) if e.starts_with("OPENAI_BASE_URL")
         ));
         // Which key goes where: the origin as the client reads it.
-        let cases: [(&str, Option<&str>, &str); 6] = [
+        let cases: [(&str, Option<&str>, &str); 7] = [
             (
                 "HTTPS://API.OpenAI.com:443/v1/",
                 Some("sk-o"),
@@ -442,6 +455,11 @@ mod tests {
                 "https://api.anthropic.com/",
                 Some("sk-a"),
                 "https://api.anthropic.com",
+            ),
+            (
+                "http://127.0.0.1:9/openai/deployments/x?api-version=2024-10-21&b=1",
+                None,
+                "http://127.0.0.1:9/openai/deployments/x?api-version=2024-10-21&b=1",
             ),
             (
                 "http://127.0.0.1:9/anthropic",

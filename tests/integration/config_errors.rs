@@ -1,5 +1,5 @@
 //! Configuration nib cannot use stops it with one line, never silently: a base URL
-//! with a query or fragment, a settings file that is JSON but not an object, an
+//! with a fragment or a query that is not plain `name=value` pairs, a settings file that is JSON but not an object, an
 //! `--mcp-config` file that is not there, and `--settings` that is not JSON. Each has a
 //! control showing the same run works when the input is sound.
 
@@ -31,12 +31,22 @@ fn a_base_url_with_a_query_or_fragment_is_refused_and_nothing_is_sent() {
         let out = run(&["--base-url", &url]).run();
         assert_eq!(out.code(), 2, "{url}: {out}");
         assert_eq!(out.stderr.lines().count(), 1, "{url}: {out}");
-        assert!(out.stderr.contains("?query or #fragment"), "{out}");
+        assert!(out.stderr.contains("#fragment, or a ?query"), "{out}");
     }
     assert!(server.requests().is_empty(), "{:?}", server.requests());
-    // Control: the same URL without them is used.
+    // Controls: the same URL without them is used, and so is a plain `name=value`
+    // query (Azure's `?api-version=`), which stays at the end of the request's URL.
     let out = run(&["--base-url", &plain]).run();
     assert_eq!((out.code(), out.stdout.trim()), (0, "ok"), "{out}");
+    let server = FakeServer::start(vec![Reply::text("ok")]);
+    let versioned = format!("{}?api-version=1", server.base_v1());
+    let out = run(&["--base-url", &versioned]).run();
+    assert_eq!((out.code(), out.stdout.trim()), (0, "ok"), "{out}");
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.contains(&"/v1/chat/completions?api-version=1".to_string()),
+        "{paths:?}"
+    );
 }
 
 #[test]
