@@ -90,11 +90,8 @@ pub fn find_commands(cwd: &Path, home: Option<&Path>, trusted: bool) -> Vec<comm
 
 /// The parts joined into one prompt.
 pub fn render(parts: &[Part]) -> String {
-    parts
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    let texts: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+    texts.join("\n\n")
 }
 
 #[cfg(test)]

@@ -139,19 +139,13 @@ pub fn for_path(
         }
     }
     let labelled = files.found.into_iter().map(|(path, text)| {
-        let label = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let label = path.strip_prefix(root).unwrap_or(&path).display();
+        let label = label.to_string();
         let text = format!("\n\n[instructions from {label}]\n{text}");
         (label, text)
     });
-    let text = cap(labelled.collect())
-        .into_iter()
-        .map(|p| p.text)
-        .collect();
-    (text, files.refused)
+    let parts = cap(labelled.collect());
+    (parts.into_iter().map(|p| p.text).collect(), files.refused)
 }
 
 /// The files found so far, each once (by canonical path), in order.

@@ -444,18 +444,16 @@ pub fn blocked_note(reach: Reach, failed: bool, output: &str) -> Option<String> 
              nothing and reach no network (so it does for commands run without asking, and \
              for every command at --sandbox read-only)"
         }
-        (_, Reach::Write { network }) => match network {
-            true => {
-                "nib's sandbox lets commands write only the workspace and the temp dir (not \
-                 .git/hooks, .git/config, .claude/), and read nothing under ~/.ssh and other \
-                 credential folders"
-            }
-            false => {
-                "nib's sandbox lets this command write only the workspace and the temp dir \
-                 (not .git/hooks, .git/config, .claude/), read nothing under ~/.ssh and other \
-                 credential folders, and reach no network"
-            }
-        },
+        (_, Reach::Write { network: true }) => {
+            "nib's sandbox lets commands write only the workspace and the temp dir (not \
+             .git/hooks, .git/config, .claude/), and read nothing under ~/.ssh and other \
+             credential folders"
+        }
+        (_, Reach::Write { network: false }) => {
+            "nib's sandbox lets this command write only the workspace and the temp dir \
+             (not .git/hooks, .git/config, .claude/), read nothing under ~/.ssh and other \
+             credential folders, and reach no network"
+        }
     };
     Some(format!(
         "note: {what}; if this is needed, the user can allow the command with a rule, add \
