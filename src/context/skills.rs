@@ -4,6 +4,7 @@
 //!
 //! Whether reading a skill's folder needs approval is the gate's business.
 
+use super::instructions::up_to_root;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -44,12 +45,9 @@ pub fn search_dirs(
     nib_config: Option<&Path>,
 ) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    for dir in cwd.ancestors() {
+    for dir in up_to_root(cwd, repo_root) {
         dirs.push(dir.join(".claude/skills"));
         dirs.push(dir.join(".agents/skills"));
-        if dir == repo_root {
-            break;
-        }
     }
     if let Some(home) = home {
         dirs.push(home.join(".claude/skills"));
