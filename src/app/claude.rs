@@ -93,9 +93,7 @@ impl ClaudeSetup {
             }
             setup.roots.push(full);
         }
-        for w in warnings {
-            report::warning(&w);
-        }
+        report::warnings(&warnings);
         tell_once(config, &settings_files::ignored(&files, cwd));
         Ok(setup)
     }
@@ -146,9 +144,7 @@ pub(super) fn mcp_servers(
     };
     let env_lookup = |k: &str| config.env.var(k);
     let (configs, warnings) = crate::mcp::configs(&sources, &env_lookup);
-    for w in warnings {
-        report::warning(&w);
-    }
+    report::warnings(&warnings);
     let own_key: Vec<String> = config.settings.api_key_env.iter().cloned().collect();
     let timeout = config.env.var("MCP_TIMEOUT").and_then(|ms| ms.parse().ok());
     let timeout = timeout.map_or(crate::mcp::START_TIMEOUT, Duration::from_millis);

@@ -25,6 +25,11 @@ pub fn warning(text: &str) {
     eprintln!("nib: warning: {}", sanitize(text));
 }
 
+/// Each line a `warning`.
+pub fn warnings(lines: &[String]) {
+    lines.iter().for_each(|line| warning(line));
+}
+
 /// `nib: …` on stderr: something nib did or left out that is not a problem.
 pub fn notice(text: &str) {
     eprintln!("nib: {}", sanitize(text));
