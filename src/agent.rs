@@ -157,6 +157,20 @@ pub struct TaskResult {
     pub stop_reason: Option<StopReason>,
 }
 
+impl TaskResult {
+    /// A task that has done nothing yet, to end as `stop` says.
+    pub fn new(stop: Stop) -> TaskResult {
+        TaskResult {
+            stop,
+            text: String::new(),
+            turns: 0,
+            denials: Vec::new(),
+            api_time: Duration::ZERO,
+            stop_reason: None,
+        }
+    }
+}
+
 /// What the loop works with besides the conversation, as the wiring builds it.
 pub struct Parts {
     pub client: Client,
@@ -232,21 +246,12 @@ impl Agent {
     pub fn gate_mut(&mut self) -> &mut Gate {
         &mut self.parts.gate
     }
-}
 
-impl Agent {
     /// Runs one task to its end.
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.parts.cancel.store(false, Ordering::SeqCst);
         self.calls = guard::Calls::default();
-        let mut result = TaskResult {
-            stop: Stop::MaxTurns,
-            text: String::new(),
-            turns: 0,
-            denials: Vec::new(),
-            api_time: Duration::ZERO,
-            stop_reason: None,
-        };
+        let mut result = TaskResult::new(Stop::MaxTurns);
         let prompt = match self.prompt_hooks(prompt, ui) {
             Ok(prompt) => prompt,
             Err(why) => {
@@ -429,18 +434,16 @@ impl Agent {
             None => price::estimate_usage(self.input_tokens(), &reply),
         };
         self.charge(&usage);
-        self.record(
-            ui,
-            Record::Assistant {
-                text: reply.text.clone(),
-                calls: reply.calls.clone(),
-                stop: reply.stop.clone(),
-                usage: Some(usage),
-                model: self.parts.client.endpoint.model.clone(),
-                interrupted: false,
-                opaque: reply.opaque.clone(),
-            },
-        );
+        let record = Record::Assistant {
+            text: reply.text.clone(),
+            calls: reply.calls.clone(),
+            stop: reply.stop.clone(),
+            usage: Some(usage),
+            model: self.parts.client.endpoint.model.clone(),
+            interrupted: false,
+            opaque: reply.opaque.clone(),
+        };
+        self.record(ui, record);
         self.session.messages.push(reply.message());
         if reply.stop == StopReason::Refusal {
             model::withhold_refusal(&mut self.session.messages);
@@ -465,18 +468,16 @@ impl Agent {
         if partial.is_empty() {
             return;
         }
-        self.record(
-            ui,
-            Record::Assistant {
-                text: partial.clone(),
-                calls: Vec::new(),
-                stop: model::StopReason::Other("interrupted".into()),
-                usage: None,
-                model: self.parts.client.endpoint.model.clone(),
-                interrupted: true,
-                opaque: Vec::new(),
-            },
-        );
+        let record = Record::Assistant {
+            text: partial.clone(),
+            calls: Vec::new(),
+            stop: model::StopReason::Other("interrupted".into()),
+            usage: None,
+            model: self.parts.client.endpoint.model.clone(),
+            interrupted: true,
+            opaque: Vec::new(),
+        };
+        self.record(ui, record);
         self.session.messages.push(Message {
             role: Role::Assistant,
             content: vec![Block::Text {

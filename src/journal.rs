@@ -9,6 +9,7 @@
 //! record that could not be written whole (a full disk) is cut off again.
 
 use crate::model::{Block, Message, Opaque, StopReason, ToolCall, Usage};
+use crate::secrets::Redactor;
 use crate::tools::FileChange;
 use crate::tools::change::Change;
 use crate::tools::disk::Stamp;
@@ -133,6 +134,34 @@ pub enum Record {
         #[serde(default)]
         session_turns: u32,
     },
+}
+
+impl Record {
+    /// The session's totals, when this is the `End` record of a task.
+    pub fn totals(&self) -> Option<Totals> {
+        match self {
+            Record::End {
+                usage,
+                cost_usd,
+                session_turns,
+                ..
+            } => Some(Totals {
+                usage: *usage,
+                cost_usd: *cost_usd,
+                turns: *session_turns,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Tokens, dollars and model replies over the whole session, as its last `End`
+/// record holds them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub turns: u32,
 }
 
 /// A record with its time (milliseconds since the epoch).
@@ -383,80 +412,43 @@ pub fn load(path: &Path) -> Result<Loaded, JournalError> {
 }
 
 /// Removes configured keys and secret-looking values from what a record stores.
-pub fn redact_record(record: Record, redactor: &crate::secrets::Redactor) -> Record {
-    let clean = |s: String| match redactor.redact(&s) {
-        std::borrow::Cow::Borrowed(_) => s,
-        std::borrow::Cow::Owned(o) => o,
-    };
-    match record {
-        Record::User { text } => Record::User { text: clean(text) },
-        Record::ToolResult {
-            id,
-            name,
-            content,
-            is_error,
-            change,
-        } => Record::ToolResult {
-            id,
-            name,
-            content: clean(content),
-            is_error,
-            change,
-        },
-        Record::Assistant {
-            text,
-            calls,
-            stop,
-            usage,
-            model,
-            interrupted,
-            opaque,
-        } => Record::Assistant {
-            text: clean(text),
-            calls: calls
-                .into_iter()
-                .map(|mut c| {
-                    c.input = serde_json::from_str(&clean(c.input.to_string())).unwrap_or(c.input);
-                    c
-                })
-                .collect(),
-            stop,
-            usage,
-            model,
-            interrupted,
-            opaque,
-        },
-        Record::Compacted {
-            summary,
-            replaced,
-            kept,
-        } => Record::Compacted {
-            summary: clean(summary),
-            replaced,
-            kept: kept
-                .into_iter()
-                .map(|m| redact_message(m, &clean))
-                .collect(),
-        },
-        other => other,
+pub fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
+    let clean = |s: &mut String| *s = redactor.redact(s).into_owned();
+    match &mut record {
+        Record::User { text } => clean(text),
+        Record::ToolResult { content, .. } => clean(content),
+        Record::Assistant { text, calls, .. } => {
+            clean(text);
+            calls.iter_mut().for_each(|c| redact_input(c, &clean));
+        }
+        Record::Compacted { summary, kept, .. } => {
+            clean(summary);
+            kept.iter_mut().for_each(|m| redact_message(m, &clean));
+        }
+        _ => {}
     }
+    record
 }
 
-fn redact_message(mut m: Message, clean: &dyn Fn(String) -> String) -> Message {
+fn redact_message(m: &mut Message, clean: &dyn Fn(&mut String)) {
     for block in &mut m.content {
         match block {
-            Block::Text { text } => *text = clean(std::mem::take(text)),
-            Block::ToolResult { content, .. } => *content = clean(std::mem::take(content)),
-            Block::ToolCall(c) => {
-                if let Ok(input) = serde_json::from_str(&clean(c.input.to_string())) {
-                    c.input = input;
-                }
-            }
+            Block::Text { text } => clean(text),
+            Block::ToolResult { content, .. } => clean(content),
+            Block::ToolCall(c) => redact_input(c, clean),
             // Signatures and encrypted reasoning must go back byte for byte.
             Block::Opaque(_) => {}
         }
     }
-    m
+}
+
+/// A call's arguments, cleaned as JSON text; left alone if the cleaning broke the JSON.
+fn redact_input(call: &mut ToolCall, clean: &dyn Fn(&mut String)) {
+    let mut text = call.input.to_string();
+    clean(&mut text);
+    if let Ok(input) = serde_json::from_str(&text) {
+        call.input = input;
+    }
 }
 
 /// Finds a session by id or unique id prefix, in any directory.
@@ -507,26 +499,21 @@ pub fn valid_id(id: &str) -> bool {
 
 /// All session folders under `root`.
 pub fn read_dirs(root: &Path) -> Vec<PathBuf> {
-    fs::read_dir(root)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default()
+    paths_in(root, |p| p.is_dir())
 }
 
 /// The `.jsonl` files in one session folder.
 pub fn read_dirs_files(dir: &Path) -> Vec<PathBuf> {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-                .collect()
-        })
-        .unwrap_or_default()
+    paths_in(dir, |p| p.extension().is_some_and(|x| x == "jsonl"))
+}
+
+/// The entries of `dir` that `keep` accepts; none when it cannot be read.
+fn paths_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let paths = entries.filter_map(Result::ok).map(|e| e.path());
+    paths.filter(|p| keep(p)).collect()
 }
 
 fn make_private_dir(dir: &Path) -> Result<(), JournalError> {
@@ -653,6 +640,69 @@ pub fn rfc3339(ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::testing::{TempDir, call, meta};
+
+    #[test]
+    fn redaction_reaches_every_text_a_record_keeps_but_signatures() {
+        const KEY: &str = "sk-journal-test-0123456789abcdef";
+        let redactor = Redactor::new(&[KEY.to_string()]);
+        let mut with_key = call("c1");
+        with_key.input = serde_json::json!({"command": format!("curl -H {KEY}")});
+        let opaque = Opaque {
+            family: "anthropic".into(),
+            call: None,
+            data: serde_json::json!({"signature": KEY}),
+        };
+        let kept = Message {
+            role: crate::model::Role::Assistant,
+            content: vec![
+                Block::Text {
+                    text: format!("said {KEY}"),
+                },
+                Block::ToolCall(with_key.clone()),
+                Block::ToolResult {
+                    id: "c1".into(),
+                    content: format!("printed {KEY}"),
+                    is_error: false,
+                },
+                Block::Opaque(opaque.clone()),
+            ],
+        };
+        let records = [
+            Record::User {
+                text: format!("my key {KEY}"),
+            },
+            Record::ToolResult {
+                id: "c1".into(),
+                name: "bash".into(),
+                content: format!("out {KEY}"),
+                is_error: false,
+                change: None,
+            },
+            Record::Assistant {
+                text: format!("use {KEY}"),
+                calls: vec![with_key],
+                stop: StopReason::EndTurn,
+                usage: None,
+                model: "m".into(),
+                interrupted: false,
+                opaque: vec![opaque],
+            },
+            Record::Compacted {
+                summary: format!("summary {KEY}"),
+                replaced: 2,
+                kept: vec![kept],
+            },
+        ];
+        for record in records {
+            let signed = matches!(record, Record::Assistant { .. } | Record::Compacted { .. });
+            let json = serde_json::to_string(&redact_record(record, &redactor)).unwrap();
+            // Signatures go back byte for byte: the only key left is the opaque one.
+            let signatures = json.matches(&format!("\"signature\":\"{KEY}\"")).count();
+            assert_eq!(signatures, usize::from(signed), "{json}");
+            assert_eq!(json.matches(KEY).count(), signatures, "{json}");
+            assert!(json.contains("[REDACTED]"), "{json}");
+        }
+    }
 
     #[test]
     fn dates() {

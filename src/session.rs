@@ -6,7 +6,7 @@
 
 use crate::cli::{Args, Resume};
 use crate::compact;
-use crate::journal::{self, Entry, Journal, JournalError, Meta, Record};
+use crate::journal::{self, Entry, Journal, JournalError, Meta, Record, Totals};
 use crate::model::{self, Block, Endpoint, Message, Role, StopReason, Usage};
 use crate::secrets::Redactor;
 use crate::sessions;
@@ -40,14 +40,6 @@ pub struct Origin {
     pub env_secrets: Vec<String>,
     /// `--no-session-persistence`: no journal is written.
     pub persist: bool,
-}
-
-/// Tokens, dollars and model replies over the whole session.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Totals {
-    pub usage: Usage,
-    pub cost_usd: f64,
-    pub turns: u32,
 }
 
 /// A session not written yet: its journal is created with the first prompt, so
@@ -96,10 +88,7 @@ impl Session {
         endpoint: &Endpoint,
     ) -> Result<(Session, Vec<String>), Error> {
         check_id(args)?;
-        let previous = match &args.resume {
-            None => None,
-            Some(resume) => Some(find(resume, &origin)?),
-        };
+        let previous = args.resume.as_ref().map(|r| find(r, &origin)).transpose()?;
         let mut session = Session::empty(origin, endpoint);
         let Some(path) = previous else {
             if let Some(id) = &args.session_id {
@@ -211,23 +200,8 @@ impl Session {
                 self.seen.note(path, stamp.clone());
             }
         }
-        self.totals = entries
-            .iter()
-            .rev()
-            .find_map(|e| match &e.record {
-                Record::End {
-                    usage,
-                    cost_usd,
-                    session_turns,
-                    ..
-                } => Some(Totals {
-                    usage: *usage,
-                    cost_usd: *cost_usd,
-                    turns: *session_turns,
-                }),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let last = entries.iter().rev().find_map(|e| e.record.totals());
+        self.totals = last.unwrap_or_default();
     }
 
     /// Creates the journal of a session not written yet (new, forked, or cleared).
@@ -439,11 +413,8 @@ pub fn conversation(entries: &[Entry]) -> Vec<Message> {
         match &entry.record {
             Record::User { text } => {
                 close_pending(&mut messages, &mut pending);
-                push_block(
-                    &mut messages,
-                    Role::User,
-                    Block::Text { text: text.clone() },
-                );
+                let block = Block::Text { text: text.clone() };
+                push_block(&mut messages, Role::User, block);
             }
             Record::Assistant {
                 text,

@@ -1,7 +1,7 @@
 //! Sessions as a user sees them: the listing (`nib sessions`, the resume picker) and
 //! undoing file changes (`nib undo`). Reads journals through `journal.rs`.
 
-use crate::journal::{self, Entry, Journal, Record};
+use crate::journal::{self, Entry, Journal, Record, Totals};
 use crate::model::Usage;
 use crate::tools::change::{Change, State};
 use crate::tools::disk::{self, Links};
@@ -63,25 +63,18 @@ fn summarize(path: &Path) -> Option<Summary> {
     let mut head = BufReader::new((&mut file).take(HEAD_BYTES));
     let mut first = String::new();
     head.read_line(&mut first).ok()?;
-    let Ok(Entry {
-        record: Record::Meta(m),
-        ..
-    }) = serde_json::from_str::<Entry>(&first)
-    else {
+    let Record::Meta(m) = serde_json::from_str::<Entry>(&first).ok()?.record else {
         return None;
     };
     let first_prompt = head
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| match serde_json::from_str::<Entry>(&l) {
-            Ok(Entry {
-                record: Record::User { text },
-                ..
-            }) => Some(text),
+        .find_map(|l| match serde_json::from_str::<Entry>(&l).ok()?.record {
+            Record::User { text } => Some(text),
             _ => None,
         })
         .unwrap_or_default();
-    let (turns, cost_usd, usage) = last_totals(&mut file, meta.len()).unwrap_or_default();
+    let totals = last_totals(&mut file, meta.len()).unwrap_or_default();
     Some(Summary {
         id: m.id,
         cwd: m.cwd,
@@ -90,54 +83,32 @@ fn summarize(path: &Path) -> Option<Summary> {
         started: m.started,
         age_secs,
         first_prompt,
-        turns,
-        cost_usd,
-        usage,
+        turns: totals.turns,
+        cost_usd: totals.cost_usd,
+        usage: totals.usage,
         path: path.to_path_buf(),
         modified,
     })
 }
 
 /// The totals of the last `end` record, from the journal's tail.
-fn last_totals(file: &mut File, len: u64) -> Option<(u32, f64, Usage)> {
+fn last_totals(file: &mut File, len: u64) -> Option<Totals> {
     let start = len.saturating_sub(TAIL_BYTES);
     file.seek(SeekFrom::Start(start)).ok()?;
     let mut tail = Vec::new();
     file.take(TAIL_BYTES).read_to_end(&mut tail).ok()?;
-    tail.split(|b| *b == b'\n')
-        .rev()
-        .find_map(|line| match serde_json::from_slice::<Entry>(line) {
-            Ok(Entry {
-                record:
-                    Record::End {
-                        session_turns,
-                        cost_usd,
-                        usage,
-                        ..
-                    },
-                ..
-            }) => Some((session_turns, cost_usd, usage)),
-            _ => None,
-        })
+    let mut lines = tail.split(|b| *b == b'\n').rev();
+    lines.find_map(|line| serde_json::from_slice::<Entry>(line).ok()?.record.totals())
 }
 
 /// One line for people: id prefix, age, turns, model, first prompt (not sanitised).
 pub fn row(s: &Summary) -> String {
-    let prompt: String = s
-        .first_prompt
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(60)
-        .collect();
-    format!(
-        "{}  {:>4}  {:>3} turns  {:<16}  {prompt}",
-        s.id.chars().take(8).collect::<String>(),
-        age(s.age_secs),
-        s.turns,
-        s.model.chars().take(16).collect::<String>(),
-    )
+    let id: String = s.id.chars().take(8).collect();
+    let model: String = s.model.chars().take(16).collect();
+    let first_line = s.first_prompt.lines().next().unwrap_or("");
+    let prompt: String = first_line.chars().take(60).collect();
+    let (age, turns) = (age(s.age_secs), s.turns);
+    format!("{id}  {age:>4}  {turns:>3} turns  {model:<16}  {prompt}")
 }
 
 /// "3m", "2h", "5d": how long ago.
@@ -248,11 +219,9 @@ fn changes(entries: &[Entry]) -> Vec<(String, Change)> {
 /// Puts back what `change` replaced, given the file's content `now`; a file the change
 /// created is removed, with the directories it created when they are empty.
 fn restore(change: &Change, now: &[u8]) -> Result<Undone, String> {
+    let path = change.path.display();
     let fail = |e: &dyn std::fmt::Display| {
-        format!(
-            "cannot restore {}: {e}; it is left as nib wrote it",
-            change.path.display()
-        )
+        format!("cannot restore {path}: {e}; it is left as nib wrote it")
     };
     match change.undone(now) {
         Some(Ok(before)) => {
@@ -276,6 +245,38 @@ fn restore(change: &Change, now: &[u8]) -> Result<Undone, String> {
 mod tests {
     use super::*;
     use crate::testing::TempDir;
+
+    #[test]
+    fn a_row_is_id_prefix_age_turns_model_and_first_prompt_line() {
+        let summary = Summary {
+            id: "0123456789abcdef".into(),
+            cwd: PathBuf::from("/w"),
+            model: "a-model-name-longer-than-sixteen".into(),
+            provider: "openai".into(),
+            started: String::new(),
+            age_secs: 7200,
+            first_prompt: format!("{}\nsecond line", "p".repeat(70)),
+            turns: 3,
+            cost_usd: 0.0,
+            usage: Usage::default(),
+            path: PathBuf::new(),
+            modified: None,
+        };
+        let expected = format!(
+            "01234567    2h    3 turns  a-model-name-lon  {}",
+            "p".repeat(60)
+        );
+        assert_eq!(row(&summary), expected);
+        let short = Summary {
+            model: "m".into(),
+            first_prompt: "fix it".into(),
+            ..summary
+        };
+        assert_eq!(
+            row(&short),
+            "01234567    2h    3 turns  m                 fix it"
+        );
+    }
 
     #[test]
     fn ages() {

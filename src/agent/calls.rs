@@ -48,16 +48,14 @@ impl Agent {
             if ended.is_none() && self.parts.cancel.load(Ordering::SeqCst) {
                 ended = Some(Stop::Interrupted);
             }
-            self.record(
-                ui,
-                Record::ToolResult {
-                    id: call.id.clone(),
-                    name: call.name.clone(),
-                    content: outcome.content.clone(),
-                    is_error: outcome.is_error,
-                    change: None,
-                },
-            );
+            let record = Record::ToolResult {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                content: outcome.content.clone(),
+                is_error: outcome.is_error,
+                change: None,
+            };
+            self.record(ui, record);
             results.push(Block::ToolResult {
                 id: call.id.clone(),
                 content: outcome.content,
@@ -269,16 +267,14 @@ impl Agent {
         by: &str,
         rule: Option<String>,
     ) {
-        self.record(
-            ui,
-            Record::Decision {
-                id: call.id.clone(),
-                tool: call.name.clone(),
-                allowed,
-                by: by.to_string(),
-                rule,
-            },
-        );
+        let record = Record::Decision {
+            id: call.id.clone(),
+            tool: call.name.clone(),
+            allowed,
+            by: by.to_string(),
+            rule,
+        };
+        self.record(ui, record);
     }
 
     /// What a tool needs from the agent to run: commands confined as `grant` says,

@@ -5,6 +5,7 @@
 
 use super::{Agent, Event, Stop, Ui};
 use crate::compact;
+use crate::mcp::spec_bytes;
 use crate::model::{self, Message, Request};
 use crate::price;
 use std::time::Duration;
@@ -24,10 +25,7 @@ impl Agent {
         let used = self.input_tokens();
         let window = self.window_tokens();
         ui.event(Event::Context { used, window });
-        let known = self
-            .parts
-            .window
-            .is_known(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT));
+        let known = self.parts.window.is_known(&probe);
         (known && used + MIN_REPLY_TOKENS > window).then(|| {
             Stop::Error(format!(
                 "the conversation needs about {used} tokens, more than the model's context window \
@@ -40,12 +38,7 @@ impl Agent {
 
     /// The system prompt and tool schemas, estimated.
     pub(super) fn fixed_tokens(&self) -> u64 {
-        let specs: usize = self
-            .parts
-            .specs
-            .iter()
-            .map(|s| s.name.len() + s.description.len() + s.schema.to_string().len())
-            .sum();
+        let specs: usize = self.parts.specs.iter().map(spec_bytes).sum();
         price::estimate_bytes(self.parts.system.len() + specs)
     }
 
@@ -63,11 +56,7 @@ impl Agent {
         let endpoint = &self.parts.client.endpoint;
         let local =
             endpoint.provider == model::Provider::OpenAi && model::is_loopback(&endpoint.base_url);
-        if !local
-            && !self.parts.window.is_full(worst, &|base| {
-                model::server_window(base, WINDOW_PROBE_TIMEOUT)
-            })
-        {
+        if !local && !self.parts.window.is_full(worst, &probe) {
             return estimate;
         }
         let request = self.request();
@@ -85,22 +74,16 @@ impl Agent {
 
     /// The context window, in tokens (a local server is asked once).
     pub fn window_tokens(&mut self) -> u64 {
-        self.parts
-            .window
-            .tokens(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
+        self.parts.window.tokens(&probe)
     }
 
     fn window_mark(&mut self) -> u64 {
-        self.parts
-            .window
-            .mark(&|base| model::server_window(base, WINDOW_PROBE_TIMEOUT))
+        self.parts.window.mark(&probe)
     }
 
     pub(super) fn window_full(&mut self) -> bool {
         let used = self.input_tokens();
-        self.parts.window.is_full(used, &|base| {
-            model::server_window(base, WINDOW_PROBE_TIMEOUT)
-        })
+        self.parts.window.is_full(used, &probe)
     }
 
     /// How full the window is: (tokens the next request would take, the window).
@@ -214,4 +197,9 @@ impl Agent {
             text => Ok(text.to_string()),
         }
     }
+}
+
+/// The context window the model server reports, asked once and briefly.
+fn probe(base_url: &str) -> Option<u64> {
+    model::server_window(base_url, WINDOW_PROBE_TIMEOUT)
 }

@@ -92,20 +92,13 @@ impl Agent {
             } else {
                 "resume"
             };
-            let start = self.hook(
-                ui,
-                hooks::Event::SessionStart,
-                None,
-                json!({"source": source}),
-            );
-            context = start.context;
+            let fields = json!({"source": source});
+            context = self
+                .hook(ui, hooks::Event::SessionStart, None, fields)
+                .context;
         }
-        let submit = self.hook(
-            ui,
-            hooks::Event::UserPromptSubmit,
-            None,
-            json!({"prompt": prompt}),
-        );
+        let fields = json!({"prompt": prompt});
+        let submit = self.hook(ui, hooks::Event::UserPromptSubmit, None, fields);
         if let Some(why) = submit.block {
             return Err(format!("a UserPromptSubmit hook blocked the prompt: {why}"));
         }
@@ -138,13 +131,9 @@ impl Agent {
             return None;
         }
         let input = hooks::tool_input(action, &self.parts.workspace.root);
-        let fields = json!({"tool_name": hooks::tool_name(action), "tool_input": input, "tool_use_id": call.id});
-        let report = self.hook(
-            ui,
-            hooks::Event::PreToolUse,
-            Some(&hooks::tool_name(action)),
-            fields,
-        );
+        let name = hooks::tool_name(action);
+        let fields = json!({"tool_name": name, "tool_input": input, "tool_use_id": call.id});
+        let report = self.hook(ui, hooks::Event::PreToolUse, Some(&name), fields);
         match report.block {
             Some(why) => Some(hooks::Permission::Deny(why)),
             None => report.permission,
@@ -164,14 +153,10 @@ impl Agent {
         }
         let input = hooks::tool_input(action, &self.parts.workspace.root);
         let response = json!({"output": outcome.content, "is_error": outcome.is_error});
-        let fields = json!({"tool_name": hooks::tool_name(action), "tool_input": input,
+        let name = hooks::tool_name(action);
+        let fields = json!({"tool_name": name, "tool_input": input,
             "tool_response": response, "tool_use_id": call.id});
-        let report = self.hook(
-            ui,
-            hooks::Event::PostToolUse,
-            Some(&hooks::tool_name(action)),
-            fields,
-        );
+        let report = self.hook(ui, hooks::Event::PostToolUse, Some(&name), fields);
         for note in report.block.into_iter().chain(report.context) {
             outcome
                 .content
@@ -181,12 +166,8 @@ impl Agent {
 
     /// Fires SessionEnd hooks; the caller says why the session ends.
     pub fn end_session(&mut self, reason: &str, ui: &mut dyn Ui) {
-        self.hook(
-            ui,
-            hooks::Event::SessionEnd,
-            None,
-            json!({"reason": reason}),
-        );
+        let fields = json!({"reason": reason});
+        self.hook(ui, hooks::Event::SessionEnd, None, fields);
         self.sync(ui);
     }
 }

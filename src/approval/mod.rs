@@ -13,6 +13,7 @@
 
 mod commands;
 mod files;
+mod git;
 mod lexer;
 mod readers;
 pub mod rules;
@@ -144,18 +145,6 @@ enum Kind {
 }
 
 impl Gate {
-    /// Builds the gate from CLI rules and mode, reading no files. Malformed rules are
-    /// errors that name the rule.
-    #[cfg(test)]
-    pub fn new(rules: RuleSet, mode: Mode, workspace: Workspace) -> Result<Gate, String> {
-        let source = Source {
-            name: "the command line".into(),
-            rules,
-            strict: true,
-        };
-        Gate::build(vec![source], mode, workspace, Vec::new())
-    }
-
     fn build(
         sources: Vec<Source>,
         mode: Mode,

@@ -95,18 +95,19 @@ pub fn parse(text: &str, source: &str, anchors: Anchors) -> Result<Option<Rule>,
         None if trimmed.contains(')') => return Err(malformed("unbalanced `)`")),
         None => (trimmed, None),
     };
+    let rule = |tool, spec| Rule {
+        text: trimmed.to_string(),
+        source: source.to_string(),
+        tool,
+        spec,
+    };
     if name.starts_with("mcp__") {
         if spec.is_some() && !trimmed.ends_with("__*") {
             return Err(malformed(
                 "MCP rules take no specifier: mcp__server or mcp__server__tool",
             ));
         }
-        return Ok(Some(Rule {
-            text: trimmed.to_string(),
-            source: source.to_string(),
-            tool: RuleTool::Mcp,
-            spec: Spec::Any,
-        }));
+        return Ok(Some(rule(RuleTool::Mcp, Spec::Any)));
     }
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(malformed("a rule is `Tool` or `Tool(specifier)`"));
@@ -127,12 +128,7 @@ pub fn parse(text: &str, source: &str, anchors: Anchors) -> Result<Option<Rule>,
         Some(s) if tool == RuleTool::Bash => Spec::Command(CommandPattern::new(s)),
         Some(s) => Spec::Path(PathPattern::new(s, anchors).map_err(|e| malformed(&e))?),
     };
-    Ok(Some(Rule {
-        text: trimmed.to_string(),
-        source: source.to_string(),
-        tool,
-        spec,
-    }))
+    Ok(Some(rule(tool, spec)))
 }
 
 /// Whether an MCP rule covers the tool the model calls `name` (`mcp__s__t`): the server
@@ -241,13 +237,11 @@ impl PathPattern {
         let base = base.to_string_lossy();
         let base = base.trim_end_matches('/');
         let mut re = format!("^{}", regex::escape(base));
-        if body.is_empty() {
-            re.push_str("(?:/.*)?$");
-        } else {
+        if !body.is_empty() {
             re.push_str(if anywhere { "/(?:.*/)?" } else { "/" });
             re.push_str(&glob_to_regex(body)?);
-            re.push_str("(?:/.*)?$");
         }
+        re.push_str("(?:/.*)?$");
         let regex = Regex::new(&re).map_err(|e| format!("bad pattern: {e}"))?;
         Ok(PathPattern { regex })
     }

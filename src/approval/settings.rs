@@ -169,9 +169,8 @@ pub fn write_project_rule(root: &Path, rule: &str) -> Result<(), String> {
         root,
         home: Some(Path::new("/")),
     };
-    match rules::parse(rule, "the answer", anchors)? {
-        Some(_) => {}
-        None => return Err(format!("`{rule}` names a tool nib does not have")),
+    if rules::parse(rule, "the answer", anchors)?.is_none() {
+        return Err(format!("`{rule}` names a tool nib does not have"));
     }
     let dir = root.join(".claude");
     let path = dir.join("settings.local.json");

@@ -8,6 +8,19 @@ use super::*;
 use crate::tools::Action;
 use std::time::Duration;
 
+impl Gate {
+    /// Builds the gate from CLI rules and mode, reading no files (for tests across
+    /// nib). Malformed rules are errors that name the rule.
+    pub fn new(rules: RuleSet, mode: Mode, workspace: Workspace) -> Result<Gate, String> {
+        let source = Source {
+            name: "the command line".into(),
+            rules,
+            strict: true,
+        };
+        Gate::build(vec![source], mode, workspace, Vec::new())
+    }
+}
+
 const ROOT: &str = "/nib-test-ws";
 const HOME: &str = "/nib-test-home";
 

@@ -6,6 +6,7 @@
 
 use super::commands::{Seen, commands_in, form_matches, named_args, part_forms};
 use super::files::{self, Arg, Looking, Named};
+use super::git;
 use super::lexer::{self, Redirect, Simple, Word};
 use super::readers::{self, Descent};
 use super::rules::{self, Rule, RuleTool, Spec};
@@ -168,14 +169,10 @@ impl Gate {
 
     fn check_file(&self, tool: Tool, path: &Path) -> Verdict {
         let path = self.resolve(path);
-        let shown = path.display();
+        let (name, shown) = (tool.name(), path.display());
         let writes = matches!(tool, Tool::Write | Tool::Edit);
         if let Some(rule) = self.path_rule(&self.deny, tool, &path) {
-            return Verdict::Deny(format!(
-                "{} {shown} is denied by {}",
-                tool.name(),
-                rule.describe()
-            ));
+            return Verdict::Deny(format!("{name} {shown} is denied by {}", rule.describe()));
         }
         if self.mode == Mode::Bypass {
             return Verdict::Allow;
@@ -187,11 +184,7 @@ impl Gate {
             return Verdict::Ask(why);
         }
         if let Some(rule) = self.path_rule(&self.ask, tool, &path) {
-            return Verdict::Ask(format!(
-                "{} {shown} matches {}",
-                tool.name(),
-                rule.describe()
-            ));
+            return Verdict::Ask(format!("{name} {shown} matches {}", rule.describe()));
         }
         let inside = match writes {
             true => self.contains(&path),
@@ -204,22 +197,18 @@ impl Gate {
             return Verdict::Allow;
         }
         if !inside {
-            return Verdict::Ask(format!("{} {shown} is outside the workspace", tool.name()));
+            return Verdict::Ask(format!("{name} {shown} is outside the workspace"));
         }
         if !writes || self.mode == Mode::AcceptEdits {
             return Verdict::Allow;
         }
-        Verdict::Ask(format!(
-            "{} {} needs approval",
-            tool.name(),
-            self.rule_path(&path)
-        ))
+        Verdict::Ask(format!("{name} {} needs approval", self.rule_path(&path)))
     }
 
     fn check_bash(&self, command: &str) -> Verdict {
         let parts = match lexer::parse(command) {
             Ok(parts) => parts,
-            Err(e) if self.has_bash_rules(&self.deny) => {
+            Err(e) if self.deny.iter().any(|r| r.tool == RuleTool::Bash) => {
                 return Verdict::Deny(format!(
                     "the command does not parse ({e}), so deny rules cannot be checked"
                 ));
@@ -276,10 +265,6 @@ impl Gate {
                 Named::Unknown(_) => cwd.unknown = true,
             },
         }
-    }
-
-    fn has_bash_rules(&self, rules: &[Rule]) -> bool {
-        rules.iter().any(|r| r.tool == RuleTool::Bash)
     }
 
     /// A deny verdict when any rule could match any part, nested commands included, or
@@ -446,7 +431,10 @@ impl Gate {
             return Some(reason);
         }
         if part.words.is_empty() || readers::is_read_only(&part.words) {
-            return None;
+            return match part.words[..].first().is_some_and(|w| w.text == "git") {
+                true => cwd.dirs.iter().find_map(|d| git::runs_repository_code(d)),
+                false => None,
+            };
         }
         let text = shell::render(&part.words);
         let allowed = self.allow.iter().any(|r| match &r.spec {

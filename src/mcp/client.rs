@@ -142,15 +142,12 @@ impl Client {
             Transport::Http(h) => h.request(&message, id)?,
             Transport::Stdio(_) => self.stdio_request(&message, id, timeout, cancel)?,
         };
-        match response.get("error") {
-            Some(error) => Err(format!(
-                "{method} failed: {}",
-                error["message"]
-                    .as_str()
-                    .unwrap_or("an error without a message")
-            )),
-            None => Ok(response["result"].clone()),
-        }
+        let Some(error) = response.get("error") else {
+            return Ok(response["result"].clone());
+        };
+        let message = error["message"].as_str();
+        let message = message.unwrap_or("an error without a message");
+        Err(format!("{method} failed: {message}"))
     }
 
     fn stdio_request(

@@ -296,10 +296,8 @@ impl Servers {
             while matches!(*state, State::Starting) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    *state = State::Failed(format!(
-                        "did not start within {} s",
-                        self.timeout.as_secs_f32()
-                    ));
+                    let secs = self.timeout.as_secs_f32();
+                    *state = State::Failed(format!("did not start within {secs} s"));
                     break;
                 }
                 state = slot
@@ -460,16 +458,8 @@ fn connect(
 /// `mcp__<server>__<tool>` with what model APIs refuse replaced by `_`, at most
 /// `MAX_NAME` characters.
 pub fn model_name(server: &str, tool: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(
-                |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    true => c,
-                    false => '_',
-                },
-            )
-            .collect()
-    };
+    let kept = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let clean = |s: &str| -> String { s.chars().map(|c| if kept(c) { c } else { '_' }).collect() };
     let mut name = format!("mcp__{}__{}", clean(server), clean(tool));
     name.truncate(MAX_NAME);
     name

@@ -126,10 +126,6 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn new() -> Capture {
-        Capture::default()
-    }
-
     pub fn push(&mut self, mut bytes: &[u8]) {
         self.total += bytes.len() as u64;
         self.newlines += newlines(bytes);
@@ -331,7 +327,7 @@ mod tests {
             let want = text.iter().filter(|&&b| b == b'\n').count() as u64;
             assert_eq!(newlines(text), want, "{text:?}");
         }
-        let mut capture = Capture::new();
+        let mut capture = Capture::default();
         for _ in 0..10_000 {
             capture.push(b"line\n");
         }
@@ -447,7 +443,7 @@ mod tests {
 
     #[test]
     fn small_capture_equals_clip_of_the_whole() {
-        let mut capture = Capture::new();
+        let mut capture = Capture::default();
         for part in ["a€".as_bytes(), &"€".as_bytes()[..1], &"€".as_bytes()[1..]] {
             capture.push(part);
         }
@@ -456,7 +452,7 @@ mod tests {
 
     #[test]
     fn large_capture_stays_bounded_and_keeps_both_ends() {
-        let mut capture = Capture::new();
+        let mut capture = Capture::default();
         capture.push(b"first line\n");
         let chunk = "é-é\n".repeat(10_000);
         for _ in 0..100 {
@@ -477,7 +473,7 @@ mod tests {
 
     #[test]
     fn capture_of_binary_is_bounded() {
-        let mut capture = Capture::new();
+        let mut capture = Capture::default();
         let noise: Vec<u8> = (0..65_536u32).map(|i| (i * 131 % 251) as u8).collect();
         for _ in 0..20 {
             capture.push(&noise);

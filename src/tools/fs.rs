@@ -441,13 +441,8 @@ pub fn edit(
     };
     let compact = diff(&shown, Some(&before), &after, MODEL_CONTEXT, false);
     let message = clip::clip_with(&prefix, compact.as_bytes());
-    Ok(Plan::with_message(
-        path,
-        shown,
-        Some(before),
-        after,
-        message,
-    ))
+    let plan = Plan::with_message(path, shown, Some(before), after, message);
+    Ok(plan)
 }
 
 /// Where `old` occurs in `text`: exactly, or else with each of its line breaks matching

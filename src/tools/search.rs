@@ -212,12 +212,9 @@ fn walk(at: &Search, glob: Option<&str>) -> Result<Found, String> {
         ));
     }
     let glob = glob.filter(|_| root.is_dir());
-    let filter = match glob {
-        Some(glob) => {
-            Some(matcher(root, &[glob]).map_err(|e| format!("invalid glob {glob}: {e}"))?)
-        }
-        None => None,
-    };
+    let filter = glob
+        .map(|glob| matcher(root, &[glob]).map_err(|e| format!("invalid glob {glob}: {e}")))
+        .transpose()?;
     let dotted =
         dotted_names(glob).map_err(|e| format!("invalid glob {}: {e}", glob.unwrap_or("")))?;
     let named = dotted.clone();

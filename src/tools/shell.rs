@@ -50,17 +50,20 @@ const QUIET_ENV: [(&str, &str); 3] = [
 ];
 
 /// For commands run without asking anyone: git executes nothing the repository
-/// configures (hooks, fsmonitor, external diff, pagers, credential helpers, signing
-/// programs) and ignores bare repositories it was not pointed at.
-const DEFUSED_GIT: [(&str, &str); 10] = [
+/// configures (hooks, fsmonitor, pagers, credential helpers, signing programs) and
+/// ignores bare repositories it was not pointed at. (Settings whose names the
+/// repository chooses, such as filter and diff drivers, and `diff.external`, which
+/// cannot be unset here, make git ask instead: `approval/git.rs`.)
+const DEFUSED_GIT: [(&str, &str); 11] = [
     ("core.fsmonitor", "false"),
     ("core.hooksPath", "/dev/null"),
     ("core.pager", "cat"),
     ("core.editor", "false"),
     ("core.attributesFile", "/dev/null"),
-    ("diff.external", ""),
     ("credential.helper", ""),
     ("gpg.program", "false"),
+    ("gpg.ssh.program", "false"),
+    ("gpg.x509.program", "false"),
     ("safe.bareRepository", "explicit"),
     ("protocol.allow", "never"),
 ];
@@ -336,7 +339,7 @@ impl Pipe {
         Pipe {
             reader: Some(reader),
             buf: vec![0; CHUNK],
-            capture: Capture::new(),
+            capture: Capture::default(),
         }
     }
 

@@ -117,12 +117,8 @@ pub fn ask_trust(view: &mut View, gate: &mut Gate) {
         let Ok(key) = editor::read_key() else {
             break false;
         };
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('y' | 'Y') => break true,
-            KeyCode::Char('c' | 'd') if ctrl => break false,
-            KeyCode::Char('n' | 'N') | KeyCode::Esc => break false,
-            _ => {}
+        if let Some(choice) = choice_for(&key, false) {
+            break choice == Choice::Once;
         }
     };
     let said = match trusted {
@@ -229,23 +225,16 @@ fn new_file(style: Style, content: &str) -> String {
         term::plural(content.len() as u64, "byte")
     );
     let mut text = style.paint(Paint::Dim, &head);
-    let mut add = |l: &str| {
-        text.push_str(&style.paint(Paint::Green, &format!("+{}", sanitize(l))));
-        text.push('\n');
-    };
+    let added = |l: &&str| style.paint(Paint::Green, &format!("+{}", sanitize(l))) + "\n";
     if lines.len() <= 2 * NEW_FILE_LINES {
-        lines.iter().for_each(|l| add(l));
+        text.extend(lines.iter().map(added));
         return text;
     }
-    lines[..NEW_FILE_LINES].iter().for_each(|l| add(l));
+    text.extend(lines[..NEW_FILE_LINES].iter().map(added));
     let hidden = lines.len() - 2 * NEW_FILE_LINES;
     let more = format!("… {}\n", term::plural(hidden as u64, "more line"));
     text.push_str(&style.paint(Paint::Dim, &more));
-    let tail = &lines[lines.len() - NEW_FILE_LINES..];
-    tail.iter().for_each(|l| {
-        text.push_str(&style.paint(Paint::Green, &format!("+{}", sanitize(l))));
-        text.push('\n');
-    });
+    text.extend(lines[lines.len() - NEW_FILE_LINES..].iter().map(added));
     text
 }
 

@@ -2,9 +2,10 @@
 //! one JSON result, or a JSON-lines stream (Claude Code's formats, REFERENCE §1);
 //! progress goes to stderr; anything that would ask is denied and the model told why.
 
+use super::term::{plural, sanitize};
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::{ExitCode, OutputFormat};
-use crate::model::{Block, Message, Reply, Retry, StopReason, ToolCall, Usage};
+use crate::model::{Block, Message, Reply, StopReason, ToolCall, Usage};
 use crate::tools::Action;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -19,16 +20,10 @@ pub struct Headless {
 }
 
 impl Headless {
-    fn line(&self, value: Value) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{value}");
-        let _ = out.flush();
-    }
-
     /// The `system/init` line that opens a stream-json run.
     pub fn start(&self, cwd: &str, tools: &[&str], mode: &str) {
         if self.format == OutputFormat::StreamJson {
-            self.line(json!({
+            line(json!({
                 "type": "system", "subtype": "init", "session_id": self.session_id,
                 "cwd": cwd, "tools": tools, "model": self.model, "permissionMode": mode,
             }));
@@ -49,21 +44,19 @@ impl Headless {
         match self.format {
             OutputFormat::Text => {
                 if is_error {
-                    eprintln!("nib: {}", super::term::sanitize(&describe(&r.stop)));
+                    eprintln!("nib: {}", sanitize(&describe(&r.stop)));
                 }
                 if !r.text.is_empty() || !is_error {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{}", r.text.trim_end());
                 }
                 if saved {
-                    eprintln!(
-                        "session: {} (resume with: nib -r {})",
-                        self.session_id, self.session_id
-                    );
+                    let id = &self.session_id;
+                    eprintln!("session: {id} (resume with: nib -r {id})");
                 }
             }
             OutputFormat::Json | OutputFormat::StreamJson => {
-                self.line(result_json(r, usage, cost, duration, &self.session_id));
+                line(result_json(r, usage, cost, duration, &self.session_id));
             }
         }
         match r.stop {
@@ -77,21 +70,14 @@ impl Headless {
 /// The result object of a run that failed before or around its task (bad usage, no
 /// server), so `--output-format json` always prints one.
 pub fn print_failure(message: &str) {
-    let value = json!({
-        "type": "result",
-        "subtype": "error_during_execution",
-        "is_error": true,
-        "duration_ms": 0,
-        "duration_api_ms": 0,
-        "num_turns": 0,
-        "result": "",
-        "stop_reason": null,
-        "session_id": null,
-        "total_cost_usd": 0.0,
-        "usage": Usage::default(),
-        "permission_denials": [],
-        "errors": [message],
-    });
+    let failed = TaskResult::new(Stop::Error(message.to_string()));
+    let mut value = result_json(&failed, &Usage::default(), 0.0, Duration::ZERO, "");
+    value["session_id"] = Value::Null;
+    line(value);
+}
+
+/// One JSON object on a line of its own, flushed.
+fn line(value: Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{value}");
     let _ = out.flush();
@@ -109,7 +95,7 @@ pub fn refused_what(call: &ToolCall, action: Option<&Action>) -> String {
 /// A refused call in one line: what was refused, and why (made visible).
 pub fn refusal_line(what: &str, why: &str) -> String {
     let line = format!("✗ {what} · refused: {}", first_line(why, 300));
-    super::term::sanitize(&line).into_owned()
+    sanitize(&line).into_owned()
 }
 
 /// One line for a person about how a task ended.
@@ -199,39 +185,22 @@ impl Ui for Headless {
     fn event(&mut self, event: Event<'_>) {
         match event {
             Event::Text(_) => {}
-            Event::Retry(Retry {
-                attempt,
-                wait,
-                reason,
-            }) => eprintln!(
-                "nib: {}; retrying in {:.1} s (attempt {})",
-                super::term::sanitize(reason),
-                wait.as_secs_f64(),
-                attempt + 1
-            ),
-            Event::Reply(reply) if self.format == OutputFormat::StreamJson => self.line(json!({
+            Event::Retry(retry) => eprintln!("{}", super::retry_line(retry)),
+            Event::Reply(reply) if self.format == OutputFormat::StreamJson => line(json!({
                 "type": "assistant", "message": assistant_json(reply, &self.model),
                 "parent_tool_use_id": null, "session_id": self.session_id,
             })),
             Event::Reply(_) => {}
             Event::ToolStart(_, action) if self.progress => {
-                eprintln!(
-                    "● {}",
-                    super::term::sanitize(&first_line(&action.summary(), 200))
-                );
+                eprintln!("● {}", sanitize(&first_line(&action.summary(), 200)));
             }
             Event::ToolDone(_, outcome) if self.progress => {
-                eprintln!(
-                    "  ⎿ {}",
-                    super::term::sanitize(&first_line(&outcome.content, 120))
-                );
+                eprintln!("  ⎿ {}", sanitize(&first_line(&outcome.content, 120)));
             }
-            Event::Results(message) if self.format == OutputFormat::StreamJson => {
-                self.line(json!({
-                    "type": "user", "message": results_json(message),
-                    "parent_tool_use_id": null, "session_id": self.session_id,
-                }))
-            }
+            Event::Results(message) if self.format == OutputFormat::StreamJson => line(json!({
+                "type": "user", "message": results_json(message),
+                "parent_tool_use_id": null, "session_id": self.session_id,
+            })),
             Event::Compacted {
                 replaced,
                 summarised,
@@ -239,7 +208,7 @@ impl Ui for Headless {
                 let how = if summarised { "summarised" } else { "dropped" };
                 eprintln!(
                     "nib: compacted: {} {how} to fit the context window",
-                    super::term::plural(replaced, "earlier message")
+                    plural(replaced, "earlier message")
                 );
             }
             Event::Trimmed { cleared, cut } if self.progress => {
@@ -248,7 +217,7 @@ impl Ui for Headless {
             Event::Context { used, window } if self.progress => {
                 eprintln!("nib: {}", super::context_line(used, window));
             }
-            Event::Warning(w) => eprintln!("nib: warning: {}", super::term::sanitize(&w)),
+            Event::Warning(w) => eprintln!("nib: warning: {}", sanitize(&w)),
             // Always said: a script's author must see what the gate held back.
             Event::Refused { call, action, why } => {
                 eprintln!("{}", refusal_line(&refused_what(call, action), why))

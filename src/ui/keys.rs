@@ -50,21 +50,17 @@ impl TaskKeys {
             reading: Mutex::new(()),
             typed: Mutex::new(String::new()),
         });
-        if !io::stdin().is_terminal() {
-            return TaskKeys {
-                shared,
-                thread: None,
-                saved: None,
-            };
-        }
-        let saved = quiet_terminal();
-        let watcher = Arc::clone(&shared);
-        let thread = thread::spawn(move || watch(&watcher, &cancel));
-        TaskKeys {
+        let mut keys = TaskKeys {
             shared,
-            thread: Some(thread),
-            saved,
+            thread: None,
+            saved: None,
+        };
+        if io::stdin().is_terminal() {
+            keys.saved = quiet_terminal();
+            let watcher = Arc::clone(&keys.shared);
+            keys.thread = Some(thread::spawn(move || watch(&watcher, &cancel)));
         }
+        keys
     }
 
     /// Takes the keyboard for a question: waits for the watch to let go, then drops

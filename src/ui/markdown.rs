@@ -163,12 +163,8 @@ impl Markdown {
             ' ' => Some(p.find(|c| c != ' ').unwrap_or(p.len())),
             _ => p.find([' ', '\n']),
         };
-        match end {
-            Some(end) => Some(end),
-            // A word longer than a line is shown as it comes; else it waits for its end.
-            None if all || display_width(p) >= self.width => Some(p.len()),
-            None => None,
-        }
+        // A word longer than a line is shown as it comes; else it waits for its end.
+        end.or_else(|| (all || display_width(p) >= self.width).then_some(p.len()))
     }
 
     fn show(&mut self, unit: &str, out: &mut String) {
@@ -229,15 +225,12 @@ impl Markdown {
             let part = &rest[..end];
             text.push_str(part);
             let clean = sanitize(part);
-            let paint = match (self.code, self.bold || self.kind == Kind::Heading) {
-                (true, _) => Some(Paint::Cyan),
-                (false, true) => Some(Paint::Bold),
-                (false, false) => None,
+            let shown = match (self.code, self.bold || self.kind == Kind::Heading) {
+                (true, _) => self.style.paint(Paint::Cyan, &clean),
+                (false, true) => self.style.paint(Paint::Bold, &clean),
+                (false, false) => clean.into_owned(),
             };
-            match paint {
-                Some(p) => painted.push_str(&self.style.paint(p, &clean)),
-                None => painted.push_str(&clean),
-            }
+            painted.push_str(&shown);
             rest = &rest[end..];
         }
         (text, Some(painted))

@@ -147,15 +147,13 @@ impl Repl {
             self.view.workspace.root.display()
         );
         self.dim(&sanitize(&line));
-        self.dim(&format!(
-            "sandbox: {}",
-            self.agent.parts().sandbox.describe()
-        ));
+        let parts = self.agent.parts();
+        self.dim(&format!("sandbox: {}", parts.sandbox.describe()));
         self.dim(
             "/help · @path attaches a file · !cmd runs a command · Esc interrupts · \
              Shift-Tab: mode",
         );
-        if self.agent.parts().gate.mode() == Mode::Bypass {
+        if parts.gate.mode() == Mode::Bypass {
             self.warn(&format!("warning: {}", super::BYPASS_WARNING));
         }
     }
@@ -371,10 +369,8 @@ impl Repl {
         let at = cycle.iter().position(|m| *m == now);
         let next = at.map_or(Mode::Default, |i| cycle[(i + 1) % cycle.len()]);
         self.agent.gate_mut().set_mode(next);
-        self.dim(&format!(
-            "mode: {} (Shift-Tab for the next)",
-            mode_said(next)
-        ));
+        let said = mode_said(next);
+        self.dim(&format!("mode: {said} (Shift-Tab for the next)"));
     }
 
     /// `/permissions MODE`. Bypassing permissions only when nib started that way.

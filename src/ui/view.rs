@@ -8,7 +8,6 @@ use super::keys::TaskKeys;
 use super::markdown::Markdown;
 use super::term::{self, Paint, Spinner, Style, sanitize};
 use crate::agent::{Answer, Approval, Event, Ui};
-use crate::model::Retry;
 use crate::paths::Workspace;
 use crate::tools::Outcome;
 use std::io::{self, Write};
@@ -190,23 +189,14 @@ impl Ui for View {
     fn event(&mut self, event: Event<'_>) {
         match event {
             Event::Text(t) => self.text(t),
-            Event::Retry(Retry {
-                attempt,
-                wait,
-                reason,
-            }) => {
+            Event::Retry(retry) => {
                 self.stop_spin();
                 let over = if self.streamed {
                     ", the answer starts over"
                 } else {
                     ""
                 };
-                let line = format!(
-                    "nib: {}; retrying in {:.1} s (attempt {}){over}",
-                    sanitize(reason),
-                    wait.as_secs_f64(),
-                    attempt + 1
-                );
+                let line = format!("{}{over}", super::retry_line(retry));
                 self.line(&self.style.paint(Paint::Yellow, &line));
                 self.spin("retrying");
             }

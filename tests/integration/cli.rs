@@ -138,6 +138,20 @@ fn a_closed_port_is_named_and_json_always_gets_a_result() {
             .is_some_and(|e| e.contains("connection refused")),
         "{result}"
     );
+    // The same result object as a task's, with nothing done and no session.
+    assert_eq!(result["subtype"], "error_during_execution", "{result}");
+    assert!(result["session_id"].is_null(), "{result}");
+    assert!(result["stop_reason"].is_null(), "{result}");
+    assert_eq!(result["num_turns"], 0, "{result}");
+    assert_eq!(result["total_cost_usd"], 0.0, "{result}");
+    assert_eq!(result["result"], "", "{result}");
+    assert_eq!(result["usage"]["input_tokens"], 0, "{result}");
+    assert!(
+        result["permission_denials"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{result}"
+    );
     // Usage errors too, in either JSON format.
     for format in ["json", "stream-json"] {
         let out = Nib::new().run_with(["-p", "x", "--output-format", format, "--max-turns", "0"]);

@@ -328,6 +328,58 @@ fn an_unasked_git_status_runs_nothing_from_the_repository() {
     assert!(nib.home().join("marker").exists());
 }
 
+/// A repository with a changed file whose attributes name a filter and a diff driver
+/// that the repository's own config defines (when `drivers`): programs that leave a
+/// marker in HOME.
+fn repo_with_drivers(nib: &Nib, drivers: bool) {
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(nib.work())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    nib.put("f.txt", "one\n");
+    git(&["add", "f.txt"]);
+    git(&["commit", "-qm", "one"]);
+    nib.put("f.txt", "two\n");
+    nib.put(".gitattributes", "* filter=evil diff=evil\n");
+    if drivers {
+        let marker = nib.home().join("marker");
+        let run = format!("sh -c 'touch {}; cat'", marker.display());
+        git(&["config", "filter.evil.clean", &run]);
+        git(&["config", "diff.evil.textconv", &format!("{run} <")]);
+    }
+}
+
+#[test]
+fn unasked_git_never_runs_a_driver_the_repository_defines() {
+    // Unconfined, so only the gate can stop it: `git diff` is in the read-only set,
+    // but not where the repository's config names programs.
+    let (nib, result) = bash("git diff", &["--sandbox", "off"], |n| {
+        repo_with_drivers(n, true)
+    });
+    assert!(!nib.home().join("marker").exists(), "{result}");
+    assert!(result.contains("git needs approval here"), "{result}");
+    assert!(result.contains("filter \"evil\""), "{result}");
+    // Control: approved, the same call runs the repository's filter.
+    let (nib, _) = bash("git diff", &["--yes", "--sandbox", "off"], |n| {
+        repo_with_drivers(n, true)
+    });
+    assert!(nib.home().join("marker").exists());
+    // Control: without drivers in its config, the repository's git diff runs unasked.
+    let (_, result) = bash("git diff", &["--sandbox", "off"], |n| {
+        repo_with_drivers(n, false)
+    });
+    assert!(
+        result.starts_with("exit status: 0") && result.contains("+two"),
+        "{result}"
+    );
+}
+
 #[test]
 fn bad_levels_are_usage_errors() {
     let out = Nib::new().args(["--sandbox", "bogus", "-p", "x"]).run();

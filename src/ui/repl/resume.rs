@@ -26,10 +26,8 @@ impl Repl {
             term::plural(session.messages.len(), "message")
         ));
         let Some(p) = prompt else { return };
-        say(&format!(
-            "{PROMPT}{}",
-            sanitize(&head_lines(&p, RECAP_LINES))
-        ));
+        let asked = head_lines(&p, RECAP_LINES);
+        say(&format!("{PROMPT}{}", sanitize(&asked)));
         match answer {
             Some(a) => say(&sanitize(&tail_lines(&a, RECAP_LINES))),
             None => self.dim("(no answer: the request failed or was interrupted)"),

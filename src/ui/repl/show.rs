@@ -54,18 +54,18 @@ impl Repl {
     /// `/context`: what the next request holds, in (estimated) tokens and as a share
     /// of the context window, one aligned row per part.
     pub(super) fn context(&mut self) {
+        let parts = self.agent.parts();
+        let tools: usize = parts.specs.iter().map(crate::mcp::spec_bytes).sum();
+        let specs: usize = parts
+            .specs
+            .iter()
+            .map(|s| s.schema.to_string().len() + s.description.len())
+            .sum();
         let mut rows: Vec<(String, u64)> = self
             .system
             .iter()
             .map(|p| (p.label.clone(), price::estimate_bytes(p.text.len())))
             .collect();
-        let specs: usize = self
-            .agent
-            .parts()
-            .specs
-            .iter()
-            .map(|s| s.schema.to_string().len() + s.description.len())
-            .sum();
         rows.push(("tool definitions".into(), price::estimate_bytes(specs)));
         let messages = &self.agent.session().messages;
         let conversation = format!("conversation ({})", term::plural(messages.len(), "message"));
@@ -76,19 +76,10 @@ impl Repl {
         for line in context_rows(&rows, window) {
             say(&line);
         }
-        self.dim(&format!(
-            "estimated tokens · window {} tokens",
-            term::format_tokens(window)
-        ));
+        let tokens = term::format_tokens(window);
+        self.dim(&format!("estimated tokens · window {tokens} tokens"));
         let (used, window) = self.agent.fill();
         say(&format!("  {}", crate::ui::context_line(used, window)));
-        let tools: usize = self
-            .agent
-            .parts()
-            .specs
-            .iter()
-            .map(crate::mcp::spec_bytes)
-            .sum();
         say(&format!(
             "  {:<14} {tools:>7} bytes in every request",
             "tool schemas"
@@ -134,12 +125,10 @@ impl Repl {
     }
 
     pub(super) fn permissions(&self) {
-        let gate = &self.agent.parts().gate;
+        let parts = self.agent.parts();
+        let gate = &parts.gate;
         say(&format!("mode: {}", mode_said(gate.mode())));
-        say(&format!(
-            "sandbox: {}",
-            self.agent.parts().sandbox.describe()
-        ));
+        say(&format!("sandbox: {}", parts.sandbox.describe()));
         let rules = gate.rules_in_force();
         if rules.is_empty() {
             say("no rules in force");
