@@ -104,9 +104,7 @@ fn run_task(args: Args, config: Config) -> Result<ExitCode, Error> {
         config.dirs.home.as_deref(),
         config.dirs.nib_config().as_deref(),
     );
-    for w in skipped {
-        report::warning(&w);
-    }
+    report::warnings(&skipped);
     let system = system_prompt(&args, &config, &skills)?;
     if args.print_system_prompt {
         show_context(&args, &config, &system, &skills)?;

@@ -521,16 +521,11 @@ pub fn parse(argv: &[String]) -> Result<Args, Error> {
             "--continue" => args.resume = Some(Resume::Latest),
             "--resume" => {
                 // The id is optional: take the next word only if it looks like one.
-                let id = match inline {
-                    Some(v) => Some(v),
-                    None => match argv.get(i) {
-                        Some(w) if looks_like_session_id(w) => {
-                            i += 1;
-                            Some(w.clone())
-                        }
-                        _ => None,
-                    },
-                };
+                let next = argv
+                    .get(i)
+                    .filter(|w| inline.is_none() && looks_like_session_id(w));
+                i += usize::from(next.is_some());
+                let id = inline.or_else(|| next.cloned());
                 args.resume = Some(id.map_or(Resume::Pick, Resume::Id));
             }
             "--fork-session" => args.fork_session = true,

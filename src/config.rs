@@ -118,11 +118,6 @@ impl Config {
         fill_model(&mut resolved.endpoint)?;
         Ok(resolved)
     }
-
-    /// The values of secret-named variables, for redaction.
-    pub fn secret_values(&self) -> Vec<String> {
-        crate::secrets::secret_values(self.env.vars().into_iter())
-    }
 }
 
 /// An endpoint without a model gets the first one its server lists.

@@ -27,6 +27,13 @@ pub struct Part {
     pub text: String,
 }
 
+impl Part {
+    pub fn new(label: &str, text: impl Into<String>) -> Part {
+        let (label, text) = (label.to_string(), text.into());
+        Part { label, text }
+    }
+}
+
 /// What shapes the system prompt.
 pub struct Options<'a> {
     pub root: &'a Path,
@@ -45,37 +52,21 @@ pub struct Options<'a> {
 /// Assembles the parts in order: base, environment, instructions, skills, appended text;
 /// with a warning for each instruction file left out.
 pub fn parts(opts: &Options) -> (Vec<Part>, Vec<String>) {
-    let mut parts = vec![Part {
-        label: "base".into(),
-        text: opts.replace.clone().unwrap_or_else(|| BASE.to_string()),
-    }];
+    let base = opts.replace.as_deref().unwrap_or(BASE);
+    let mut parts = vec![Part::new("base", base)];
     if opts.terse {
-        parts.push(Part {
-            label: "terse".into(),
-            text: TERSE.into(),
-        });
+        parts.push(Part::new("terse", TERSE));
     }
-    parts.push(Part {
-        label: "environment".into(),
-        text: format!(
-            "Working directory: {}\nPlatform: {}",
-            opts.root.display(),
-            std::env::consts::OS
-        ),
-    });
+    let (root, os) = (opts.root.display(), std::env::consts::OS);
+    let environment = format!("Working directory: {root}\nPlatform: {os}");
+    parts.push(Part::new("environment", environment));
     let found = instructions::load(opts.root, opts.home, opts.nib_config);
     parts.extend(found.parts);
     if let Some(text) = skills::listing(opts.skills, opts.home) {
-        parts.push(Part {
-            label: "skills".into(),
-            text,
-        });
+        parts.push(Part::new("skills", text));
     }
     if let Some(text) = &opts.append {
-        parts.push(Part {
-            label: "appended".into(),
-            text: text.clone(),
-        });
+        parts.push(Part::new("appended", text));
     }
     (parts, found.warnings)
 }
@@ -99,11 +90,8 @@ pub fn find_commands(cwd: &Path, home: Option<&Path>, trusted: bool) -> Vec<comm
 
 /// The parts joined into one prompt.
 pub fn render(parts: &[Part]) -> String {
-    parts
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    let texts: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+    texts.join("\n\n")
 }
 
 #[cfg(test)]

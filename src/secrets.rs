@@ -245,15 +245,14 @@ impl Redactor {
     }
 }
 
-/// Masks secret-looking values in `text` (builds a `Redactor`; keep one to redact often).
-#[cfg(test)]
-pub fn redact(text: &str) -> Cow<'_, str> {
-    Redactor::new(&[]).redact(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Masks secret-looking values in `text`.
+    fn redact(text: &str) -> Cow<'_, str> {
+        Redactor::new(&[]).redact(text)
+    }
 
     fn check_name(name: &str, secret: bool) {
         assert_eq!(is_secret_name(name), secret, "{name}");

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 /// What a Claude Code setup brings besides permission files the gate reads itself:
 /// hooks, `env`, extra roots, and `--settings` (its rules and mode).
+#[derive(Default)]
 pub(super) struct ClaudeSetup {
     pub(super) hooks: crate::hooks::Hooks,
     pub(super) env: Vec<(String, String)>,
@@ -34,22 +35,26 @@ impl ClaudeSetup {
         let extra = args.settings.as_deref().map(settings_files::settings_arg);
         let extra = extra.transpose().map_err(Error::Usage)?;
         let files = settings_files::claude_settings(&config.dirs, cwd, extra.clone());
+        // A file that cannot be read is an error, never servers silently not started.
+        for file in args
+            .mcp_configs
+            .iter()
+            .filter(|a| !a.trim_start().starts_with('{'))
+        {
+            std::fs::read_to_string(file)
+                .map_err(|e| Error::Usage(format!("--mcp-config: cannot read {file}: {e}")))?;
+        }
         let mut warnings = Vec::new();
         let mut setup = ClaudeSetup {
-            hooks: crate::hooks::Hooks::default(),
-            env: Vec::new(),
-            roots: Vec::new(),
             rules: extra
                 .as_ref()
                 .map(|f| settings_files::settings_rules(&f.json))
                 .unwrap_or_default(),
-            mcp_disabled: Vec::new(),
-            mcp_enabled: Vec::new(),
-            model: None,
             mode: extra.as_ref().and_then(|f| {
                 let mode = f.json.pointer("/permissions/defaultMode")?.as_str();
                 mode.and_then(Mode::parse)
             }),
+            ..ClaudeSetup::default()
         };
         let hooks_off = files
             .iter()
@@ -88,9 +93,7 @@ impl ClaudeSetup {
             }
             setup.roots.push(full);
         }
-        for w in warnings {
-            report::warning(&w);
-        }
+        report::warnings(&warnings);
         tell_once(config, &settings_files::ignored(&files, cwd));
         Ok(setup)
     }
@@ -141,9 +144,7 @@ pub(super) fn mcp_servers(
     };
     let env_lookup = |k: &str| config.env.var(k);
     let (configs, warnings) = crate::mcp::configs(&sources, &env_lookup);
-    for w in warnings {
-        report::warning(&w);
-    }
+    report::warnings(&warnings);
     let own_key: Vec<String> = config.settings.api_key_env.iter().cloned().collect();
     let timeout = config.env.var("MCP_TIMEOUT").and_then(|ms| ms.parse().ok());
     let timeout = timeout.map_or(crate::mcp::START_TIMEOUT, Duration::from_millis);

@@ -162,11 +162,9 @@ fn user_text(line: &str) -> Result<Option<String>, String> {
 /// The prompt argument, then piped stdin (Claude Code's order). A terminal on stdin is
 /// never read; a pipe or file is read to its end, however long that takes.
 fn headless_prompt(arg: Option<String>) -> Result<String, Error> {
-    let piped = if std::io::stdin().is_terminal() {
-        None
-    } else {
-        Some(read_stdin()?)
-    };
+    let piped = (!std::io::stdin().is_terminal())
+        .then(read_stdin)
+        .transpose()?;
     let prompt = match (arg, piped) {
         (Some(a), Some(p)) if !p.trim().is_empty() => format!("{a}\n{p}"),
         (Some(a), _) => a,

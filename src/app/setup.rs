@@ -49,13 +49,11 @@ pub fn prepare(
     let origin = session::Origin {
         root: config.dirs.sessions()?,
         cwd: cwd.clone(),
-        env_secrets: config.secret_values(),
+        env_secrets: secrets::secret_values(config.env.vars().into_iter()),
         persist: !args.no_session_persistence,
     };
     let (session, warnings) = Session::open(args, origin, &endpoint)?;
-    for w in warnings {
-        report::warning(&w);
-    }
+    report::warnings(&warnings);
     let settings = &config.settings;
     let prices = price::Table::from_settings(settings.prices.as_ref()).map_err(Error::Setup)?;
     let window = Window::for_endpoint(&endpoint, settings.context_window);
@@ -132,9 +130,7 @@ fn gate(args: &Args, config: &Config, claude: &ClaudeSetup) -> Result<Gate, Erro
     };
     let gate = approval::settings::load(rules, mode, workspace(config), places);
     let gate = gate.map_err(Error::Setup)?;
-    for w in gate.warnings() {
-        report::warning(w);
-    }
+    report::warnings(gate.warnings());
     Ok(gate)
 }
 
@@ -233,8 +229,6 @@ pub fn system_prompt(
         append,
         terse: args.terse || config.settings.terse.unwrap_or_default(),
     });
-    for w in left_out {
-        report::warning(&w);
-    }
+    report::warnings(&left_out);
     Ok(parts)
 }

@@ -56,8 +56,16 @@ pub fn settings_arg(arg: &str) -> Result<SettingsFile, String> {
             own: false,
             json,
         }),
-        Ok(_) => Err(format!("--settings: {name} must hold a JSON object")),
-        Err(e) => Err(format!("--settings: {name} is not valid JSON ({e})")),
+        Ok(_) => Err(format!("{} must hold a JSON object", shown(&name))),
+        Err(e) => Err(format!("{} is not valid JSON ({e})", shown(&name))),
+    }
+}
+
+/// `--settings` itself when it was inline JSON, else `--settings: FILE`.
+fn shown(name: &str) -> String {
+    match name {
+        "--settings" => name.to_string(),
+        file => format!("--settings: {file}"),
     }
 }
 

@@ -114,20 +114,19 @@ fn resolve_any(
         .or_else(|| env("NIB_MODEL"))
         .or_else(|| settings.model.clone());
 
-    // An explicit base URL: flags, NIB_BASE_URL, settings.
+    // An explicit base URL: flags, NIB_BASE_URL, settings; and how messages name it.
     let explicit = [
-        (args.base_url.clone(), Source::Flags),
-        (env("NIB_BASE_URL"), Source::Env),
-        (settings.base_url.clone(), Source::Settings),
+        (args.base_url.clone(), Source::Flags, "--base-url"),
+        (env("NIB_BASE_URL"), Source::Env, "NIB_BASE_URL"),
+        (
+            settings.base_url.clone(),
+            Source::Settings,
+            "base_url in settings.json",
+        ),
     ]
     .into_iter()
-    .find_map(|(url, src)| url.map(|u| (u, src)));
-    if let Some((text, source)) = explicit {
-        let origin = match source {
-            Source::Flags => "--base-url",
-            Source::Env => "NIB_BASE_URL",
-            _ => "base_url in settings.json",
-        };
+    .find_map(|(url, src, origin)| url.map(|u| (u, src, origin)));
+    if let Some((text, source, origin)) = explicit {
         let url = base_url(&text, origin)?;
         let provider = provider.unwrap_or_else(|| infer_provider(&url));
         let key = env("NIB_API_KEY")
@@ -214,8 +213,10 @@ fn env_endpoint(provider: Provider, url: Url, key: Option<String>, model: String
 }
 
 /// `text` read as the HTTP client will read it, refused unless it is plainly an
-/// http(s) URL: no user info (`http://a@b`) and no backslash (the parser reads `\` as
-/// `/`, which other readers do not). `origin` names where the URL came from.
+/// http(s) URL: no user info (`http://a@b`), no backslash (the parser reads `\` as
+/// `/`, which other readers do not), no `#fragment` (nib adds its path after it, where
+/// it is never sent) and no `?query` but plain `name=value` pairs (Azure's
+/// `?api-version=…`, which nib keeps at the end). `origin` names where the URL came from.
 fn base_url(text: &str, origin: &str) -> Result<Url, Error> {
     let bad = |why: &str| {
         Error::Usage(format!(
@@ -231,6 +232,19 @@ fn base_url(text: &str, origin: &str) -> Result<Url, Error> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("has a user name or password in it"));
+    }
+    let plain = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    };
+    let pair = |p: &str| {
+        p.split_once('=')
+            .is_some_and(|(k, v)| !k.is_empty() && plain(k) && plain(v))
+    };
+    if url.fragment().is_some() || url.query().is_some_and(|q| !q.split('&').all(pair)) {
+        return Err(bad(
+            "has a #fragment, or a ?query other than name=value pairs",
+        ));
     }
     Ok(url)
 }
@@ -300,11 +314,8 @@ pub fn probe_local() -> Option<(String, Vec<String>)> {
             Err(_) => break,
         }
     }
-    answers.sort_by_key(|a| a.0);
-    answers
-        .into_iter()
-        .next()
-        .map(|(_, url, models)| (url, models))
+    let first = answers.into_iter().min_by_key(|a| a.0);
+    first.map(|(_, url, models)| (url, models))
 }
 
 #[cfg(test)]
@@ -405,6 +416,11 @@ mod tests {
             "ftp://api.openai.com/v1",
             "api.openai.com/v1",
             "http://",
+            "http://127.0.0.1:9/v1?x=@api.openai.com",
+            "http://127.0.0.1:9/v1#@api.openai.com",
+            "http://127.0.0.1:9/v1#",
+            "http://127.0.0.1:9/v1?",
+            "http://127.0.0.1:9/v1?api-version",
         ];
         for url in refused {
             match resolve(with_url(url), &vars, None) {
@@ -441,9 +457,9 @@ mod tests {
                 "https://api.anthropic.com",
             ),
             (
-                "http://127.0.0.1:9/v1?x=@api.openai.com",
+                "http://127.0.0.1:9/openai/deployments/x?api-version=2024-10-21&b=1",
                 None,
-                "http://127.0.0.1:9/v1?x=@api.openai.com",
+                "http://127.0.0.1:9/openai/deployments/x?api-version=2024-10-21&b=1",
             ),
             (
                 "http://127.0.0.1:9/anthropic",

@@ -18,13 +18,6 @@ impl Env {
         }
     }
 
-    /// An environment of the given variables (tests).
-    #[cfg(test)]
-    pub fn of(vars: &[(&str, &str)]) -> Env {
-        let vars = vars.iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Env { vars }
-    }
-
     /// Every variable, names and values as the OS gives them.
     pub fn vars_os(&self) -> &[(OsString, OsString)] {
         &self.vars
@@ -67,6 +60,14 @@ impl Env {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Env {
+        /// An environment of the given variables.
+        fn of(vars: &[(&str, &str)]) -> Env {
+            let vars = vars.iter().map(|(k, v)| (k.into(), v.into())).collect();
+            Env { vars }
+        }
+    }
 
     #[test]
     fn empty_values_are_set_but_not_non_empty() {

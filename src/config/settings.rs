@@ -68,6 +68,10 @@ impl Settings {
                 path.display()
             )
         })?;
+        if !json.is_object() {
+            let path = path.display();
+            return Err(format!("{path} must hold a JSON object; fix or remove it"));
+        }
         Ok(Settings::from_json(json))
     }
 

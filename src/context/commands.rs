@@ -6,6 +6,7 @@
 //! Expanding one fills in `$ARGUMENTS` and `$1`…`$9`, attaches `@file`s the gate lets
 //! the model read, and runs `` !`command` `` lines only when the gate allows them.
 
+use super::instructions::up_to_root;
 use super::skills::frontmatter;
 use crate::approval::{Gate, Verdict};
 use crate::sandbox::Grant;
@@ -48,12 +49,8 @@ pub fn search_dirs(
 ) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if trusted {
-        for dir in cwd.ancestors() {
-            dirs.push(dir.join(".claude/commands"));
-            if dir == repo_root {
-                break;
-            }
-        }
+        let project = up_to_root(cwd, repo_root).into_iter();
+        dirs.extend(project.map(|dir| dir.join(".claude/commands")));
     }
     dirs.extend(home.map(|h| h.join(".claude/commands")));
     dirs

@@ -68,6 +68,18 @@ pub fn repo_root(cwd: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// `cwd` and its parents up to `root` (itself included), nearest first.
+pub fn up_to_root<'a>(cwd: &'a Path, root: &Path) -> Vec<&'a Path> {
+    let mut dirs = Vec::new();
+    for dir in cwd.ancestors() {
+        dirs.push(dir);
+        if dir == root {
+            break;
+        }
+    }
+    dirs
+}
+
 /// One part per file, each under a line naming it: the user's files, then the
 /// repository's from its root down to `cwd` (nearest last), each followed by what it
 /// imports. Over `TOTAL_MAX`, the rest is cut with a note.
@@ -82,14 +94,7 @@ pub fn load(cwd: &Path, home: Option<&Path>, nib_config: Option<&Path>) -> Found
     for path in user.iter().flatten() {
         files.add(path, Scope::User, 0);
     }
-    let mut dirs: Vec<&Path> = Vec::new();
-    for dir in cwd.ancestors() {
-        dirs.push(dir);
-        if dir == root {
-            break;
-        }
-    }
-    for dir in dirs.into_iter().rev() {
+    for dir in up_to_root(cwd, &root).into_iter().rev() {
         for name in NAMES {
             files.add(&dir.join(name), Scope::Project(&root), 0);
         }
@@ -139,22 +144,17 @@ pub fn for_path(
         }
     }
     let labelled = files.found.into_iter().map(|(path, text)| {
-        let label = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let label = path.strip_prefix(root).unwrap_or(&path).display();
+        let label = label.to_string();
         let text = format!("\n\n[instructions from {label}]\n{text}");
         (label, text)
     });
-    let text = cap(labelled.collect())
-        .into_iter()
-        .map(|p| p.text)
-        .collect();
-    (text, files.refused)
+    let parts = cap(labelled.collect());
+    (parts.into_iter().map(|p| p.text).collect(), files.refused)
 }
 
 /// The files found so far, each once (by canonical path), in order.
+#[derive(Default)]
 struct Files<'a> {
     home: Option<&'a Path>,
     seen: HashSet<PathBuf>,
@@ -167,9 +167,7 @@ impl<'a> Files<'a> {
     fn new(home: Option<&'a Path>) -> Files<'a> {
         Files {
             home,
-            seen: HashSet::new(),
-            found: Vec::new(),
-            refused: Vec::new(),
+            ..Files::default()
         }
     }
 

@@ -4,6 +4,7 @@
 //!
 //! Whether reading a skill's folder needs approval is the gate's business.
 
+use super::instructions::up_to_root;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -44,12 +45,9 @@ pub fn search_dirs(
     nib_config: Option<&Path>,
 ) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    for dir in cwd.ancestors() {
+    for dir in up_to_root(cwd, repo_root) {
         dirs.push(dir.join(".claude/skills"));
         dirs.push(dir.join(".agents/skills"));
-        if dir == repo_root {
-            break;
-        }
     }
     if let Some(home) = home {
         dirs.push(home.join(".claude/skills"));
@@ -193,18 +191,13 @@ struct Front {
 /// Unknown keys (and their nested maps or lists) are ignored. No frontmatter: all body.
 fn parse(text: &str) -> Front {
     let (fields, body) = frontmatter(text);
-    let mut front = Front {
+    // A key given twice: the last one counts.
+    let last = |key: &str| fields.iter().rev().find(|(k, _)| k == key);
+    Front {
+        name: last("name").map(|(_, v)| v.clone()),
+        description: last("description").map(|(_, v)| v.clone()),
         body,
-        ..Front::default()
-    };
-    for (key, value) in fields {
-        match key.as_str() {
-            "name" => front.name = Some(value),
-            "description" => front.description = Some(value),
-            _ => {}
-        }
     }
-    front
 }
 
 /// The `key: value` fields of a Markdown file's frontmatter and the body after it (all
@@ -264,25 +257,21 @@ fn scalar(value: &str, more: &[&str]) -> String {
     if is_block {
         return block(plain.starts_with('>'), more);
     }
-    let joined = std::iter::once(value)
-        .chain(more.iter().map(|l| l.trim()))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
     match value.chars().next() {
         // Nothing on the key's line: a nested map or list, which nib does not read.
         None => String::new(),
-        Some('"') => unquote(&joined[1..], '"'),
-        Some('\'') => unquote(&joined[1..], '\''),
-        Some(_) => {
-            let rest = more.iter().map(|l| strip_comment(l.trim()));
-            std::iter::once(plain)
-                .chain(rest)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
+        Some(quote @ ('"' | '\'')) => {
+            let joined = join_lines(value, more.iter().map(|l| l.trim()));
+            unquote(&joined[1..], quote)
         }
+        Some(_) => join_lines(plain, more.iter().map(|l| strip_comment(l.trim()))),
     }
+}
+
+/// `first` and the `rest` that are not empty, joined by spaces.
+fn join_lines<'a>(first: &'a str, rest: impl Iterator<Item = &'a str>) -> String {
+    let lines = std::iter::once(first).chain(rest).filter(|l| !l.is_empty());
+    lines.collect::<Vec<_>>().join(" ")
 }
 
 /// A plain value without its ` # comment`.

@@ -1,6 +1,7 @@
 //! The Landlock ABI (linux/landlock.h) by hand: three system calls, the access
 //! rights nib uses, and which ABI version handles what.
 
+use super::check;
 use std::io;
 
 const CREATE_RULESET_VERSION: u32 = 1;
@@ -109,7 +110,7 @@ pub fn add_path(ruleset: libc::c_int, parent: libc::c_int, access: u64) -> io::R
         parent_fd: parent,
     };
     // SAFETY: attr is a valid path-beneath attribute; both fds are open.
-    let ret = unsafe {
+    check(unsafe {
         libc::syscall(
             libc::SYS_landlock_add_rule,
             ruleset,
@@ -117,18 +118,11 @@ pub fn add_path(ruleset: libc::c_int, parent: libc::c_int, access: u64) -> io::R
             &attr,
             0u32,
         )
-    };
-    match ret {
-        -1 => Err(io::Error::last_os_error()),
-        _ => Ok(()),
-    }
+    })
 }
 
 /// In the child: async-signal-safe.
 pub fn restrict(ruleset: libc::c_int) -> io::Result<()> {
     // SAFETY: a plain system call on an open descriptor.
-    match unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) } {
-        -1 => Err(io::Error::last_os_error()),
-        _ => Ok(()),
-    }
+    check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) })
 }

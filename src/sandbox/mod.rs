@@ -19,7 +19,8 @@ use std::process::Command;
 mod landlock;
 mod namespace;
 
-use namespace::{Maps, Mount, check};
+use crate::paths::canonical_prefix;
+use namespace::{Maps, Mount};
 
 /// How far commands reach (`--sandbox`, settings `sandbox`), named as Codex names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,24 +33,25 @@ pub enum Level {
     Off,
 }
 
+/// Each level and its name, for `parse` and `name` alike.
+const LEVELS: [(Level, &str); 3] = [
+    (Level::ReadOnly, "read-only"),
+    (Level::WorkspaceWrite, "workspace-write"),
+    (Level::Off, "off"),
+];
+
 impl Level {
     pub const NAMES: &str = "read-only, workspace-write or off";
 
     pub fn parse(s: &str) -> Option<Level> {
-        match s {
-            "read-only" => Some(Level::ReadOnly),
-            "workspace-write" => Some(Level::WorkspaceWrite),
-            "off" => Some(Level::Off),
-            _ => None,
-        }
+        LEVELS.iter().find(|(_, name)| *name == s).map(|(l, _)| *l)
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Level::ReadOnly => "read-only",
-            Level::WorkspaceWrite => "workspace-write",
-            Level::Off => "off",
-        }
+        LEVELS
+            .iter()
+            .find(|(l, _)| *l == self)
+            .map_or("", |(_, n)| n)
     }
 }
 
@@ -173,7 +175,10 @@ impl Sandbox {
     ) -> Sandbox {
         let support = match level {
             Level::Off => Support::default(),
-            _ => Support::probe(),
+            _ => Support {
+                landlock: landlock::abi(),
+                namespaces: namespace::works(),
+            },
         };
         let mut deny_read: Vec<PathBuf> = home
             .map(|h| DENY_READ_IN_HOME.iter().map(|p| h.join(p)).collect())
@@ -185,11 +190,15 @@ impl Sandbox {
             level,
             support,
             workspace: workspace.to_path_buf(),
-            temp: canonical(&temp),
+            temp: canonical_prefix(&temp),
             read_dirs: Vec::new(),
-            writable: options.writable.iter().map(|p| canonical(p)).collect(),
-            deny_read: deny_read.iter().map(|p| canonical(p)).collect(),
-            read_only: nib_dirs.iter().map(|p| canonical(p)).collect(),
+            writable: options
+                .writable
+                .iter()
+                .map(|p| canonical_prefix(p))
+                .collect(),
+            deny_read: deny_read.iter().map(|p| canonical_prefix(p)).collect(),
+            read_only: nib_dirs.iter().map(|p| canonical_prefix(p)).collect(),
             network: options.network.unwrap_or(true),
             auto: options.auto,
         }
@@ -203,7 +212,7 @@ impl Sandbox {
 
     /// Lets commands of the read-only set read under `dir` too (a skill's folder).
     pub fn add_read_dir(&mut self, dir: &Path) {
-        self.read_dirs.push(canonical(dir));
+        self.read_dirs.push(canonical_prefix(dir));
     }
 
     /// The level in effect: `Off` where the kernel offers no sandbox.
@@ -315,12 +324,7 @@ impl Sandbox {
             }
             Reach::Write { .. } => {
                 ruleset.cover(Path::new("/"), read, &self.deny_read)?;
-                let shared = Path::new(SHARED_MEMORY);
-                let roots = [&self.workspace, &self.temp]
-                    .into_iter()
-                    .chain(&self.writable)
-                    .map(PathBuf::as_path)
-                    .chain([shared]);
+                let roots = self.writable_roots().chain([Path::new(SHARED_MEMORY)]);
                 for root in roots {
                     ruleset.cover(root, write, &self.deny_read)?;
                 }
@@ -343,10 +347,16 @@ impl Sandbox {
         Ok(Prepared {
             ruleset,
             namespaces: !mounts.is_empty() || new_net,
-            maps: Maps::current()?,
+            maps: Maps::current(),
             mounts,
             new_net,
         })
+    }
+
+    /// The trees a writing command may write: the workspace, the temp dir, `writable`.
+    fn writable_roots(&self) -> impl Iterator<Item = &Path> {
+        let roots = [&self.workspace, &self.temp].into_iter();
+        roots.chain(&self.writable).map(PathBuf::as_path)
     }
 
     /// Bind mounts for the child: pins, then read-only files and folders inside the
@@ -370,10 +380,7 @@ impl Sandbox {
         }
         let inside = READ_ONLY_INSIDE.iter().map(|rel| self.workspace.join(rel));
         for path in inside.chain(self.read_only.iter().cloned()) {
-            let writable = [&self.workspace, &self.temp]
-                .into_iter()
-                .chain(&self.writable)
-                .any(|w| path.starts_with(w));
+            let writable = self.writable_roots().any(|w| path.starts_with(w));
             if writable && path.exists() {
                 out.push(Mount::new(&path, true)?);
             }
@@ -437,27 +444,21 @@ pub fn blocked_note(reach: Reach, failed: bool, output: &str) -> Option<String> 
              nothing and reach no network (so it does for commands run without asking, and \
              for every command at --sandbox read-only)"
         }
-        (_, Reach::Write { network }) => match network {
-            true => {
-                "nib's sandbox lets commands write only the workspace and the temp dir (not \
-                 .git/hooks, .git/config, .claude/), and read nothing under ~/.ssh and other \
-                 credential folders"
-            }
-            false => {
-                "nib's sandbox lets this command write only the workspace and the temp dir \
-                 (not .git/hooks, .git/config, .claude/), read nothing under ~/.ssh and other \
-                 credential folders, and reach no network"
-            }
-        },
+        (_, Reach::Write { network: true }) => {
+            "nib's sandbox lets commands write only the workspace and the temp dir (not \
+             .git/hooks, .git/config, .claude/), and read nothing under ~/.ssh and other \
+             credential folders"
+        }
+        (_, Reach::Write { network: false }) => {
+            "nib's sandbox lets this command write only the workspace and the temp dir \
+             (not .git/hooks, .git/config, .claude/), read nothing under ~/.ssh and other \
+             credential folders, and reach no network"
+        }
     };
     Some(format!(
         "note: {what}; if this is needed, the user can allow the command with a rule, add \
          the path to sandbox.writable in settings, or run nib with --sandbox off\n"
     ))
-}
-
-fn canonical(path: &Path) -> PathBuf {
-    crate::paths::canonical_prefix(path)
 }
 
 /// What this kernel offers.
@@ -469,12 +470,11 @@ struct Support {
     namespaces: bool,
 }
 
-impl Support {
-    fn probe() -> Support {
-        Support {
-            landlock: landlock::abi(),
-            namespaces: namespace::works(),
-        }
+/// A system call's result: -1 is the error in `errno`.
+fn check(ret: impl Into<i64>) -> io::Result<()> {
+    match ret.into() {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
     }
 }
 
@@ -510,7 +510,7 @@ impl Prepared {
             }
             // Last: a restricted process can no longer change mounts, so the read-only
             // binds above cannot be undone even by root in the new namespace.
-            self.ruleset.restrict()
+            landlock::restrict(self.ruleset.fd.as_raw_fd())
         }
     }
 }
@@ -569,11 +569,6 @@ impl Ruleset {
             self.cover(&entry.path(), access, denied)?;
         }
         Ok(())
-    }
-
-    /// In the child.
-    fn restrict(&self) -> io::Result<()> {
-        landlock::restrict(self.fd.as_raw_fd())
     }
 }
 

@@ -2,6 +2,7 @@
 //! mounts of paths onto themselves, read-only or just pinned. What runs in the child
 //! (after fork, before exec) only makes system calls on memory prepared before.
 
+use super::check;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -28,13 +29,6 @@ pub fn works() -> bool {
     }
 }
 
-pub fn check(ret: libc::c_int) -> io::Result<()> {
-    match ret {
-        -1 => Err(io::Error::last_os_error()),
-        _ => Ok(()),
-    }
-}
-
 /// The uid and gid maps of the new user namespace: the same ids inside as outside.
 pub struct Maps {
     uid: Vec<u8>,
@@ -42,13 +36,13 @@ pub struct Maps {
 }
 
 impl Maps {
-    pub fn current() -> io::Result<Maps> {
+    pub fn current() -> Maps {
         // SAFETY: getuid and getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        Ok(Maps {
+        Maps {
             uid: format!("{uid} {uid} 1").into_bytes(),
             gid: format!("{gid} {gid} 1").into_bytes(),
-        })
+        }
     }
 
     /// In the child.

@@ -25,6 +25,11 @@ pub fn warning(text: &str) {
     eprintln!("nib: warning: {}", sanitize(text));
 }
 
+/// Each line a `warning`.
+pub fn warnings(lines: &[String]) {
+    lines.iter().for_each(|line| warning(line));
+}
+
 /// `nib: …` on stderr: something nib did or left out that is not a problem.
 pub fn notice(text: &str) {
     eprintln!("nib: {}", sanitize(text));
@@ -53,10 +58,9 @@ pub fn stdout(text: &str) {
 
 /// `nib sessions` with nothing to list.
 pub fn no_sessions(all: bool) {
-    let hint = if all {
-        ""
-    } else {
-        " in this directory (try --all)"
+    let hint = match all {
+        true => "",
+        false => " in this directory (try --all)",
     };
     eprintln!("no sessions{hint}");
 }

@@ -386,18 +386,19 @@ pub struct Spinner {
 
 impl Spinner {
     pub fn start(label: &str, style: Style) -> Spinner {
-        let tokens = Arc::new(AtomicU64::new(0));
+        let mut spinner = Spinner {
+            tokens: Arc::default(),
+            stop: None,
+            thread: None,
+        };
         if !io::stderr().is_terminal() {
-            return Spinner {
-                tokens,
-                stop: None,
-                thread: None,
-            };
+            return spinner;
         }
         let (tx, rx) = mpsc::channel::<()>();
-        let shared = Arc::clone(&tokens);
+        let shared = Arc::clone(&spinner.tokens);
         let label = label.to_string();
-        let thread = thread::spawn(move || {
+        spinner.stop = Some(tx);
+        spinner.thread = Some(thread::spawn(move || {
             let started = Instant::now();
             for frame in 0.. {
                 let n = shared.load(Ordering::Relaxed);
@@ -413,12 +414,8 @@ impl Spinner {
             }
             let _ = write!(io::stderr(), "{CLEAR_LINE}");
             let _ = io::stderr().flush();
-        });
-        Spinner {
-            tokens,
-            stop: Some(tx),
-            thread: Some(thread),
-        }
+        }));
+        spinner
     }
 
     pub fn set_tokens(&self, n: u64) {

@@ -9,6 +9,7 @@ mod approvals;
 mod claude_setup;
 mod cli;
 mod commands;
+mod config_errors;
 mod context;
 mod durable;
 mod economy;
