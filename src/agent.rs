@@ -251,14 +251,11 @@ impl Agent {
     pub fn run(&mut self, prompt: &str, ui: &mut dyn Ui) -> TaskResult {
         self.parts.cancel.store(false, Ordering::SeqCst);
         self.calls = guard::Calls::default();
-        let mut result = TaskResult::new(Stop::MaxTurns);
         let prompt = match self.prompt_hooks(prompt, ui) {
             Ok(prompt) => prompt,
-            Err(why) => {
-                result.stop = Stop::Error(why);
-                return result;
-            }
+            Err(why) => return TaskResult::new(Stop::Error(why)),
         };
+        let mut result = TaskResult::new(Stop::MaxTurns);
         self.user_message(ui, prompt);
         result.stop = self.turns(ui, &mut result);
         let totals = *self.session.totals();

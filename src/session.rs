@@ -90,10 +90,10 @@ impl Session {
         check_id(args)?;
         let previous = args.resume.as_ref().map(|r| find(r, &origin)).transpose()?;
         let mut session = Session::empty(origin, endpoint);
+        if let Some(id) = &args.session_id {
+            session.name(id.clone(), endpoint)?;
+        }
         let Some(path) = previous else {
-            if let Some(id) = &args.session_id {
-                session.name(id.clone(), endpoint)?;
-            }
             return Ok((session, Vec::new()));
         };
         let loaded = journal::load(&path)?;
@@ -111,9 +111,6 @@ impl Session {
                 session.id = loaded.meta.id;
             }
             return Ok((session, warnings));
-        }
-        if let Some(id) = &args.session_id {
-            session.name(id.clone(), endpoint)?;
         }
         if let Some(new) = session.pending.as_mut() {
             new.meta.forked_from = Some(loaded.meta.id.clone());
@@ -268,8 +265,9 @@ impl Session {
         self.totals.turns += 1;
     }
 
-    pub fn redactor(&self) -> &Redactor {
-        &self.redactor
+    /// `text` with nib's own keys masked, for tool output before the model or the UI sees it.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact_known(text).into_owned()
     }
 
     /// `/model`: the new endpoint's key is masked from now on, in place of the old one.
@@ -320,13 +318,8 @@ impl Session {
     /// journal holds it; `Ok(false)`: this session keeps no journal (run without one).
     pub fn save_change(&mut self, id: &str, change: &Change) -> Result<bool, Unsaved> {
         let Some(journal) = self.journal.as_mut() else {
-            return match &self.unsaved {
-                Some(why) => Err(Unsaved {
-                    why: why.clone(),
-                    warning: None,
-                }),
-                None => Ok(false),
-            };
+            let why = self.unsaved.clone();
+            return why.map_or(Ok(false), |why| Err(Unsaved { why, warning: None }));
         };
         let record = Record::Change {
             id: id.to_string(),

@@ -13,7 +13,6 @@ use crate::tools::disk::Links;
 use crate::tools::fs::Plan;
 use crate::tools::{self, Action, Outcome};
 use serde_json::json;
-use std::borrow::Cow;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -115,9 +114,7 @@ impl Agent {
             (_, Some(Ok(plan))) => self.apply(call, plan, ui),
         };
         outcome.content = tools::clip::shrink(&outcome.content, limit);
-        if let Cow::Owned(masked) = self.session.redactor().redact_known(&outcome.content) {
-            outcome.content = masked;
-        }
+        outcome.content = self.session.redact(&outcome.content);
         if !outcome.is_error {
             self.note_file(&action, &mut outcome, ui);
         }
@@ -300,11 +297,7 @@ impl Agent {
     pub fn run_user_command(&self, action: &Action) -> Outcome {
         // The person typed it: approved, and confined as any approved command.
         let mut outcome = tools::execute(action, &self.tool_context(Grant::Approved, &|_| true));
-        outcome.content = self
-            .session
-            .redactor()
-            .redact_known(&outcome.content)
-            .into_owned();
+        outcome.content = self.session.redact(&outcome.content);
         outcome
     }
 }

@@ -46,7 +46,7 @@ impl Agent {
     /// llama.cpp on this machine answers in milliseconds; Anthropic is asked only when
     /// the request might come near the compaction mark, which the upper bound of a
     /// token a byte tells), else the last count plus a calibrated estimate of the rest.
-    pub(super) fn input_tokens(&mut self) -> u64 {
+    pub fn input_tokens(&mut self) -> u64 {
         let fixed = self.fixed_tokens();
         let estimate = self.tally.tokens(&self.session.messages, fixed);
         if self.tally.is_exact(&self.session.messages) || self.tally.no_counts {
@@ -77,24 +77,9 @@ impl Agent {
         self.parts.window.tokens(&probe)
     }
 
-    fn window_mark(&mut self) -> u64 {
-        self.parts.window.mark(&probe)
-    }
-
     pub(super) fn window_full(&mut self) -> bool {
         let used = self.input_tokens();
         self.parts.window.is_full(used, &probe)
-    }
-
-    /// How full the window is: (tokens the next request would take, the window).
-    pub fn fill(&mut self) -> (u64, u64) {
-        (self.input_tokens(), self.window_tokens())
-    }
-
-    /// `/compact`: makes room on demand (see `make_room`), summarising when it can.
-    /// Returns how many messages changed (0 when nothing was worth it).
-    pub fn compact(&mut self, ui: &mut dyn Ui) -> Result<usize, Stop> {
-        self.make_room(ui, true)
     }
 
     /// Makes room in the context window, cheapest loss first: old tool results become
@@ -102,9 +87,10 @@ impl Agent {
     /// compaction mark; if it still does not (or `summarise` asks for it), the older
     /// part of the conversation becomes a summary written by the model, recent prompts
     /// and the latest tool exchange kept verbatim. When the summary request fails, the
-    /// older part is dropped with a note. Returns how many messages changed.
-    pub(super) fn make_room(&mut self, ui: &mut dyn Ui, summarise: bool) -> Result<usize, Stop> {
-        let mark = self.window_mark();
+    /// older part is dropped with a note (`/compact` asks for the summary). Returns how
+    /// many messages changed, 0 when nothing was worth it.
+    pub fn make_room(&mut self, ui: &mut dyn Ui, summarise: bool) -> Result<usize, Stop> {
+        let mark = self.parts.window.mark(&probe);
         let cleared = compact::clear_old_results(&mut self.session.messages);
         let mut cut = 0;
         let mut max = compact::latest_result_bytes(&self.session.messages);

@@ -269,8 +269,7 @@ impl Repl {
         self.open_pending();
         self.view.start_task("thinking");
         let result = task(&mut self.agent, &mut self.view);
-        let typed = self.view.end_task();
-        self.editor.prefill(&typed);
+        self.editor.prefill(&self.view.end_task());
         match &result.stop {
             Stop::Done => {}
             Stop::Interrupted => say(&self.style().paint(Paint::Yellow, "interrupted")),
@@ -317,9 +316,8 @@ impl Repl {
         }
         self.open_pending();
         self.view.start_task("summarizing");
-        let done = self.agent.compact(&mut self.view);
-        let typed = self.view.end_task();
-        self.editor.prefill(&typed);
+        let done = self.agent.make_room(&mut self.view, true);
+        self.editor.prefill(&self.view.end_task());
         match done {
             Ok(0) => say("nothing to compact: the conversation is already short"),
             Ok(_) => {}
@@ -402,8 +400,7 @@ impl Repl {
         }
         self.view.start_task("running");
         let outcome = self.agent.run_user_command(&action);
-        let typed = self.view.end_task();
-        self.editor.prefill(&typed);
+        self.editor.prefill(&self.view.end_task());
         self.view.tool_done(true, &outcome);
         self.notes.push(format!(
             "[the user ran a shell command themselves: `{command}`; it printed:]\n{}",
@@ -415,12 +412,11 @@ impl Repl {
     /// later sessions) and told to the model with the next prompt; never sent alone.
     fn note(&mut self, note: &str) {
         let path = self.view.workspace.root.join(NOTES_FILE);
-        let line = format!("- {note}\n");
         let mut text = std::fs::read_to_string(&path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(&line);
+        text.push_str(&format!("- {note}\n"));
         if let Err(e) = std::fs::write(&path, text) {
             return self.warn(&format!(
                 "cannot write {NOTES_FILE}: {e}; the note is not kept"

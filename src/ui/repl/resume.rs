@@ -100,11 +100,7 @@ impl Repl {
                 .map(|s| s.path.clone()),
         };
         match chosen {
-            Some(path) => {
-                if let Err(e) = self.resume(&path) {
-                    self.warn(&e);
-                }
-            }
+            Some(path) => self.resume(&path).unwrap_or_else(|e| self.warn(&e)),
             None if answer.is_empty() => {}
             None => self.warn(&format!("no session {answer} in the list")),
         }

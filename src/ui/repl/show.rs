@@ -78,7 +78,7 @@ impl Repl {
         }
         let tokens = term::format_tokens(window);
         self.dim(&format!("estimated tokens · window {tokens} tokens"));
-        let (used, window) = self.agent.fill();
+        let used = self.agent.input_tokens();
         say(&format!("  {}", crate::ui::context_line(used, window)));
         say(&format!(
             "  {:<14} {tools:>7} bytes in every request",
