@@ -543,18 +543,12 @@ impl Lock {
                     let pid = fs::read_to_string(&path)
                         .ok()
                         .and_then(|s| s.trim().parse::<u32>().ok());
-                    match pid {
-                        Some(pid) if pid_alive(pid) => {
-                            return Err(JournalError::Locked {
-                                id: id.to_string(),
-                                pid,
-                            });
-                        }
-                        // Stale: its owner died (kill -9). Take it over.
-                        _ => {
-                            let _ = fs::remove_file(&path);
-                        }
+                    if let Some(pid) = pid.filter(|pid| pid_alive(*pid)) {
+                        let id = id.to_string();
+                        return Err(JournalError::Locked { id, pid });
                     }
+                    // Stale: its owner died (kill -9). Take it over.
+                    let _ = fs::remove_file(&path);
                 }
                 Err(e) => return Err(io_err(&path)(e)),
             }
@@ -599,14 +593,7 @@ pub fn new_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    [&h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]].join("-")
 }
 
 /// RFC 3339 UTC time for a unix time in milliseconds.

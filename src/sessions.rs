@@ -140,8 +140,7 @@ pub fn undo(path: &Path, cwd: &Path, count: usize) -> Result<Vec<Undone>, String
             meta.cwd.display()
         ));
     }
-    let id = meta.id;
-    let mut journal = Journal::reopen(path, &id).map_err(|e| e.to_string())?;
+    let mut journal = Journal::reopen(path, &meta.id).map_err(|e| e.to_string())?;
     undo_in(&mut journal, count)
 }
 
