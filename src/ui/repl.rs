@@ -20,7 +20,6 @@ use crate::cli::{Args, ExitCode, Resume};
 use crate::config::{Config, Dirs};
 use crate::context;
 use crate::model::Client;
-use crate::paths::Workspace;
 use crate::tools::{self, Action};
 use std::io::{self, Write};
 
@@ -101,14 +100,10 @@ struct Repl {
 impl Repl {
     fn new(args: &Args, dirs: &Dirs, setup: Setup) -> Repl {
         let history = dirs.data.as_ref().map(|d| d.join("nib").join("history"));
-        let workspace = Workspace {
-            root: setup.config.cwd.clone(),
-            home: dirs.home.clone(),
-        };
         let view = View::new(
             Style::detect(setup.config.env.var_os("NO_COLOR")),
             setup.agent.parts().cancel.clone(),
-            workspace,
+            setup.agent.parts().workspace.clone(),
         );
         Repl {
             start_mode: setup.agent.parts().gate.mode(),
@@ -122,18 +117,13 @@ impl Repl {
         }
     }
 
-    fn style(&self) -> Style {
-        self.view.style
-    }
-
     fn dim(&self, text: &str) {
-        say(&self.style().paint(Paint::Dim, text));
+        say(&self.view.style.paint(Paint::Dim, text));
     }
 
     fn warn(&self, text: &str) {
-        say(&self
-            .style()
-            .paint(Paint::Yellow, &format!("nib: {}", sanitize(text))));
+        let text = format!("nib: {}", sanitize(text));
+        say(&self.view.style.paint(Paint::Yellow, &text));
     }
 
     fn greet(&self) {
@@ -165,7 +155,7 @@ impl Repl {
                 self.warn(&format!("history is not saved: {e}"));
             }
             let root = self.view.workspace.root.clone();
-            let prompt = self.style().paint(Paint::Bold, PROMPT);
+            let prompt = self.view.style.paint(Paint::Bold, PROMPT);
             let gate = &self.agent.parts().gate;
             let custom = self.custom_names();
             let mut commands: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
@@ -272,7 +262,7 @@ impl Repl {
         self.editor.prefill(&self.view.end_task());
         match &result.stop {
             Stop::Done => {}
-            Stop::Interrupted => say(&self.style().paint(Paint::Yellow, "interrupted")),
+            Stop::Interrupted => say(&self.view.style.paint(Paint::Yellow, "interrupted")),
             other => self.warn(&describe(other)),
         }
     }
@@ -396,7 +386,7 @@ impl Repl {
         };
         if let Verdict::Deny(why) = self.agent.parts().gate.check(&action) {
             let line = refusal_line(&sanitize(command), &why);
-            return say(&self.style().paint(Paint::Red, &line));
+            return say(&self.view.style.paint(Paint::Red, &line));
         }
         self.view.start_task("running");
         let outcome = self.agent.run_user_command(&action);
