@@ -325,7 +325,7 @@ impl Agent {
             }
             let changes_files =
                 |c: &ToolCall| matches!(Tool::from_name(&c.name), Some(Tool::Write | Tool::Edit));
-            if let (None, Some(why)) = (self.session.journal(), self.session.unsaved())
+            if let Some(why) = self.session.unsaved()
                 && reply.calls.iter().any(changes_files)
             {
                 return Stop::Error(format!(

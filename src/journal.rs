@@ -393,13 +393,8 @@ pub fn load(path: &Path) -> Result<Loaded, JournalError> {
             Err(e) => skipped.push(format!("{}:{}: {e}", path.display(), n + 1)),
         }
     }
-    let meta = meta.ok_or_else(|| JournalError::Io {
-        path: path.to_path_buf(),
-        err: io::Error::new(
-            io::ErrorKind::InvalidData,
-            "no meta record; not a nib journal",
-        ),
-    })?;
+    let meta = meta.ok_or_else(|| io::Error::other("no meta record; not a nib journal"));
+    let meta = meta.map_err(io_err(path))?;
     Ok(Loaded {
         meta,
         entries,
@@ -611,12 +606,8 @@ pub fn rfc3339(ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (hour, min, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    format!("{y:04}-{m:02}-{d:02}T{hour:02}:{min:02}:{sec:02}Z")
 }
 
 #[cfg(test)]

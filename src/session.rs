@@ -245,9 +245,9 @@ impl Session {
         Some(dir.join(format!("{}.jsonl", new.meta.id)))
     }
 
-    /// Why no file may be changed, when the journal cannot take changes.
+    /// Why no file may be changed, while the journal cannot take changes.
     pub fn unsaved(&self) -> Option<&str> {
-        self.unsaved.as_deref()
+        self.unsaved.as_deref().filter(|_| self.journal.is_none())
     }
 
     pub fn totals(&self) -> &Totals {

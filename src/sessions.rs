@@ -171,12 +171,11 @@ pub fn undo_in(journal: &mut Journal, count: usize) -> Result<Vec<Undone>, Strin
                 return if done.is_empty() { Err(msg) } else { Ok(done) };
             }
         };
-        journal
-            .append(Record::Undo {
-                id: id.clone(),
-                path: change.path.clone(),
-            })
-            .map_err(|e| e.to_string())?;
+        let undo = Record::Undo {
+            id: id.clone(),
+            path: change.path.clone(),
+        };
+        journal.append(undo).map_err(|e| e.to_string())?;
         done.extend(what);
     }
     journal.sync().map_err(|e| e.to_string())?;

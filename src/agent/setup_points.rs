@@ -38,10 +38,9 @@ impl Agent {
         // Hooks run as approved commands do; a command's `!` lines get their own.
         let ctx = self.tool_context(Grant::Approved, &|_| false);
         let expanded = crate::context::commands::expand(command, args, &self.parts.gate, &ctx);
-        expanded
-            .notes
-            .into_iter()
-            .for_each(|n| ui.event(Event::Warning(n)));
+        for note in expanded.notes {
+            ui.event(Event::Warning(note));
+        }
         let result = self.run(&expanded.prompt, ui);
         (self.parts.gate, self.parts.client.endpoint.model) = (gate, model);
         result
