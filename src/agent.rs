@@ -498,10 +498,8 @@ impl Agent {
 
     /// Adds one request's tokens and their price to the session's totals.
     fn charge(&mut self, usage: &Usage) {
-        let cost = self
-            .parts
-            .prices
-            .cost(&self.parts.client.endpoint.model, usage);
+        let model = &self.parts.client.endpoint.model;
+        let cost = self.parts.prices.cost(model, usage);
         self.session.charge(usage, cost);
     }
 }

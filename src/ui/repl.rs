@@ -333,9 +333,7 @@ impl Repl {
             }
             args.provider = Some(p);
         }
-        if switch.base_url.is_some() {
-            args.base_url = switch.base_url;
-        }
+        args.base_url = switch.base_url.or(args.base_url);
         let resolved = self.config.endpoint(&args).map_err(|e| e.to_string())?;
         if resolved.source == crate::config::endpoint::Source::Probe {
             super::report::found_locally(&resolved.endpoint);
