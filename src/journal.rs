@@ -237,10 +237,8 @@ pub fn sessions_root(data_dir: &Path) -> PathBuf {
 /// of the whole path, so that two directories (`proj.v2`, `proj_v2`) never share one.
 pub fn project_dir(root: &Path, cwd: &Path) -> PathBuf {
     let slug: String = slug(cwd).chars().take(MAX_SLUG).collect();
-    root.join(format!(
-        "{slug}-{:016x}",
-        stable_hash(cwd.as_os_str().as_bytes())
-    ))
+    let hash = stable_hash(cwd.as_os_str().as_bytes());
+    root.join(format!("{slug}-{hash:016x}"))
 }
 
 /// The folder older versions of nib used: the slug alone, which two directories can
@@ -482,10 +480,8 @@ pub fn exists(root: &Path, id: &str) -> bool {
 /// An id nib accepts from the user: it becomes a file name, so only letters, digits,
 /// `-` and `_`, at most `MAX_ID` of them.
 pub fn valid_id(id: &str) -> bool {
-    (1..=MAX_ID).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    (1..=MAX_ID).contains(&id.len()) && id.chars().all(allowed)
 }
 
 /// All session folders under `root`.
@@ -548,9 +544,8 @@ impl Lock {
                 Err(e) => return Err(io_err(&path)(e)),
             }
         }
-        Err(io_err(&path)(io::Error::other(
-            "could not take the session lock",
-        )))
+        let failed = io::Error::other("could not take the session lock");
+        Err(io_err(&path)(failed))
     }
 }
 
