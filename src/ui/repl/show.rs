@@ -168,17 +168,12 @@ fn context_rows(rows: &[(String, u64)], window: u64) -> Vec<String> {
         .map(|l| term::display_width(l))
         .max()
         .unwrap_or(0);
-    let mut out = vec![format!(
-        "  {:<width$}  {:>8}  {:>6}",
-        "", "tokens", "window"
-    )];
+    let head = format!("  {:<width$}  {:>8}  {:>6}", "", "tokens", "window");
+    let mut out = vec![head];
     for (label, (_, tokens)) in labels.iter().zip(rows) {
-        let pad = width - term::display_width(label);
+        let pad = " ".repeat(width - term::display_width(label));
         let share = 100.0 * *tokens as f64 / window.max(1) as f64;
-        out.push(format!(
-            "  {label}{}  {tokens:>8}  {share:>5.1}%",
-            " ".repeat(pad)
-        ));
+        out.push(format!("  {label}{pad}  {tokens:>8}  {share:>5.1}%"));
     }
     out
 }
