@@ -60,6 +60,7 @@ pub fn run(
         &config.cwd.to_string_lossy(),
         &tool_names,
         agent.parts().gate.mode().name(),
+        &agent.parts().mcp.status(),
     );
     if args.stream_input {
         let code = stream_tasks(&mut agent, &mut ui);
