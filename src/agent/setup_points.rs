@@ -19,16 +19,12 @@ impl Agent {
         args: &str,
         ui: &mut dyn Ui,
     ) -> TaskResult {
-        let (gate, model) = (
-            self.parts.gate.clone(),
-            self.parts.client.endpoint.model.clone(),
-        );
+        let gate = self.parts.gate.clone();
+        let model = self.parts.client.endpoint.model.clone();
         for rule in &command.allowed_tools {
             if let Err(e) = self.parts.gate.allow(rule) {
-                ui.event(Event::Warning(format!(
-                    "/{}: allowed-tools: {e}",
-                    command.name
-                )));
+                let name = &command.name;
+                ui.event(Event::Warning(format!("/{name}: allowed-tools: {e}")));
             }
         }
         if let Some(m) = &command.model {
@@ -157,9 +153,7 @@ impl Agent {
             "tool_response": response, "tool_use_id": call.id});
         let report = self.hook(ui, hooks::Event::PostToolUse, Some(&name), fields);
         for note in report.block.into_iter().chain(report.context) {
-            outcome
-                .content
-                .push_str(&format!("\n[PostToolUse hook] {note}"));
+            outcome.content += &format!("\n[PostToolUse hook] {note}");
         }
     }
 
