@@ -84,18 +84,12 @@ fn trust_folder(dirs: &Dirs) -> Result<(), Error> {
 
 /// Whether a journal records a file change (undone or not).
 fn changed_files(path: &Path) -> bool {
-    journal::load(path).is_ok_and(|l| {
-        l.entries.iter().any(|e| {
-            matches!(
-                e.record,
-                Record::Change { .. }
-                    | Record::ToolResult {
-                        change: Some(_),
-                        ..
-                    }
-            )
-        })
-    })
+    let changed = |record: &Record| match record {
+        Record::Change { .. } => true,
+        Record::ToolResult { change, .. } => change.is_some(),
+        _ => false,
+    };
+    journal::load(path).is_ok_and(|l| l.entries.iter().any(|e| changed(&e.record)))
 }
 
 fn run_task(args: Args, config: Config) -> Result<ExitCode, Error> {

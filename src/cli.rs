@@ -360,21 +360,17 @@ impl From<crate::journal::JournalError> for Error {
 /// Parses the arguments as the OS gives them: an argument that is not UTF-8 is a usage
 /// error that names it, never a panic.
 pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, Error> {
-    let mut words = Vec::new();
-    for (i, arg) in argv.into_iter().enumerate() {
-        match arg.into_string() {
-            Ok(word) => words.push(word),
-            Err(raw) => {
-                // Shown lossy and quoted; the one place that prints errors makes it safe.
-                return Err(usage(format!(
-                    "argument {} ({:?}) is not valid UTF-8; nib takes text arguments",
-                    i + 1,
-                    raw.to_string_lossy()
-                )));
-            }
-        }
-    }
-    parse(&words)
+    let words = argv.into_iter().enumerate().map(|(i, arg)| {
+        // Shown lossy and quoted; the one place that prints errors makes it safe.
+        arg.into_string().map_err(|raw| {
+            let raw = raw.to_string_lossy();
+            let n = i + 1;
+            usage(format!(
+                "argument {n} ({raw:?}) is not valid UTF-8; nib takes text arguments"
+            ))
+        })
+    });
+    parse(&words.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Whether raw arguments ask for JSON output, for reporting a usage error in the
@@ -453,14 +449,9 @@ pub fn parse(argv: &[String]) -> Result<Args, Error> {
             "--max-turns" => args.max_turns = Some(parse_count(flag, &value(flag)?)?),
             "--max-budget-usd" => {
                 let v = value(flag)?;
-                match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() && x >= 0.0 => args.max_budget_usd = Some(x),
-                    _ => {
-                        return Err(usage(format!(
-                            "--max-budget-usd takes a number of dollars, not {v:?}"
-                        )));
-                    }
-                }
+                let dollars = v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+                let bad = format!("--max-budget-usd takes a number of dollars, not {v:?}");
+                args.max_budget_usd = Some(dollars.ok_or_else(|| usage(bad))?);
             }
             "--output-format" => {
                 let format = |v: &str| match v {

@@ -200,25 +200,17 @@ pub fn system_prompt(
     config: &Config,
     skills: &[context::Skill],
 ) -> Result<Vec<context::Part>, Error> {
-    let read = |p: &Option<PathBuf>| -> Result<Option<String>, Error> {
-        p.as_ref()
-            .map(|p| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))
-            })
-            .transpose()
+    let read = |p: &Option<PathBuf>| match p {
+        Some(p) => std::fs::read_to_string(p)
+            .map(Some)
+            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display()))),
+        None => Ok(None),
     };
-    let replace = args
-        .system_prompt
-        .clone()
-        .or(read(&args.system_prompt_file)?);
-    let append = match (
-        &args.append_system_prompt,
-        read(&args.append_system_prompt_file)?,
-    ) {
-        (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
-        (a, b) => a.clone().or(b),
-    };
+    let file = read(&args.system_prompt_file)?;
+    let replace = args.system_prompt.clone().or(file);
+    let file = read(&args.append_system_prompt_file)?;
+    let append = [args.append_system_prompt.clone(), file].into_iter();
+    let append = append.flatten().reduce(|a, b| format!("{a}\n\n{b}"));
     let nib_config = config.dirs.nib_config();
     let (parts, left_out) = context::parts(&context::Options {
         root: &config.cwd,
