@@ -49,18 +49,15 @@ pub fn run(
         session_id: agent.session().id().to_string(),
         model: agent.endpoint().model.clone(),
     };
-    if ui.progress && agent.parts().gate.mode() == Mode::Bypass {
+    let mode = agent.parts().gate.mode();
+    if ui.progress && mode == Mode::Bypass {
         report::warning(crate::ui::BYPASS_WARNING);
     }
     // MCP tools are listed too: the first request waits for the servers anyway.
     let mcp_specs = agent.parts().mcp.specs();
     let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
     tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
-    ui.start(
-        &config.cwd.to_string_lossy(),
-        &tool_names,
-        agent.parts().gate.mode().name(),
-    );
+    ui.start(&config.cwd.to_string_lossy(), &tool_names, mode.name());
     if args.stream_input {
         let code = stream_tasks(&mut agent, &mut ui);
         agent.end_session("other", &mut ui);

@@ -13,7 +13,7 @@ use crate::context;
 use crate::model::{self, Client, Endpoint};
 use crate::paths::Workspace;
 use crate::price;
-use crate::sandbox::{self, Sandbox};
+use crate::sandbox::{self, Level, Sandbox};
 use crate::secrets;
 use crate::session::{self, Session};
 use crate::tools::Tool;
@@ -159,10 +159,7 @@ fn sandbox_for(args: &Args, config: &Config, roots: &[PathBuf]) -> Result<Sandbo
     options.writable.extend(roots.iter().cloned());
     options.auto = args.auto || config.settings.auto.unwrap_or_default();
     options.temp = config.env.tmpdir();
-    let level = args
-        .sandbox
-        .or(level)
-        .unwrap_or(sandbox::Level::WorkspaceWrite);
+    let level = args.sandbox.or(level).unwrap_or(Level::WorkspaceWrite);
     let nib_dirs: Vec<PathBuf> = [config.dirs.nib_config(), config.dirs.nib_data()]
         .into_iter()
         .flatten()
