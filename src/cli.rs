@@ -376,13 +376,10 @@ pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Ar
 /// Whether raw arguments ask for JSON output, for reporting a usage error in the
 /// format a script reads even when the arguments did not parse.
 pub fn json_output(argv: &[std::ffi::OsString]) -> bool {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let words: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
     words.iter().enumerate().any(|(i, w)| {
         let value = match w.strip_prefix("--output-format") {
-            Some("") => words.get(i + 1).map(String::as_str),
+            Some("") => words.get(i + 1).map(|w| &w[..]),
             Some(v) => v.strip_prefix('='),
             None => None,
         };

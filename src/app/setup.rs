@@ -160,10 +160,8 @@ fn sandbox_for(args: &Args, config: &Config, roots: &[PathBuf]) -> Result<Sandbo
     options.auto = args.auto || config.settings.auto.unwrap_or_default();
     options.temp = config.env.tmpdir();
     let level = args.sandbox.or(level).unwrap_or(Level::WorkspaceWrite);
-    let nib_dirs: Vec<PathBuf> = [config.dirs.nib_config(), config.dirs.nib_data()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let nib_dirs = [config.dirs.nib_config(), config.dirs.nib_data()];
+    let nib_dirs: Vec<PathBuf> = nib_dirs.into_iter().flatten().collect();
     let sandbox = Sandbox::new(level, &config.cwd, home, &nib_dirs, options);
     if let Some(notice) = sandbox.notice() {
         report::notice(&notice);
