@@ -1,4 +1,4 @@
-//! Claude Code hooks (REFERENCE §9): commands from the settings files' `hooks` key, run
+//! Claude Code hooks (README "Hooks"): commands from the settings files' `hooks` key, run
 //! at points of the loop with a JSON description on stdin; their exit code and JSON
 //! output can block a prompt, refuse or allow a tool call, or make the model go on.
 //!

@@ -57,7 +57,9 @@ pub fn run(
     let mcp_specs = agent.parts().mcp.specs();
     let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
     tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
-    ui.start(&config.cwd.to_string_lossy(), &tool_names, mode.name());
+    let servers = agent.parts().mcp.status();
+    let cwd = config.cwd.to_string_lossy();
+    ui.start(&cwd, &tool_names, mode.name(), &servers);
     if args.stream_input {
         let code = stream_tasks(&mut agent, &mut ui);
         agent.end_session("other", &mut ui);

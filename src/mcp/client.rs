@@ -1,4 +1,4 @@
-//! One MCP session over either transport (REFERENCE §10): `initialize` with protocol
+//! One MCP session over either transport: `initialize` with protocol
 //! version negotiation, `notifications/initialized`, `tools/list` page by page, and
 //! `tools/call`, whose result becomes text for the model.
 //!

@@ -1,4 +1,4 @@
-//! The streamable HTTP transport (REFERENCE §10): every message is a POST to one
+//! The streamable HTTP transport: every message is a POST to one
 //! endpoint with `Accept: application/json, text/event-stream`; the reply is JSON or
 //! an SSE stream carrying it. The `Mcp-Session-Id` of the initialize reply and the
 //! negotiated `MCP-Protocol-Version` go with every later request.

@@ -1,4 +1,4 @@
-//! MCP servers (REFERENCE §10): their configuration (`.mcp.json`, `~/.claude.json`,
+//! MCP servers: their configuration (`.mcp.json`, `~/.claude.json`,
 //! nib's settings, `--mcp-config`), starting them all at once in the background, and
 //! offering their tools to the model as `mcp__<server>__<tool>`.
 //!

@@ -35,7 +35,7 @@ fn post(url: &str, headers: &[(&str, String)], body: &str, timeout: Duration) ->
 
 /// llama.cpp: the prompt its template makes of the request, then its tokens.
 fn llama_cpp(base: &str, headers: &[(&str, String)], body: &str) -> Option<u64> {
-    let root = base.trim_end_matches('/').trim_end_matches("/v1");
+    let root = super::server_root(base);
     let template = format!("{root}/apply-template");
     let rendered = post(&template, headers, body, LOCAL_TIMEOUT)?;
     let prompt = rendered["prompt"].as_str()?;

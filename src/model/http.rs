@@ -284,7 +284,7 @@ pub fn one_off(timeout: Duration) -> ureq::AgentBuilder {
 /// `data[].id`s, with `timeout` on the whole exchange. Used to find a local server when
 /// nothing is configured.
 pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Error> {
-    let url = format!("{}/models", base_url.trim_end_matches('/'));
+    let url = super::join(base_url, "models");
     let response = match one_off(timeout).build().get(&url).call() {
         Ok(response) => response,
         Err(ureq::Error::Status(code, response)) => {
@@ -316,8 +316,7 @@ pub fn list_models(base_url: &str, timeout: Duration) -> Result<Vec<String>, Err
 /// What a llama.cpp server says about its context window: `GET {root}/props` (the
 /// base without `/v1`), `default_generation_settings.n_ctx`. `None` when it does not say.
 pub fn server_window(base_url: &str, timeout: Duration) -> Option<u64> {
-    let root = base_url.trim_end_matches('/').trim_end_matches("/v1");
-    let url = format!("{root}/props");
+    let url = format!("{}/props", super::server_root(base_url));
     let response = one_off(timeout).build().get(&url).call().ok()?;
     let props: Value = serde_json::from_slice(&read_capped(response, MAX_MODEL_LIST)).ok()?;
     props["default_generation_settings"]["n_ctx"]

@@ -434,6 +434,24 @@ impl Client {
     }
 }
 
+/// `path` under a base URL, its query (Azure's `?api-version=…`) kept at the end:
+/// `(http://h/v1?q, models)` → `http://h/v1/models?q`.
+pub fn join(base: &str, path: &str) -> String {
+    let (base, query) = base.split_once('?').unwrap_or((base, ""));
+    let base = base.trim_end_matches('/');
+    match query {
+        "" => format!("{base}/{path}"),
+        q => format!("{base}/{path}?{q}"),
+    }
+}
+
+/// The server's own root (a llama.cpp server's `/props`, `/tokenize` live there): the
+/// base URL without its query and `/v1`.
+pub fn server_root(base: &str) -> &str {
+    let base = base.split('?').next().unwrap_or(base).trim_end_matches('/');
+    base.strip_suffix("/v1").unwrap_or(base)
+}
+
 /// `https://Host:8443/x` → `host:8443` (a default port is left out), read by the parser
 /// the HTTP client uses; empty for what does not parse.
 pub fn host_of(url: &str) -> String {
@@ -567,6 +585,18 @@ mod testing;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_join_a_base_url_before_its_query() {
+        assert_eq!(join("http://h:1/v1/", "models"), "http://h:1/v1/models");
+        assert_eq!(
+            join("https://r.azure.com/openai/v1?api-version=1", "models"),
+            "https://r.azure.com/openai/v1/models?api-version=1"
+        );
+        assert_eq!(server_root("http://h:1/v1/"), "http://h:1");
+        assert_eq!(server_root("http://h:1/v1?api-version=1"), "http://h:1");
+        assert_eq!(server_root("http://h:1"), "http://h:1");
+    }
 
     #[test]
     fn loopback_urls() {

@@ -29,15 +29,9 @@ const MISTRAL_BRIDGE: &str = "(the turn ended here)";
 /// Where the request goes: `base` already ends in `/v1`, or is an Azure deployment URL
 /// whose query (`?api-version=…`) stays at the end.
 pub fn url(base: &str) -> String {
-    let (path, query) = base.split_once('?').unwrap_or((base, ""));
-    let path = path.trim_end_matches('/');
-    let query = match query {
-        "" if path.contains("/openai/deployments/") => AZURE_API_VERSION,
-        q => q,
-    };
-    match query {
-        "" => format!("{path}/chat/completions"),
-        q => format!("{path}/chat/completions?{q}"),
+    match base.contains("/openai/deployments/") && !base.contains('?') {
+        true => super::join(&format!("{base}?{AZURE_API_VERSION}"), "chat/completions"),
+        false => super::join(base, "chat/completions"),
     }
 }
 

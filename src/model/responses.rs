@@ -20,12 +20,7 @@ const FAMILY: &str = "responses";
 
 /// Where the request goes: `base` ends in `/v1` (a query stays at the end).
 pub fn url(base: &str) -> String {
-    let (path, query) = base.split_once('?').unwrap_or((base, ""));
-    let path = path.trim_end_matches('/');
-    match query {
-        "" => format!("{path}/responses"),
-        q => format!("{path}/responses?{q}"),
-    }
+    super::join(base, "responses")
 }
 
 /// The compact JSON body for a streaming, stateless request. Reasoning models are asked

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-/// Most bytes of tool output the model ever sees (REFERENCE §6: 12 KB).
+/// Most bytes of tool output the model ever sees (12 KB, as README promises).
 pub const LIMIT: usize = 12_288;
 
 /// A tool result takes at most this share of the context window (percent, at four

@@ -88,6 +88,11 @@ pub fn ask(view: &mut View, request: &Approval<'_>) -> Answer {
         }
     };
     let answer = answer(view, choice, rule);
+    if let (Answer::Once | Answer::Session(_) | Answer::Project(_), Some(Ok(plan))) =
+        (&answer, request.plan)
+    {
+        view.previewed = Some(plan.diff().to_string());
+    }
     drop(paused);
     view.keys = keys;
     answer

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::Path;
 
-/// An `@file` brings at most this much: the same 12 KB a tool result may (REFERENCE §6).
+/// An `@file` brings at most this much: the same 12 KB a tool result may.
 const ATTACH_LIMIT: usize = 12 * 1024;
 /// Path completions offered at once; a directory with more is narrowed by typing.
 const COMPLETION_LIMIT: usize = 200;

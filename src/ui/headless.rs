@@ -1,10 +1,11 @@
 //! Headless mode (`nib -p`): nothing waits for a person. Answers go to stdout as text,
-//! one JSON result, or a JSON-lines stream (Claude Code's formats, REFERENCE §1);
+//! one JSON result, or a JSON-lines stream (Claude Code's formats, README "Headless mode");
 //! progress goes to stderr; anything that would ask is denied and the model told why.
 
 use super::term::{plural, sanitize};
 use crate::agent::{Answer, Approval, Event, Stop, TaskResult, Ui};
 use crate::cli::{ExitCode, OutputFormat};
+use crate::mcp;
 use crate::model::{Block, Message, Reply, StopReason, ToolCall, Usage};
 use crate::tools::Action;
 use serde_json::{Value, json};
@@ -20,12 +21,24 @@ pub struct Headless {
 }
 
 impl Headless {
-    /// The `system/init` line that opens a stream-json run.
-    pub fn start(&self, cwd: &str, tools: &[&str], mode: &str) {
+    /// The `system/init` line that opens a stream-json run; `mcp`: each MCP server and
+    /// how it started (`connected`, `failed`, `pending`), as Claude Code lists them.
+    pub fn start(&self, cwd: &str, tools: &[&str], mode: &str, mcp: &[mcp::Status]) {
         if self.format == OutputFormat::StreamJson {
+            let servers: Vec<Value> = (mcp.iter())
+                .map(|s| {
+                    let status = match s.state.as_str() {
+                        "connected" => "connected",
+                        "starting" => "pending",
+                        _ => "failed",
+                    };
+                    json!({"name": s.name, "status": status})
+                })
+                .collect();
             line(json!({
                 "type": "system", "subtype": "init", "session_id": self.session_id,
-                "cwd": cwd, "tools": tools, "model": self.model, "permissionMode": mode,
+                "cwd": cwd, "tools": tools, "mcp_servers": servers, "model": self.model,
+                "permissionMode": mode,
             }));
         }
     }

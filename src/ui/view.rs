@@ -39,6 +39,9 @@ pub struct View {
     markdown: Markdown,
     /// The keyboard while a task runs (no echo, Esc interrupts).
     pub keys: Option<TaskKeys>,
+    /// The diff the last approval question showed: not shown again when the change
+    /// that ran is the same.
+    pub previewed: Option<String>,
 }
 
 impl View {
@@ -55,6 +58,7 @@ impl View {
             workspace,
             markdown: Markdown::new(style, term::terminal_width()),
             keys: None,
+            previewed: None,
         }
     }
 
@@ -141,7 +145,13 @@ impl View {
     pub fn tool_done(&mut self, action_is_bash: bool, outcome: &Outcome) {
         self.stop_spin();
         self.end_line();
-        let text = result_text(self.style, action_is_bash, outcome, term::terminal_width());
+        let text = match (self.previewed.take(), &outcome.diff) {
+            (Some(shown), Some(diff)) if shown == *diff => {
+                let first = outcome.content.lines().next().unwrap_or_default();
+                format!("  ⎿ {} (shown above)\n", sanitize(first))
+            }
+            _ => result_text(self.style, action_is_bash, outcome, term::terminal_width()),
+        };
         self.write(&text);
     }
 }

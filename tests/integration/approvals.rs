@@ -182,10 +182,35 @@ fn writes_and_edits_show_what_they_change_before_approval() {
     );
     assert!(!screen.contains("@@ edit @@"), "{screen}");
     pane.key("y");
-    pane.wait_for("edited");
+    let screen = pane.wait_for("edited");
+    // The diff the question showed is not shown again under the result.
+    assert_eq!(screen.matches("   2 +BETA").count(), 1, "{screen}");
+    assert!(screen.contains("(shown above)"), "{screen}");
     pane.ask("/exit");
     pane.wait_for("resume with: nib -r ");
     pane.assert_restored();
+}
+
+#[test]
+fn a_change_nobody_was_asked_about_shows_its_diff_once() {
+    let Some(pane) = Pane::start() else { return };
+    let server = FakeServer::start(vec![
+        Reply::tool_call("read", json!({"path": "code.txt"})),
+        Reply::tool_call(
+            "edit",
+            json!({"path": "code.txt", "old": "beta", "new": "BETA"}),
+        ),
+        Reply::text("edited"),
+    ]);
+    pane.nib.put("code.txt", "alpha\nbeta\ngamma\n");
+    pane.nib(&server, "--permission-mode acceptEdits");
+    pane.ask("edit");
+    let screen = pane.wait_for("edited");
+    assert_eq!(screen.matches("   2 +BETA").count(), 1, "{screen}");
+    assert!(!screen.contains("(shown above)"), "{screen}");
+    assert!(!screen.contains("[y] yes, once"), "{screen}");
+    pane.ask("/exit");
+    pane.wait_for("resume with: nib -r ");
 }
 
 #[test]

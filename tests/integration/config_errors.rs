@@ -50,6 +50,23 @@ fn a_base_url_with_a_query_or_fragment_is_refused_and_nothing_is_sent() {
 }
 
 #[test]
+fn a_query_stays_at_the_end_when_the_model_is_looked_up() {
+    // No --model: nib asks the server's model list, under the base URL's path.
+    let server = FakeServer::start(vec![Reply::text("ok")]);
+    let versioned = format!("{}?api-version=1", server.base_v1());
+    let out = Nib::new()
+        .args(["-p", "hi", "--base-url", &versioned])
+        .run();
+    assert_eq!((out.code(), out.stdout.trim()), (0, "ok"), "{out}");
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths.first().map(String::as_str),
+        Some("/v1/models?api-version=1"),
+        "{paths:?}"
+    );
+}
+
+#[test]
 fn a_settings_file_that_is_not_an_object_is_one_line_error() {
     let server = FakeServer::start(vec![Reply::text("ok")]);
     for text in ["[]", "5", "\"model\"", "{"] {

@@ -81,6 +81,11 @@ fn everything_echo_runs_when_a_rule_allows_it() {
         assert_eq!(init["subtype"], "init", "{out}");
         let listed = init["tools"].as_array().unwrap();
         assert!(listed.contains(&json!("mcp__everything__echo")), "{init}");
+        assert_eq!(
+            init["mcp_servers"],
+            json!([{"name": "everything", "status": "connected"}]),
+            "{init}"
+        );
         let first = &server.chat_requests()[0];
         let names = first.tool_names();
         assert!(
