@@ -484,15 +484,11 @@ pub fn parse(argv: &[String]) -> Result<Args, Error> {
             }
             "--tools" => {
                 let v = value(flag)?;
+                let known = Tool::ALL.map(|t| t.name()).join(", ");
+                let unknown = |w: &str| usage(format!("--tools: unknown tool {w:?} ({known})"));
                 let mut tools = Vec::new();
                 for word in v.split([',', ' ']).filter(|s| !s.is_empty()) {
-                    let tool = Tool::from_name(word).ok_or_else(|| {
-                        let known: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
-                        usage(format!(
-                            "--tools: unknown tool {word:?} ({})",
-                            known.join(", ")
-                        ))
-                    })?;
+                    let tool = Tool::from_name(word).ok_or_else(|| unknown(word))?;
                     if !tools.contains(&tool) {
                         tools.push(tool);
                     }
