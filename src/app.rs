@@ -39,11 +39,8 @@ pub fn run(args: Args, env: Env) -> Result<ExitCode, Error> {
 fn list_sessions(dirs: &Dirs, all: bool, json: bool) -> Result<(), Error> {
     let cwd = current_dir()?;
     // A session that never got a message (older nibs left such files) is not listed.
-    let list: Vec<sessions::Summary> =
-        sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()))
-            .into_iter()
-            .filter(|s| !s.first_prompt.is_empty())
-            .collect();
+    let mut list = sessions::list(&dirs.sessions()?, (!all).then_some(cwd.as_path()));
+    list.retain(|s| !s.first_prompt.is_empty());
     if list.is_empty() && !json {
         report::no_sessions(all);
         return Ok(());
@@ -84,18 +81,12 @@ fn trust_folder(dirs: &Dirs) -> Result<(), Error> {
 
 /// Whether a journal records a file change (undone or not).
 fn changed_files(path: &Path) -> bool {
-    journal::load(path).is_ok_and(|l| {
-        l.entries.iter().any(|e| {
-            matches!(
-                e.record,
-                Record::Change { .. }
-                    | Record::ToolResult {
-                        change: Some(_),
-                        ..
-                    }
-            )
-        })
-    })
+    let changed = |record: &Record| match record {
+        Record::Change { .. } => true,
+        Record::ToolResult { change, .. } => change.is_some(),
+        _ => false,
+    };
+    journal::load(path).is_ok_and(|l| l.entries.iter().any(|e| changed(&e.record)))
 }
 
 fn run_task(args: Args, config: Config) -> Result<ExitCode, Error> {

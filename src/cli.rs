@@ -360,33 +360,26 @@ impl From<crate::journal::JournalError> for Error {
 /// Parses the arguments as the OS gives them: an argument that is not UTF-8 is a usage
 /// error that names it, never a panic.
 pub fn parse_os(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Args, Error> {
-    let mut words = Vec::new();
-    for (i, arg) in argv.into_iter().enumerate() {
-        match arg.into_string() {
-            Ok(word) => words.push(word),
-            Err(raw) => {
-                // Shown lossy and quoted; the one place that prints errors makes it safe.
-                return Err(usage(format!(
-                    "argument {} ({:?}) is not valid UTF-8; nib takes text arguments",
-                    i + 1,
-                    raw.to_string_lossy()
-                )));
-            }
-        }
-    }
-    parse(&words)
+    let words = argv.into_iter().enumerate().map(|(i, arg)| {
+        // Shown lossy and quoted; the one place that prints errors makes it safe.
+        arg.into_string().map_err(|raw| {
+            let raw = raw.to_string_lossy();
+            let n = i + 1;
+            usage(format!(
+                "argument {n} ({raw:?}) is not valid UTF-8; nib takes text arguments"
+            ))
+        })
+    });
+    parse(&words.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Whether raw arguments ask for JSON output, for reporting a usage error in the
 /// format a script reads even when the arguments did not parse.
 pub fn json_output(argv: &[std::ffi::OsString]) -> bool {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let words: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
     words.iter().enumerate().any(|(i, w)| {
         let value = match w.strip_prefix("--output-format") {
-            Some("") => words.get(i + 1).map(String::as_str),
+            Some("") => words.get(i + 1).map(|w| &w[..]),
             Some(v) => v.strip_prefix('='),
             None => None,
         };
@@ -453,14 +446,9 @@ pub fn parse(argv: &[String]) -> Result<Args, Error> {
             "--max-turns" => args.max_turns = Some(parse_count(flag, &value(flag)?)?),
             "--max-budget-usd" => {
                 let v = value(flag)?;
-                match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() && x >= 0.0 => args.max_budget_usd = Some(x),
-                    _ => {
-                        return Err(usage(format!(
-                            "--max-budget-usd takes a number of dollars, not {v:?}"
-                        )));
-                    }
-                }
+                let dollars = v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+                let bad = format!("--max-budget-usd takes a number of dollars, not {v:?}");
+                args.max_budget_usd = Some(dollars.ok_or_else(|| usage(bad))?);
             }
             "--output-format" => {
                 let format = |v: &str| match v {
@@ -496,15 +484,11 @@ pub fn parse(argv: &[String]) -> Result<Args, Error> {
             }
             "--tools" => {
                 let v = value(flag)?;
+                let known = Tool::ALL.map(|t| t.name()).join(", ");
+                let unknown = |w: &str| usage(format!("--tools: unknown tool {w:?} ({known})"));
                 let mut tools = Vec::new();
                 for word in v.split([',', ' ']).filter(|s| !s.is_empty()) {
-                    let tool = Tool::from_name(word).ok_or_else(|| {
-                        let known: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
-                        usage(format!(
-                            "--tools: unknown tool {word:?} ({})",
-                            known.join(", ")
-                        ))
-                    })?;
+                    let tool = Tool::from_name(word).ok_or_else(|| unknown(word))?;
                     if !tools.contains(&tool) {
                         tools.push(tool);
                     }

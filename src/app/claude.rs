@@ -36,26 +36,18 @@ impl ClaudeSetup {
         let extra = extra.transpose().map_err(Error::Usage)?;
         let files = settings_files::claude_settings(&config.dirs, cwd, extra.clone());
         // A file that cannot be read is an error, never servers silently not started.
-        for file in args
-            .mcp_configs
-            .iter()
-            .filter(|a| !a.trim_start().starts_with('{'))
-        {
+        let paths = args.mcp_configs.iter();
+        for file in paths.filter(|a| !a.trim_start().starts_with('{')) {
             std::fs::read_to_string(file)
                 .map_err(|e| Error::Usage(format!("--mcp-config: cannot read {file}: {e}")))?;
         }
         let mut warnings = Vec::new();
-        let mut setup = ClaudeSetup {
-            rules: extra
-                .as_ref()
-                .map(|f| settings_files::settings_rules(&f.json))
-                .unwrap_or_default(),
-            mode: extra.as_ref().and_then(|f| {
-                let mode = f.json.pointer("/permissions/defaultMode")?.as_str();
-                mode.and_then(Mode::parse)
-            }),
-            ..ClaudeSetup::default()
-        };
+        let mut setup = ClaudeSetup::default();
+        if let Some(json) = extra.as_ref().map(|f| &f.json) {
+            setup.rules = settings_files::settings_rules(json);
+            let mode = json["permissions"]["defaultMode"].as_str();
+            setup.mode = mode.and_then(Mode::parse);
+        }
         let hooks_off = files
             .iter()
             .any(|f| f.json.get("disableAllHooks") == Some(&Value::Bool(true)));
@@ -109,9 +101,7 @@ pub(super) fn claude_model(
     model: Option<(String, String)>,
 ) -> Option<String> {
     let (model, file) = model?;
-    let named = ["NIB_MODEL", "ANTHROPIC_MODEL"]
-        .iter()
-        .any(|v| config.env.has(v));
+    let named = config.env.has("NIB_MODEL") || config.env.has("ANTHROPIC_MODEL");
     if args.model.is_some() || named || config.settings.model.is_some() {
         return None;
     }

@@ -3,7 +3,7 @@
 //! chosen output format, and the exit code.
 
 use super::setup::prepare;
-use crate::agent::Agent;
+use crate::agent::{Agent, TaskResult};
 use crate::approval::Mode;
 use crate::cli::{Args, Error, ExitCode};
 use crate::config::Config;
@@ -49,19 +49,17 @@ pub fn run(
         session_id: agent.session().id().to_string(),
         model: agent.endpoint().model.clone(),
     };
-    if ui.progress && agent.parts().gate.mode() == Mode::Bypass {
+    let mode = agent.parts().gate.mode();
+    if ui.progress && mode == Mode::Bypass {
         report::warning(crate::ui::BYPASS_WARNING);
     }
     // MCP tools are listed too: the first request waits for the servers anyway.
     let mcp_specs = agent.parts().mcp.specs();
     let mut tool_names: Vec<&str> = enabled.iter().map(|t| t.name()).collect();
     tool_names.extend(mcp_specs.iter().map(|s| s.name.as_ref()));
-    ui.start(
-        &config.cwd.to_string_lossy(),
-        &tool_names,
-        agent.parts().gate.mode().name(),
-        &agent.parts().mcp.status(),
-    );
+    let servers = agent.parts().mcp.status();
+    let cwd = config.cwd.to_string_lossy();
+    ui.start(&cwd, &tool_names, mode.name(), &servers);
     if args.stream_input {
         let code = stream_tasks(&mut agent, &mut ui);
         agent.end_session("other", &mut ui);
@@ -82,20 +80,13 @@ pub fn run(
         ));
     }
     let saved = agent.session().journal().is_some() && deleted.is_none();
-    let totals = agent.session().totals();
-    let code = ui.finish(
-        &result,
-        &totals.usage,
-        totals.cost_usd,
-        started.elapsed(),
-        saved,
-    );
+    let code = finish(&agent, &mut ui, &result, started, saved);
     // Stopped by SIGTERM, SIGHUP or SIGQUIT: exit as the signal would have.
     Ok(crate::signals::stopped_by().map_or(code, ExitCode::Signal))
 }
 
 /// One headless task: a custom command, a skill, or the prompt as it is.
-fn task(agent: &mut Agent, prompt: String, ui: &mut Headless) -> crate::agent::TaskResult {
+fn task(agent: &mut Agent, prompt: String, ui: &mut Headless) -> TaskResult {
     let commands = agent.parts().commands.to_vec();
     match context::commands::find(&commands, &prompt) {
         Some((command, args)) => agent.run_command(command, args, ui),
@@ -123,16 +114,22 @@ fn stream_tasks(agent: &mut Agent, ui: &mut Headless) -> ExitCode {
         let started = Instant::now();
         let result = task(agent, prompt, ui);
         let saved = agent.session().journal().is_some();
-        let totals = agent.session().totals();
-        code = ui.finish(
-            &result,
-            &totals.usage,
-            totals.cost_usd,
-            started.elapsed(),
-            saved,
-        );
+        code = finish(agent, ui, &result, started, saved);
     }
     code
+}
+
+/// A task's result, with the session's totals so far; its exit code.
+fn finish(
+    agent: &Agent,
+    ui: &mut Headless,
+    result: &TaskResult,
+    started: Instant,
+    saved: bool,
+) -> ExitCode {
+    let totals = agent.session().totals();
+    let elapsed = started.elapsed();
+    ui.finish(result, &totals.usage, totals.cost_usd, elapsed, saved)
 }
 
 /// The text of a stream-json user message; `None` for other lines (blank, other types).

@@ -13,7 +13,7 @@ use crate::context;
 use crate::model::{self, Client, Endpoint};
 use crate::paths::Workspace;
 use crate::price;
-use crate::sandbox::{self, Sandbox};
+use crate::sandbox::{self, Level, Sandbox};
 use crate::secrets;
 use crate::session::{self, Session};
 use crate::tools::Tool;
@@ -159,14 +159,9 @@ fn sandbox_for(args: &Args, config: &Config, roots: &[PathBuf]) -> Result<Sandbo
     options.writable.extend(roots.iter().cloned());
     options.auto = args.auto || config.settings.auto.unwrap_or_default();
     options.temp = config.env.tmpdir();
-    let level = args
-        .sandbox
-        .or(level)
-        .unwrap_or(sandbox::Level::WorkspaceWrite);
-    let nib_dirs: Vec<PathBuf> = [config.dirs.nib_config(), config.dirs.nib_data()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let level = args.sandbox.or(level).unwrap_or(Level::WorkspaceWrite);
+    let nib_dirs = [config.dirs.nib_config(), config.dirs.nib_data()];
+    let nib_dirs: Vec<PathBuf> = nib_dirs.into_iter().flatten().collect();
     let sandbox = Sandbox::new(level, &config.cwd, home, &nib_dirs, options);
     if let Some(notice) = sandbox.notice() {
         report::notice(&notice);
@@ -200,25 +195,17 @@ pub fn system_prompt(
     config: &Config,
     skills: &[context::Skill],
 ) -> Result<Vec<context::Part>, Error> {
-    let read = |p: &Option<PathBuf>| -> Result<Option<String>, Error> {
-        p.as_ref()
-            .map(|p| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))
-            })
-            .transpose()
+    let read = |p: &Option<PathBuf>| match p {
+        Some(p) => std::fs::read_to_string(p)
+            .map(Some)
+            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display()))),
+        None => Ok(None),
     };
-    let replace = args
-        .system_prompt
-        .clone()
-        .or(read(&args.system_prompt_file)?);
-    let append = match (
-        &args.append_system_prompt,
-        read(&args.append_system_prompt_file)?,
-    ) {
-        (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
-        (a, b) => a.clone().or(b),
-    };
+    let file = read(&args.system_prompt_file)?;
+    let replace = args.system_prompt.clone().or(file);
+    let file = read(&args.append_system_prompt_file)?;
+    let append = [args.append_system_prompt.clone(), file].into_iter();
+    let append = append.flatten().reduce(|a, b| format!("{a}\n\n{b}"));
     let nib_config = config.dirs.nib_config();
     let (parts, left_out) = context::parts(&context::Options {
         root: &config.cwd,

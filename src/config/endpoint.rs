@@ -132,27 +132,26 @@ fn resolve_any(
         let key = env("NIB_API_KEY")
             .or_else(|| settings.api_key_env.as_ref().and_then(|name| env(name)))
             .or_else(|| vendor_key(provider, &url, env));
-        return Ok(Resolved {
-            endpoint: Endpoint {
-                provider,
-                base_url: trim_url(url.as_str()),
-                api_key: key,
-                model: model.unwrap_or_default(),
-            },
-            source,
-        });
+        let model = model.unwrap_or_default();
+        return Ok(found(source, provider, url.as_str(), key, model));
     }
 
     // A vendor key in the environment (the user's own shell).
-    let anthropic_key = env("ANTHROPIC_API_KEY").or_else(|| env("ANTHROPIC_AUTH_TOKEN"));
+    let key = env("ANTHROPIC_API_KEY").or_else(|| env("ANTHROPIC_AUTH_TOKEN"));
     let wants = |p: Provider| provider.is_none() || provider == Some(p);
-    if wants(Provider::Anthropic) && anthropic_key.is_some() {
+    if wants(Provider::Anthropic) && key.is_some() {
         let url = env("ANTHROPIC_BASE_URL").unwrap_or_else(|| ANTHROPIC_URL.into());
         let url = base_url(&url, "ANTHROPIC_BASE_URL")?;
         let model = model
             .or_else(|| env("ANTHROPIC_MODEL"))
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.into());
-        return Ok(env_endpoint(Provider::Anthropic, url, anthropic_key, model));
+        return Ok(found(
+            Source::Env,
+            Provider::Anthropic,
+            url.as_str(),
+            key,
+            model,
+        ));
     }
     // OpenAI's key (to its URL or OPENAI_BASE_URL), a server OPENAI_BASE_URL names, OpenRouter's key.
     let openai = match (env("OPENAI_API_KEY"), env("OPENAI_BASE_URL")) {
@@ -167,11 +166,13 @@ fn resolve_any(
     };
     if let (true, Some((url, origin, key))) = (wants(Provider::OpenAi), openai) {
         let url = base_url(&url, origin)?;
-        return Ok(env_endpoint(
+        let model = model.unwrap_or_default();
+        return Ok(found(
+            Source::Env,
             Provider::OpenAi,
-            url,
+            url.as_str(),
             key,
-            model.unwrap_or_default(),
+            model,
         ));
     }
 
@@ -182,15 +183,7 @@ fn resolve_any(
         let model = model
             .or_else(|| models.into_iter().next())
             .unwrap_or_default();
-        return Ok(Resolved {
-            endpoint: Endpoint {
-                provider: Provider::OpenAi,
-                base_url: url,
-                api_key: None,
-                model,
-            },
-            source: Source::Probe,
-        });
+        return Ok(found(Source::Probe, Provider::OpenAi, &url, None, model));
     }
     Err(Error::Setup(
         "no model server found on 127.0.0.1 (ports 8080, 8081, 11434, 1234, 8000) and no key set: \
@@ -200,16 +193,22 @@ start one (llama.cpp: `llama-server -m MODEL.gguf --port 8080`; Ollama: `ollama 
     ))
 }
 
-fn env_endpoint(provider: Provider, url: Url, key: Option<String>, model: String) -> Resolved {
-    Resolved {
-        endpoint: Endpoint {
-            provider,
-            base_url: trim_url(url.as_str()),
-            api_key: key,
-            model,
-        },
-        source: Source::Env,
-    }
+/// The endpoint at `url` (without a trailing `/`), found through `source`.
+fn found(
+    source: Source,
+    provider: Provider,
+    url: &str,
+    api_key: Option<String>,
+    model: String,
+) -> Resolved {
+    let base_url = url.trim().trim_end_matches('/').to_string();
+    let endpoint = Endpoint {
+        provider,
+        base_url,
+        api_key,
+        model,
+    };
+    Resolved { endpoint, source }
 }
 
 /// `text` read as the HTTP client will read it, refused unless it is plainly an
@@ -286,10 +285,6 @@ fn vendor_key(provider: Provider, url: &Url, env: EnvFn) -> Option<String> {
         }
         _ => None,
     }
-}
-
-fn trim_url(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_string()
 }
 
 /// Asks every usual local port at once; the first in `LOCAL_PORTS` order that answers wins.

@@ -62,14 +62,10 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        let json: Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is not valid JSON: {e}; fix or remove it",
-                path.display()
-            )
-        })?;
+        let path = path.display();
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{path} is not valid JSON: {e}; fix or remove it"))?;
         if !json.is_object() {
-            let path = path.display();
             return Err(format!("{path} must hold a JSON object; fix or remove it"));
         }
         Ok(Settings::from_json(json))

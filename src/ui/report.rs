@@ -73,12 +73,9 @@ pub fn undone(done: &[Undone], count: usize) {
             Undone::Deleted(p) => println!("removed {} (nib had created it)", shown(p)),
         }
     }
-    if done.len() < count {
-        notice(&format!(
-            "undid {} of {}",
-            done.len(),
-            plural(count, "change")
-        ));
+    let n = done.len();
+    if n < count {
+        notice(&format!("undid {n} of {}", plural(count, "change")));
     }
 }
 
