@@ -431,7 +431,7 @@ impl Gate {
             return Some(reason);
         }
         if part.words.is_empty() || readers::is_read_only(&part.words) {
-            return match part.words[..].first().is_some_and(|w| w.text == "git") {
+            return match part.words.first().is_some_and(|w| w.text == "git") {
                 true => cwd.dirs.iter().find_map(|d| git::runs_repository_code(d)),
                 false => None,
             };

@@ -235,6 +235,8 @@ pub struct Status {
     pub name: String,
     /// `connected`, `starting`, or `failed: why`.
     pub state: String,
+    /// The state as Claude Code names it in stream-json: `connected`, `pending`, `failed`.
+    pub word: &'static str,
     pub tools: usize,
     pub schema_bytes: usize,
 }
@@ -347,14 +349,17 @@ impl Servers {
         let mut out = Vec::new();
         for slot in &self.slots {
             let state = lock(&slot.state);
-            let (text, tools) = match &*state {
-                State::Starting => ("starting".to_string(), &[][..]),
-                State::Connected { tools, .. } => ("connected".to_string(), &tools[..]),
-                State::Failed(why) => (format!("failed: {why}"), &[][..]),
+            let (text, word, tools) = match &*state {
+                State::Starting => ("starting".to_string(), "pending", &[][..]),
+                State::Connected { tools, .. } => {
+                    ("connected".to_string(), "connected", &tools[..])
+                }
+                State::Failed(why) => (format!("failed: {why}"), "failed", &[][..]),
             };
             out.push(Status {
                 name: slot.name.clone(),
                 state: text,
+                word,
                 tools: tools.len(),
                 schema_bytes: tools.iter().map(|t| spec_bytes(&spec(t))).sum(),
             });

@@ -26,14 +26,7 @@ impl Headless {
     pub fn start(&self, cwd: &str, tools: &[&str], mode: &str, mcp: &[mcp::Status]) {
         if self.format == OutputFormat::StreamJson {
             let servers: Vec<Value> = (mcp.iter())
-                .map(|s| {
-                    let status = match s.state.as_str() {
-                        "connected" => "connected",
-                        "starting" => "pending",
-                        _ => "failed",
-                    };
-                    json!({"name": s.name, "status": status})
-                })
+                .map(|s| json!({"name": s.name, "status": s.word}))
                 .collect();
             line(json!({
                 "type": "system", "subtype": "init", "session_id": self.session_id,
